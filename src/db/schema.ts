@@ -1,0 +1,122 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  doublePrecision,
+  index,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+/** Lifecycle of a plant's IoT identity, mirrored into the `IotStatus` search attribute. */
+export const IOT_STATUSES = [
+  'disabled', // IoT switched off (graceful degradation); backfill provisions it later
+  'pending',
+  'provisioning',
+  'active',
+  'failed',
+  'deprovisioning',
+  'deprovisioned',
+] as const;
+export type IotStatus = (typeof IOT_STATUSES)[number];
+
+export const plants = pgTable(
+  'plants',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    iotStatus: text('iot_status').$type<IotStatus>().notNull().default('pending'),
+    thingName: text('thing_name'),
+    thingArn: text('thing_arn'),
+    certificateId: text('certificate_id'),
+    certificateArn: text('certificate_arn'),
+    policyName: text('policy_name'),
+    ruleName: text('rule_name'),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    provisionedAt: timestamp('provisioned_at', { withTimezone: true }),
+    deprovisionedAt: timestamp('deprovisioned_at', { withTimezone: true }),
+  },
+  (t) => [index('plants_iot_status_idx').on(t.iotStatus)],
+);
+
+export const CERTIFICATE_STATUSES = ['key-created', 'active', 'inactive', 'destroyed'] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+
+/**
+ * One row per private key we generated (or received from CreateKeysAndCertificate).
+ * `requestId` is chosen by the workflow (derived from its run), so an activity retry finds
+ * and reuses the key it stored before instead of minting a second certificate.
+ */
+export const certificates = pgTable(
+  'certificates',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    requestId: text('request_id').notNull(),
+    plantId: text('plant_id').notNull(),
+    certificateId: text('certificate_id'),
+    certificateArn: text('certificate_arn'),
+    certificatePem: text('certificate_pem'),
+    /** Output of encryptData(): versioned AES-256-GCM envelope, never the clear key. */
+    encryptedPrivateKey: text('encrypted_private_key'),
+    status: text('status').$type<CertificateStatus>().notNull().default('key-created'),
+    /** Set just before the CSR goes to AWS: a retry after this point must look for a lost certificate. */
+    submittedAt: timestamp('submitted_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    activatedAt: timestamp('activated_at', { withTimezone: true }),
+    exportedAt: timestamp('exported_at', { withTimezone: true }),
+    destroyedAt: timestamp('destroyed_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('certificates_request_id_idx').on(t.requestId),
+    uniqueIndex('certificates_certificate_id_idx').on(t.certificateId),
+    index('certificates_plant_id_idx').on(t.plantId),
+  ],
+);
+
+/** Every telemetry message accepted, once: layer 2 of deduplication. */
+export const rawMqttData = pgTable(
+  'raw_mqtt_data',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: text('message_id').notNull(),
+    /** sha256 of plant id, device id and timestamp: the same reading under a new message id. */
+    messageHash: text('message_hash').notNull(),
+    plantId: text('plant_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    timestamp: timestamp('timestamp', { withTimezone: true }).notNull(),
+    payload: jsonb('payload').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('raw_mqtt_data_message_id_idx').on(t.messageId),
+    uniqueIndex('raw_mqtt_data_message_hash_idx').on(t.messageHash),
+  ],
+);
+
+/** One value per (device, metric, instant): layer 3, inserted ON CONFLICT DO NOTHING. */
+export const processedData = pgTable(
+  'processed_data',
+  {
+    deviceId: text('device_id').notNull(),
+    tagId: text('tag_id').notNull(),
+    timestamp: timestamp('timestamp', { withTimezone: true }).notNull(),
+    value: doublePrecision('value').notNull(),
+    plantId: text('plant_id').notNull(),
+    insertedAt: timestamp('inserted_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.deviceId, t.tagId, t.timestamp] }), index('processed_data_plant_idx').on(t.plantId, t.timestamp)],
+);
+
+/** Messages that failed validation, kept whole with the reason: nothing is dropped silently. */
+export const quarantine = pgTable('quarantine', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  messageId: text('message_id'),
+  body: text('body').notNull(),
+  reason: text('reason').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().default(sql`now()`),
+});
