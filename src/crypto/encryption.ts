@@ -1,0 +1,338 @@
+/**
+ * Encryption of secrets at rest (device private keys): AES-256-GCM with a key derived per value
+ * by PBKDF2-SHA256 (100,000 iterations) from ENCRYPTION_KEY and a random salt.
+ *
+ * Envelope (v1), one ASCII string:
+ *
+ *   v1:<fingerprint: 16 hex>:<base64( version(1)=0x01 | salt(16) | iv(12) | ciphertext(n) | tag(16) )>
+ *
+ * - The readable `v1:<fingerprint>:` prefix names the format and the key that encrypted the value,
+ *   so a rotation can find what is still under an old key with plain SQL
+ *   (`WHERE encrypted_private_key NOT LIKE 'v1:<current fingerprint>:%'`), and a failed
+ *   decryption can say which key it needs.
+ * - The fingerprint is the first 8 bytes of PBKDF2-SHA256(key, "solar-iot/key-fingerprint/v1",
+ *   100,000): as slow to test a guess against as the ciphertext itself, so it gives a weak
+ *   passphrase no shortcut (a plain sha256 prefix would let guesses be checked at hash speed).
+ * - The version byte and the fingerprint are GCM additional authenticated data: changing any byte
+ *   of the envelope (version, fingerprint, salt, IV, ciphertext, tag) fails authentication.
+ *
+ * Derived keys are cached per (key, salt) in a small LRU so repeated decrypts of the same value
+ * cost one PBKDF2 run; derivation uses the async crypto.pbkdf2 (libuv pool), never the event loop.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  pbkdf2 as pbkdf2Callback,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+import { promisify } from 'node:util';
+
+const pbkdf2 = promisify(pbkdf2Callback);
+
+export const ENVELOPE_VERSION = 1;
+export const PBKDF2_ITERATIONS = 100_000;
+export const MIN_KEY_LENGTH = 32;
+const PREFIX = `v${ENVELOPE_VERSION}`;
+const SALT_BYTES = 16;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const DERIVED_KEY_BYTES = 32;
+const FINGERPRINT_BYTES = 8;
+const FINGERPRINT_SALT = Buffer.from('solar-iot/key-fingerprint/v1');
+const HEADER_BYTES = 1 + SALT_BYTES + IV_BYTES;
+const ENVELOPE_RE = /^v(\d+):([0-9a-f]{16}):([A-Za-z0-9+/]+={0,2})$/;
+
+/** A key is missing, too short or otherwise unusable. The message never contains the key. */
+export class EncryptionKeyError extends Error {
+  override readonly name = 'EncryptionKeyError';
+}
+
+export type DecryptionErrorCode =
+  /** Not an envelope this code produced (truncated, not base64, wrong shape). */
+  | 'MALFORMED'
+  /** A format version this code does not know. */
+  | 'UNSUPPORTED_VERSION'
+  /** Encrypted under a key that is neither the current nor a previous key. */
+  | 'KEY_NOT_FOUND'
+  /** Authentication failed: the data was modified, or the key with this fingerprint is wrong. */
+  | 'AUTHENTICATION_FAILED';
+
+/** Decryption refused. Never carries the ciphertext, the plaintext or a key. */
+export class DecryptionError extends Error {
+  override readonly name = 'DecryptionError';
+  constructor(
+    readonly code: DecryptionErrorCode,
+    message: string,
+    /** Fingerprint of the key the envelope says it was encrypted with, when readable. */
+    readonly keyFingerprint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface CipherOptions {
+  /** Encrypts new values and decrypts. At least 32 characters. */
+  currentKey: string;
+  /** Decrypt-only keys, during a rotation. Each at least 32 characters. */
+  previousKeys?: readonly string[];
+  /** Derived keys kept in memory (default 512). */
+  cacheSize?: number;
+}
+
+export interface EnvelopeInfo {
+  version: number;
+  /** Fingerprint of the key it was encrypted with (16 hex characters). */
+  keyFingerprint: string;
+}
+
+export interface Cipher {
+  encrypt(plaintext: string): Promise<string>;
+  /** Tries the key named by the envelope's fingerprint; throws `DecryptionError`, never garbage. */
+  decrypt(envelope: string): Promise<string>;
+  /** Fingerprint of the current key (16 hex characters, not secret). */
+  currentKeyFingerprint(): Promise<string>;
+  /** Fingerprints of all keys, current first. */
+  keyFingerprints(): Promise<string[]>;
+  /** True when the value is under a previous key and should be re-encrypted (rotation). */
+  needsReencryption(envelope: string): Promise<boolean>;
+  /** Decrypts with whichever key fits and encrypts under the current key (no-op if current). */
+  reencrypt(envelope: string): Promise<string>;
+}
+
+function assertKey(key: unknown, what: string): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new EncryptionKeyError(
+      `${what} is not set: set ENCRYPTION_KEY to at least ${MIN_KEY_LENGTH} random characters (generateEncryptionKey())`,
+    );
+  }
+  if (key.length < MIN_KEY_LENGTH) {
+    throw new EncryptionKeyError(
+      `${what} is ${key.length} characters long; at least ${MIN_KEY_LENGTH} are required (generateEncryptionKey() makes one)`,
+    );
+  }
+}
+
+/** Reads the unauthenticated header of an envelope (format and key fingerprint) without any key. */
+export function inspectEnvelope(envelope: string): EnvelopeInfo {
+  const m = typeof envelope === 'string' ? ENVELOPE_RE.exec(envelope) : null;
+  if (!m) {
+    throw new DecryptionError(
+      'MALFORMED',
+      'not an encrypted envelope (expected v<version>:<fingerprint>:<base64>)',
+    );
+  }
+  return { version: Number(m[1]), keyFingerprint: m[2] as string };
+}
+
+class LruCache<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: string, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) {
+      const oldest = this.map.keys().next().value;
+      if (oldest !== undefined) this.map.delete(oldest);
+    }
+  }
+  delete(k: string): void {
+    this.map.delete(k);
+  }
+}
+
+interface KeySlot {
+  readonly secret: Buffer;
+  fingerprint?: Promise<string>;
+}
+
+/** Creates the cipher the application uses: keys injected, nothing read from the environment. */
+export function createCipher(options: CipherOptions): Cipher {
+  assertKey(options.currentKey, 'ENCRYPTION_KEY');
+  const previous = options.previousKeys ?? [];
+  previous.forEach((k, i) => assertKey(k, `ENCRYPTION_KEYS_PREVIOUS entry ${i + 1}`));
+  const slots: KeySlot[] = [...new Set([options.currentKey, ...previous])].map((k) => ({
+    secret: Buffer.from(k, 'utf8'),
+  }));
+  const current = slots[0] as KeySlot;
+  // Promises, so concurrent decrypts of one value share one PBKDF2 run.
+  const derived = new LruCache<Promise<Buffer>>(options.cacheSize ?? 512);
+
+  const fingerprintOf = (slot: KeySlot): Promise<string> => {
+    slot.fingerprint ??= pbkdf2(
+      slot.secret,
+      FINGERPRINT_SALT,
+      PBKDF2_ITERATIONS,
+      FINGERPRINT_BYTES,
+      'sha256',
+    ).then((b) => b.toString('hex'));
+    return slot.fingerprint;
+  };
+
+  const deriveKey = (slot: KeySlot, salt: Buffer): Promise<Buffer> => {
+    const cacheKey = `${slots.indexOf(slot)}:${salt.toString('hex')}`;
+    let p = derived.get(cacheKey);
+    if (!p) {
+      p = pbkdf2(slot.secret, salt, PBKDF2_ITERATIONS, DERIVED_KEY_BYTES, 'sha256');
+      p.catch(() => derived.delete(cacheKey));
+      derived.set(cacheKey, p);
+    }
+    return p;
+  };
+
+  const findSlot = async (fingerprint: string): Promise<KeySlot | undefined> => {
+    const wanted = Buffer.from(fingerprint, 'hex');
+    for (const slot of slots) {
+      if (timingSafeEqual(Buffer.from(await fingerprintOf(slot), 'hex'), wanted)) return slot;
+    }
+    return undefined;
+  };
+
+  const aad = (fingerprint: string) =>
+    Buffer.concat([Buffer.from([ENVELOPE_VERSION]), Buffer.from(fingerprint, 'hex')]);
+
+  const encrypt = async (plaintext: string): Promise<string> => {
+    if (typeof plaintext !== 'string') throw new TypeError('encrypt() takes a string');
+    const salt = randomBytes(SALT_BYTES);
+    const iv = randomBytes(IV_BYTES);
+    const [fingerprint, key] = await Promise.all([fingerprintOf(current), deriveKey(current, salt)]);
+    const gcm = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+    gcm.setAAD(aad(fingerprint));
+    const body = Buffer.concat([gcm.update(plaintext, 'utf8'), gcm.final()]);
+    const bytes = Buffer.concat([Buffer.from([ENVELOPE_VERSION]), salt, iv, body, gcm.getAuthTag()]);
+    return `${PREFIX}:${fingerprint}:${bytes.toString('base64')}`;
+  };
+
+  const decrypt = async (envelope: string): Promise<string> => {
+    const { version, keyFingerprint } = inspectEnvelope(envelope);
+    if (version !== ENVELOPE_VERSION) {
+      throw new DecryptionError(
+        'UNSUPPORTED_VERSION',
+        `envelope version ${version} is not supported`,
+        keyFingerprint,
+      );
+    }
+    const base64 = envelope.slice(envelope.lastIndexOf(':') + 1);
+    const bytes = Buffer.from(base64, 'base64');
+    if (bytes.toString('base64') !== base64) {
+      throw new DecryptionError('MALFORMED', 'envelope is not canonical base64', keyFingerprint);
+    }
+    if (bytes.length < HEADER_BYTES + TAG_BYTES) {
+      throw new DecryptionError('MALFORMED', 'envelope is truncated', keyFingerprint);
+    }
+    if (bytes[0] !== ENVELOPE_VERSION) {
+      throw new DecryptionError(
+        'AUTHENTICATION_FAILED',
+        'envelope version byte does not match its prefix: the data was modified',
+        keyFingerprint,
+      );
+    }
+    const slot = await findSlot(keyFingerprint);
+    if (!slot) {
+      throw new DecryptionError(
+        'KEY_NOT_FOUND',
+        `encrypted with key ${keyFingerprint}, which is neither ENCRYPTION_KEY (${await fingerprintOf(current)}) nor in ENCRYPTION_KEYS_PREVIOUS: add that key to ENCRYPTION_KEYS_PREVIOUS`,
+        keyFingerprint,
+      );
+    }
+    const salt = bytes.subarray(1, 1 + SALT_BYTES);
+    const iv = bytes.subarray(1 + SALT_BYTES, HEADER_BYTES);
+    const body = bytes.subarray(HEADER_BYTES, bytes.length - TAG_BYTES);
+    const tag = bytes.subarray(bytes.length - TAG_BYTES);
+    const key = await deriveKey(slot, Buffer.from(salt));
+    try {
+      const gcm = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+      gcm.setAAD(aad(keyFingerprint));
+      gcm.setAuthTag(tag);
+      return Buffer.concat([gcm.update(body), gcm.final()]).toString('utf8');
+    } catch {
+      throw new DecryptionError(
+        'AUTHENTICATION_FAILED',
+        `authentication failed for data encrypted with key ${keyFingerprint}: the data was modified or corrupted`,
+        keyFingerprint,
+      );
+    }
+  };
+
+  return {
+    encrypt,
+    decrypt,
+    currentKeyFingerprint: () => fingerprintOf(current),
+    keyFingerprints: () => Promise.all(slots.map(fingerprintOf)),
+    async needsReencryption(envelope) {
+      return inspectEnvelope(envelope).keyFingerprint !== (await fingerprintOf(current));
+    },
+    async reencrypt(envelope) {
+      const plaintext = await decrypt(envelope);
+      if (inspectEnvelope(envelope).keyFingerprint === (await fingerprintOf(current))) return envelope;
+      return encrypt(plaintext);
+    },
+  };
+}
+
+/** A new random ENCRYPTION_KEY: 32 random bytes as 64 hex characters. */
+export function generateEncryptionKey(): string {
+  return randomBytes(32).toString('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seed-compatible functions. Without an explicit key they use the process configuration
+// (ENCRYPTION_KEY, ENCRYPTION_KEYS_PREVIOUS), loaded lazily on first use.
+// ---------------------------------------------------------------------------------------------
+
+const ciphers = new Map<string, Cipher>();
+let defaultCipher: Promise<Cipher> | undefined;
+
+function cipherFor(keys: readonly string[]): Cipher {
+  const id = JSON.stringify(keys);
+  let c = ciphers.get(id);
+  if (!c) {
+    c = createCipher({ currentKey: keys[0] as string, previousKeys: keys.slice(1) });
+    if (ciphers.size >= 8) ciphers.clear();
+    ciphers.set(id, c);
+  }
+  return c;
+}
+
+function getDefaultCipher(): Promise<Cipher> {
+  defaultCipher ??= import('../config/index.js').then(({ getConfig }) => {
+    const { currentKey, previousKeys } = getConfig().encryption;
+    assertKey(currentKey, 'ENCRYPTION_KEY');
+    return createCipher({ currentKey, previousKeys });
+  });
+  defaultCipher.catch(() => {
+    defaultCipher = undefined;
+  });
+  return defaultCipher;
+}
+
+/** Encrypts with `key`, or with ENCRYPTION_KEY from the configuration. */
+export async function encryptData(plaintext: string, key?: string): Promise<string> {
+  if (key !== undefined) {
+    assertKey(key, 'the encryption key');
+    return cipherFor([key]).encrypt(plaintext);
+  }
+  return (await getDefaultCipher()).encrypt(plaintext);
+}
+
+/**
+ * Decrypts with `keys` (one key, or current first then previous ones), or with ENCRYPTION_KEY and
+ * ENCRYPTION_KEYS_PREVIOUS from the configuration.
+ */
+export async function decryptData(ciphertext: string, keys?: string | readonly string[]): Promise<string> {
+  if (keys !== undefined) {
+    const list = typeof keys === 'string' ? [keys] : keys;
+    if (list.length === 0) throw new EncryptionKeyError('decryptData() was given an empty key list');
+    list.forEach((k, i) => assertKey(k, `decryption key ${i + 1}`));
+    return cipherFor(list).decrypt(ciphertext);
+  }
+  return (await getDefaultCipher()).decrypt(ciphertext);
+}
