@@ -158,7 +158,7 @@ interface KeySlot {
 export function createCipher(options: CipherOptions): Cipher {
   assertKey(options.currentKey, 'ENCRYPTION_KEY');
   const previous = options.previousKeys ?? [];
-  previous.forEach((k, i) => assertKey(k, `ENCRYPTION_KEYS_PREVIOUS entry ${i + 1}`));
+  for (const [i, k] of previous.entries()) assertKey(k, `ENCRYPTION_KEYS_PREVIOUS entry ${i + 1}`);
   const slots: KeySlot[] = [...new Set([options.currentKey, ...previous])].map((k) => ({
     secret: Buffer.from(k, 'utf8'),
   }));
@@ -331,7 +331,7 @@ export async function decryptData(ciphertext: string, keys?: string | readonly s
   if (keys !== undefined) {
     const list = typeof keys === 'string' ? [keys] : keys;
     if (list.length === 0) throw new EncryptionKeyError('decryptData() was given an empty key list');
-    list.forEach((k, i) => assertKey(k, `decryption key ${i + 1}`));
+    for (const [i, k] of list.entries()) assertKey(k, `decryption key ${i + 1}`);
     return cipherFor(list).decrypt(ciphertext);
   }
   return (await getDefaultCipher()).decrypt(ciphertext);
