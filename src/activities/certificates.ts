@@ -1,0 +1,210 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import {
+  CreateCertificateFromCsrCommand,
+  CreateKeysAndCertificateCommand,
+  DeleteCertificateCommand,
+  DescribeCertificateCommand,
+  ListCertificatesCommand,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, eq, isNull } from 'drizzle-orm';
+import { certificates } from '../db/schema.js';
+import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
+import {
+  csrFor,
+  generateDeviceKey,
+  publicKeyFingerprintOfCertificate,
+  publicKeyFingerprintOfKey,
+} from '../iot/device-keys.js';
+import { thingNameFor } from '../iot/naming.js';
+import type { ActivityDeps } from './deps.js';
+
+/** What workflows may know of a certificate: ids, never PEM or key. */
+export interface CertificateRef {
+  certificateId: string;
+  certificateArn: string;
+}
+
+/** Clock skew allowed between our database and AWS when looking for a certificate we lost. */
+const LOST_CERTIFICATE_WINDOW_MS = 5 * 60_000;
+
+/** Goes in the CSR subject so a certificate issued for this request can be recognised later. */
+function requestMarker(requestId: string): string {
+  return createHash('sha256').update(requestId).digest('hex').slice(0, 32);
+}
+
+export function certificateActivities({ iot, db, vault, settings }: ActivityDeps) {
+  async function storedRow(requestId: string) {
+    const [row] = await db.select().from(certificates).where(eq(certificates.requestId, requestId));
+    return row;
+  }
+
+  async function recordIssued(requestId: string, issued: CertificateRef & { certificatePem?: string | undefined }) {
+    await db
+      .update(certificates)
+      .set({
+        certificateId: issued.certificateId,
+        certificateArn: issued.certificateArn,
+        certificatePem: issued.certificatePem ?? null,
+        status: 'active',
+        activatedAt: new Date(),
+      })
+      .where(eq(certificates.requestId, requestId));
+  }
+
+  /**
+   * CreateCertificateFromCsr is not idempotent: if AWS issued a certificate but the answer was
+   * lost, a retry must find it rather than mint a second one. Issued certificates carry our
+   * public key (real AWS) or our CSR subject (moto), and are younger than our submission.
+   */
+  async function findIssuedCertificate(
+    requestId: string,
+    submittedAt: Date,
+    privateKeyPem: string,
+  ): Promise<(CertificateRef & { certificatePem: string }) | undefined> {
+    const since = submittedAt.getTime() - LOST_CERTIFICATE_WINDOW_MS;
+    const publicKey = publicKeyFingerprintOfKey(privateKeyPem);
+    const marker = requestMarker(requestId);
+    let pageMarker: string | undefined;
+    do {
+      const page = await awsCall('ListCertificates', requestId, () =>
+        iot.send(new ListCertificatesCommand({ ascendingOrder: false, pageSize: 250, marker: pageMarker })),
+      );
+      const recent = (page.certificates ?? []).filter((c) => (c.creationDate?.getTime() ?? 0) >= since);
+      for (const candidate of recent) {
+        const { certificateDescription: d } = await awsCall('DescribeCertificate', candidate.certificateId ?? '', () =>
+          iot.send(new DescribeCertificateCommand({ certificateId: candidate.certificateId })),
+        );
+        if (!d?.certificatePem || !d.certificateId || !d.certificateArn) continue;
+        const sameKey = publicKeyFingerprintOfCertificate(d.certificatePem) === publicKey;
+        const sameRequest = new X509Certificate(d.certificatePem).subject.includes(marker);
+        if (sameKey || sameRequest) {
+          return { certificateId: d.certificateId, certificateArn: d.certificateArn, certificatePem: d.certificatePem };
+        }
+      }
+      // Newest first: once a page reaches past the window, older pages cannot hold ours.
+      const reachedOlder = (page.certificates ?? []).some((c) => (c.creationDate?.getTime() ?? 0) < since);
+      pageMarker = reachedOlder ? undefined : page.nextMarker;
+    } while (pageMarker);
+    return undefined;
+  }
+
+  async function createFromCsr(plantId: string, requestId: string): Promise<CertificateRef> {
+    let row = await storedRow(requestId);
+    if (row?.certificateId && row.certificateArn) return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+    if (!row) {
+      // Generated and sealed before AWS hears of it, so every retry signs with the same key.
+      const { privateKeyPem } = generateDeviceKey();
+      await db
+        .insert(certificates)
+        .values({ requestId, plantId, encryptedPrivateKey: await vault.encrypt(privateKeyPem) })
+        .onConflictDoNothing({ target: certificates.requestId });
+      row = await storedRow(requestId);
+    }
+    if (!row?.encryptedPrivateKey) {
+      throw ApplicationFailure.nonRetryable(`The stored key of request ${requestId} was destroyed`, 'KeyDestroyed');
+    }
+    const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
+
+    if (row.submittedAt) {
+      const lost = await findIssuedCertificate(requestId, row.submittedAt, privateKeyPem);
+      if (lost) {
+        await recordIssued(requestId, lost);
+        return { certificateId: lost.certificateId, certificateArn: lost.certificateArn };
+      }
+    }
+
+    const csr = await csrFor(privateKeyPem, `CN=${thingNameFor(plantId)}, OU=${requestMarker(requestId)}`);
+    await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
+    const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
+      iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr, setAsActive: true })),
+    );
+    if (!issued.certificateId || !issued.certificateArn) {
+      throw ApplicationFailure.retryable('CreateCertificateFromCsr answered without a certificate id', 'IncompleteResponse');
+    }
+    const ref = { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
+    await recordIssued(requestId, { ...ref, certificatePem: issued.certificatePem });
+    return ref;
+  }
+
+  /**
+   * The seed's way: AWS generates the key and returns it once. Sealed and stored in this same
+   * activity so it never reaches workflow history. If the answer is lost the certificate cannot
+   * be recognised (its key was never seen), which is why `csr` is the default.
+   */
+  async function createWithAwsKeys(plantId: string, requestId: string): Promise<CertificateRef> {
+    const row = await storedRow(requestId);
+    if (row?.certificateId && row.certificateArn) return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+    const issued = await awsCall('CreateKeysAndCertificate', plantId, () =>
+      iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+    );
+    const privateKeyPem = issued.keyPair?.PrivateKey;
+    if (!issued.certificateId || !issued.certificateArn || !privateKeyPem) {
+      throw ApplicationFailure.retryable('CreateKeysAndCertificate answered without a certificate or key', 'IncompleteResponse');
+    }
+    await db.insert(certificates).values({
+      requestId,
+      plantId,
+      encryptedPrivateKey: await vault.encrypt(privateKeyPem),
+      certificateId: issued.certificateId,
+      certificateArn: issued.certificateArn,
+      certificatePem: issued.certificatePem ?? null,
+      submittedAt: new Date(),
+      status: 'active',
+      activatedAt: new Date(),
+    });
+    return { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
+  }
+
+  return {
+    async createCertificate({ plantId, requestId }: { plantId: string; requestId: string }): Promise<CertificateRef> {
+      return settings.certificateMode === 'create-keys'
+        ? createWithAwsKeys(plantId, requestId)
+        : createFromCsr(plantId, requestId);
+    },
+
+    /** The certificate a request produced, if any, including one whose creation answer was lost. */
+    async findCertificate({ requestId }: { requestId: string }): Promise<CertificateRef | null> {
+      const row = await storedRow(requestId);
+      if (!row) return null;
+      if (row.certificateId && row.certificateArn) return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+      if (!row.submittedAt || !row.encryptedPrivateKey) return null;
+      const lost = await findIssuedCertificate(requestId, row.submittedAt, await vault.decrypt(row.encryptedPrivateKey));
+      if (!lost) return null;
+      await recordIssued(requestId, lost);
+      return { certificateId: lost.certificateId, certificateArn: lost.certificateArn };
+    },
+
+    async deactivateCertificate({ certificateId }: { certificateId: string }) {
+      try {
+        await iot.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }));
+      } catch (error) {
+        if (isAwsError(error, 'ResourceNotFoundException')) return;
+        throw toActivityFailure('UpdateCertificate', error, certificateId);
+      }
+      await db.update(certificates).set({ status: 'inactive' }).where(eq(certificates.certificateId, certificateId));
+    },
+
+    async deleteCertificate({ certificateId }: { certificateId: string }) {
+      try {
+        await iot.send(new DeleteCertificateCommand({ certificateId }));
+      } catch (error) {
+        if (isAwsError(error, 'ResourceNotFoundException')) return;
+        // Attachments still propagating after a detach: retry with backoff.
+        if (isAwsError(error, 'DeleteConflictException')) {
+          throw ApplicationFailure.retryable(`DeleteCertificate ${certificateId}: ${(error as Error).message}`, 'DeleteConflictException');
+        }
+        throw toActivityFailure('DeleteCertificate', error, certificateId);
+      }
+    },
+
+    /** Erases the sealed private key once its certificate is gone from AWS. */
+    async destroyStoredKey({ requestId }: { requestId: string }) {
+      await db
+        .update(certificates)
+        .set({ encryptedPrivateKey: null, certificatePem: null, status: 'destroyed', destroyedAt: new Date() })
+        .where(and(eq(certificates.requestId, requestId), isNull(certificates.destroyedAt)));
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { IoTClient } from '@aws-sdk/client-iot';
+import type { Client } from '@temporalio/client';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type * as schema from '../db/schema.js';
+
+export type Db = NodePgDatabase<typeof schema>;
+
+/** Seals private keys before they touch the database; the only holder of the encryption keys. */
+export interface KeyVault {
+  encrypt(plaintext: string): Promise<string>;
+  decrypt(ciphertext: string): Promise<string>;
+}
+
+export interface IotSettings {
+  /** `csr`: we generate the key, AWS signs a CSR. `create-keys`: AWS generates it (seed behaviour). */
+  certificateMode: 'csr' | 'create-keys';
+  /** `shared`: one rule on solar/+/data for every plant. `per-plant`: the seed's rule per plant. */
+  topicRuleMode: 'shared' | 'per-plant';
+  sqsQueueUrl?: string | undefined;
+  iotRoleArn?: string | undefined;
+  /** ATS data endpoint; asked of AWS (DescribeEndpoint) when not configured. */
+  iotEndpoint?: string | undefined;
+  /** How often waiting activities heartbeat and poll, in milliseconds. */
+  pollIntervalMs?: number;
+}
+
+/** Everything activities talk to, injected so tests hand in emulator-backed or faulty clients. */
+export interface ActivityDeps {
+  iot: IoTClient;
+  db: Db;
+  vault: KeyVault;
+  settings: IotSettings;
+  /** Needed by the activities that stop or wait for another operation on the same plant. */
+  temporal?: Client;
+}

@@ -1,0 +1,51 @@
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/contract.js';
+import type { ActivityDeps } from './deps.js';
+
+/**
+ * One plant never has a provision and a deprovision running at once. These activities talk to
+ * Temporal itself: a workflow cannot wait for the result of a workflow it did not start.
+ */
+export function operationActivities({ temporal, settings }: ActivityDeps) {
+  function client() {
+    if (!temporal) {
+      throw ApplicationFailure.nonRetryable('Activities were created without a Temporal client', 'ConfigurationError');
+    }
+    return temporal;
+  }
+
+  /** Waits for a workflow to close, heartbeating so a dead worker is noticed; false if none ran. */
+  async function waitForClose(workflowId: string, cancelFirst: boolean): Promise<boolean> {
+    const handle = client().workflow.getHandle(workflowId);
+    try {
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') return false;
+      if (cancelFirst) await handle.cancel();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return false;
+      throw error;
+    }
+    const ctx = Context.current();
+    const beat = setInterval(() => ctx.heartbeat(), settings.pollIntervalMs ?? 2_000);
+    try {
+      await Promise.race([handle.result().catch(() => undefined), ctx.cancelled]);
+    } finally {
+      clearInterval(beat);
+    }
+    return true;
+  }
+
+  return {
+    /** Cancels a running provision of the plant and waits until its compensations have run. */
+    async stopProvisioning({ plantId }: { plantId: string }): Promise<boolean> {
+      return waitForClose(provisionWorkflowId(plantId), true);
+    },
+
+    /** A provision started while the plant is being deprovisioned waits for that to finish. */
+    async waitForDeprovisioning({ plantId }: { plantId: string }): Promise<boolean> {
+      return waitForClose(deprovisionWorkflowId(plantId), false);
+    },
+  };
+}
