@@ -1,0 +1,3 @@
+// The workflow bundle's entry: every workflow type the worker registers.
+export { deprovisionPlant } from './deprovision-plant.js';
+export { provisionPlant } from './provision-plant.js';

@@ -1,0 +1,87 @@
+import { isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { policyNameFor, thingNameFor } from '../iot/naming.js';
+import { coordinationSteps, createSteps, removeSteps } from './activity-options.js';
+import type { PlantIotResources, ProvisionPlantInput } from './contract.js';
+import { releaseCertificate } from './release-certificate.js';
+import { Progress } from './progress.js';
+import { Saga } from './saga.js';
+import { validProvisionInput } from './validation.js';
+
+/**
+ * Gives a plant its AWS IoT identity: thing, certificate, policy, attachments, telemetry rule,
+ * then records it in PostgreSQL. Any failure, or a cancellation by a deprovision, rolls back
+ * everything created so far; what the rollback cannot remove is named in the failure.
+ */
+export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantIotResources> {
+  const { plantId, plantName } = validProvisionInput(input);
+  const progress = new Progress('provision', plantId, 'provisioning');
+
+  await progress.step('wait-for-deprovision', () => coordinationSteps.waitForDeprovisioning({ plantId }));
+  const existing = await progress.step('record-start', () => createSteps.beginProvisioning({ plantId, plantName }));
+  if (existing) {
+    const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
+    progress.resources(existing);
+    progress.status('active');
+    return { ...existing, endpoint };
+  }
+
+  const thingName = thingNameFor(plantId);
+  const policyName = policyNameFor(plantId);
+  // The certificate's key is stored under this id: activity retries reuse it, a new run makes a new one.
+  const requestId = `${workflowInfo().workflowId}/${workflowInfo().runId}`;
+  const saga = new Saga();
+  try {
+    saga.add(`thing ${thingName}`, () => removeSteps.deleteThing({ thingName }));
+    const thing = await progress.step('create-thing', () => createSteps.createThing({ plantId }));
+    progress.resources(thing);
+
+    saga.add(`certificate of request ${requestId}`, () => releaseCertificate({ requestId, thingName, policyName }));
+    const certificate = await progress.step('create-certificate', () =>
+      createSteps.createCertificate({ plantId, requestId }),
+    );
+    progress.resources(certificate);
+    const { certificateArn } = certificate;
+
+    saga.add(`policy ${policyName}`, () => removeSteps.deletePolicy({ policyName }));
+    await progress.step('create-policy', () => createSteps.createPolicy({ plantId }));
+    progress.resources({ policyName });
+
+    saga.add(`attachment of ${policyName}`, () => removeSteps.detachPolicy({ policyName, certificateArn }));
+    await progress.step('attach-policy', () => createSteps.attachPolicy({ policyName, certificateArn }));
+
+    saga.add(`attachment of the certificate to ${thingName}`, async () => {
+      await removeSteps.detachThingPrincipal({ thingName, certificateArn });
+      await removeSteps.waitForThingDetached({ thingName, certificateArn });
+    });
+    await progress.step('attach-certificate', () => createSteps.attachThingPrincipal({ thingName, certificateArn }));
+
+    saga.add(`telemetry rule of ${plantId}`, () => removeSteps.removeTelemetryRoute({ plantId }));
+    const { ruleName } = await progress.step('create-rule', () => createSteps.ensureTelemetryRoute({ plantId }));
+
+    const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
+    const resources: PlantIotResources = {
+      ...thing,
+      ...certificate,
+      policyName,
+      ...(ruleName ? { ruleName } : {}),
+      endpoint,
+    };
+    progress.resources(resources);
+    await progress.step('record-provisioned', () => createSteps.recordProvisioned({ plantId, resources }));
+    progress.status('active');
+    return resources;
+  } catch (error) {
+    const reason = progress.failed(error);
+    progress.status('failed');
+    const leftovers = await saga.compensate();
+    const cancelled = isCancellation(error);
+    const summary =
+      (cancelled ? 'Provisioning was cancelled' : `Provisioning failed: ${reason}`) +
+      (leftovers.length ? `. Rollback could NOT remove: ${leftovers.join('; ')}` : '. Everything created was rolled back');
+    await removeSteps.recordFailed({ plantId, reason: summary }).catch(() => undefined);
+    if (leftovers.length) throw ApplicationFailure.nonRetryable(summary, 'RollbackIncomplete');
+    if (cancelled) throw error;
+    throw ApplicationFailure.nonRetryable(summary, 'ProvisioningFailed');
+  }
+}
