@@ -1,0 +1,83 @@
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from './activities/index.js';
+import { type Config, ConfigError, loadConfig, summarizeConfig } from './config/index.js';
+import { createCipher } from './crypto/encryption.js';
+import { createDb } from './db/client.js';
+import { createAwsClients } from './iot/clients.js';
+import { createLogger } from './logging/index.js';
+import { installTemporalLogger } from './logging/temporal.js';
+
+/** Workflow sources, bundled by the worker at start-up. */
+export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+/**
+ * Runs the worker on the configured task queue until SIGINT/SIGTERM, then drains: in-flight
+ * activities get `shutdownGraceTime` to finish before the process exits.
+ */
+export async function runWorker(config: Config): Promise<void> {
+  const logger = createLogger({ level: config.logLevel });
+  installTemporalLogger(logger);
+  logger.info({ config: summarizeConfig(config) }, 'starting worker');
+
+  const aws = createAwsClients(config);
+  const database = createDb(requireDatabaseUrl(config));
+  const { currentKey, previousKeys } = config.encryption;
+  if (!currentKey) throw new ConfigError([{ variable: 'ENCRYPTION_KEY', problem: 'is not set', fix: 'set it to at least 32 random characters' }]);
+  const vault = createCipher({ currentKey, previousKeys });
+
+  const connectionOptions = config.temporal.connectionOptions;
+  const clientConnection = await Connection.connect(connectionOptions);
+  const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const connection = await NativeConnection.connect(connectionOptions);
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      workflowsPath,
+      activities: createActivities({
+        iot: aws.iot,
+        db: database.db,
+        vault,
+        temporal,
+        settings: {
+          certificateMode: config.iot.certificateMode,
+          topicRuleMode: config.iot.topicRuleMode,
+          sqsQueueUrl: config.aws.sqsQueueUrl,
+          iotRoleArn: config.aws.iotRoleArn,
+          iotEndpoint: config.aws.iotEndpoint,
+        },
+      }),
+      shutdownGraceTime: '30s',
+    });
+    logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker polling');
+    await worker.run();
+    logger.info('worker stopped');
+  } finally {
+    await connection.close();
+    await clientConnection.close();
+    await database.close();
+    aws.destroy();
+  }
+}
+
+function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError([{ variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL, or run `npm start` which starts an embedded PostgreSQL' }]);
+  }
+  return config.databaseUrl;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    await runWorker(loadConfig());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
