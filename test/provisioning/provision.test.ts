@@ -1,0 +1,274 @@
+import {
+  DescribeCertificateCommand,
+  DescribeThingCommand,
+  GetPolicyCommand,
+  GetTopicRuleCommand,
+  ListAttachedPoliciesCommand,
+  ListThingPrincipalsCommand,
+} from '@aws-sdk/client-iot';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { toActivityFailure } from '../../src/iot/aws-errors.js';
+import { policyNameFor, SHARED_RULE_NAME, thingNameFor } from '../../src/iot/naming.js';
+import { policyDocumentFor } from '../../src/iot/policy-document.js';
+import { SHARED_RULE_SQL } from '../../src/iot/topic-rule.js';
+import { startProvisioning } from '../../src/client.js';
+import { type PlantIotResources, provisionWorkflowId, statusQuery } from '../../src/workflows/contract.js';
+import { decodedHistoryText } from '../support/history.js';
+import { resetMoto } from '../support/moto.js';
+import { type ActivityOverrides, newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createTimeSkippingEnv } from '../support/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let h: ProvisioningHarness;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  h = new ProvisioningHarness(env);
+});
+
+afterAll(async () => {
+  await h?.close();
+  await env?.teardown();
+});
+
+beforeEach(async () => {
+  await resetMoto();
+  h.faults.clear();
+  await h.createQueue();
+});
+
+async function provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
+  return env.client.workflow.execute('provisionPlant', {
+    taskQueue,
+    workflowId: provisionWorkflowId(plantId),
+    args: [{ plantId, plantName: `Plant ${plantId.slice(0, 8)}` }],
+  });
+}
+
+async function expectNothingOfPlantInAws() {
+  const inventory = await h.awsInventory();
+  expect(inventory.things).toEqual([]);
+  expect(inventory.certificates).toEqual([]);
+  expect(inventory.policies).toEqual([]);
+  expect(inventory.plantRules).toEqual([]);
+}
+
+/** An AWS error as the SDK throws it, classified by the same mapping the activities use. */
+function awsError(name: string, httpStatusCode: number): ApplicationFailure {
+  return toActivityFailure('Injected', Object.assign(new Error(`${name} (injected)`), { name, $metadata: { httpStatusCode } }));
+}
+
+const CREATE_STEPS = [
+  'createThing',
+  'createCertificate',
+  'createPolicy',
+  'attachPolicy',
+  'attachThingPrincipal',
+  'ensureTelemetryRoute',
+  'getDataEndpoint',
+  'recordProvisioned',
+] as const;
+
+describe('provisionPlant', () => {
+  it('creates every resource, records it, and keeps key material out of the history', async () => {
+    const plantId = newPlantId();
+    const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+
+    const thingName = thingNameFor(plantId);
+    expect(resources).toMatchObject({ thingName, policyName: policyNameFor(plantId), endpoint: h.settings.iotEndpoint });
+    expect(resources).not.toHaveProperty('ruleName');
+
+    const thing = await h.iot.send(new DescribeThingCommand({ thingName }));
+    expect(thing.attributes).toEqual({ plantId });
+    expect(thing.thingArn).toBe(resources.thingArn);
+
+    const certificate = await h.iot.send(new DescribeCertificateCommand({ certificateId: resources.certificateId }));
+    expect(certificate.certificateDescription?.status).toBe('ACTIVE');
+    expect(certificate.certificateDescription?.certificateArn).toBe(resources.certificateArn);
+
+    const policy = await h.iot.send(new GetPolicyCommand({ policyName: resources.policyName }));
+    expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(policyDocumentFor(plantId)));
+
+    const attached = await h.iot.send(new ListAttachedPoliciesCommand({ target: resources.certificateArn }));
+    expect(attached.policies?.map((p) => p.policyName)).toEqual([resources.policyName]);
+    const principals = await h.iot.send(new ListThingPrincipalsCommand({ thingName }));
+    expect(principals.principals).toEqual([resources.certificateArn]);
+
+    const { rule } = await h.iot.send(new GetTopicRuleCommand({ ruleName: SHARED_RULE_NAME }));
+    expect(rule?.sql).toBe(SHARED_RULE_SQL);
+    expect(rule?.actions?.[0]?.sqs?.queueUrl).toBe(h.settings.sqsQueueUrl);
+
+    const row = await h.plantRow(plantId);
+    expect(row).toMatchObject({
+      iotStatus: 'active',
+      thingName,
+      thingArn: resources.thingArn,
+      certificateId: resources.certificateId,
+      certificateArn: resources.certificateArn,
+      policyName: resources.policyName,
+      lastError: null,
+    });
+    expect(row?.provisionedAt).toBeInstanceOf(Date);
+
+    const [stored] = await h.certificateRows(plantId);
+    expect(stored?.encryptedPrivateKey).toBeTruthy();
+    expect(stored?.encryptedPrivateKey).not.toContain('PRIVATE KEY');
+    const privateKeyPem = await h.vault.decrypt(stored?.encryptedPrivateKey ?? '');
+    expect(privateKeyPem).toContain('BEGIN PRIVATE KEY');
+
+    const history = await decodedHistoryText(env.client.workflow.getHandle(provisionWorkflowId(plantId)));
+    expect(history).toContain(resources.certificateId); // the search below looks at decoded payloads
+    expect(history).not.toContain('PRIVATE KEY');
+    expect(history).not.toContain('BEGIN CERTIFICATE');
+    const keyBody = privateKeyPem.split('\n').slice(1, -2).join('');
+    expect(history).not.toContain(keyBody.slice(0, 40));
+  });
+
+  it('answers the status query and keeps the search attributes current', async () => {
+    const plantId = newPlantId();
+    await h.withWorker({}, async (taskQueue) => {
+      const handle = await startProvisioning(env.client, { plantId, plantName: 'Status plant' }, { taskQueue });
+      await handle.result();
+      const status = await handle.query(statusQuery);
+      expect(status).toMatchObject({ operation: 'provision', plantId, iotStatus: 'active', currentStep: null, lastError: null });
+      expect(status.stepsDone).toEqual(expect.arrayContaining(['create-thing', 'create-certificate', 'record-provisioned']));
+      expect(status.resources.thingName).toBe(thingNameFor(plantId));
+      const description = await handle.describe();
+      expect(description.searchAttributes.PlantId).toEqual([plantId]);
+      expect(description.searchAttributes.IotStatus).toEqual(['active']);
+    });
+  });
+
+  it('refuses bad input before any AWS call', async () => {
+    for (const plantId of ['', 'a/b', 'x'.repeat(65), 'plant#1']) {
+      const error = await h
+        .withWorker({}, (taskQueue) =>
+          env.client.workflow.execute('provisionPlant', {
+            taskQueue,
+            workflowId: `bad-input-${Math.random()}`,
+            args: [{ plantId, plantName: 'Bad' }],
+          }),
+        )
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+    }
+    await expectNothingOfPlantInAws();
+  });
+
+  it.each(CREATE_STEPS)('rolls everything back when %s fails permanently', async (step) => {
+    const plantId = newPlantId();
+    const overrides: ActivityOverrides = {
+      [step]: async () => {
+        throw awsError('InvalidRequestException', 400);
+      },
+    };
+    const error = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue)).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause?.message).toContain('Everything created was rolled back');
+    await expectNothingOfPlantInAws();
+    const row = await h.plantRow(plantId);
+    expect(row?.iotStatus).toBe('failed');
+    expect(row?.lastError).toContain('InvalidRequestException');
+    for (const stored of await h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
+  });
+
+  it.each(CREATE_STEPS)('retries a transient failure of %s and completes with one certificate', async (step) => {
+    const plantId = newPlantId();
+    const real = h.realActivities();
+    let failures = 0;
+    const overrides: ActivityOverrides = {
+      [step]: async (...args: unknown[]) => {
+        if (failures++ === 0) throw awsError('ThrottlingException', 400);
+        if (failures === 2) throw awsError('ServiceUnavailableException', 503);
+        return (real[step] as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    };
+    const resources = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue));
+
+    expect(failures).toBe(3);
+    const inventory = await h.awsInventory();
+    expect(inventory.certificates).toEqual([{ id: resources.certificateId, status: 'ACTIVE' }]);
+    expect(inventory.things).toEqual([thingNameFor(plantId)]);
+    expect((await h.plantRow(plantId))?.iotStatus).toBe('active');
+  });
+
+  it.each([
+    'CreateThingCommand',
+    'CreateCertificateFromCsrCommand',
+    'CreatePolicyCommand',
+    'AttachPolicyCommand',
+    'AttachThingPrincipalCommand',
+    'CreateTopicRuleCommand',
+  ])('completes without orphans when AWS did %s but the answer was lost', async (command) => {
+    const plantId = newPlantId();
+    h.faults.once(command, 'lose-response');
+    const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+
+    expect(h.faults.injected).toEqual([`${command}:lose-response`]);
+    const inventory = await h.awsInventory();
+    expect(inventory.certificates).toEqual([{ id: resources.certificateId, status: 'ACTIVE' }]);
+    expect(inventory.things).toEqual([resources.thingName]);
+    expect(inventory.policies).toEqual([resources.policyName]);
+    const [stored, ...others] = await h.certificateRows(plantId);
+    expect(others).toEqual([]);
+    expect(stored?.certificateId).toBe(resources.certificateId);
+  });
+
+  it('rolls back a certificate whose creation answer was lost when a later step fails', async () => {
+    const plantId = newPlantId();
+    h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
+    const real = h.realActivities();
+    let calls = 0;
+    const overrides: ActivityOverrides = {
+      // AWS issues the certificate but the answer is lost; the retry then hits a hard quota.
+      createCertificate: async (args) => {
+        if (calls++ === 0) return real.createCertificate(args);
+        throw awsError('LimitExceededException', 400);
+      },
+    };
+    const error = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue)).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(h.faults.injected).toEqual(['CreateCertificateFromCsrCommand:lose-response']);
+    await expectNothingOfPlantInAws();
+  });
+
+  it('runs once when the same provision is started twice', async () => {
+    const plantId = newPlantId();
+    await h.withWorker({}, async (taskQueue) => {
+      const first = await startProvisioning(env.client, { plantId, plantName: 'Twice' }, { taskQueue });
+      const second = await startProvisioning(env.client, { plantId, plantName: 'Twice' }, { taskQueue });
+      expect(second.firstExecutionRunId).toBe(first.firstExecutionRunId);
+      const resources = await first.result();
+      // Started again after it completed: a new run that finds the plant active and changes nothing.
+      const third = await startProvisioning(env.client, { plantId, plantName: 'Twice' }, { taskQueue });
+      expect(await third.result()).toEqual(resources);
+    });
+    const inventory = await h.awsInventory();
+    expect(inventory.certificates).toHaveLength(1);
+    expect(inventory.things).toHaveLength(1);
+  });
+
+  it('routes telemetry through a rule of its own in per-plant mode, and refuses a FIFO queue', async () => {
+    const plantId = newPlantId();
+    h.settings = { ...h.settings, topicRuleMode: 'per-plant' };
+    try {
+      const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+      expect(resources.ruleName).toMatch(/^solar_plant_rule_[A-Za-z0-9_]+$/);
+      expect((await h.awsInventory()).plantRules).toEqual([resources.ruleName]);
+
+      const fifoPlant = newPlantId();
+      h.settings = { ...h.settings, sqsQueueUrl: `${h.settings.sqsQueueUrl}.fifo` };
+      const error = await h.withWorker({}, (taskQueue) => provision(fifoPlant, taskQueue)).catch((e: unknown) => e);
+      expect((error as WorkflowFailedError).cause?.message).toContain('only delivers to standard queues');
+      expect((await h.awsInventory()).things).toEqual([resources.thingName]);
+    } finally {
+      h.settings = { ...h.settings, topicRuleMode: 'shared' };
+    }
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * A provisioning worker on the time-skipping Temporal server, with real activities against moto
+ * and PostgreSQL, and a way to replace any activity per test to inject faults on top of them.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  IoTClient,
+  ListCertificatesCommand,
+  ListPoliciesCommand,
+  ListThingsCommand,
+  ListTopicRulesCommand,
+} from '@aws-sdk/client-iot';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { eq } from 'drizzle-orm';
+import { type Activities, createActivities, type IotSettings } from '../../src/activities/index.js';
+import { createCipher } from '../../src/crypto/encryption.js';
+import { createDb } from '../../src/db/client.js';
+import { certificates, plants } from '../../src/db/schema.js';
+import { workflowsPath } from '../../src/worker.js';
+import { AwsFaults } from './aws-faults.js';
+import { awsClientConfig } from './moto.js';
+
+export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K] }>;
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds: once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+export function testSettings(overrides: Partial<IotSettings> = {}): IotSettings {
+  return {
+    certificateMode: 'csr',
+    topicRuleMode: 'shared',
+    sqsQueueUrl: undefined,
+    iotRoleArn: 'arn:aws:iam::123456789012:role/solar-iot-rule',
+    iotEndpoint: 'test-ats.iot.us-east-1.amazonaws.com',
+    pollIntervalMs: 200,
+    ...overrides,
+  };
+}
+
+export class ProvisioningHarness {
+  readonly iot = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
+  readonly faults = new AwsFaults(this.iot);
+  readonly database = createDb(requiredEnv('DATABASE_URL'));
+  readonly vault = createCipher({ currentKey: requiredEnv('ENCRYPTION_KEY') });
+  settings = testSettings();
+
+  constructor(readonly env: TestWorkflowEnvironment) {}
+
+  /** The standard queue the telemetry rule targets. */
+  async createQueue(): Promise<string> {
+    const sqs = new SQSClient(awsClientConfig());
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'solar-plant-data' }));
+    sqs.destroy();
+    this.settings = { ...this.settings, sqsQueueUrl: QueueUrl };
+    return QueueUrl ?? '';
+  }
+
+  realActivities(): Activities {
+    return createActivities({
+      iot: this.iot,
+      db: this.database.db,
+      vault: this.vault,
+      temporal: this.env.client,
+      settings: this.settings,
+    });
+  }
+
+  /** Runs `body` while a worker with the real activities, patched by `overrides`, serves a fresh queue. */
+  async withWorker<T>(overrides: ActivityOverrides, body: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: this.env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: { ...this.realActivities(), ...overrides },
+    });
+    return worker.runUntil(body(taskQueue));
+  }
+
+  /** Everything of ours in moto, by kind. The shared telemetry rule is infrastructure, listed apart. */
+  async awsInventory() {
+    const [things, certs, policies, rules] = await Promise.all([
+      this.iot.send(new ListThingsCommand({})),
+      this.iot.send(new ListCertificatesCommand({})),
+      this.iot.send(new ListPoliciesCommand({})),
+      this.iot.send(new ListTopicRulesCommand({})),
+    ]);
+    const ruleNames = (rules.rules ?? []).map((r) => r.ruleName ?? '');
+    return {
+      things: (things.things ?? []).map((t) => t.thingName ?? ''),
+      certificates: (certs.certificates ?? []).map((c) => ({ id: c.certificateId ?? '', status: c.status })),
+      policies: (policies.policies ?? []).map((p) => p.policyName ?? ''),
+      plantRules: ruleNames.filter((name) => name.startsWith('solar_plant_rule_')),
+      sharedRules: ruleNames.filter((name) => !name.startsWith('solar_plant_rule_')),
+    };
+  }
+
+  async plantRow(plantId: string) {
+    const [row] = await this.database.db.select().from(plants).where(eq(plants.id, plantId));
+    return row;
+  }
+
+  async certificateRows(plantId: string) {
+    return this.database.db.select().from(certificates).where(eq(certificates.plantId, plantId));
+  }
+
+  async close() {
+    this.iot.destroy();
+    await this.database.close();
+  }
+}
+
+export function newPlantId(): string {
+  return randomUUID();
+}
+
+function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests through vitest (test/global-setup.ts provides it)`);
+  return value;
+}
