@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
 const backoff = { initialInterval: '1s', backoffCoefficient: 2 } as const;
@@ -10,6 +10,9 @@ const backoff = { initialInterval: '1s', backoffCoefficient: 2 } as const;
  */
 export const createSteps = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  // On cancellation, wait for a call in flight to finish: compensating while it still runs would
+  // undo first and let it create afterwards, leaving an orphan.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   scheduleToCloseTimeout: '30m',
   retry: { ...backoff, maximumInterval: '30s' },
 });

@@ -1,0 +1,130 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startDeprovisioning, startProvisioning } from '../../src/client.js';
+import { type DeprovisionResult, deprovisionWorkflowId, statusQuery } from '../../src/workflows/contract.js';
+import { resetMoto } from '../support/moto.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createTimeSkippingEnv } from '../support/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let h: ProvisioningHarness;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  h = new ProvisioningHarness(env);
+});
+
+afterAll(async () => {
+  await h?.close();
+  await env?.teardown();
+});
+
+beforeEach(async () => {
+  await resetMoto();
+  h.faults.clear();
+  await h.createQueue();
+});
+
+function deprovision(plantId: string, taskQueue: string): Promise<DeprovisionResult> {
+  return env.client.workflow.execute('deprovisionPlant', {
+    taskQueue,
+    workflowId: deprovisionWorkflowId(plantId),
+    args: [{ plantId }],
+  });
+}
+
+async function expectNothingOfPlantInAws() {
+  const inventory = await h.awsInventory();
+  expect(inventory).toMatchObject({ things: [], certificates: [], policies: [], plantRules: [] });
+}
+
+describe('deprovisionPlant', () => {
+  it('removes every resource of a fully provisioned plant, and a second run is a no-op', async () => {
+    const plantId = newPlantId();
+    await h.withWorker({}, async (taskQueue) => {
+      const provisioned = await (await startProvisioning(env.client, { plantId, plantName: 'Full' }, { taskQueue })).result();
+      const result = await deprovision(plantId, taskQueue);
+      expect(result.removed).toEqual(
+        expect.arrayContaining([`certificate ${provisioned.certificateId}`, `thing ${provisioned.thingName}`]),
+      );
+      await expectNothingOfPlantInAws();
+
+      const row = await h.plantRow(plantId);
+      expect(row).toMatchObject({ iotStatus: 'deprovisioned', thingName: null, certificateId: null, policyName: null });
+      const [stored] = await h.certificateRows(plantId);
+      expect(stored).toMatchObject({ status: 'destroyed', encryptedPrivateKey: null });
+
+      await deprovision(plantId, taskQueue); // again: nothing left to do, and it succeeds
+      expect((await h.plantRow(plantId))?.iotStatus).toBe('deprovisioned');
+      const status = await env.client.workflow.getHandle(deprovisionWorkflowId(plantId)).query(statusQuery);
+      expect(status).toMatchObject({ operation: 'deprovision', iotStatus: 'deprovisioned', lastError: null });
+    });
+  });
+
+  it('cleans a partly provisioned plant from what exists in AWS and in our records', async () => {
+    const plantId = newPlantId();
+    const real = h.realActivities();
+    // Thing, certificate and policy exist and the policy is attached, but the certificate never
+    // reached the thing: what a crash between steps 4 and 5 leaves without a saga.
+    await real.createThing({ plantId });
+    const certificate = await real.createCertificate({ plantId, requestId: `manual-${plantId}` });
+    const { policyName } = await real.createPolicy({ plantId });
+    await real.attachPolicy({ policyName, certificateArn: certificate.certificateArn });
+    expect((await h.awsInventory()).certificates).toHaveLength(1);
+
+    await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    await expectNothingOfPlantInAws();
+  });
+
+  it('finds and deletes a certificate whose creation answer was lost', async () => {
+    const plantId = newPlantId();
+    const real = h.realActivities();
+    h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
+    await expect(real.createCertificate({ plantId, requestId: `lost-${plantId}` })).rejects.toThrow(/socket hang up/);
+    expect((await h.awsInventory()).certificates).toHaveLength(1); // AWS has it, our record does not
+    expect((await h.certificateRows(plantId))[0]?.certificateId).toBeNull();
+
+    await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    await expectNothingOfPlantInAws();
+    expect((await h.certificateRows(plantId))[0]).toMatchObject({ status: 'destroyed', encryptedPrivateKey: null });
+  });
+
+  it('succeeds for a plant that was never provisioned', async () => {
+    const plantId = newPlantId();
+    const result = await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    expect(result.plantId).toBe(plantId);
+    await expectNothingOfPlantInAws();
+  });
+
+  it('stops a running provision, lets it roll back, then removes whatever remains', async () => {
+    const plantId = newPlantId();
+    const real = h.realActivities();
+    let releaseAttach: () => void = () => {};
+    const attachStarted = new Promise<void>((resolve) => {
+      releaseAttach = resolve;
+    });
+    await h.withWorker(
+      {
+        // Hold the provision mid-way (policy attached) until the deprovision has started.
+        attachThingPrincipal: async (args) => {
+          releaseAttach();
+          await new Promise((r) => setTimeout(r, 1_000));
+          return real.attachThingPrincipal(args);
+        },
+      },
+      async (taskQueue) => {
+        const provision = await startProvisioning(env.client, { plantId, plantName: 'Race' }, { taskQueue });
+        await attachStarted;
+        const deprovisioning = await startDeprovisioning(env.client, { plantId }, { taskQueue });
+        await deprovisioning.result();
+        const provisionError = await provision.result().catch((e: unknown) => e);
+        expect(provisionError).toBeInstanceOf(WorkflowFailedError);
+      },
+    );
+    await expectNothingOfPlantInAws();
+    const row = await h.plantRow(plantId);
+    expect(row?.iotStatus).toBe('deprovisioned');
+    for (const stored of await h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
+  });
+});

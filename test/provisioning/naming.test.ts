@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import {
+  assertValidPlantId,
+  InvalidPlantIdError,
+  plantRuleNameFor,
+  policyNameFor,
+  thingNameFor,
+} from '../../src/iot/naming.js';
+import { policyDocumentFor } from '../../src/iot/policy-document.js';
+import { topicRulePayload } from '../../src/iot/topic-rule.js';
+
+describe('resource names', () => {
+  it('derives thing and policy names from the plant id', () => {
+    expect(thingNameFor('p-1')).toBe('solar-plant-p-1');
+    expect(policyNameFor('p-1')).toBe('solar-plant-p-1-policy');
+  });
+
+  it('maps plant ids to legal, distinct topic rule names', () => {
+    const ids = ['a-b', 'a_b', 'a_0b', 'a__b', 'a--b', '0f8fad5b-d9cb-469f-a165-70867728950e'];
+    const names = ids.map(plantRuleNameFor);
+    for (const name of names) expect(name).toMatch(/^[a-zA-Z0-9_]+$/);
+    expect(new Set(names).size).toBe(ids.length);
+  });
+
+  it.each([
+    ['', /non-empty/],
+    ['x'.repeat(65), /at most 64/],
+    ['a/b', /characters/],
+    ['a+b', /characters/],
+    ['a#', /characters/],
+    ['plant id', /characters/],
+  ])('refuses plant id %j', (plantId, message) => {
+    expect(() => assertValidPlantId(plantId)).toThrow(InvalidPlantIdError);
+    expect(() => assertValidPlantId(plantId)).toThrow(message);
+  });
+});
+
+describe('policy document', () => {
+  it('scopes every permission to the plant and its thing', () => {
+    const document = JSON.parse(policyDocumentFor('p-1'));
+    const resources = document.Statement.flatMap((s: { Resource: string[] }) => s.Resource);
+    expect(resources).toEqual([
+      'arn:aws:iot:*:*:client/solar-plant-p-1',
+      'arn:aws:iot:*:*:topic/solar/p-1/*',
+      'arn:aws:iot:*:*:topicfilter/solar/p-1/commands/*',
+      'arn:aws:iot:*:*:topic/solar/p-1/commands/*',
+      'arn:aws:iot:*:*:thing/solar-plant-p-1',
+    ]);
+  });
+});
+
+describe('topic rule', () => {
+  it('refuses a FIFO queue, naming the AWS limitation', () => {
+    expect(() => topicRulePayload('SELECT 1', 'https://sqs.x/q.fifo', 'arn:aws:iam::1:role/r', 'd')).toThrow(
+      /only delivers to standard queues/,
+    );
+  });
+});
