@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { freePort, waitForTcp } from './processes.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const TOOL_VERSIONS = {
@@ -273,37 +274,6 @@ function wrapperScript(dir: string, withCds: boolean): string {
 JAVA="\${SOLAR_IOT_JAVA:-\${JAVA_HOME:+\$JAVA_HOME/bin/}java}"
 exec "$JAVA" ${JVM_FLAGS.join(' ')} ${cds}-cp "${dir}/lib/*" ${TEST_SERVER_MAIN} "$@"
 `;
-}
-
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitForTcp(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<boolean> {
-  const { connect } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ port, host });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return true;
-    await sleep(50);
-  }
-  return false;
 }
 
 /** Runs the server once with -XX:ArchiveClassesAtExit to build an AppCDS archive of its classes. */

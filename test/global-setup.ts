@@ -1,0 +1,158 @@
+/**
+ * vitest globalSetup: ONE of each real server per test run, on free ports, torn down afterwards.
+ *
+ *   moto                  AWS IoT + IoT data + SQS           AWS_ENDPOINT_URL (+ region, `test` keys)
+ *   PostgreSQL            fresh temp data dir, migrated      DATABASE_URL
+ *   Temporal dev server   in memory, headless, PlantId and   TEMPORAL_ADDRESS
+ *                         IotStatus search attributes
+ *   Java test server      `existing-path` executable         TEMPORAL_TEST_SERVER_PATH
+ *
+ * Values reach tests twice: `inject('stack')` (typed, test/support/env.ts) and process.env of the
+ * test workers (vitest forks copy the main process' environment, which this file sets before the
+ * workers are spawned). A variable already set by the caller (DATABASE_URL, TEMPORAL_ADDRESS,
+ * AWS_ENDPOINT_URL) replaces the matching server, which is then not started.
+ *
+ * TEMPORAL_TEST_SERVER_PATH: by default the cached wrapper that starts a fresh JVM for each
+ * TestWorkflowEnvironment (about 0.5 s with its class-data archive, 1.5 s on a loaded machine,
+ * inside the SDK's 5 s window). SOLAR_IOT_TEST_SERVER=shared starts one Java server for the run
+ * and hands out a TCP relay instead (no JVM start per environment; environments share one clock).
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import {
+  type Component,
+  MOTO_ACCOUNT_ID,
+  MOTO_CREDENTIALS,
+  startMoto,
+  startPostgres,
+  startSharedTestServer,
+  startTemporalDevServer,
+} from '../src/stack/components.js';
+import { freePort } from '../src/stack/processes.js';
+import { ensureTools, formatToolError } from '../src/stack/tools.js';
+import { STACK_ENV_KEYS, type StackEnv, TEST_ENCRYPTION_KEY } from './support/env.js';
+
+const MIGRATE_MODULE = fileURLToPath(new URL('../src/db/migrate.ts', import.meta.url));
+
+/** Applies the migrations with the same code as `npm start` (src/db/migrate.ts). */
+async function migrate(databaseUrl: string): Promise<void> {
+  if (!existsSync(MIGRATE_MODULE)) {
+    console.warn('[global-setup] src/db/migrate.ts not found: the test database has no tables');
+    return;
+  }
+  const mod = (await import(MIGRATE_MODULE)) as { migrateDatabase?: (url: string) => Promise<void> };
+  if (typeof mod.migrateDatabase !== 'function') throw new Error('src/db/migrate.ts does not export migrateDatabase');
+  await mod.migrateDatabase(databaseUrl);
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const t0 = Date.now();
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const external = {
+    temporal: process.env.TEMPORAL_ADDRESS,
+    db: process.env.DATABASE_URL,
+    aws: process.env.AWS_ENDPOINT_URL,
+  };
+  const shared = process.env.SOLAR_IOT_TEST_SERVER === 'shared';
+
+  let tools: Awaited<ReturnType<typeof ensureTools>>;
+  try {
+    tools = await ensureTools({
+      temporalCli: !external.temporal,
+      testServer: true,
+      moto: !external.aws,
+      postgres: !external.db,
+    });
+  } catch (err) {
+    const line = formatToolError(err);
+    if (line === undefined) throw err;
+    // One line, no stack trace: vitest prints the message of what we throw.
+    const clean = new Error(line);
+    clean.stack = line;
+    throw clean;
+  }
+
+  const workDir = await mkdtemp(join(tmpdir(), 'solar-iot-test-'));
+  // PostgreSQL runs as user `postgres` when we are root: it must be able to traverse this folder.
+  await chmod(workDir, 0o711);
+  const running: Component[] = [];
+  const teardown = async () => {
+    for (const c of running.reverse()) await c.stop().catch((err: unknown) => console.error(`[global-setup] ${c.name}: ${err}`));
+    if (!process.env.SOLAR_IOT_KEEP_TEST_DIR) await rm(workDir, { recursive: true, force: true });
+    else console.log(`[global-setup] kept ${workDir}`);
+  };
+
+  try {
+    // allSettled: when one fails, the others must still finish starting so teardown stops them.
+    const results = await Promise.allSettled([
+      external.db || !tools.postgres
+        ? undefined
+        : startPostgres({
+            binaries: tools.postgres,
+            dataDir: join(workDir, 'postgres'),
+            port: await freePort(),
+            database: 'solar_iot_test',
+            logFile: join(workDir, 'postgres.log'),
+            fast: true,
+          }).then((c) => (running.push(c), c)),
+      external.aws || !tools.motoServer
+        ? undefined
+        : startMoto({ bin: tools.motoServer, port: await freePort(), logFile: join(workDir, 'moto.log') }).then(
+            (c) => (running.push(c), c),
+          ),
+      external.temporal || !tools.temporalCli
+        ? undefined
+        : startTemporalDevServer({
+            tool: tools.temporalCli,
+            port: await freePort(),
+            logFile: join(workDir, 'temporal.log'),
+          }).then((c) => (running.push(c), c)),
+      shared && tools.testServer?.kind === 'path'
+        ? startSharedTestServer({
+            wrapper: tools.testServer.path,
+            port: await freePort(),
+            workDir,
+            logFile: join(workDir, 'temporal-test-server.log'),
+          }).then((c) => (running.push(c), c))
+        : undefined,
+    ] as const);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    const value = <T>(r: PromiseSettledResult<T>): T | undefined => (r.status === 'fulfilled' ? r.value : undefined);
+    const [pg, moto, temporal, testServer] = [value(results[0]), value(results[1]), value(results[2]), value(results[3])];
+
+    const databaseUrl = external.db ?? pg?.url ?? '';
+    await migrate(databaseUrl);
+
+    const stack: StackEnv = {
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: external.temporal ?? temporal?.address ?? '',
+      TEMPORAL_TEST_SERVER_PATH:
+        testServer?.relayPath ?? (tools.testServer?.kind === 'path' ? tools.testServer.path : ''),
+      AWS_ENDPOINT_URL: external.aws ?? moto?.endpoint ?? '',
+      AWS_REGION: process.env.AWS_REGION || 'us-east-1',
+      // With our own moto, always the dummy keys: a test must never reach real AWS.
+      AWS_ACCESS_KEY_ID: moto ? MOTO_CREDENTIALS.accessKeyId : process.env.AWS_ACCESS_KEY_ID || MOTO_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: moto
+        ? MOTO_CREDENTIALS.secretAccessKey
+        : process.env.AWS_SECRET_ACCESS_KEY || MOTO_CREDENTIALS.secretAccessKey,
+      AWS_IOT_ROLE_ARN: process.env.AWS_IOT_ROLE_ARN || `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-iot-rule`,
+      ENCRYPTION_KEY: process.env.ENCRYPTION_KEY || TEST_ENCRYPTION_KEY,
+    };
+    for (const key of STACK_ENV_KEYS) process.env[key] = stack[key];
+    // Real credential sources must not leak into tests that talk to moto.
+    if (moto) for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE']) delete process.env[key];
+    project.provide('stack', stack);
+
+    console.log(
+      `[global-setup] servers up in ${((Date.now() - t0) / 1000).toFixed(1)}s: postgres ${pg ? pg.url : '(DATABASE_URL)'}, moto ${stack.AWS_ENDPOINT_URL}, temporal ${stack.TEMPORAL_ADDRESS}, test server ${shared ? `shared via relay ${stack.TEMPORAL_TEST_SERVER_PATH}` : stack.TEMPORAL_TEST_SERVER_PATH || 'SDK download'}`,
+    );
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+  return teardown;
+}

@@ -1,0 +1,38 @@
+/**
+ * What test/global-setup.ts hands to every test file. The same values are in process.env of the
+ * test workers (vitest forks inherit the main process' environment after global setup), so code
+ * under test that reads its configuration from the environment works unchanged.
+ */
+export interface StackEnv {
+  DATABASE_URL: string;
+  TEMPORAL_ADDRESS: string;
+  /** `existing-path` executable for TestWorkflowEnvironment.createTimeSkipping; '' = SDK download. */
+  TEMPORAL_TEST_SERVER_PATH: string;
+  AWS_ENDPOINT_URL: string;
+  AWS_REGION: string;
+  AWS_ACCESS_KEY_ID: string;
+  AWS_SECRET_ACCESS_KEY: string;
+  AWS_IOT_ROLE_ARN: string;
+  ENCRYPTION_KEY: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: StackEnv;
+  }
+}
+
+export const STACK_ENV_KEYS = [
+  'DATABASE_URL',
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_TEST_SERVER_PATH',
+  'AWS_ENDPOINT_URL',
+  'AWS_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_IOT_ROLE_ARN',
+  'ENCRYPTION_KEY',
+] as const satisfies readonly (keyof StackEnv)[];
+
+/** A fixed, obviously-test-only key: 64 hex characters. */
+export const TEST_ENCRYPTION_KEY = '7e57'.repeat(16);

@@ -1,0 +1,50 @@
+/**
+ * Temporal helpers for tests.
+ *
+ * - createTimeSkippingEnv(): the Java time-skipping test server obtained by src/stack/tools.ts
+ *   (`existing-path`), or the SDK's own download when the global setup found no Java/Maven.
+ * - createDevServerEnv(): the Temporal dev server the global setup started (real server,
+ *   search attributes PlantId and IotStatus registered), for tests that need visibility.
+ * - workflowsPath: the tiny test workflows in test/support/workflows.
+ */
+import { fileURLToPath } from 'node:url';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { inject } from 'vitest';
+
+export const testWorkflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+
+const INSTALLED = Symbol.for('solar-iot.test-runtime-installed');
+
+/**
+ * Installs the Temporal Runtime once per process with a quieter logger (WARN). Safe to call
+ * many times; does nothing when a Runtime already exists.
+ */
+export function installTestRuntime(): void {
+  const g = globalThis as Record<symbol, unknown>;
+  if (g[INSTALLED]) return;
+  g[INSTALLED] = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already instantiated by something else in this process: keep that one
+  }
+}
+
+export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  installTestRuntime();
+  const path = inject('stack').TEMPORAL_TEST_SERVER_PATH;
+  return await TestWorkflowEnvironment.createTimeSkipping(
+    path ? { server: { executable: { type: 'existing-path', path } } } : undefined,
+  );
+}
+
+export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
+  installTestRuntime();
+  return await TestWorkflowEnvironment.createFromExistingServer({ address: inject('stack').TEMPORAL_ADDRESS });
+}
+
+/** A task queue name unique to one test, so workers of different tests never share tasks. */
+export function uniqueTaskQueue(prefix = 'test'): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
