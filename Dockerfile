@@ -1,0 +1,21 @@
+# solar-iot worker (and one-shot migrations: see docker-compose.yml).
+# Runs the TypeScript sources through tsx, exactly as `npm start` does; no build step.
+FROM node:20-bookworm-slim
+
+WORKDIR /app
+ENV NODE_ENV=production \
+    # Node 20 is deliberate (DESIGN.md); the lock file pins an AWS SDK that supports it.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+
+# Dependencies first, for layer caching. Optional dependencies stay: esbuild (tsx) needs its
+# platform package; Temporal's native bridge ships prebuilt for linux-x64/arm64 glibc.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY drizzle ./drizzle
+COPY src ./src
+
+USER node
+# SIGTERM (docker stop) reaches node directly: the worker drains, then exits.
+CMD ["node", "--import", "tsx", "src/worker.ts"]
