@@ -1,0 +1,83 @@
+/**
+ * `tsx src/ingest/main.ts`: the ingestion consumer as a process (`npm start` spawns it beside the
+ * worker, with the same environment).
+ *
+ * Environment: AWS_SQS_QUEUE_URL and DATABASE_URL (required), AWS_REGION, AWS_ENDPOINT_URL,
+ * LOG_LEVEL (see src/config), and the INGEST_* / METRICS_PORT settings of ./settings.ts.
+ * SIGTERM or SIGINT: graceful stop (see IngestConsumer.stop); exit code 0 when everything received
+ * was committed and deleted, 1 when the database stayed down past the shutdown deadline (those
+ * messages are left in SQS, nothing is lost), 2 on bad configuration.
+ */
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createDb } from '../db/client.js';
+import { createAwsClients } from '../iot/clients.js';
+import { createLogger, serializeError } from '../logging/index.js';
+import { IngestConsumer } from './consumer.js';
+import { IngestMetrics, serveMetrics } from './metrics.js';
+import { IngestSettingsError, loadIngestSettings } from './settings.js';
+
+function configuration() {
+  try {
+    const config = loadConfig(process.env);
+    const settings = loadIngestSettings(process.env);
+    const problems: string[] = [];
+    if (!config.aws.sqsQueueUrl) {
+      problems.push('AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)');
+    }
+    if (!config.databaseUrl) {
+      problems.push('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
+    }
+    if (problems.length > 0) throw new IngestSettingsError(problems.join('\n'));
+    return { config, settings, queueUrl: config.aws.sqsQueueUrl as string, databaseUrl: config.databaseUrl as string };
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof IngestSettingsError) {
+      process.stderr.write(`ingest: invalid configuration\n${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const { config, settings, queueUrl, databaseUrl } = configuration();
+  const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
+  const aws = createAwsClients(config);
+  const database = createDb(databaseUrl);
+  database.pool.on('error', (err) => logger.warn({ err: serializeError(err) }, 'idle database connection lost'));
+  const metrics = new IngestMetrics({ defaultMetrics: true });
+  const endpoint = settings.metricsPort > 0 ? await serveMetrics(metrics, settings.metricsPort) : undefined;
+  if (endpoint) logger.info({ url: `http://localhost:${endpoint.port}/metrics` }, 'metrics endpoint listening');
+
+  const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool: database.pool, settings, logger, metrics });
+  consumer.start();
+
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'already stopping: finishing in-flight batches');
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping: no new receives, committing and deleting in-flight batches');
+    let code = 0;
+    try {
+      const { uncommitted } = await consumer.stop();
+      if (uncommitted > 0) code = 1;
+    } catch (err) {
+      logger.error({ err: serializeError(err) }, 'error while stopping');
+      code = 1;
+    }
+    await endpoint?.close();
+    await database.close();
+    aws.destroy();
+    logger.flush();
+    process.exit(code);
+  };
+  process.on('SIGTERM', (s) => void shutdown(s));
+  process.on('SIGINT', (s) => void shutdown(s));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ingest: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,236 @@
+/**
+ * One SQS message body → a validated reading, or a quarantine reason.
+ *
+ * The body is what the telemetry rule (`SELECT *, topic(2) AS plantId, topic() AS topic FROM
+ * 'solar/+/data'`) delivers: the device's JSON `{plantId, deviceId, timestamp, metrics}` with
+ * `plantId` overwritten by the topic's plant id and `topic` added. The plant id in `topic` wins
+ * over the body's: the device policy only lets a device publish under its own plant.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { assertValidPlantId, telemetryTopicFor } from '../iot/naming.js';
+
+export const QUARANTINE_REASONS = [
+  'oversized_body',
+  'invalid_json',
+  'missing_field',
+  'invalid_field',
+  'invalid_topic',
+  'bad_timestamp',
+  'non_numeric_metric',
+  /** PostgreSQL refused this one message although it passed validation (kept, never dropped). */
+  'db_rejected',
+] as const;
+export type QuarantineReason = (typeof QUARANTINE_REASONS)[number];
+
+export interface Reading {
+  messageId: string;
+  /** From the topic when present, else from the body. */
+  plantId: string;
+  deviceId: string;
+  /** Canonical UTC instant with microseconds, e.g. 2024-01-01T12:00:00.000000Z (PostgreSQL precision). */
+  timestamp: string;
+  /** Metric name → finite number, in the body's order. */
+  metrics: [string, number][];
+  /** sha256 of `plantId|deviceId|timestamp`: the same reading under a new message id. */
+  hash: string;
+  /** The body as received; stored as jsonb. */
+  body: string;
+}
+
+export interface Rejection {
+  messageId: string;
+  reason: QuarantineReason;
+  /** Human-readable detail, stored after the reason code. */
+  detail: string;
+  body: string;
+}
+
+export type ParseResult = { ok: true; reading: Reading } | { ok: false; rejection: Rejection };
+
+export interface ParseOptions {
+  maxBodyBytes: number;
+  /** Clock for the future-timestamp check (tests). */
+  now?: () => number;
+}
+
+/** Readings older than this are a device clock that was never set. */
+const OLDEST = Date.UTC(2000, 0, 1);
+/** Device clocks may run ahead a little, not a day. */
+const MAX_FUTURE_MS = 24 * 3600_000;
+/** jsonb and our walk both recurse; nothing legitimate nests this deep. */
+const MAX_DEPTH = 32;
+export const MAX_METRICS = 512;
+
+const TOPIC_RE = /^solar\/([^/]+)\/data$/;
+
+/** Device ids and metric names: printable, no `|` (the hash separator), at most 128 characters. */
+const name = (what: string) =>
+  z
+    .string({ error: `${what} is not a string` })
+    .min(1, { error: `${what} is empty` })
+    .max(128, { error: `${what} is longer than 128 characters` })
+    .regex(/^[^\p{Cc}|]+$/u, { error: `${what} contains control characters or "|"` })
+    .refine((v) => v.trim() === v, { error: `${what} has leading or trailing spaces` });
+
+const deviceIdSchema = name('deviceId');
+const metricNameSchema = name('metric name');
+const metricsSchema = z.record(z.string(), z.unknown(), { error: 'metrics is not an object' });
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function md5Hex(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}
+
+export function readingHash(plantId: string, deviceId: string, canonicalTimestamp: string): string {
+  return sha256Hex(`${plantId}|${deviceId}|${canonicalTimestamp}`);
+}
+
+/** Layer 1 (FIFO queues), the seed's formula: md5(topic)-md5(timestamp)-md5(deviceId), 98 characters. */
+export function fifoDeduplicationId(topic: string, timestamp: string, deviceId: string): string {
+  return `${md5Hex(topic)}-${md5Hex(timestamp)}-${md5Hex(deviceId)}`;
+}
+
+const TS_RE =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+/**
+ * ISO 8601 / RFC 3339 instant with an explicit zone → `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC,
+ * microseconds, truncated), or an error text. Refuses what `Date.parse` would silently bend
+ * (February 30th, hour 24, no zone).
+ */
+export function canonicalTimestamp(
+  value: string,
+  now = Date.now(),
+): { ok: true; value: string; ms: number } | { ok: false; error: string } {
+  const m = TS_RE.exec(value);
+  if (!m) return { ok: false, error: 'is not an ISO 8601 date-time with a zone (e.g. 2024-01-01T12:00:00Z)' };
+  const [, y, mo, d, h, mi, s = '00', frac = '', zulu, sign, oh = '00', om = '00'] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
+    return { ok: false, error: 'is not a valid calendar date-time' };
+  }
+  if (Number(oh) > 23 || Number(om) > 59) return { ok: false, error: 'has an invalid zone offset' };
+  const offsetMin = zulu ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMin * 60_000;
+  if (ms < OLDEST) return { ok: false, error: 'is before 2000-01-01 (device clock not set?)' };
+  if (ms > now + MAX_FUTURE_MS) return { ok: false, error: 'is more than a day in the future' };
+  const micros = frac.padEnd(6, '0').slice(0, 6);
+  return { ok: true, value: `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`, ms };
+}
+
+function hasLoneSurrogate(value: string): boolean {
+  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value);
+}
+
+/** PostgreSQL cannot store NUL or unpaired surrogates in text/jsonb; refuse them before the batch. */
+function unstorable(value: unknown, depth: number): string | undefined {
+  if (depth > MAX_DEPTH) return `nests deeper than ${MAX_DEPTH} levels`;
+  if (typeof value === 'string') {
+    return value.includes('\u0000') || hasLoneSurrogate(value)
+      ? 'contains \\u0000 or an unpaired surrogate, which PostgreSQL cannot store'
+      : undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const problem = unstorable(k, depth + 1) ?? unstorable(v, depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function issueText(error: z.ZodError): string {
+  return error.issues[0]?.message ?? 'is invalid';
+}
+
+export function parseMessage(body: string, messageId: string, options: ParseOptions): ParseResult {
+  const reject = (reason: QuarantineReason, detail: string): ParseResult => ({
+    ok: false,
+    rejection: { messageId, reason, detail, body },
+  });
+
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes > options.maxBodyBytes) {
+    return reject('oversized_body', `${bytes} bytes, limit ${options.maxBodyBytes}`);
+  }
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (err) {
+    return reject('invalid_json', err instanceof Error ? err.message : 'unparseable');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    return reject('invalid_json', 'the body is not a JSON object');
+  }
+  const problem = unstorable(parsed, 0);
+  if (problem) return reject('invalid_json', `the body ${problem}`);
+  const msg = parsed as Record<string, unknown>;
+
+  // Plant: the topic's, when the rule added one.
+  let plantId: unknown = msg.plantId;
+  if (msg.topic !== undefined && msg.topic !== null) {
+    const m = typeof msg.topic === 'string' ? TOPIC_RE.exec(msg.topic) : null;
+    if (!m) return reject('invalid_topic', `topic ${JSON.stringify(msg.topic)} is not solar/<plantId>/data`);
+    plantId = m[1];
+  }
+  const absent = (v: unknown) => v === undefined || v === null;
+  const missing: string[] = ['deviceId', 'timestamp', 'metrics'].filter((f) => absent(msg[f]));
+  if (absent(plantId)) missing.unshift('plantId');
+  if (missing.length > 0) return reject('missing_field', missing.join(', '));
+
+  try {
+    assertValidPlantId(plantId);
+  } catch (err) {
+    return reject('invalid_field', err instanceof Error ? err.message : 'invalid plantId');
+  }
+  const device = deviceIdSchema.safeParse(msg.deviceId);
+  if (!device.success) return reject('invalid_field', issueText(device.error));
+
+  if (typeof msg.timestamp !== 'string') return reject('bad_timestamp', 'timestamp is not a string');
+  const ts = canonicalTimestamp(msg.timestamp, options.now?.() ?? Date.now());
+  if (!ts.ok) return reject('bad_timestamp', `timestamp ${JSON.stringify(msg.timestamp)} ${ts.error}`);
+
+  const metricsObj = metricsSchema.safeParse(msg.metrics);
+  if (!metricsObj.success || Array.isArray(msg.metrics)) return reject('invalid_field', 'metrics is not an object');
+  const entries = Object.entries(metricsObj.data);
+  if (entries.length === 0) return reject('missing_field', 'metrics is empty');
+  if (entries.length > MAX_METRICS) return reject('invalid_field', `more than ${MAX_METRICS} metrics`);
+  const metrics: [string, number][] = [];
+  for (const [key, value] of entries) {
+    const metricName = metricNameSchema.safeParse(key);
+    if (!metricName.success) return reject('invalid_field', `${issueText(metricName.error)}: ${JSON.stringify(key)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      const shown = typeof value === 'number' ? String(value) : JSON.stringify(value);
+      return reject('non_numeric_metric', `metrics.${key} is ${shown}, not a finite number`);
+    }
+    metrics.push([key, value]);
+  }
+
+  return {
+    ok: true,
+    reading: {
+      messageId,
+      plantId,
+      deviceId: device.data,
+      timestamp: ts.value,
+      metrics,
+      hash: readingHash(plantId, device.data, ts.value),
+      body,
+    },
+  };
+}
+
+/** What the shared telemetry rule puts on the queue for a device's message (simulator, tests). */
+export function ruleOutput(devicePayload: Record<string, unknown>, topicPlantId: string): string {
+  return JSON.stringify({ ...devicePayload, plantId: topicPlantId, topic: telemetryTopicFor(topicPlantId) });
+}

@@ -1,0 +1,160 @@
+/**
+ * Prometheus counters of the consumer, in their own registry (several consumers can live in one
+ * test process), served on `/metrics` by `serveMetrics`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { QUARANTINE_REASONS } from './message.js';
+import type { BatchOutcome } from './store.js';
+
+export class IngestMetrics {
+  readonly registry = new Registry();
+
+  readonly received = new Counter({
+    name: 'ingest_messages_received_total',
+    help: 'SQS messages received (each delivery counts, redeliveries included)',
+    registers: [this.registry],
+  });
+  readonly ingested = new Counter({
+    name: 'ingest_messages_ingested_total',
+    help: 'Messages stored for the first time in raw_mqtt_data',
+    registers: [this.registry],
+  });
+  readonly rows = new Counter({
+    name: 'ingest_processed_rows_total',
+    help: 'processed_data rows offered, by result (inserted, duplicate = refused by the primary key)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly duplicates = new Counter({
+    name: 'ingest_duplicate_messages_total',
+    help:
+      'Messages refused as duplicates, by layer: message_id (a redelivery), message_hash (same plant, ' +
+      'device and timestamp under a new message id). Layer 1 (FIFO deduplication) happens inside SQS.',
+    labelNames: ['layer'] as const,
+    registers: [this.registry],
+  });
+  readonly quarantined = new Counter({
+    name: 'ingest_quarantined_total',
+    help: 'Messages written to the quarantine table, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly batchSeconds = new Histogram({
+    name: 'ingest_batch_duration_seconds',
+    help: 'Time to write one batch (one transaction), retries excluded',
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly batchMessages = new Histogram({
+    name: 'ingest_batch_messages',
+    help: 'Messages per written batch',
+    buckets: [1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [this.registry],
+  });
+  readonly queueLag = new Gauge({
+    name: 'ingest_queue_lag_seconds',
+    help: 'Age (now - SentTimestamp) of the oldest message in the latest non-empty receive; 0 after an empty one',
+    registers: [this.registry],
+  });
+  readonly messageAge = new Histogram({
+    name: 'ingest_message_age_seconds',
+    help: 'Age of each message when received (now - SentTimestamp)',
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600],
+    registers: [this.registry],
+  });
+  readonly dbErrors = new Counter({
+    name: 'ingest_db_errors_total',
+    help: 'Failed batch writes, by kind (transient: retried with backoff; data: batch split)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly sqsErrors = new Counter({
+    name: 'ingest_sqs_errors_total',
+    help: 'Failed SQS calls or entries, by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly deleted = new Counter({
+    name: 'ingest_messages_deleted_total',
+    help: 'Messages deleted from SQS after their batch committed',
+    registers: [this.registry],
+  });
+  readonly visibilityExtended = new Counter({
+    name: 'ingest_visibility_extensions_total',
+    help: 'Messages whose visibility timeout was extended while their batch was slow',
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: 'ingest_in_flight_messages',
+    help: 'Messages received and not yet deleted',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    // Zero-valued series exist from the start, so a dashboard shows 0 rather than "no data".
+    for (const result of ['inserted', 'duplicate']) this.rows.inc({ result }, 0);
+    for (const layer of ['message_id', 'message_hash']) this.duplicates.inc({ layer }, 0);
+    for (const reason of QUARANTINE_REASONS) this.quarantined.inc({ reason }, 0);
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  recordOutcome(outcome: BatchOutcome): void {
+    this.ingested.inc(outcome.rawInserted);
+    this.rows.inc({ result: 'inserted' }, outcome.rowsInserted);
+    this.rows.inc({ result: 'duplicate' }, outcome.rowsDuplicate);
+    this.duplicates.inc({ layer: 'message_id' }, outcome.duplicates.messageId);
+    this.duplicates.inc({ layer: 'message_hash' }, outcome.duplicates.messageHash);
+    for (const [reason, n] of Object.entries(outcome.quarantined)) this.quarantined.inc({ reason }, n);
+  }
+
+  /** Current value of a counter or gauge series (tests, logs). */
+  async value(metric: Counter | Gauge, labels: Record<string, string> = {}): Promise<number> {
+    const { values } = await metric.get();
+    const want = Object.entries(labels);
+    return values
+      .filter((v) => want.every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val))
+      .reduce((sum, v) => sum + v.value, 0);
+  }
+}
+
+/** `/metrics` (Prometheus text format) and `/healthz` on the port; resolves once listening. */
+export async function serveMetrics(
+  metrics: IngestMetrics,
+  port: number,
+  host = '0.0.0.0',
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(String(err));
+        },
+      );
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found: try /metrics\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

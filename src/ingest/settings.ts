@@ -1,0 +1,105 @@
+/**
+ * Ingestion settings: the consumer's own environment variables, parsed once with zod.
+ *
+ * `loadIngestSettings(env)` returns frozen settings or throws an `IngestSettingsError` whose
+ * message has one line per wrong variable (name, what is wrong, how to fix it), like `loadConfig`.
+ */
+import { z } from 'zod';
+
+export interface IngestSettings {
+  /** INGEST_POLLERS: concurrent ReceiveMessage long-polls. */
+  readonly pollers: number;
+  /** INGEST_WAIT_SECONDS: long-poll wait (SQS allows 0..20). */
+  readonly waitSeconds: number;
+  /** INGEST_VISIBILITY_SECONDS: visibility timeout asked for on receive, and per extension. */
+  readonly visibilitySeconds: number;
+  /** INGEST_MAX_BODY_BYTES: larger bodies are quarantined as oversized. */
+  readonly maxBodyBytes: number;
+  /** INGEST_BATCH_MESSAGES: most messages written in one transaction. */
+  readonly batchMessages: number;
+  /** INGEST_LINGER_MS: how long a partial batch waits for more messages before it is written. */
+  readonly lingerMs: number;
+  /** INGEST_MAX_IN_FLIGHT: received but not yet deleted messages before the pollers pause. */
+  readonly maxInFlight: number;
+  /** INGEST_SHUTDOWN_TIMEOUT_SECONDS: how long a stop may keep retrying an unreachable database. */
+  readonly shutdownTimeoutSeconds: number;
+  /** METRICS_PORT: Prometheus endpoint (`/metrics`); 0 disables it. */
+  readonly metricsPort: number;
+}
+
+export class IngestSettingsError extends Error {
+  override readonly name = 'IngestSettingsError';
+}
+
+const int = (min: number, max: number, def: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: 'is not a whole number' })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `is below ${min}` })
+        .max(max, { error: `is above ${max}` }),
+    )
+    .default(def);
+
+const SPECS = {
+  INGEST_POLLERS: { schema: int(1, 64, 4), fix: 'use a number of concurrent pollers from 1 to 64' },
+  INGEST_WAIT_SECONDS: {
+    schema: int(0, 20, 20),
+    fix: 'use a long-poll wait from 0 to 20 seconds (SQS maximum)',
+  },
+  INGEST_VISIBILITY_SECONDS: {
+    schema: int(2, 43_200, 60),
+    fix: 'use a visibility timeout from 2 to 43200 seconds',
+  },
+  INGEST_MAX_BODY_BYTES: {
+    schema: int(256, 1_048_576, 131_072),
+    fix: 'use a size in bytes from 256 to 1048576 (an MQTT message is at most 131072)',
+  },
+  INGEST_BATCH_MESSAGES: {
+    schema: int(1, 5_000, 500),
+    fix: 'use a number of messages per transaction from 1 to 5000',
+  },
+  INGEST_LINGER_MS: { schema: int(0, 10_000, 50), fix: 'use a delay from 0 to 10000 milliseconds' },
+  INGEST_MAX_IN_FLIGHT: {
+    schema: int(10, 100_000, 2_000),
+    fix: 'use a number of unacknowledged messages from 10 to 100000',
+  },
+  INGEST_SHUTDOWN_TIMEOUT_SECONDS: {
+    schema: int(1, 3_600, 25),
+    fix: 'use a number of seconds from 1 to 3600',
+  },
+  METRICS_PORT: { schema: int(0, 65_535, 9_464), fix: 'use a TCP port from 1 to 65535, or 0 to disable' },
+} satisfies Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
+
+type Variable = keyof typeof SPECS;
+
+export const INGEST_DEFAULTS: IngestSettings = loadIngestSettings({});
+
+export function loadIngestSettings(env: Record<string, string | undefined>): IngestSettings {
+  const lines: string[] = [];
+  const out = {} as Record<Variable, number>;
+  for (const [variable, spec] of Object.entries(SPECS) as [Variable, (typeof SPECS)[Variable]][]) {
+    const raw = env[variable]?.trim();
+    const result = spec.schema.safeParse(raw === '' ? undefined : raw);
+    if (result.success) out[variable] = result.data;
+    else {
+      const problem = result.error.issues[0]?.message ?? 'is invalid';
+      lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
+    }
+  }
+  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  return Object.freeze({
+    pollers: out.INGEST_POLLERS,
+    waitSeconds: out.INGEST_WAIT_SECONDS,
+    visibilitySeconds: out.INGEST_VISIBILITY_SECONDS,
+    maxBodyBytes: out.INGEST_MAX_BODY_BYTES,
+    batchMessages: out.INGEST_BATCH_MESSAGES,
+    lingerMs: out.INGEST_LINGER_MS,
+    maxInFlight: out.INGEST_MAX_IN_FLIGHT,
+    shutdownTimeoutSeconds: out.INGEST_SHUTDOWN_TIMEOUT_SECONDS,
+    metricsPort: out.METRICS_PORT,
+  });
+}

@@ -1,0 +1,203 @@
+/**
+ * The write path: one batch of readings and rejections in ONE transaction.
+ *
+ * - raw_mqtt_data: one row per message, `ON CONFLICT DO NOTHING` on both unique indexes
+ *   (message_id: a redelivery; message_hash: the same reading under a new message id). Layer 2.
+ * - processed_data: one row per metric of every valid message, `ON CONFLICT DO NOTHING` on
+ *   (device_id, tag_id, timestamp). Layer 3, which holds even without layer 2: a message whose raw
+ *   row already exists still offers its rows, and the primary key keeps one.
+ * - quarantine: one row per rejected message, with the body and `reason: detail`.
+ *
+ * Arrays go through `unnest`, so a batch is three statements whatever its size.
+ */
+import type { Pool, PoolClient } from 'pg';
+import type { QuarantineReason, Reading, Rejection } from './message.js';
+
+export interface BatchOutcome {
+  /** Messages whose raw row was new. */
+  rawInserted: number;
+  /** Messages refused by layer 2, by the index that refused them. */
+  duplicates: { messageId: number; messageHash: number };
+  /** processed_data rows written, and rows the primary key already had. */
+  rowsInserted: number;
+  rowsDuplicate: number;
+  quarantined: Partial<Record<QuarantineReason, number>>;
+}
+
+export function emptyOutcome(): BatchOutcome {
+  return { rawInserted: 0, duplicates: { messageId: 0, messageHash: 0 }, rowsInserted: 0, rowsDuplicate: 0, quarantined: {} };
+}
+
+export function addOutcome(into: BatchOutcome, other: BatchOutcome): BatchOutcome {
+  into.rawInserted += other.rawInserted;
+  into.duplicates.messageId += other.duplicates.messageId;
+  into.duplicates.messageHash += other.duplicates.messageHash;
+  into.rowsInserted += other.rowsInserted;
+  into.rowsDuplicate += other.rowsDuplicate;
+  for (const [reason, n] of Object.entries(other.quarantined) as [QuarantineReason, number][]) {
+    into.quarantined[reason] = (into.quarantined[reason] ?? 0) + n;
+  }
+  return into;
+}
+
+const INSERT_RAW = `
+  INSERT INTO raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+  ON CONFLICT DO NOTHING
+  RETURNING message_id`;
+
+const EXISTING_IDS = 'SELECT message_id FROM raw_mqtt_data WHERE message_id = ANY($1::text[])';
+
+const INSERT_PROCESSED = `
+  INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])
+  ON CONFLICT DO NOTHING`;
+
+const INSERT_QUARANTINE = `
+  INSERT INTO quarantine (message_id, body, reason)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`;
+
+export interface WriteHooks {
+  /** Called inside the transaction, just before COMMIT (tests: fail or stall mid-batch). */
+  beforeCommit?: (client: PoolClient) => Promise<void>;
+}
+
+/**
+ * Writes the batch in one transaction and reports what each layer did. Throws whatever
+ * PostgreSQL throws (see `classifyDbError`); on a throw nothing of the batch is committed, unless
+ * the connection died during COMMIT, in which case a retry finds the rows and counts duplicates.
+ */
+export async function writeBatch(
+  pool: Pool,
+  readings: readonly Reading[],
+  rejections: readonly Rejection[],
+  hooks: WriteHooks = {},
+): Promise<BatchOutcome> {
+  const outcome = emptyOutcome();
+
+  // The same SQS message twice in one batch (a standard queue may do that): keep the first.
+  const seen = new Set<string>();
+  const unique: Reading[] = [];
+  for (const r of readings) {
+    if (seen.has(r.messageId)) outcome.duplicates.messageId++;
+    else {
+      seen.add(r.messageId);
+      unique.push(r);
+    }
+  }
+  const poison: Rejection[] = [];
+  const seenPoison = new Set<string>();
+  for (const r of rejections) {
+    if (!seenPoison.has(r.messageId)) {
+      seenPoison.add(r.messageId);
+      poison.push(r);
+    }
+  }
+  if (unique.length === 0 && poison.length === 0) return outcome;
+
+  // A fixed order makes concurrent writers (several consumer processes) take row locks in the
+  // same order, which keeps them from deadlocking on each other's duplicates.
+  unique.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+  const rows = { device: [] as string[], tag: [] as string[], ts: [] as string[], value: [] as number[], plant: [] as string[] };
+  const order: [Reading, number][] = [];
+  for (const r of unique) for (let i = 0; i < r.metrics.length; i++) order.push([r, i]);
+  order.sort(([a, i], [b, j]) => {
+    const ka = a.deviceId;
+    const kb = b.deviceId;
+    if (ka !== kb) return ka < kb ? -1 : 1;
+    const ta = a.metrics[i]?.[0] ?? '';
+    const tb = b.metrics[j]?.[0] ?? '';
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
+  });
+  for (const [r, i] of order) {
+    const metric = r.metrics[i] as [string, number];
+    rows.device.push(r.deviceId);
+    rows.tag.push(metric[0]);
+    rows.ts.push(r.timestamp);
+    rows.value.push(metric[1]);
+    rows.plant.push(r.plantId);
+  }
+
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    if (unique.length > 0) {
+      const raw = await client.query<{ message_id: string }>({
+        name: 'ingest_insert_raw',
+        text: INSERT_RAW,
+        values: [
+          unique.map((r) => r.messageId),
+          unique.map((r) => r.hash),
+          unique.map((r) => r.plantId),
+          unique.map((r) => r.deviceId),
+          unique.map((r) => r.timestamp),
+          unique.map((r) => r.body),
+        ],
+      });
+      outcome.rawInserted = raw.rowCount ?? raw.rows.length;
+      if (outcome.rawInserted < unique.length) {
+        const inserted = new Set(raw.rows.map((row) => row.message_id));
+        const refused = unique.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
+        const existing = await client.query<{ message_id: string }>({
+          name: 'ingest_existing_ids',
+          text: EXISTING_IDS,
+          values: [refused],
+        });
+        outcome.duplicates.messageId += existing.rows.length;
+        outcome.duplicates.messageHash += refused.length - existing.rows.length;
+      }
+      if (rows.device.length > 0) {
+        const processed = await client.query({
+          name: 'ingest_insert_processed',
+          text: INSERT_PROCESSED,
+          values: [rows.device, rows.tag, rows.ts, rows.value, rows.plant],
+        });
+        outcome.rowsInserted = processed.rowCount ?? 0;
+        outcome.rowsDuplicate = rows.device.length - outcome.rowsInserted;
+      }
+    }
+    if (poison.length > 0) {
+      await client.query({
+        name: 'ingest_insert_quarantine',
+        text: INSERT_QUARANTINE,
+        values: [poison.map((p) => p.messageId), poison.map((p) => p.body), poison.map((p) => `${p.reason}: ${p.detail}`)],
+      });
+      for (const p of poison) outcome.quarantined[p.reason] = (outcome.quarantined[p.reason] ?? 0) + 1;
+    }
+    await hooks.beforeCommit?.(client);
+    await client.query('COMMIT');
+    return outcome;
+  } catch (err) {
+    broken = classifyDbError(err) === 'transient';
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    // A connection that failed mid-transaction is not given back to the pool.
+    client.release(broken ? true : undefined);
+  }
+}
+
+export type DbErrorKind = 'data' | 'transient';
+
+/**
+ * `data`: PostgreSQL refused these values (SQLSTATE class 22 data exception, 23 integrity, 54
+ * too complex); retrying the same batch cannot succeed, so the batch is split and the culprit
+ * quarantined. Everything else (connection refused or lost, shutdown, deadlock, a missing table
+ * before migrations) is `transient`: back off and retry the same batch, delete nothing.
+ */
+export function classifyDbError(err: unknown): DbErrorKind {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return 'data';
+  return 'transient';
+}
+
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Makes a body storable as text whatever it holds (the fallback when PostgreSQL refused it). */
+export function storableText(text: string): string {
+  return text.replace(/\u0000/g, '\\u0000').replace(LONE_SURROGATE, '\uFFFD');
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import {
+  canonicalTimestamp,
+  fifoDeduplicationId,
+  md5Hex,
+  parseMessage,
+  type ParseResult,
+  readingHash,
+} from '../../src/ingest/message.js';
+import { IngestSettingsError, loadIngestSettings } from '../../src/ingest/settings.js';
+
+const opts = { maxBodyBytes: 4096, now: () => Date.UTC(2024, 5, 21, 12) };
+const device = {
+  plantId: 'plant-a',
+  deviceId: 'inverter-01',
+  timestamp: '2024-01-01T12:00:00Z',
+  metrics: { voltage_dc: 350.5, current_dc: 12.3, power_ac: 4200 },
+};
+const ruled = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({ ...device, plantId: 'plant-a', topic: 'solar/plant-a/data', ...over });
+
+function rejected(result: ParseResult): string {
+  if (result.ok) throw new Error('expected a rejection');
+  return result.rejection.reason;
+}
+
+describe('parseMessage', () => {
+  it('accepts the seed message as the rule delivers it', () => {
+    const result = parseMessage(ruled(), 'm-1', opts);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.reading).toMatchObject({
+      messageId: 'm-1',
+      plantId: 'plant-a',
+      deviceId: 'inverter-01',
+      timestamp: '2024-01-01T12:00:00.000000Z',
+      metrics: [
+        ['voltage_dc', 350.5],
+        ['current_dc', 12.3],
+        ['power_ac', 4200],
+      ],
+    });
+    expect(result.reading.hash).toBe(readingHash('plant-a', 'inverter-01', '2024-01-01T12:00:00.000000Z'));
+  });
+
+  it('trusts the plant id of the topic over the body', () => {
+    const result = parseMessage(ruled({ plantId: 'someone-else', topic: 'solar/plant-b/data' }), 'm', opts);
+    expect(result.ok && result.reading.plantId).toBe('plant-b');
+  });
+
+  it('uses the body plant id when no topic came along', () => {
+    const result = parseMessage(JSON.stringify(device), 'm', opts);
+    expect(result.ok && result.reading.plantId).toBe('plant-a');
+  });
+
+  it('gives the same hash to the same instant written differently', () => {
+    const a = parseMessage(ruled({ timestamp: '2024-01-01T12:00:00Z' }), 'a', opts);
+    const b = parseMessage(ruled({ timestamp: '2024-01-01T14:00:00.000000+02:00' }), 'b', opts);
+    const c = parseMessage(ruled({ timestamp: '2024-01-01T12:00:00.001Z' }), 'c', opts);
+    if (!a.ok || !b.ok || !c.ok) throw new Error('expected three readings');
+    expect(b.reading.hash).toBe(a.reading.hash);
+    expect(c.reading.hash).not.toBe(a.reading.hash);
+  });
+
+  it.each([
+    ['oversized_body', ruled({ pad: 'x'.repeat(5000) })],
+    ['invalid_json', '{"plantId": "plant-a", '],
+    ['invalid_json', '[1, 2, 3]'],
+    ['invalid_json', ruled({ note: 'nul \u0000 here' })],
+    ['missing_field', ruled({ deviceId: undefined })],
+    ['missing_field', JSON.stringify({ deviceId: 'd', timestamp: device.timestamp, metrics: { a: 1 } })],
+    ['missing_field', ruled({ metrics: {} })],
+    ['invalid_field', ruled({ deviceId: 42 })],
+    ['invalid_field', ruled({ deviceId: 'a|b' })],
+    ['invalid_field', ruled({ metrics: [1, 2] })],
+    ['invalid_topic', ruled({ topic: 'solar/plant-a/commands' })],
+    ['bad_timestamp', ruled({ timestamp: '2024-01-01 noon' })],
+    ['bad_timestamp', ruled({ timestamp: '2024-02-30T12:00:00Z' })],
+    ['bad_timestamp', ruled({ timestamp: '2024-01-01T12:00:00' })],
+    ['bad_timestamp', ruled({ timestamp: '1970-01-01T00:00:00Z' })],
+    ['bad_timestamp', ruled({ timestamp: '2030-01-01T00:00:00Z' })],
+    ['bad_timestamp', ruled({ timestamp: 1704110400 })],
+    ['non_numeric_metric', ruled({ metrics: { power_ac: '4200' } })],
+    ['non_numeric_metric', ruled({ metrics: { power_ac: null } })],
+    ['non_numeric_metric', '{"deviceId":"d","plantId":"p","timestamp":"2024-01-01T12:00:00Z","metrics":{"a":1e400}}'],
+  ])('quarantines %s: %s', (reason, body) => {
+    expect(rejected(parseMessage(body, 'm', opts))).toBe(reason);
+  });
+
+  it('keeps the body and message id of what it rejects', () => {
+    const result = parseMessage('not json', 'm-9', opts);
+    expect(result).toMatchObject({ ok: false, rejection: { messageId: 'm-9', body: 'not json', reason: 'invalid_json' } });
+  });
+});
+
+describe('canonicalTimestamp', () => {
+  it('normalises zones and fractions to UTC microseconds', () => {
+    const now = Date.UTC(2025, 0, 1);
+    expect(canonicalTimestamp('2024-03-10T23:30:00-02:30', now)).toMatchObject({ ok: true, value: '2024-03-11T02:00:00.000000Z' });
+    expect(canonicalTimestamp('2024-03-10T10:00:00.123456789Z', now)).toMatchObject({ value: '2024-03-10T10:00:00.123456Z' });
+    expect(canonicalTimestamp('2024-03-10T10:00Z', now)).toMatchObject({ value: '2024-03-10T10:00:00.000000Z' });
+    expect(canonicalTimestamp('2024-02-29T10:00:00Z', now).ok).toBe(true);
+    expect(canonicalTimestamp('2023-02-29T10:00:00Z', now).ok).toBe(false);
+    expect(canonicalTimestamp('2024-01-01T24:00:00Z', now).ok).toBe(false);
+  });
+});
+
+describe('fifoDeduplicationId', () => {
+  it('follows the seed formula md5(topic)-md5(timestamp)-md5(deviceId) within the 128-character limit', () => {
+    const id = fifoDeduplicationId('solar/p/data', '2024-01-01T12:00:00Z', 'inverter-01');
+    expect(id).toBe(`${md5Hex('solar/p/data')}-${md5Hex('2024-01-01T12:00:00Z')}-${md5Hex('inverter-01')}`);
+    expect(id).toHaveLength(98);
+  });
+});
+
+describe('loadIngestSettings', () => {
+  it('has the documented defaults', () => {
+    expect(loadIngestSettings({})).toMatchObject({ pollers: 4, waitSeconds: 20, metricsPort: 9464, maxBodyBytes: 131072 });
+  });
+
+  it('names every wrong variable on its own line', () => {
+    let error: unknown;
+    try {
+      loadIngestSettings({ INGEST_POLLERS: 'many', INGEST_WAIT_SECONDS: '30', METRICS_PORT: '9464' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(IngestSettingsError);
+    const lines = (error as Error).message.split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^INGEST_POLLERS: "many" is not a whole number\. Fix: /);
+    expect(lines[1]).toMatch(/^INGEST_WAIT_SECONDS: "30" is above 20\. Fix: /);
+  });
+});
