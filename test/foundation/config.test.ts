@@ -12,7 +12,7 @@ import {
   summarizeConfig,
 } from '../../src/config/index.js';
 
-const KEY = 'k3y-'.repeat(8) + 'for-config-tests'; // 48 characters
+const KEY = `${'k3y-'.repeat(8)}for-config-tests`; // 48 characters
 /** No HOME: the Temporal loader must not pick up a developer's ~/.config/temporalio/temporal.toml. */
 const base = { ENCRYPTION_KEY: KEY };
 
@@ -270,7 +270,7 @@ describe('secrets are never echoed', () => {
   });
 
   it('keeps keys and API keys out of JSON, util.inspect and the summary', () => {
-    const previous = 'p'.repeat(16) + 'q'.repeat(16) + '0123456789';
+    const previous = `${'p'.repeat(16) + 'q'.repeat(16)}0123456789`;
     const c: Config = loadConfig({
       ENCRYPTION_KEY: KEY,
       ENCRYPTION_KEYS_PREVIOUS: previous,
