@@ -9,7 +9,7 @@
  * messages are left in SQS, nothing is lost), 2 on bad configuration.
  */
 import { ConfigError, loadConfig } from '../config/index.js';
-import { createDb } from '../db/client.js';
+import pg from 'pg';
 import { createAwsClients } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { IngestConsumer } from './consumer.js';
@@ -42,13 +42,20 @@ async function main(): Promise<void> {
   const { config, settings, queueUrl, databaseUrl } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = createAwsClients(config);
-  const database = createDb(databaseUrl);
-  database.pool.on('error', (err) => logger.warn({ err: serializeError(err) }, 'idle database connection lost'));
+  // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
+  // application name lets an operator find the consumer in pg_stat_activity.
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 4,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'solar-iot-ingest',
+  });
+  pool.on('error', (err) => logger.warn({ err: serializeError(err) }, 'idle database connection lost'));
   const metrics = new IngestMetrics({ defaultMetrics: true });
   const endpoint = settings.metricsPort > 0 ? await serveMetrics(metrics, settings.metricsPort) : undefined;
   if (endpoint) logger.info({ url: `http://localhost:${endpoint.port}/metrics` }, 'metrics endpoint listening');
 
-  const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool: database.pool, settings, logger, metrics });
+  const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool, settings, logger, metrics });
   consumer.start();
 
   let stopping = false;
@@ -68,7 +75,7 @@ async function main(): Promise<void> {
       code = 1;
     }
     await endpoint?.close();
-    await database.close();
+    await pool.end();
     aws.destroy();
     logger.flush();
     process.exit(code);

@@ -121,6 +121,12 @@ export async function writeBatch(
 
   const client = await pool.connect();
   let broken = false;
+  // The connection can die while we hold it between statements; pg then emits 'error' on the
+  // client, which would crash the process without a listener. The next query fails anyway.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     if (unique.length > 0) {
@@ -176,6 +182,7 @@ export async function writeBatch(
     });
     throw err;
   } finally {
+    client.off('error', onError);
     // A connection that failed mid-transaction is not given back to the pool.
     client.release(broken ? true : undefined);
   }

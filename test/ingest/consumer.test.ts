@@ -1,0 +1,320 @@
+/**
+ * The consumer against moto's SQS and a real PostgreSQL: delivery, the deduplication layers,
+ * poison, the database going away, slow batches and shutdown.
+ */
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fifoDeduplicationId } from '../../src/ingest/message.js';
+import {
+  body,
+  createQueue,
+  Db,
+  databaseUrl,
+  deleteQueue,
+  newSqs,
+  queueDepth,
+  reading,
+  send,
+  startConsumer,
+  type TestConsumer,
+  TcpGate,
+  testPlant,
+  testSettings,
+  waitFor,
+} from './support.js';
+
+let sqs: SQSClient;
+let db: Db;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(() => {
+  sqs = newSqs();
+  db = new Db();
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+afterAll(async () => {
+  sqs.destroy();
+  await db.close();
+});
+
+async function queue(options: { fifo?: boolean; visibilitySeconds?: number } = {}): Promise<string> {
+  const url = await createQueue(sqs, options);
+  cleanups.push(() => deleteQueue(sqs, url));
+  return url;
+}
+
+function consumer(queueUrl: string, options: Parameters<typeof startConsumer>[1] = {}): TestConsumer {
+  const c = startConsumer(queueUrl, options);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+const emptied = (url: string) => async () => (await queueDepth(sqs, url)).total === 0;
+
+describe('ingestion consumer', () => {
+  it('ingests a batch, one processed row per metric, and deletes it from the queue', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    for (let n = 0; n < 25; n++) await send(sqs, url, body(reading(plant, n)));
+    const c = consumer(url);
+
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.raw(plant)).toBe(25);
+    expect(await db.processed(plant)).toBe(75);
+    const row = await db.pool.query(
+      `SELECT value, device_id, tag_id, "timestamp" FROM processed_data
+        WHERE plant_id = $1 AND tag_id = 'voltage_dc' AND "timestamp" = '2024-06-21T12:00:07Z'`,
+      [plant],
+    );
+    expect(row.rows).toEqual([{ value: 357.5, device_id: `${plant}-inv-1`, tag_id: 'voltage_dc', timestamp: new Date('2024-06-21T12:00:07Z') }]);
+    expect(await c.metrics.value(c.metrics.ingested)).toBe(25);
+    expect(await c.metrics.value(c.metrics.deleted)).toBe(25);
+  });
+
+  it('refuses a redelivery of a committed message (same message id) on a standard queue', async () => {
+    const url = await queue({ visibilitySeconds: 2 });
+    const plant = testPlant();
+    // The first delivery is committed, but every DeleteMessageBatch fails: SQS redelivers it.
+    let failDeletes = true;
+    const faulty = newSqs();
+    faulty.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (failDeletes && context.commandName === 'DeleteMessageBatchCommand') throw new Error('injected: delete lost');
+        return next(args);
+      },
+      { step: 'initialize', name: 'failDeletes' },
+    );
+    cleanups.push(async () => faulty.destroy());
+    await send(sqs, url, body(reading(plant, 1)));
+    const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
+
+    await waitFor('delete failures', async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1);
+    expect(await db.raw(plant)).toBe(1);
+    failDeletes = false;
+    await waitFor('the redelivery refused by message id', async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1);
+    await waitFor('queue emptied', emptied(url));
+    expect(await c.metrics.value(c.metrics.received)).toBe(2);
+    expect(await db.raw(plant)).toBe(1);
+    expect(await db.processed(plant)).toBe(3);
+    expect(await c.metrics.value(c.metrics.rows, { result: 'duplicate' })).toBe(3);
+  });
+
+  it('keeps one row for the same reading under a new message id, even written differently, hours later', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const r = reading(plant, 5);
+    await send(sqs, url, body(r));
+    const c = consumer(url);
+    await waitFor('first copy ingested', emptied(url));
+    expect(await db.processed(plant)).toBe(3);
+
+    // Later: the same instant with another zone notation and whitespace, new SQS message id.
+    const again = { ...r, timestamp: r.timestamp.replace('T12:00:05.000Z', 'T14:00:05+02:00') };
+    expect(again.timestamp).not.toBe(r.timestamp);
+    await send(sqs, url, JSON.stringify(JSON.parse(body(again)), null, 2));
+    await waitFor('second copy handled', async () => (await c.metrics.value(c.metrics.received)) === 2 && (await queueDepth(sqs, url)).total === 0);
+    expect(await c.metrics.value(c.metrics.duplicates, { layer: 'message_hash' })).toBe(1);
+    expect(await db.raw(plant)).toBe(1);
+    expect(await db.processed(plant)).toBe(3);
+  });
+
+  it('works on a FIFO queue: group per plant, the seed deduplication id drops a resend (layer 1)', async () => {
+    const url = await queue({ fifo: true });
+    const plants = [testPlant(), testPlant()];
+    for (const plant of plants) {
+      for (let n = 0; n < 6; n++) {
+        const r = reading(plant, n);
+        const dedup = fifoDeduplicationId(`solar/${plant}/data`, r.timestamp, r.deviceId);
+        await send(sqs, url, body(r), { group: plant, dedup });
+        if (n === 2) await send(sqs, url, body(r), { group: plant, dedup }); // a resend: SQS drops it
+      }
+    }
+    const c = consumer(url);
+    await waitFor('queue emptied', emptied(url));
+    expect(await c.metrics.value(c.metrics.received)).toBe(12);
+    for (const plant of plants) {
+      expect(await db.raw(plant)).toBe(6);
+      expect(await db.processed(plant)).toBe(18);
+    }
+  });
+
+  it('quarantines each kind of poison with its reason and deletes it, without holding back the batch', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const marker = `poison-${plant}`;
+    const good = [reading(plant, 1), reading(plant, 2)];
+    const poison: [string, string][] = [
+      ['invalid_json', `{"marker": "${marker}", "deviceId": `],
+      ['missing_field', body({ ...reading(plant, 3), deviceId: undefined as unknown as string, marker } as never)],
+      ['bad_timestamp', body({ ...reading(plant, 4), timestamp: 'yesterday', marker } as never)],
+      ['non_numeric_metric', body({ ...reading(plant, 5), metrics: { power_ac: 'N/A' }, marker } as never)],
+      ['oversized_body', body({ ...reading(plant, 6), marker, pad: 'x'.repeat(3000) } as never)],
+      ['invalid_topic', JSON.stringify({ ...reading(plant, 7), topic: 'solar/x/y/data', marker })],
+    ];
+    await send(sqs, url, body(good[0] as never));
+    for (const [, b] of poison) await send(sqs, url, b);
+    await send(sqs, url, body(good[1] as never));
+    const c = consumer(url, { settings: testSettings({ maxBodyBytes: 2048, pollers: 1, lingerMs: 500 }) });
+
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.raw(plant)).toBe(2);
+    expect(await db.processed(plant)).toBe(6);
+    const rows = await db.quarantine(marker);
+    expect(rows.map((r) => r.reason.split(':')[0]).sort()).toEqual(poison.map(([reason]) => reason).sort());
+    for (const [reason, b] of poison) expect(rows.find((r) => r.reason.startsWith(`${reason}:`))?.body).toBe(b);
+    expect(rows.every((r) => r.message_id)).toBe(true);
+    expect(await c.metrics.value(c.metrics.quarantined, { reason: 'oversized_body' })).toBe(1);
+    expect(await c.metrics.value(c.metrics.quarantined)).toBe(6);
+  });
+
+  it('splits a batch PostgreSQL refuses: the culprit goes to quarantine as db_rejected, the rest is written', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const culprit = reading(plant, 9);
+    for (let n = 0; n < 5; n++) await send(sqs, url, body(reading(plant, n)));
+    await send(sqs, url, body(culprit));
+    // Any transaction that contains the culprit's raw row fails like a refused value (22P02).
+    const c = consumer(url, {
+      settings: testSettings({ pollers: 1, lingerMs: 300 }),
+      hooks: {
+        async beforeCommit(client) {
+          const res = await client.query('SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1 AND "timestamp" = $2', [plant, culprit.timestamp]);
+          if (res.rowCount) throw Object.assign(new Error('invalid input syntax (injected)'), { code: '22P02' });
+        },
+      },
+    });
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.raw(plant)).toBe(5);
+    expect(await db.processed(plant)).toBe(15);
+    const q = await db.quarantine(plant);
+    expect(q.map((r) => [r.reason, r.body])).toEqual([['db_rejected: invalid input syntax (injected)', body(culprit)]]);
+    expect(await c.metrics.value(c.metrics.dbErrors, { kind: 'data' })).toBeGreaterThanOrEqual(2);
+  });
+
+  it('deletes nothing while the database is down, then ingests everything exactly once', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const { gate, url: gatedUrl } = await TcpGate.before(databaseUrl());
+    cleanups.push(() => gate.close());
+    await gate.close();
+    for (let n = 0; n < 20; n++) await send(sqs, url, body(reading(plant, n)));
+    const c = consumer(url, { databaseUrl: gatedUrl });
+
+    await waitFor('the consumer holds all 20 and keeps failing', async () => c.consumer.inFlight === 20 && (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 3);
+    expect(await queueDepth(sqs, url)).toMatchObject({ total: 20 });
+    expect(await c.metrics.value(c.metrics.deleted)).toBe(0);
+    expect(await db.raw(plant)).toBe(0);
+
+    await gate.open();
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.raw(plant)).toBe(20);
+    expect(await db.processed(plant)).toBe(60);
+    expect(await c.metrics.value(c.metrics.received)).toBe(20);
+  });
+
+  it('survives the connection dying mid-batch, just before COMMIT', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const { gate, url: gatedUrl } = await TcpGate.before(databaseUrl());
+    cleanups.push(() => gate.close());
+    for (let n = 0; n < 10; n++) await send(sqs, url, body(reading(plant, n)));
+    let cut = 0;
+    const c = consumer(url, {
+      databaseUrl: gatedUrl,
+      settings: testSettings({ lingerMs: 300 }),
+      hooks: {
+        async beforeCommit() {
+          if (cut++ === 0) await gate.close(); // the database vanishes with the transaction open
+        },
+      },
+    });
+    await waitFor('retries failing', async () => (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 2);
+    expect(await db.raw(plant)).toBe(0);
+    expect(await queueDepth(sqs, url)).toMatchObject({ total: 10 });
+    await gate.open();
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.raw(plant)).toBe(10);
+    expect(await db.processed(plant)).toBe(30);
+  });
+
+  it('extends the visibility of a slow batch, so no other consumer gets its messages', async () => {
+    const url = await queue({ visibilitySeconds: 2 });
+    const plant = testPlant();
+    await send(sqs, url, body(reading(plant, 1)));
+    let entered!: () => void;
+    const inBatch = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const c = consumer(url, {
+      settings: testSettings({ visibilitySeconds: 2 }),
+      hooks: {
+        async beforeCommit() {
+          entered();
+          await released;
+        },
+      },
+    });
+    await inBatch;
+    // Three visibility timeouts later, another consumer polls the queue for 2 s and gets nothing.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const other = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 2, MaxNumberOfMessages: 10 }));
+    expect(other.Messages ?? []).toHaveLength(0);
+    expect(await c.metrics.value(c.metrics.visibilityExtended)).toBeGreaterThanOrEqual(2);
+    release();
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.processed(plant)).toBe(3);
+    expect(await c.metrics.value(c.metrics.received)).toBe(1);
+  });
+
+  it('stop() commits and deletes the batch in flight, and receives nothing after', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    for (let n = 0; n < 8; n++) await send(sqs, url, body(reading(plant, n)));
+    let entered!: () => void;
+    const inBatch = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const c = consumer(url, {
+      settings: testSettings({ lingerMs: 300 }),
+      hooks: {
+        async beforeCommit() {
+          entered();
+          await released;
+        },
+      },
+    });
+    await inBatch;
+    const stopping = c.consumer.stop();
+    expect(await db.raw(plant)).toBe(0); // still held inside its transaction
+    release();
+    expect(await stopping).toEqual({ uncommitted: 0 });
+    expect(await db.raw(plant)).toBe(8);
+    expect(await db.processed(plant)).toBe(24);
+    expect(await queueDepth(sqs, url)).toMatchObject({ total: 0 });
+
+    // An aborted long poll is over once its wait has passed; a new message stays in the queue.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await send(sqs, url, body(reading(plant, 99)));
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await queueDepth(sqs, url)).toMatchObject({ visible: 1 });
+    expect(await c.metrics.value(c.metrics.received)).toBe(8);
+  });
+
+  it('on a stop with the database still down, gives the messages back to SQS and deletes none', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const { gate, url: gatedUrl } = await TcpGate.before(databaseUrl());
+    cleanups.push(() => gate.close());
+    await gate.close();
+    for (let n = 0; n < 5; n++) await send(sqs, url, body(reading(plant, n)));
+    const c = consumer(url, { databaseUrl: gatedUrl, settings: testSettings({ shutdownTimeoutSeconds: 1 }) });
+    await waitFor('all five held', () => c.consumer.inFlight === 5);
+    expect(await c.consumer.stop()).toEqual({ uncommitted: 5 });
+    expect(await queueDepth(sqs, url)).toEqual({ visible: 5, inFlight: 0, total: 5 });
+    expect(await db.raw(plant)).toBe(0);
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * The real entry point, `src/ingest/main.ts`, as `npm start` runs it: a child process with the
+ * worker's environment. SIGTERM arrives while a batch is stuck inside its transaction (the test
+ * holds a lock on processed_data); the process must commit it, delete it, and exit 0.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/stack/processes.js';
+import { body, createQueue, Db, deleteQueue, newSqs, queueDepth, reading, send, testPlant, waitFor } from './support.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let sqs: SQSClient;
+let db: Db;
+
+beforeAll(() => {
+  sqs = newSqs();
+  db = new Db();
+});
+
+afterAll(async () => {
+  sqs.destroy();
+  await db.close();
+});
+
+interface Child {
+  process: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startMain(env: Record<string, string>): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
+    cwd: ROOT,
+    // loadConfig refuses the global setup's low-entropy test key; the consumer never uses it.
+    env: { ...process.env, ENCRYPTION_KEY: randomBytes(32).toString('hex'), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { process: child, output: () => out, exited };
+}
+
+describe('src/ingest/main.ts', () => {
+  it('refuses a bad setting with one line naming the variable, exit code 2', async () => {
+    const child = startMain({ AWS_SQS_QUEUE_URL: 'http://127.0.0.1:1/q', INGEST_POLLERS: '0' });
+    expect(await child.exited).toBe(2);
+    expect(child.output()).toMatch(/^INGEST_POLLERS: "0" is below 1\. Fix: /m);
+  });
+
+  it('on SIGTERM mid-batch, commits and deletes the batch in flight, then exits 0', async () => {
+    const url = await createQueue(sqs);
+    const plant = testPlant();
+    const total = 30;
+    for (let n = 0; n < total; n++) await send(sqs, url, body(reading(plant, n)));
+
+    // Hold a lock that every INSERT into processed_data waits for: the batch stops mid-transaction.
+    const locker = await db.pool.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE processed_data IN SHARE ROW EXCLUSIVE MODE');
+    const metricsPort = await freePort();
+    const child = startMain({
+      AWS_SQS_QUEUE_URL: url,
+      INGEST_WAIT_SECONDS: '1',
+      INGEST_LINGER_MS: '200',
+      INGEST_VISIBILITY_SECONDS: '5',
+      METRICS_PORT: String(metricsPort),
+    });
+    try {
+      await waitFor(
+        'the consumer blocked inside its batch',
+        async () =>
+          (await db.count(
+            `SELECT 1 FROM pg_stat_activity WHERE application_name = 'solar-iot-ingest' AND wait_event_type = 'Lock'`,
+          )) === 1,
+      );
+      const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(scraped).toMatch(/^ingest_messages_received_total [1-9]/m);
+      expect(scraped).toMatch(/^ingest_duplicate_messages_total\{layer="message_hash"\} 0$/m);
+
+      child.process.kill('SIGTERM');
+      await waitFor('the stop logged', () => child.output().includes('"msg":"ingest consumer stopping"'));
+      await locker.query('ROLLBACK');
+    } finally {
+      locker.release();
+    }
+    expect(await child.exited).toBe(0);
+
+    // Everything committed was deleted; everything left in the queue was not committed.
+    const committed = await db.raw(plant);
+    expect(committed).toBeGreaterThan(0);
+    expect(await db.processed(plant)).toBe(committed * 3);
+    const left = await queueDepth(sqs, url);
+    expect(committed + left.total).toBe(total);
+    const stored = await db.pool.query<{ payload: { timestamp: string } }>('SELECT payload FROM raw_mqtt_data WHERE plant_id = $1', [plant]);
+    const storedTimestamps = new Set(stored.rows.map((r) => r.payload.timestamp));
+    let seen = 0;
+    // Messages caught by an aborted long poll come back after the child's 5 s visibility timeout.
+    for (const deadline = Date.now() + 30_000; seen < left.total && Date.now() < deadline; ) {
+      const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
+      for (const m of res.Messages ?? []) {
+        seen++;
+        expect(storedTimestamps.has((JSON.parse(m.Body ?? '{}') as { timestamp: string }).timestamp)).toBe(false);
+      }
+    }
+    expect(seen).toBe(left.total);
+    await deleteQueue(sqs, url);
+  });
+});
