@@ -1,78 +1,114 @@
 /**
- * What the plant service imports: typed starters for the provisioning workflows and their status.
- * Later additions (HTTP API, CLI) build on these functions rather than beside them.
+ * What the plant service imports (the package's main export).
+ *
+ * - The seed's functions, as top-level functions on a default instance created lazily from the
+ *   process environment on first use (`provisionPlantIoT`, `getThingShadow`, ...); call
+ *   `closeSolarIot()` before exiting a script.
+ * - `createSolarIot(deps)` for callers that inject their own clients (the HTTP API, the CLI, tests).
+ * - Typed workflow starters (`startProvisioning`, `startDeprovisioning`, `getOperationStatus`).
  */
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import {
-  type DeprovisionPlantInput,
-  deprovisionWorkflowId,
-  IotStatusSearchAttribute,
-  type OperationStatus,
-  PlantIdSearchAttribute,
-  type ProvisionPlantInput,
-  provisionWorkflowId,
-  statusQuery,
-  TASK_QUEUE,
-} from './workflows/contract.js';
-import type { deprovisionPlant, provisionPlant } from './workflows/index.js';
+import { isAwsIotEnabled as configEnablesIot, getConfig } from './config/index.js';
+import { createLogger } from './logging/index.js';
+import type { BackfillOptions } from './service/backfill.js';
+import { type OpenedSolarIot, openSolarIot } from './service/open.js';
+import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/shadows.js';
+import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
 
+export { decryptData, encryptData, generateEncryptionKey } from './crypto/encryption.js';
+export * from './service/errors.js';
+export { openSolarIot, resolveIotMode } from './service/open.js';
+export type { OperationView } from './service/operations.js';
+export type { PlantPage, PlantView } from './service/plants.js';
+export { validateRuleSql } from './service/rules.js';
+export type { ShadowDocument } from './service/shadows.js';
+export * from './service/solar-iot.js';
+export {
+  getOperationStatus,
+  type StartOptions,
+  startDeprovisioning,
+  startProvisioning,
+} from './service/workflow-starters.js';
+export * from './workflows/backfill-contract.js';
 export * from './workflows/contract.js';
 
-export interface StartOptions {
-  taskQueue?: string;
+let opened: Promise<OpenedSolarIot> | undefined;
+let resolved: SolarIot | undefined;
+
+/** The default instance, from the process environment (loadConfig), created on first use. */
+export async function getSolarIot(): Promise<SolarIot> {
+  opened ??= (async () => {
+    const config = getConfig();
+    const instance = await openSolarIot(config, { logger: createLogger({ level: config.logLevel }) });
+    resolved = instance.solarIot;
+    return instance;
+  })();
+  opened.catch(() => {
+    opened = undefined;
+  });
+  return (await opened).solarIot;
+}
+
+/** Releases the default instance's connections (database pool, Temporal, AWS clients). */
+export async function closeSolarIot(): Promise<void> {
+  const current = opened;
+  opened = undefined;
+  resolved = undefined;
+  if (current) await (await current.catch(() => undefined))?.close();
 }
 
 /**
- * Starts provisioning of a plant, or returns the run already in progress: the workflow id is the
- * plant's, and a second start while one runs attaches to it instead of running twice.
+ * The seed's synchronous check. Before the default instance exists it answers from the
+ * configuration; afterwards it also knows whether AWS credentials were found.
  */
-export async function startProvisioning(client: Client, input: ProvisionPlantInput, options: StartOptions = {}) {
-  return client.workflow.start<typeof provisionPlant>('provisionPlant', {
-    args: [input],
-    taskQueue: options.taskQueue ?? TASK_QUEUE,
-    workflowId: provisionWorkflowId(input.plantId),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
-      { key: PlantIdSearchAttribute, value: input.plantId },
-      { key: IotStatusSearchAttribute, value: 'provisioning' },
-    ],
-  });
+export function isAwsIotEnabled(): boolean {
+  return resolved ? resolved.isAwsIotEnabled() : configEnablesIot(getConfig());
 }
 
-/** Starts deprovisioning; a running provision of the same plant is cancelled and rolled back first. */
-export async function startDeprovisioning(client: Client, input: DeprovisionPlantInput, options: StartOptions = {}) {
-  return client.workflow.start<typeof deprovisionPlant>('deprovisionPlant', {
-    args: [input],
-    taskQueue: options.taskQueue ?? TASK_QUEUE,
-    workflowId: deprovisionWorkflowId(input.plantId),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
-      { key: PlantIdSearchAttribute, value: input.plantId },
-      { key: IotStatusSearchAttribute, value: 'deprovisioning' },
-    ],
-  });
+export async function provisionPlantIoT(plantId: string, plantName?: string, options?: WaitOptions) {
+  return (await getSolarIot()).provisionPlantIoT(plantId, plantName, options);
 }
 
-/**
- * The latest operation's status for a plant (deprovision wins over provision when both exist and
- * the deprovision is newer), or null when no operation was ever started.
- */
-export async function getOperationStatus(client: Client, plantId: string): Promise<OperationStatus | null> {
-  const candidates = await Promise.all(
-    [provisionWorkflowId(plantId), deprovisionWorkflowId(plantId)].map(async (workflowId) => {
-      const handle = client.workflow.getHandle(workflowId);
-      try {
-        const description = await handle.describe();
-        return { handle, startTime: description.startTime.getTime() };
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return null;
-        throw error;
-      }
-    }),
-  );
-  const latest = candidates.filter((c) => c !== null).sort((a, b) => b.startTime - a.startTime)[0];
-  return latest ? latest.handle.query(statusQuery) : null;
+export async function deprovisionPlantIoT(plantId: string, options?: WaitOptions & LegacyDeprovisionHints) {
+  return (await getSolarIot()).deprovisionPlantIoT(plantId, options);
+}
+
+export async function getPlantIoTStatus(plantId: string) {
+  return (await getSolarIot()).getPlantIoTStatus(plantId);
+}
+
+export async function getThingShadow(plantId: string, options?: ShadowOptions) {
+  return (await getSolarIot()).getThingShadow(plantId, options);
+}
+
+export async function updateThingShadow(
+  plantId: string,
+  desired: ShadowState,
+  options?: UpdateShadowOptions,
+) {
+  return (await getSolarIot()).updateThingShadow(plantId, desired, options);
+}
+
+export async function publishCommand(
+  plantId: string,
+  command: string,
+  params?: unknown,
+  options?: { qos?: 0 | 1 },
+) {
+  return (await getSolarIot()).publishCommand(plantId, command, params, options);
+}
+
+export async function createDataIngestionRule(plantId: string, ruleName?: string, description?: string) {
+  return (await getSolarIot()).createDataIngestionRule(plantId, ruleName, description);
+}
+
+export async function updateRule(
+  ruleName: string,
+  plantId: string,
+  update: { sql?: string; description?: string },
+) {
+  return (await getSolarIot()).updateRule(ruleName, plantId, update);
+}
+
+export async function startBackfill(options?: BackfillOptions) {
+  return (await getSolarIot()).startBackfill(options);
 }

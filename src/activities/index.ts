@@ -1,3 +1,4 @@
+import { backfillActivities } from './backfill.js';
 import { certificateActivities } from './certificates.js';
 import type { ActivityDeps } from './deps.js';
 import { operationActivities } from './operations.js';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...telemetryRuleActivities(deps),
     ...plantRecordActivities(deps),
     ...operationActivities(deps),
+    ...backfillActivities(deps),
   };
 }
 

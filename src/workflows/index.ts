@@ -1,3 +1,4 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { deprovisionPlant } from './deprovision-plant.js';
 export { provisionPlant } from './provision-plant.js';
+export { backfillPlants } from './backfill-plants.js';

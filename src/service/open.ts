@@ -1,0 +1,96 @@
+/**
+ * Wiring for processes (API, CLI, the seed-style default instance): clients from the
+ * configuration, graceful degradation decided once, its warning logged once.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
+import { createDb } from '../db/client.js';
+import { createAwsClients } from '../iot/clients.js';
+import type { Logger } from '../logging/index.js';
+import { createSolarIot, type SolarIot, type SolarIotDeps } from './solar-iot.js';
+
+export interface IotModeDecision {
+  mode: IotMode;
+  /** Set when the configuration asks for AWS but it cannot be used. */
+  degradedReason: string | null;
+}
+
+/** `aws` only when credentials resolve (no call to AWS); otherwise `disabled`, with the reason. */
+export async function resolveIotMode(
+  config: Config,
+  checkCredentials: typeof checkAwsCredentials = checkAwsCredentials,
+): Promise<IotModeDecision> {
+  if (config.iot.mode !== 'aws') return { mode: config.iot.mode, degradedReason: null };
+  const check = await checkCredentials(config);
+  return check.ok
+    ? { mode: 'aws', degradedReason: null }
+    : { mode: 'disabled', degradedReason: check.problem };
+}
+
+export interface OpenedSolarIot {
+  solarIot: SolarIot;
+  /** Releases the database pool, the Temporal connection and the AWS clients. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  logger?: Logger;
+  /** Overrides for tests (task queue, mock stores, timeouts). */
+  overrides?: Partial<Omit<SolarIotDeps, 'config' | 'temporal' | 'db' | 'aws'>>;
+  checkCredentials?: typeof checkAwsCredentials;
+}
+
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError([
+      {
+        variable: 'DATABASE_URL',
+        problem: 'is not set',
+        fix: 'set it to a postgres:// URL, or run `npm start`, which starts an embedded PostgreSQL and sets it',
+      },
+    ]);
+  }
+  return config.databaseUrl;
+}
+
+/** Logged once per process at start-up, so an operator sees why plants stay without IoT. */
+export function logModeWarning(logger: Logger | undefined, decision: IotModeDecision): void {
+  if (!logger) return;
+  if (decision.mode === 'mock') {
+    logger.warn(
+      { iotMode: 'mock' },
+      'MOCK MODE (USE_MOCK_DATA=true): no AWS call is made; plants get fake solar-plant-mock-* resources',
+    );
+  } else if (decision.mode === 'disabled') {
+    logger.warn(
+      { iotMode: 'disabled', reason: decision.degradedReason ?? 'USE_AWS_IOT=false' },
+      `AWS IoT is disabled (${decision.degradedReason ?? 'USE_AWS_IOT=false'}): new plants are recorded with IoT status "disabled" and no workflow starts; enable IoT and run \`solar-iot backfill\` to provision them`,
+    );
+  }
+}
+
+export async function openSolarIot(config: Config, options: OpenOptions = {}): Promise<OpenedSolarIot> {
+  const database = createDb(requireDatabaseUrl(config));
+  const decision = await resolveIotMode(config, options.checkCredentials);
+  logModeWarning(options.logger, decision);
+  const aws = decision.mode === 'aws' ? createAwsClients(config) : undefined;
+  // Lazy: the API comes up (and /readyz says why it is not ready) while Temporal is still starting.
+  const connection = Connection.lazy(config.temporal.connectionOptions);
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const solarIot = createSolarIot({
+    ...options.overrides,
+    config,
+    temporal,
+    db: database.db,
+    aws,
+    degradedReason: decision.degradedReason,
+  });
+  return {
+    solarIot,
+    async close() {
+      await connection.close().catch(() => undefined);
+      await database.close();
+      aws?.destroy();
+    },
+  };
+}

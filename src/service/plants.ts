@@ -1,0 +1,122 @@
+/** The plants table as the plant service sees it: rows in, JSON-ready views out. */
+import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
+import type { Db } from '../activities/deps.js';
+import { type IotStatus, plants } from '../db/schema.js';
+import { mapDbError } from './errors.js';
+
+export interface PlantView {
+  id: string;
+  name: string;
+  iotStatus: IotStatus;
+  thingName: string | null;
+  thingArn: string | null;
+  certificateId: string | null;
+  certificateArn: string | null;
+  policyName: string | null;
+  /** The plant's own topic rule (per-plant mode); null when the shared rule carries its telemetry. */
+  ruleName: string | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+  provisionedAt: string | null;
+  deprovisionedAt: string | null;
+}
+
+export interface PlantPage {
+  items: PlantView[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+type Row = typeof plants.$inferSelect;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function toPlantView(row: Row): PlantView {
+  return {
+    id: row.id,
+    name: row.name,
+    iotStatus: row.iotStatus,
+    thingName: row.thingName,
+    thingArn: row.thingArn,
+    certificateId: row.certificateId,
+    certificateArn: row.certificateArn,
+    policyName: row.policyName,
+    ruleName: row.ruleName,
+    lastError: row.lastError,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    provisionedAt: iso(row.provisionedAt),
+    deprovisionedAt: iso(row.deprovisionedAt),
+  };
+}
+
+async function guarded<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw mapDbError(error);
+  }
+}
+
+export function plantRepository(db: Db) {
+  return {
+    async get(id: string): Promise<PlantView | null> {
+      const [row] = await guarded(() => db.select().from(plants).where(eq(plants.id, id)));
+      return row ? toPlantView(row) : null;
+    },
+
+    /** Inserts a new plant; null when a plant with this id exists already. */
+    async insert(values: { id: string; name: string; iotStatus: IotStatus }): Promise<PlantView | null> {
+      const [row] = await guarded(() =>
+        db.insert(plants).values(values).onConflictDoNothing({ target: plants.id }).returning(),
+      );
+      return row ? toPlantView(row) : null;
+    },
+
+    /** The plant, created first with `values` if it does not exist (the seed's callers own plant ids). */
+    async ensure(values: { id: string; name: string; iotStatus: IotStatus }): Promise<PlantView> {
+      const created = await this.insert(values);
+      if (created) return created;
+      const existing = await this.get(values.id);
+      if (!existing) throw new Error(`Plant ${values.id} vanished while being created`);
+      return existing;
+    },
+
+    async setStatus(
+      id: string,
+      iotStatus: IotStatus,
+      extra: Partial<typeof plants.$inferInsert> = {},
+    ): Promise<void> {
+      await guarded(() =>
+        db
+          .update(plants)
+          .set({ iotStatus, updatedAt: new Date(), ...extra })
+          .where(eq(plants.id, id)),
+      );
+    },
+
+    /** Pages in plant id order; `cursor` is the last id of the previous page. */
+    async list(options: { iotStatus?: IotStatus; limit: number; cursor?: string }): Promise<PlantPage> {
+      const conditions: SQL[] = [];
+      if (options.iotStatus) conditions.push(eq(plants.iotStatus, options.iotStatus));
+      if (options.cursor) conditions.push(gt(plants.id, options.cursor));
+      const rows = await guarded(() =>
+        db
+          .select()
+          .from(plants)
+          .where(and(...conditions))
+          .orderBy(asc(plants.id))
+          .limit(options.limit + 1),
+      );
+      const items = rows.slice(0, options.limit).map(toPlantView);
+      const nextCursor = rows.length > options.limit ? (items.at(-1)?.id ?? null) : null;
+      return { items, nextCursor };
+    },
+  };
+}
+
+export type PlantRepository = ReturnType<typeof plantRepository>;

@@ -1,0 +1,246 @@
+/**
+ * Custom telemetry rules (the seed's createDataIngestionRule / updateRule). SQL is checked here
+ * before it reaches AWS: a rule may only read the plants' own `solar/...` topics, so a typo or a
+ * pasted statement cannot route another system's messages into the telemetry queue.
+ */
+import {
+  CreateTopicRuleCommand,
+  GetTopicRuleCommand,
+  type IoTClient,
+  ReplaceTopicRuleCommand,
+  type TopicRulePayload,
+} from '@aws-sdk/client-iot';
+import { isAwsError } from '../iot/aws-errors.js';
+import { assertValidPlantId, InvalidPlantIdError, plantRuleNameFor } from '../iot/naming.js';
+import { FifoQueueNotSupportedError, plantRuleSql, topicRulePayload } from '../iot/topic-rule.js';
+import { mapAwsUnavailable } from './aws.js';
+import { ConflictError, DependencyUnavailableError, InvalidInputError, NotFoundError } from './errors.js';
+
+const RULE_NAME = /^[a-zA-Z0-9_]{1,128}$/;
+/** A sanity bound, far above any rule this product needs; AWS applies its own limits after it. */
+export const MAX_RULE_SQL_LENGTH = 4096;
+
+const STATEMENT = /^SELECT\s+([\s\S]+?)\s+FROM\s+'([^']*)'(?:\s+WHERE\s+([\s\S]+))?$/i;
+
+export function assertRuleName(ruleName: unknown): asserts ruleName is string {
+  if (typeof ruleName !== 'string' || !RULE_NAME.test(ruleName)) {
+    throw new InvalidInputError(
+      `Rule name ${JSON.stringify(ruleName)} is invalid: AWS IoT allows 1 to 128 letters, digits and "_"`,
+    );
+  }
+}
+
+export function assertPlantId(plantId: unknown): asserts plantId is string {
+  try {
+    assertValidPlantId(plantId);
+  } catch (error) {
+    if (error instanceof InvalidPlantIdError) throw new InvalidInputError(error.message, 'invalid_plant_id');
+    throw error;
+  }
+}
+
+export interface ValidatedRuleSql {
+  sql: string;
+  topicFilter: string;
+}
+
+/**
+ * Accepts `SELECT <fields> FROM 'solar/<plantId or +>/...' [WHERE <condition>]` and nothing else.
+ * With a plantId, a literal plant level must be that plant's.
+ */
+export function validateRuleSql(sql: unknown, plantId?: string): ValidatedRuleSql {
+  const fail = (why: string): never => {
+    throw new InvalidInputError(`Rule SQL refused: ${why}`, 'invalid_rule_sql');
+  };
+  if (typeof sql !== 'string' || sql.trim() === '') return fail('it is empty');
+  const text = sql.trim();
+  if (text.length > MAX_RULE_SQL_LENGTH) fail(`it is longer than ${MAX_RULE_SQL_LENGTH} characters`);
+  if (text.includes(';')) fail('it contains ";" (one statement only)');
+  const match = STATEMENT.exec(text);
+  if (!match)
+    return fail(
+      `expected SELECT <fields> FROM 'solar/<plantId>/<...>' [WHERE <condition>], got ${JSON.stringify(text.slice(0, 80))}`,
+    );
+  const topicFilter = match[2] ?? '';
+  const levels = topicFilter.split('/');
+  if (levels[0] !== 'solar' || levels.length < 3) {
+    fail(
+      `it reads topic ${JSON.stringify(topicFilter)}; rules may only read the plants' topics solar/<plantId>/...`,
+    );
+  }
+  levels.forEach((level, i) => {
+    if (level === '') fail(`topic ${JSON.stringify(topicFilter)} has an empty level`);
+    if (level === '#' && i !== levels.length - 1)
+      fail(`"#" must be the last level of topic ${JSON.stringify(topicFilter)}`);
+    if (level !== '+' && level !== '#' && /[+#]/.test(level)) {
+      fail(`level ${JSON.stringify(level)} mixes a wildcard with text`);
+    }
+  });
+  const plantLevel = levels[1] ?? '';
+  if (plantLevel === '#') fail('the plant level may be "+" or a plant id, not "#"');
+  if (plantLevel !== '+') {
+    try {
+      assertValidPlantId(plantLevel);
+    } catch {
+      fail(`${JSON.stringify(plantLevel)} is not a plant id`);
+    }
+    if (plantId !== undefined && plantLevel !== plantId) {
+      fail(`it reads plant ${plantLevel}'s topics, but the rule belongs to plant ${plantId}`);
+    }
+  }
+  return { sql: text, topicFilter };
+}
+
+export interface RuleSettings {
+  sqsQueueUrl: string | undefined;
+  iotRoleArn: string | undefined;
+}
+
+export interface RuleResult {
+  ruleName: string;
+  sql: string;
+  /** False when an identical rule existed already. */
+  created: boolean;
+}
+
+export interface RuleManager {
+  createDataIngestionRule(plantId: string, ruleName?: string, description?: string): Promise<RuleResult>;
+  updateRule(
+    ruleName: string,
+    plantId: string,
+    update: { sql?: string; description?: string },
+  ): Promise<RuleResult>;
+}
+
+function checkedArgs(plantId: string, ruleName: string | undefined) {
+  assertPlantId(plantId);
+  const name = ruleName ?? plantRuleNameFor(plantId);
+  assertRuleName(name);
+  return name;
+}
+
+function checkedUpdate(ruleName: string, plantId: string, update: { sql?: string; description?: string }) {
+  assertRuleName(ruleName);
+  assertPlantId(plantId);
+  if (update.sql === undefined && update.description === undefined) {
+    throw new InvalidInputError('Nothing to update: give sql, description or both');
+  }
+  return update.sql === undefined ? undefined : validateRuleSql(update.sql, plantId).sql;
+}
+
+export function awsRuleManager(iot: IoTClient, settings: RuleSettings): RuleManager {
+  function payloadFor(sql: string, description: string): TopicRulePayload {
+    const { sqsQueueUrl, iotRoleArn } = settings;
+    if (!sqsQueueUrl || !iotRoleArn) {
+      throw new DependencyUnavailableError(
+        'configuration',
+        'Cannot create a telemetry rule: set AWS_SQS_QUEUE_URL (a standard queue) and AWS_IOT_ROLE_ARN (a role AWS IoT may assume to send to it)',
+      );
+    }
+    try {
+      return topicRulePayload(sql, sqsQueueUrl, iotRoleArn, description);
+    } catch (error) {
+      if (error instanceof FifoQueueNotSupportedError)
+        throw new DependencyUnavailableError('configuration', error.message);
+      throw error;
+    }
+  }
+
+  async function getRule(ruleName: string) {
+    try {
+      const { rule } = await iot.send(new GetTopicRuleCommand({ ruleName }));
+      return rule;
+    } catch (error) {
+      // AWS IoT answers a missing rule with UnauthorizedException; moto with ResourceNotFoundException.
+      if (
+        isAwsError(error, 'ResourceNotFoundException') ||
+        (isAwsError(error, 'UnauthorizedException') &&
+          /does not exist|not found/i.test((error as Error).message))
+      ) {
+        return undefined;
+      }
+      throw mapAwsUnavailable(error, 'GetTopicRule');
+    }
+  }
+
+  return {
+    async createDataIngestionRule(plantId, ruleName, description) {
+      const name = checkedArgs(plantId, ruleName);
+      const sql = plantRuleSql(plantId);
+      const payload = payloadFor(sql, description ?? `Telemetry of solar plant ${plantId} to SQS`);
+      try {
+        await iot.send(new CreateTopicRuleCommand({ ruleName: name, topicRulePayload: payload }));
+        return { ruleName: name, sql, created: true };
+      } catch (error) {
+        if (!isAwsError(error, 'ResourceAlreadyExistsException'))
+          throw mapAwsUnavailable(error, 'CreateTopicRule');
+      }
+      const existing = await getRule(name);
+      if (existing?.sql === sql && existing.actions?.[0]?.sqs?.queueUrl === settings.sqsQueueUrl) {
+        return { ruleName: name, sql, created: false };
+      }
+      throw new ConflictError(
+        'rule_exists',
+        `Topic rule ${name} already exists with other SQL or another queue; use updateRule or pick another name`,
+      );
+    },
+
+    async updateRule(ruleName, plantId, update) {
+      const sql = checkedUpdate(ruleName, plantId, update);
+      const existing = await getRule(ruleName);
+      if (!existing)
+        throw new NotFoundError(
+          'rule_not_found',
+          `Topic rule ${ruleName} does not exist; create it with createDataIngestionRule`,
+        );
+      const topicRulePayload: TopicRulePayload = {
+        sql: sql ?? existing.sql,
+        description: update.description ?? existing.description,
+        actions: existing.actions,
+        errorAction: existing.errorAction,
+        ruleDisabled: existing.ruleDisabled ?? false,
+        awsIotSqlVersion: existing.awsIotSqlVersion ?? '2016-03-23',
+      };
+      try {
+        await iot.send(new ReplaceTopicRuleCommand({ ruleName, topicRulePayload }));
+      } catch (error) {
+        if (isAwsError(error, 'SqlParseException', 'InvalidRequestException')) {
+          throw new InvalidInputError(
+            `AWS IoT refused the rule: ${(error as Error).message}`,
+            'invalid_rule_sql',
+          );
+        }
+        throw mapAwsUnavailable(error, 'ReplaceTopicRule');
+      }
+      return { ruleName, sql: topicRulePayload.sql ?? '', created: false };
+    },
+  };
+}
+
+/** Mock mode: the same validation, no AWS call; rules live in memory. */
+export function mockRuleManager(): RuleManager & { readonly rules: Map<string, string> } {
+  const rules = new Map<string, string>();
+  return {
+    rules,
+    async createDataIngestionRule(plantId, ruleName) {
+      const name = checkedArgs(plantId, ruleName);
+      const sql = plantRuleSql(plantId);
+      const existing = rules.get(name);
+      if (existing !== undefined && existing !== sql)
+        throw new ConflictError(
+          'rule_exists',
+          `Topic rule ${name} already exists with other SQL (mock mode)`,
+        );
+      rules.set(name, sql);
+      return { ruleName: name, sql, created: existing === undefined };
+    },
+    async updateRule(ruleName, plantId, update) {
+      const sql = checkedUpdate(ruleName, plantId, update);
+      const existing = rules.get(ruleName);
+      if (existing === undefined)
+        throw new NotFoundError('rule_not_found', `Topic rule ${ruleName} does not exist (mock mode)`);
+      rules.set(ruleName, sql ?? existing);
+      return { ruleName, sql: sql ?? existing, created: false };
+    },
+  };
+}

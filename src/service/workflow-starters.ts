@@ -1,0 +1,84 @@
+/**
+ * Typed starters for the provisioning workflows and their status (moved here unchanged from
+ * src/client.ts, which re-exports them, so the library API can use them without an import cycle).
+ */
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import {
+  type DeprovisionPlantInput,
+  deprovisionWorkflowId,
+  IotStatusSearchAttribute,
+  type OperationStatus,
+  PlantIdSearchAttribute,
+  type ProvisionPlantInput,
+  provisionWorkflowId,
+  statusQuery,
+  TASK_QUEUE,
+} from '../workflows/contract.js';
+import type { deprovisionPlant, provisionPlant } from '../workflows/index.js';
+
+export interface StartOptions {
+  taskQueue?: string;
+}
+
+/**
+ * Starts provisioning of a plant, or returns the run already in progress: the workflow id is the
+ * plant's, and a second start while one runs attaches to it instead of running twice.
+ */
+export async function startProvisioning(
+  client: Client,
+  input: ProvisionPlantInput,
+  options: StartOptions = {},
+) {
+  return client.workflow.start<typeof provisionPlant>('provisionPlant', {
+    args: [input],
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    workflowId: provisionWorkflowId(input.plantId),
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: [
+      { key: PlantIdSearchAttribute, value: input.plantId },
+      { key: IotStatusSearchAttribute, value: 'provisioning' },
+    ],
+  });
+}
+
+/** Starts deprovisioning; a running provision of the same plant is cancelled and rolled back first. */
+export async function startDeprovisioning(
+  client: Client,
+  input: DeprovisionPlantInput,
+  options: StartOptions = {},
+) {
+  return client.workflow.start<typeof deprovisionPlant>('deprovisionPlant', {
+    args: [input],
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    workflowId: deprovisionWorkflowId(input.plantId),
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: [
+      { key: PlantIdSearchAttribute, value: input.plantId },
+      { key: IotStatusSearchAttribute, value: 'deprovisioning' },
+    ],
+  });
+}
+
+/**
+ * The latest operation's status for a plant (deprovision wins over provision when both exist and
+ * the deprovision is newer), or null when no operation was ever started.
+ */
+export async function getOperationStatus(client: Client, plantId: string): Promise<OperationStatus | null> {
+  const candidates = await Promise.all(
+    [provisionWorkflowId(plantId), deprovisionWorkflowId(plantId)].map(async (workflowId) => {
+      const handle = client.workflow.getHandle(workflowId);
+      try {
+        const description = await handle.describe();
+        return { handle, startTime: description.startTime.getTime() };
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return null;
+        throw error;
+      }
+    }),
+  );
+  const latest = candidates.filter((c) => c !== null).sort((a, b) => b.startTime - a.startTime)[0];
+  return latest ? latest.handle.query(statusQuery) : null;
+}
