@@ -13,6 +13,7 @@ let h: ProvisioningHarness;
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
   h = new ProvisioningHarness(env);
+  await h.registerSearchAttributes();
 });
 
 afterAll(async () => {

@@ -27,6 +27,7 @@ let h: ProvisioningHarness;
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
   h = new ProvisioningHarness(env);
+  await h.registerSearchAttributes();
 });
 
 afterAll(async () => {

@@ -27,6 +27,7 @@ describe.runIf(recording)('recording histories', () => {
   beforeAll(async () => {
     env = await createTimeSkippingEnv();
     h = new ProvisioningHarness(env);
+    await h.registerSearchAttributes();
     await resetMoto();
     await h.createQueue();
   });

@@ -11,6 +11,7 @@ import {
   ListTopicRulesCommand,
 } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
@@ -21,6 +22,9 @@ import { certificates, plants } from '../../src/db/schema.js';
 import { workflowsPath } from '../../src/worker.js';
 import { AwsFaults } from './aws-faults.js';
 import { awsClientConfig } from './moto.js';
+
+const { IndexedValueType } = temporal.api.enums.v1;
+const GRPC_ALREADY_EXISTS = 6;
 
 export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K] }>;
 
@@ -60,6 +64,21 @@ export class ProvisioningHarness {
   settings = testSettings();
 
   constructor(readonly env: TestWorkflowEnvironment) {}
+
+  /**
+   * The Java test server validates search attributes like a real server: register the two the
+   * workflows upsert, as `npm start` does for the dev server. Already registered is fine.
+   */
+  async registerSearchAttributes(): Promise<void> {
+    await this.env.connection.operatorService
+      .addSearchAttributes({
+        namespace: this.env.namespace ?? 'default',
+        searchAttributes: { PlantId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IotStatus: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+      })
+      .catch((error: { code?: number }) => {
+        if (error.code !== GRPC_ALREADY_EXISTS) throw error;
+      });
+  }
 
   /** The standard queue the telemetry rule targets. */
   async createQueue(): Promise<string> {
