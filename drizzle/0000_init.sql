@@ -4,7 +4,7 @@ CREATE TABLE "certificates" (
 	"plant_id" text NOT NULL,
 	"certificate_id" text,
 	"certificate_arn" text,
-	"certificate_pem" text,
+	"encrypted_certificate_pem" text,
 	"encrypted_private_key" text,
 	"status" text DEFAULT 'key-created' NOT NULL,
 	"submitted_at" timestamp with time zone,

@@ -46,7 +46,7 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
       .set({
         certificateId: issued.certificateId,
         certificateArn: issued.certificateArn,
-        certificatePem: issued.certificatePem ?? null,
+        encryptedCertificatePem: issued.certificatePem ? await vault.encrypt(issued.certificatePem) : null,
         status: 'active',
         activatedAt: new Date(),
       })
@@ -149,7 +149,7 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
       encryptedPrivateKey: await vault.encrypt(privateKeyPem),
       certificateId: issued.certificateId,
       certificateArn: issued.certificateArn,
-      certificatePem: issued.certificatePem ?? null,
+      encryptedCertificatePem: issued.certificatePem ? await vault.encrypt(issued.certificatePem) : null,
       submittedAt: new Date(),
       status: 'active',
       activatedAt: new Date(),
@@ -203,7 +203,7 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
     async destroyStoredKey({ requestId }: { requestId: string }) {
       await db
         .update(certificates)
-        .set({ encryptedPrivateKey: null, certificatePem: null, status: 'destroyed', destroyedAt: new Date() })
+        .set({ encryptedPrivateKey: null, encryptedCertificatePem: null, status: 'destroyed', destroyedAt: new Date() })
         .where(and(eq(certificates.requestId, requestId), isNull(certificates.destroyedAt)));
     },
   };

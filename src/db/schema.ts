@@ -60,7 +60,8 @@ export const certificates = pgTable(
     plantId: text('plant_id').notNull(),
     certificateId: text('certificate_id'),
     certificateArn: text('certificate_arn'),
-    certificatePem: text('certificate_pem'),
+    /** Encrypted like the key: the seed stores certificates encrypted, and a PEM in clear invites copying. */
+    encryptedCertificatePem: text('encrypted_certificate_pem'),
     /** Output of encryptData(): versioned AES-256-GCM envelope, never the clear key. */
     encryptedPrivateKey: text('encrypted_private_key'),
     status: text('status').$type<CertificateStatus>().notNull().default('key-created'),
