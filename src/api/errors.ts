@@ -1,0 +1,64 @@
+/** Every failure leaves the API as JSON `{ error: { code, message } }` with a fitting status. */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { type ErrorKind, SolarIotError } from '../service/errors.js';
+
+const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  failed: 500,
+};
+
+export interface ErrorPayload {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export function errorPayload(code: string, message: string, details?: Record<string, unknown>): ErrorPayload {
+  return { error: { code, message, ...(details ? { details } : {}) } };
+}
+
+const FRAMEWORK_CODES: Record<number, string> = {
+  400: 'invalid_request',
+  404: 'route_not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | SolarIotError | Error, request, reply) => {
+    if (error instanceof SolarIotError) {
+      const status = STATUS_OF_KIND[error.kind];
+      if (status >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.code(status).send(errorPayload(error.code, error.message, error.details));
+    }
+    const statusCode = (error as FastifyError).statusCode;
+    if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+      // fastify's own refusals: malformed JSON, wrong content type, body too large...
+      return reply
+        .code(statusCode)
+        .send(errorPayload(FRAMEWORK_CODES[statusCode] ?? 'invalid_request', error.message));
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply
+      .code(500)
+      .send(
+        errorPayload(
+          'internal_error',
+          `Unexpected error; the server log has the details (request ${request.id})`,
+        ),
+      );
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send(
+        errorPayload(
+          'route_not_found',
+          `No route ${request.method} ${request.url.split('?')[0]}; see GET /openapi.json`,
+        ),
+      );
+  });
+}

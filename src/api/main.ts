@@ -1,0 +1,50 @@
+/**
+ * The HTTP API process: `tsx src/api/main.ts` (spawned by `npm start`). Configuration from the
+ * environment (src/config plus API_TOKEN, API_HOST); exits 2 with one line per wrong variable.
+ */
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, summarizeConfig } from '../config/index.js';
+import { createLogger } from '../logging/index.js';
+import { openSolarIot } from '../service/open.js';
+import { buildServer } from './server.js';
+import { ApiSettingsError, readApiSettings } from './settings.js';
+
+export async function runApi(env: Record<string, string | undefined> = process.env): Promise<void> {
+  const config = loadConfig(env);
+  const settings = readApiSettings(env);
+  const logger = createLogger({ level: config.logLevel, base: { service: 'api' } });
+  logger.info(
+    { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
+    'starting API',
+  );
+  const { solarIot, close } = await openSolarIot(config, { logger });
+  const { app } = buildServer({ solarIot, settings, logger });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping API');
+    await app.close();
+    await close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: settings.host });
+  logger.info({ url: `http://${settings.host}:${config.port}`, iotMode: solarIot.iotMode }, 'API listening');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    await runApi();
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof ApiSettingsError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    console.error(error);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The HTTP API: a fastify app built from injected dependencies, so tests and `main.ts` wire it
+ * the same way. Routes are grouped per resource in ./routes; each is described by one RouteSpec.
+ */
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../logging/index.js';
+import type { SolarIot } from '../service/solar-iot.js';
+import { installAuth } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
+import { RouteTable } from './route.js';
+import { deviceRoutes } from './routes/devices.js';
+import { operationRoutes } from './routes/operations.js';
+import { plantRoutes } from './routes/plants.js';
+import type { ApiSettings } from './settings.js';
+
+export interface ServerDeps {
+  solarIot: SolarIot;
+  settings: Pick<ApiSettings, 'token'>;
+  /** Request logs; none when absent (tests). */
+  logger?: Logger;
+}
+
+export interface ApiServer {
+  app: FastifyInstance;
+  /** Every route with its schemas, as documented. */
+  routes: RouteTable['routes'];
+  openapi: () => OpenApiDocument;
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export function buildServer(deps: ServerDeps): ApiServer {
+  const app: FastifyInstance = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast only widens fastify's inferred generics.
+    ...(deps.logger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: 256 * 1024,
+    // The CLI and proxies send ids in paths; nothing else needs more.
+    routerOptions: { maxParamLength: 200 },
+  });
+  installErrorHandling(app);
+  installAuth(app, deps.settings.token);
+
+  const table = new RouteTable();
+  let document: OpenApiDocument | undefined;
+  const openapi = () => {
+    document ??= buildOpenApiDocument(table.routes, VERSION);
+    return document;
+  };
+  plantRoutes(app, table, deps.solarIot);
+  deviceRoutes(app, table, deps.solarIot);
+  operationRoutes(app, table, deps.solarIot, openapi);
+  return { app, routes: table.routes, openapi };
+}
