@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
+import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+
+export { SEARCH_ATTRIBUTES };
 import { type PostgresBinaries, type TemporalTool, ToolError } from './tools.js';
 
 const exec = promisify(execFile);
@@ -41,12 +44,6 @@ function managedComponent(proc: ManagedProcess, where: string): Component {
 // ---------------------------------------------------------------------------------------------
 // Temporal dev server
 // ---------------------------------------------------------------------------------------------
-
-/** Search attributes the workflows use; registered when the dev server starts. */
-export const SEARCH_ATTRIBUTES = [
-  { name: 'PlantId', type: 'Keyword' },
-  { name: 'IotStatus', type: 'Keyword' },
-] as const;
 
 export interface TemporalDevServerOptions {
   tool: TemporalTool;

@@ -10,7 +10,7 @@ import {
   testWorkflowsPath,
   uniqueTaskQueue,
 } from '../support/temporal.js';
-import type { greet, sleeper } from '../support/workflows/index.js';
+import type { greet, sleeper, tagged } from '../support/workflows/index.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
 const THIRTY_DAYS_MS = 30 * 24 * 60 * 60 * 1000;
@@ -41,6 +41,15 @@ describe('time-skipping test server', () => {
     );
     expect(elapsedInWorkflow).toBeGreaterThanOrEqual(THIRTY_DAYS_MS);
     expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('has the PlantId and IotStatus search attributes registered', async () => {
+    const taskQueue = uniqueTaskQueue('time-skipping-sa');
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: testWorkflowsPath });
+    const result = await worker.runUntil(
+      env.client.workflow.execute<typeof tagged>('tagged', { taskQueue, workflowId: `tagged-${taskQueue}`, args: ['plant-1'] }),
+    );
+    expect(result).toBe('plant-1');
   });
 });
 

@@ -8,9 +8,11 @@
  * - workflowsPath: the tiny test workflows in test/support/workflows.
  */
 import { fileURLToPath } from 'node:url';
+import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
+import { SEARCH_ATTRIBUTES } from '../../src/stack/search-attributes.js';
 
 export const testWorkflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 
@@ -31,12 +33,37 @@ export function installTestRuntime(): void {
   }
 }
 
+/**
+ * A fresh time-skipping test server (its own JVM, about 0.5-1.5 s) with the project's search
+ * attributes (PlantId, IotStatus) registered, as the dev server has them.
+ */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   installTestRuntime();
   const path = inject('stack').TEMPORAL_TEST_SERVER_PATH;
-  return await TestWorkflowEnvironment.createTimeSkipping(
+  const env = await TestWorkflowEnvironment.createTimeSkipping(
     path ? { server: { executable: { type: 'existing-path', path } } } : undefined,
   );
+  try {
+    await registerSearchAttributes(env);
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+  return env;
+}
+
+const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+const GRPC_ALREADY_EXISTS = 6;
+
+/** The test server starts without custom search attributes; workflows that upsert them need them. */
+async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const searchAttributes = Object.fromEntries(SEARCH_ATTRIBUTES.map((a) => [a.name, KEYWORD]));
+  try {
+    await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes });
+  } catch (err) {
+    // A shared server (SOLAR_IOT_TEST_SERVER=shared) already has them from an earlier environment.
+    if ((err as { code?: number }).code !== GRPC_ALREADY_EXISTS) throw err;
+  }
 }
 
 export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
