@@ -14,6 +14,7 @@ import { type OpenedSolarIot, openSolarIot } from './service/open.js';
 import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/shadows.js';
 import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
 
+export { createDataConverter, createTemporalClient, loadPayloadCodec } from './codec/data-converter.js';
 export { decryptData, encryptData, generateEncryptionKey } from './crypto/encryption.js';
 export * from './service/errors.js';
 export { openSolarIot, resolveIotMode } from './service/open.js';

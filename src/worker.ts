@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.js';
+import { loadPayloadCodec } from './codec/data-converter.js';
+import { CodecSettingsError } from './codec/settings.js';
 import { type Config, ConfigError, loadConfig, summarizeConfig } from './config/index.js';
 import { createCipher } from './crypto/encryption.js';
 import { createDb } from './db/client.js';
@@ -26,10 +28,13 @@ export async function runWorker(config: Config): Promise<void> {
   const { currentKey, previousKeys } = config.encryption;
   if (!currentKey) throw new ConfigError([{ variable: 'ENCRYPTION_KEY', problem: 'is not set', fix: 'set it to at least 32 random characters' }]);
   const vault = createCipher({ currentKey, previousKeys });
+  // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
+  const { dataConverter, codec, source } = await loadPayloadCodec(process.env, config.encryption);
+  logger.info({ payloadKeyId: codec.currentKeyId, payloadKeySource: source }, 'payload encryption on');
 
   const connectionOptions = config.temporal.connectionOptions;
   const clientConnection = await Connection.connect(connectionOptions);
-  const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter });
   const connection = await NativeConnection.connect(connectionOptions);
   try {
     const worker = await Worker.create({
@@ -37,6 +42,7 @@ export async function runWorker(config: Config): Promise<void> {
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       workflowsPath,
+      dataConverter,
       activities: createActivities({
         iot: aws.iot,
         db: database.db,
@@ -74,7 +80,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await runWorker(loadConfig());
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof CodecSettingsError) {
       console.error(error.message);
       process.exit(2);
     }

@@ -1,0 +1,55 @@
+/**
+ * The one way workers and clients get their DataConverter, so nothing talks to Temporal without
+ * the codec: `createTemporalClient(config)` for clients, `createDataConverter(codec)` for
+ * `Worker.create` / `bundleWorkflowCode` / test environments.
+ */
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import type { Config } from '../config/index.js';
+import { type EncryptionKeys, type LoadedCodecKeys, loadCodecKeys } from './keys.js';
+import { EncryptionCodec } from './payload-codec.js';
+
+/** Failure converter that puts messages and stack traces into (encrypted) payloads. */
+export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
+
+export function createDataConverter(codec: EncryptionCodec): DataConverter {
+  return { payloadCodecs: [codec], failureConverterPath };
+}
+
+export interface LoadedCodec extends LoadedCodecKeys {
+  codec: EncryptionCodec;
+  dataConverter: DataConverter;
+}
+
+/**
+ * The codec from the environment (TEMPORAL_CODEC_KEYS) or derived from the encryption keys.
+ * Throws CodecSettingsError (one line per problem) when neither gives a usable key.
+ */
+export async function loadPayloadCodec(
+  env: Record<string, string | undefined>,
+  encryption: EncryptionKeys,
+): Promise<LoadedCodec> {
+  const loaded = await loadCodecKeys(env, encryption);
+  const codec = new EncryptionCodec(loaded.keys);
+  return { ...loaded, codec, dataConverter: createDataConverter(codec) };
+}
+
+export interface TemporalClientHandle {
+  client: Client;
+  codec: EncryptionCodec;
+  close(): Promise<void>;
+}
+
+/** A Temporal client of the configured server and namespace, with the payload codec. */
+export async function createTemporalClient(
+  config: Config,
+  options: { env?: Record<string, string | undefined>; lazy?: boolean } = {},
+): Promise<TemporalClientHandle> {
+  const { codec, dataConverter } = await loadPayloadCodec(options.env ?? process.env, config.encryption);
+  const connection = options.lazy
+    ? Connection.lazy(config.temporal.connectionOptions)
+    : await Connection.connect(config.temporal.connectionOptions);
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+  return { client, codec, close: () => connection.close() };
+}
