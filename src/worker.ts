@@ -34,7 +34,11 @@ export async function runWorker(config: Config): Promise<void> {
 
   const connectionOptions = config.temporal.connectionOptions;
   const clientConnection = await Connection.connect(connectionOptions);
-  const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter });
+  const temporal = new Client({
+    connection: clientConnection,
+    namespace: config.temporal.namespace,
+    dataConverter,
+  });
   const connection = await NativeConnection.connect(connectionOptions);
   try {
     const worker = await Worker.create({

@@ -19,9 +19,13 @@ export interface RunningCodecServer {
   close(): Promise<void>;
 }
 
-export async function runCodecServer(env: Record<string, string | undefined> = process.env): Promise<RunningCodecServer> {
+export async function runCodecServer(
+  env: Record<string, string | undefined> = process.env,
+): Promise<RunningCodecServer> {
   const settings = readCodecServerSettings(env);
-  const encryption = parseCodecKeys(env) ? { currentKey: undefined, previousKeys: [] } : loadConfig(env).encryption;
+  const encryption = parseCodecKeys(env)
+    ? { currentKey: undefined, previousKeys: [] }
+    : loadConfig(env).encryption;
   const { keys, source } = await loadCodecKeys(env, encryption);
   const codec = new EncryptionCodec(keys);
   const logger = createLogger({ level: 'info', base: { service: 'codec-server' } });
@@ -38,7 +42,13 @@ export async function runCodecServer(env: Record<string, string | undefined> = p
   const { port } = server.address() as AddressInfo;
   const url = `http://${settings.host}:${port}`;
   logger.info(
-    { url, keyIds: codec.keyIds, currentKeyId: codec.currentKeyId, keySource: source, corsOrigins: settings.corsOrigins },
+    {
+      url,
+      keyIds: codec.keyIds,
+      currentKeyId: codec.currentKeyId,
+      keySource: source,
+      corsOrigins: settings.corsOrigins,
+    },
     'codec server listening (POST /encode, /decode; Authorization: Bearer <CODEC_SERVER_TOKEN> or /t/<token>/ prefix)',
   );
   return {

@@ -16,7 +16,8 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+// Default import: @temporalio/proto is CommonJS, and Node's ESM loader cannot name its exports.
+import proto from '@temporalio/proto';
 import type { CodecKey } from './settings.js';
 
 export const ENCODING = 'binary/encrypted';
@@ -25,7 +26,7 @@ const FORMAT = 'solar-iot/payload/v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-const ProtoPayload = temporal.api.common.v1.Payload;
+const ProtoPayload = proto.temporal.api.common.v1.Payload;
 
 /** A payload that cannot be decoded. Names the key id; never carries data or key. */
 export class PayloadCodecError extends Error {
@@ -39,7 +40,8 @@ export class PayloadCodecError extends Error {
   }
 }
 
-const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
+const text = (bytes: Uint8Array | null | undefined) =>
+  bytes ? Buffer.from(bytes).toString('utf8') : undefined;
 const aad = (keyId: string) => Buffer.from(`${FORMAT}|${keyId}`, 'utf8');
 
 export class EncryptionCodec implements PayloadCodec {
@@ -51,7 +53,8 @@ export class EncryptionCodec implements PayloadCodec {
     const [first] = keys;
     if (!first) throw new Error('EncryptionCodec needs at least one key');
     for (const k of keys) {
-      if (k.key.length !== 32) throw new Error(`codec key "${k.id}" is ${k.key.length} bytes; AES-256 needs 32`);
+      if (k.key.length !== 32)
+        throw new Error(`codec key "${k.id}" is ${k.key.length} bytes; AES-256 needs 32`);
     }
     this.current = first;
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
@@ -91,7 +94,11 @@ export class EncryptionCodec implements PayloadCodec {
     if (text(payload.metadata?.encoding) !== ENCODING) return payload;
     const keyId = text(payload.metadata?.[KEY_ID_METADATA]);
     if (!keyId) {
-      throw new PayloadCodecError(`encrypted payload has no ${KEY_ID_METADATA} metadata: it was modified`, undefined, 'MALFORMED');
+      throw new PayloadCodecError(
+        `encrypted payload has no ${KEY_ID_METADATA} metadata: it was modified`,
+        undefined,
+        'MALFORMED',
+      );
     }
     const key = this.byId.get(keyId);
     if (!key) {
@@ -103,11 +110,17 @@ export class EncryptionCodec implements PayloadCodec {
     }
     const data = Buffer.from(payload.data ?? new Uint8Array());
     if (data.length < IV_BYTES + TAG_BYTES) {
-      throw new PayloadCodecError(`payload encrypted with key id "${keyId}" is truncated`, keyId, 'MALFORMED');
+      throw new PayloadCodecError(
+        `payload encrypted with key id "${keyId}" is truncated`,
+        keyId,
+        'MALFORMED',
+      );
     }
     let plain: Buffer;
     try {
-      const gcm = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
+      const gcm = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES), {
+        authTagLength: TAG_BYTES,
+      });
       gcm.setAAD(aad(keyId));
       gcm.setAuthTag(data.subarray(data.length - TAG_BYTES));
       plain = Buffer.concat([gcm.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), gcm.final()]);

@@ -26,7 +26,14 @@ export interface CodecServerOptions {
   token: string;
   corsOrigins: readonly string[];
   /** Called once per request, with no body and no token (path shown without the token). */
-  onRequest?: (entry: { method: string; route: string; status: number; namespace?: string; payloads?: number; error?: string }) => void;
+  onRequest?: (entry: {
+    method: string;
+    route: string;
+    status: number;
+    namespace?: string;
+    payloads?: number;
+    error?: string;
+  }) => void;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -64,7 +71,8 @@ function fromJson(p: z.infer<typeof codecRequest>['payloads'][number]): Payload 
 
 function toJson(p: Payload): { metadata: Record<string, string>; data: string } {
   const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(p.metadata ?? {})) if (v) metadata[k] = Buffer.from(v).toString('base64');
+  for (const [k, v] of Object.entries(p.metadata ?? {}))
+    if (v) metadata[k] = Buffer.from(v).toString('base64');
   return { metadata, data: Buffer.from(p.data ?? new Uint8Array()).toString('base64') };
 }
 
@@ -138,9 +146,14 @@ export function codecRequestHandler(options: CodecServerOptions) {
     }
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const pathToken = m[1] ? decodeURIComponent(m[1]) : undefined;
-    if (!(bearer && sameToken(bearer, options.token)) && !(pathToken && sameToken(pathToken, options.token))) {
+    if (
+      !(bearer && sameToken(bearer, options.token)) &&
+      !(pathToken && sameToken(pathToken, options.token))
+    ) {
       log(401);
-      return send(res, 401, { error: 'missing or wrong token: send Authorization: Bearer <CODEC_SERVER_TOKEN>' });
+      return send(res, 401, {
+        error: 'missing or wrong token: send Authorization: Bearer <CODEC_SERVER_TOKEN>',
+      });
     }
     try {
       const contentType = req.headers['content-type'] ?? '';
@@ -163,7 +176,8 @@ export function codecRequestHandler(options: CodecServerOptions) {
         );
       }
       const payloads = parsed.data.payloads.map(fromJson);
-      const out = m[2] === 'encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
+      const out =
+        m[2] === 'encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
       log(200, { payloads: payloads.length });
       return send(res, 200, { payloads: out.map(toJson) });
     } catch (error) {

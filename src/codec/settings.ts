@@ -59,7 +59,9 @@ export function parseCodecKeys(env: Env = process.env): CodecKey[] | undefined {
     const colon = entry.indexOf(':');
     const id = colon > 0 ? entry.slice(0, colon) : '';
     if (!KEY_ID_RE.test(id)) {
-      lines.push(`TEMPORAL_CODEC_KEYS: ${where} has no valid key id before ":" (letters, digits, . _ -; at most 64). Fix: ${fix}`);
+      lines.push(
+        `TEMPORAL_CODEC_KEYS: ${where} has no valid key id before ":" (letters, digits, . _ -; at most 64). Fix: ${fix}`,
+      );
       return;
     }
     const key = decodeKey(entry.slice(colon + 1));
@@ -99,14 +101,21 @@ export function readCodecServerSettings(env: Env = process.env): CodecServerSett
       `CODEC_SERVER_TOKEN: is ${token.length} characters long; at least ${MIN_TOKEN_LENGTH} are required. Fix: openssl rand -hex 32`,
     );
   } else if (!/^[A-Za-z0-9._~+/=-]+$/.test(token)) {
-    lines.push('CODEC_SERVER_TOKEN: contains characters a bearer token or URL path cannot carry. Fix: use letters, digits and - . _ ~ only');
+    lines.push(
+      'CODEC_SERVER_TOKEN: contains characters a bearer token or URL path cannot carry. Fix: use letters, digits and - . _ ~ only',
+    );
   }
   const portText = value(env, 'CODEC_SERVER_PORT');
   const port = portText === undefined ? DEFAULT_CODEC_SERVER_PORT : Number(portText);
   if (!/^\d+$/.test(portText ?? '1') || !Number.isInteger(port) || port < 0 || port > 65535) {
-    lines.push(`CODEC_SERVER_PORT: ${JSON.stringify(portText)} is not a TCP port. Fix: use 0-65535 (default ${DEFAULT_CODEC_SERVER_PORT})`);
+    lines.push(
+      `CODEC_SERVER_PORT: ${JSON.stringify(portText)} is not a TCP port. Fix: use 0-65535 (default ${DEFAULT_CODEC_SERVER_PORT})`,
+    );
   }
-  const corsOrigins = (value(env, 'CODEC_CORS_ORIGINS') ?? DEFAULT_UI_ORIGIN).split(',').map((o) => o.trim()).filter(Boolean);
+  const corsOrigins = (value(env, 'CODEC_CORS_ORIGINS') ?? DEFAULT_UI_ORIGIN)
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   for (const origin of corsOrigins) {
     let ok = false;
     try {
