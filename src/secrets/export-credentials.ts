@@ -1,0 +1,246 @@
+/**
+ * Credential hand-over: the ONLY code path that turns a stored private key back into clear text.
+ *
+ *   tsx src/secrets/export-credentials.ts <plantId> <directory> [--endpoint <ats-host>]
+ *
+ * Writes the plant's device bundle for the installer into a new (or empty) directory, mode 0700,
+ * every file mode 0600 and created exclusively (never through an existing file or symlink):
+ *
+ *   certificate.pem.crt   the plant's current certificate
+ *   private.pem.key       its private key, decrypted
+ *   AmazonRootCA1.pem     the CA the device verifies the ATS endpoint with
+ *   device.json           endpoint, port, client id (= thing name), topics, file names
+ *
+ * and records the export time on the certificate (`exported_at`). Prints file names, never content.
+ */
+import { chmod, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DescribeEndpointCommand } from '@aws-sdk/client-iot';
+import { eq } from 'drizzle-orm';
+import type { KeyVault } from '../activities/deps.js';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createCipher } from '../crypto/encryption.js';
+import { createDb, type Db } from '../db/client.js';
+import { certificates, plants } from '../db/schema.js';
+import { createAwsClients } from '../iot/clients.js';
+import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
+import { commandTopicFor, telemetryTopicFor } from '../iot/naming.js';
+import { AMAZON_ROOT_CA_1_PEM } from './amazon-root-ca.js';
+
+export const BUNDLE_FILES = {
+  certificate: 'certificate.pem.crt',
+  privateKey: 'private.pem.key',
+  rootCa: 'AmazonRootCA1.pem',
+  device: 'device.json',
+} as const;
+
+/** A bundle cannot be exported; the message says why and what to do. Never holds key material. */
+export class ExportError extends Error {
+  override readonly name = 'ExportError';
+}
+
+export interface ExportOptions {
+  db: Db;
+  vault: KeyVault;
+  plantId: string;
+  directory: string;
+  /** The ATS data endpoint host devices connect to. */
+  endpoint: string;
+  now?: () => Date;
+}
+
+/** What the caller learns: where the files are. Deliberately no key, no PEM. */
+export interface ExportResult {
+  directory: string;
+  files: string[];
+  thingName: string;
+  certificateId: string;
+  exportedAt: Date;
+}
+
+async function prepareDirectory(directory: string): Promise<void> {
+  const existing = await stat(directory).catch(() => undefined);
+  if (existing) {
+    if (!existing.isDirectory()) throw new ExportError(`${directory} exists and is not a directory`);
+    if ((await readdir(directory)).length > 0) {
+      throw new ExportError(
+        `${directory} is not empty; choose a new directory (a bundle is never written over files)`,
+      );
+    }
+  } else {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+  }
+  await chmod(directory, 0o700);
+}
+
+async function writePrivate(path: string, content: string): Promise<void> {
+  // `wx`: fails if anything (file, symlink) is already there. The mode is set again after, since
+  // the umask can only narrow it but a wider inherited default must never stay.
+  const file = await open(path, 'wx', 0o600);
+  try {
+    await file.writeFile(content, 'utf8');
+    await file.chmod(0o600);
+  } finally {
+    await file.close();
+  }
+}
+
+export async function exportDeviceBundle(options: ExportOptions): Promise<ExportResult> {
+  const { db, vault, plantId, endpoint } = options;
+  const directory = resolve(options.directory);
+  const [plant] = await db.select().from(plants).where(eq(plants.id, plantId));
+  if (!plant) throw new ExportError(`plant ${plantId} does not exist`);
+  if (plant.iotStatus !== 'active' || !plant.certificateId || !plant.thingName) {
+    throw new ExportError(
+      `plant ${plantId} has no active IoT identity (status ${plant.iotStatus}); provision it first`,
+    );
+  }
+  const [row] = await db
+    .select()
+    .from(certificates)
+    .where(eq(certificates.certificateId, plant.certificateId));
+  if (!row?.encryptedPrivateKey || !row.encryptedCertificatePem) {
+    throw new ExportError(
+      `certificate ${plant.certificateId} of plant ${plantId} has no stored ${row?.encryptedPrivateKey ? 'certificate PEM' : 'private key'} ` +
+        '(destroyed, or created outside solar-iot); rotate the certificate to issue one that can be handed over',
+    );
+  }
+  if (!endpoint) throw new ExportError('no ATS endpoint: set AWS_IOT_ENDPOINT or pass --endpoint');
+
+  // Decrypt before touching the disk: a tampered or unknown-key value leaves nothing behind.
+  const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
+  const certificatePem = await vault.decrypt(row.encryptedCertificatePem);
+  if (publicKeyFingerprintOfKey(privateKeyPem) !== publicKeyFingerprintOfCertificate(certificatePem)) {
+    throw new ExportError(
+      `the stored key of certificate ${plant.certificateId} does not match its certificate`,
+    );
+  }
+
+  const device = {
+    plantId,
+    thingName: plant.thingName,
+    clientId: plant.thingName,
+    endpoint,
+    port: 8883,
+    certificateId: plant.certificateId,
+    files: {
+      certificate: BUNDLE_FILES.certificate,
+      privateKey: BUNDLE_FILES.privateKey,
+      rootCa: BUNDLE_FILES.rootCa,
+    },
+    topics: {
+      publishTelemetry: telemetryTopicFor(plantId),
+      subscribeCommands: `${commandTopicFor(plantId)}/#`,
+    },
+  };
+  await prepareDirectory(directory);
+  const written: string[] = [];
+  try {
+    for (const [name, content] of [
+      [BUNDLE_FILES.certificate, certificatePem],
+      [BUNDLE_FILES.privateKey, privateKeyPem],
+      [BUNDLE_FILES.rootCa, AMAZON_ROOT_CA_1_PEM],
+      [BUNDLE_FILES.device, `${JSON.stringify(device, null, 2)}\n`],
+    ] as const) {
+      await writePrivate(join(directory, name), content);
+      written.push(name);
+    }
+  } catch (error) {
+    // Half a bundle is worse than none: it could be installed by mistake.
+    await Promise.all(written.map((name) => rm(join(directory, name), { force: true })));
+    throw error;
+  }
+  const exportedAt = (options.now ?? (() => new Date()))();
+  await db.update(certificates).set({ exportedAt }).where(eq(certificates.id, row.id));
+  return {
+    directory,
+    files: written,
+    thingName: plant.thingName,
+    certificateId: plant.certificateId,
+    exportedAt,
+  };
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): { plantId: string; directory: string; endpoint?: string } {
+  const positional: string[] = [];
+  let endpoint: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--endpoint') endpoint = argv[++i];
+    else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
+    else positional.push(arg);
+  }
+  const [plantId, directory] = positional;
+  if (!plantId || !directory || positional.length > 2) {
+    throw new UsageError('usage: export-credentials <plantId> <directory> [--endpoint <ats-host>]');
+  }
+  return { plantId, directory, ...(endpoint ? { endpoint } : {}) };
+}
+
+export async function main(
+  argv = process.argv.slice(2),
+  out: (line: string) => void = console.log,
+): Promise<number> {
+  const args = parseArgs(argv);
+  const config = loadConfig();
+  const { currentKey, previousKeys } = config.encryption;
+  if (!currentKey)
+    throw new ConfigError([
+      {
+        variable: 'ENCRYPTION_KEY',
+        problem: 'is not set',
+        fix: 'set it to the key the plant keys are stored under',
+      },
+    ]);
+  if (!config.databaseUrl)
+    throw new ConfigError([
+      { variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL' },
+    ]);
+  let endpoint = args.endpoint ?? config.aws.iotEndpoint;
+  if (!endpoint) {
+    const aws = createAwsClients(config);
+    try {
+      endpoint = (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
+        .endpointAddress;
+    } finally {
+      aws.destroy();
+    }
+  }
+  const database = createDb(config.databaseUrl, { max: 1, applicationName: 'solar-iot export-credentials' });
+  try {
+    const result = await exportDeviceBundle({
+      db: database.db,
+      vault: createCipher({ currentKey, previousKeys }),
+      plantId: args.plantId,
+      directory: args.directory,
+      endpoint: endpoint ?? '',
+    });
+    out(
+      `exported certificate ${result.certificateId} of ${result.thingName} to ${result.directory} (mode 0700):`,
+    );
+    for (const f of result.files) out(`  ${f} (0600)`);
+    out(
+      `recorded exported_at ${result.exportedAt.toISOString()}; hand the directory to the installer, then delete it`,
+    );
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    process.exit(await main());
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError || error instanceof ExportError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    // A DecryptionError names the key fingerprint, never the data.
+    console.error(`export failed: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Re-encrypts every stored private key and certificate PEM that is not under the current
+ * ENCRYPTION_KEY: `tsx src/secrets/reencrypt-keys.ts [--batch-size 50] [--dry-run]`.
+ *
+ * Key rotation, in order:
+ *   1. Deploy workers with ENCRYPTION_KEY=<new> and ENCRYPTION_KEYS_PREVIOUS=<old> (new values are
+ *      sealed with the new key, old ones still open).
+ *   2. Run this command (as often as needed: it only touches what is still under an old key).
+ *   3. When it reports 0 remaining, drop the old key from ENCRYPTION_KEYS_PREVIOUS.
+ *
+ * Each batch is one transaction over rows locked `FOR UPDATE SKIP LOCKED`, so it never waits for
+ * or overwrites a row an activity is writing; a row skipped that way is left for the next run.
+ * Interrupting (Ctrl-C) finishes the batch in flight and stops; a kill rolls it back. Either way
+ * running it again resumes. A value that cannot be decrypted (unknown key, tampered) is reported
+ * by row and left untouched.
+ */
+import { fileURLToPath } from 'node:url';
+import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { type Cipher, createCipher, DecryptionError } from '../crypto/encryption.js';
+import { createDb, type Db } from '../db/client.js';
+import { certificates } from '../db/schema.js';
+
+export interface ReencryptFailure {
+  id: number;
+  requestId: string;
+  column: 'encrypted_private_key' | 'encrypted_certificate_pem';
+  /** Why, without the value: e.g. "encrypted with key 0123..., which is neither ...". */
+  reason: string;
+}
+
+export interface ReencryptReport {
+  currentKeyFingerprint: string;
+  /** Rows under an old key when the run started. */
+  found: number;
+  /** Rows rewritten under the current key. */
+  rowsReencrypted: number;
+  /** Encrypted values rewritten (a row holds up to two). */
+  valuesReencrypted: number;
+  batches: number;
+  failures: ReencryptFailure[];
+  /** Rows still under an old key at the end (failed, or locked by someone else meanwhile). */
+  remaining: number;
+  interrupted: boolean;
+}
+
+export interface ReencryptOptions {
+  db: Db;
+  cipher: Cipher;
+  /** Rows per transaction (default 50): short locks, and little work lost on a kill. */
+  batchSize?: number;
+  /** Aborting stops after the batch in flight. */
+  signal?: AbortSignal;
+  /** Stop after this many batches (tests simulate an interruption with it). */
+  maxBatches?: number;
+  dryRun?: boolean;
+  onBatch?: (batch: { number: number; rows: number; values: number; failed: number }) => void;
+}
+
+function underOldKey(fingerprint: string): SQL {
+  const current = `v1:${fingerprint}:%`;
+  return or(
+    and(
+      isNotNull(certificates.encryptedPrivateKey),
+      not(sql`${certificates.encryptedPrivateKey} like ${current}`),
+    ),
+    and(
+      isNotNull(certificates.encryptedCertificatePem),
+      not(sql`${certificates.encryptedCertificatePem} like ${current}`),
+    ),
+  ) as SQL;
+}
+
+async function countUnderOldKey(db: Db, fingerprint: string): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(certificates).where(underOldKey(fingerprint));
+  return row?.n ?? 0;
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof DecryptionError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function reencryptStoredKeys(options: ReencryptOptions): Promise<ReencryptReport> {
+  const { db, cipher } = options;
+  const batchSize = options.batchSize ?? 50;
+  const fingerprint = await cipher.currentKeyFingerprint();
+  const report: ReencryptReport = {
+    currentKeyFingerprint: fingerprint,
+    found: await countUnderOldKey(db, fingerprint),
+    rowsReencrypted: 0,
+    valuesReencrypted: 0,
+    batches: 0,
+    failures: [],
+    remaining: 0,
+    interrupted: false,
+  };
+  if (options.dryRun) {
+    report.remaining = report.found;
+    return report;
+  }
+
+  // Keyset over the id: rows that fail or are locked are passed over, so the loop always ends.
+  let lastId = 0;
+  for (;;) {
+    if (
+      options.signal?.aborted ||
+      (options.maxBatches !== undefined && report.batches >= options.maxBatches)
+    ) {
+      report.interrupted = true;
+      break;
+    }
+    const batch = await db.transaction(async (tx) => {
+      const rows = await tx
+        .select({
+          id: certificates.id,
+          requestId: certificates.requestId,
+          encryptedPrivateKey: certificates.encryptedPrivateKey,
+          encryptedCertificatePem: certificates.encryptedCertificatePem,
+        })
+        .from(certificates)
+        .where(and(gt(certificates.id, lastId), underOldKey(fingerprint)))
+        .orderBy(asc(certificates.id))
+        .limit(batchSize)
+        .for('update', { skipLocked: true });
+      let rowsDone = 0;
+      let values = 0;
+      let failed = 0;
+      for (const row of rows) {
+        const update: { encryptedPrivateKey?: string; encryptedCertificatePem?: string } = {};
+        let rowFailed = false;
+        for (const [field, column] of [
+          ['encryptedPrivateKey', 'encrypted_private_key'],
+          ['encryptedCertificatePem', 'encrypted_certificate_pem'],
+        ] as const) {
+          const value = row[field];
+          if (value === null || value.startsWith(`v1:${fingerprint}:`)) continue;
+          try {
+            update[field] = await cipher.reencrypt(value);
+          } catch (error) {
+            rowFailed = true;
+            report.failures.push({ id: row.id, requestId: row.requestId, column, reason: reasonOf(error) });
+          }
+        }
+        if (rowFailed) {
+          failed++;
+          continue; // all or nothing per row: never half-rotated
+        }
+        await tx.update(certificates).set(update).where(sql`${certificates.id} = ${row.id}`);
+        rowsDone++;
+        values += Object.keys(update).length;
+      }
+      return { rows, rowsDone, values, failed };
+    });
+    if (batch.rows.length === 0) break;
+    lastId = batch.rows[batch.rows.length - 1]?.id ?? lastId;
+    report.batches++;
+    report.rowsReencrypted += batch.rowsDone;
+    report.valuesReencrypted += batch.values;
+    options.onBatch?.({
+      number: report.batches,
+      rows: batch.rowsDone,
+      values: batch.values,
+      failed: batch.failed,
+    });
+  }
+  report.remaining = await countUnderOldKey(db, fingerprint);
+  return report;
+}
+
+function parseArgs(argv: string[]): { batchSize: number; dryRun: boolean } {
+  let batchSize = 50;
+  let dryRun = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--dry-run') dryRun = true;
+    else if (arg === '--batch-size') {
+      batchSize = Number(argv[++i]);
+      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+        throw new UsageError('--batch-size must be a whole number from 1 to 10000');
+      }
+    } else throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
+  }
+  return { batchSize, dryRun };
+}
+
+class UsageError extends Error {}
+
+/** The command: prints counts (never a value) and returns the exit code. */
+export async function main(
+  argv = process.argv.slice(2),
+  out: (line: string) => void = console.log,
+): Promise<number> {
+  const { batchSize, dryRun } = parseArgs(argv);
+  const config = loadConfig();
+  const { currentKey, previousKeys } = config.encryption;
+  if (!currentKey) {
+    throw new ConfigError([
+      { variable: 'ENCRYPTION_KEY', problem: 'is not set', fix: 'set it to the new key' },
+    ]);
+  }
+  if (!config.databaseUrl) {
+    throw new ConfigError([
+      { variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL' },
+    ]);
+  }
+  const cipher = createCipher({ currentKey, previousKeys });
+  const database = createDb(config.databaseUrl, { max: 2, applicationName: 'solar-iot reencrypt-keys' });
+  const abort = new AbortController();
+  const onSignal = () => {
+    out('interrupted: finishing the batch in flight, then stopping (run again to resume)');
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const fingerprints = await cipher.keyFingerprints();
+    out(`current key ${fingerprints[0]}; previous keys: ${fingerprints.slice(1).join(', ') || 'none'}`);
+    const report = await reencryptStoredKeys({
+      db: database.db,
+      cipher,
+      batchSize,
+      dryRun,
+      signal: abort.signal,
+      onBatch: (b) =>
+        out(
+          `batch ${b.number}: ${b.rows} rows re-encrypted (${b.values} values)${b.failed ? `, ${b.failed} failed` : ''}`,
+        ),
+    });
+    out(`rows under an old key at start: ${report.found}${dryRun ? ' (dry run: nothing changed)' : ''}`);
+    for (const f of report.failures)
+      out(`failed: row ${f.id} (request ${f.requestId}) ${f.column}: ${f.reason}`);
+    if (!dryRun) {
+      out(
+        `done: ${report.rowsReencrypted} rows (${report.valuesReencrypted} values) re-encrypted in ${report.batches} batches, ` +
+          `${report.failures.length} failed, ${report.remaining} remaining${report.interrupted ? ' (interrupted)' : ''}` +
+          (report.remaining > 0 ? ': fix the failures or run again' : ''),
+      );
+    }
+    if (report.failures.length > 0) return 1;
+    if (report.interrupted) return 130;
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await database.close();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    process.exit(await main());
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    console.error(`reencrypt-keys failed: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
