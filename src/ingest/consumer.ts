@@ -28,10 +28,18 @@ import {
 import type { Pool } from 'pg';
 import type { Logger } from '../logging/index.js';
 import { serializeError } from '../logging/index.js';
-import { IngestMetrics } from './metrics.js';
 import { type ParseResult, parseMessage, type Reading, type Rejection } from './message.js';
+import { IngestMetrics } from './metrics.js';
 import type { IngestSettings } from './settings.js';
-import { addOutcome, type BatchOutcome, classifyDbError, emptyOutcome, storableText, type WriteHooks, writeBatch } from './store.js';
+import {
+  addOutcome,
+  type BatchOutcome,
+  classifyDbError,
+  emptyOutcome,
+  storableText,
+  type WriteHooks,
+  writeBatch,
+} from './store.js';
 
 export interface RetryPolicy {
   initialMs: number;
@@ -130,7 +138,10 @@ export class IngestConsumer {
       this.abort.abort();
       this.signalStop();
       this.wake();
-      this.log.info({ pending: this.pending.length, inFlight: this.tracked.size }, 'ingest consumer stopping');
+      this.log.info(
+        { pending: this.pending.length, inFlight: this.tracked.size },
+        'ingest consumer stopping',
+      );
     }
     await this.running;
     if (this.keeper) clearInterval(this.keeper);
@@ -258,7 +269,10 @@ export class IngestConsumer {
     for (const r of readings) {
       let one = await this.attempt([r], []);
       if (one === 'data-error') {
-        one = await this.attempt([], [{ messageId: r.messageId, reason: 'db_rejected', detail: this.lastDataError, body: r.body }]);
+        one = await this.attempt(
+          [],
+          [{ messageId: r.messageId, reason: 'db_rejected', detail: this.lastDataError, body: r.body }],
+        );
       }
       if (one === 'gave-up') return false;
       if (one !== 'data-error') addOutcome(total, one);
@@ -267,7 +281,10 @@ export class IngestConsumer {
     for (const q of rejections) {
       let one = await this.attempt([], [q]);
       if (one === 'data-error') {
-        one = await this.attempt([], [{ ...q, detail: `${q.detail} (body made storable)`, body: storableText(q.body) }]);
+        one = await this.attempt(
+          [],
+          [{ ...q, detail: `${q.detail} (body made storable)`, body: storableText(q.body) }],
+        );
       }
       if (one === 'gave-up') return false;
       if (one !== 'data-error') addOutcome(total, one);
@@ -277,7 +294,10 @@ export class IngestConsumer {
   }
 
   /** One write with transient-error retries; `data-error` when PostgreSQL refuses the values. */
-  private async attempt(readings: Reading[], rejections: Rejection[]): Promise<BatchOutcome | 'data-error' | 'gave-up'> {
+  private async attempt(
+    readings: Reading[],
+    rejections: Rejection[],
+  ): Promise<BatchOutcome | 'data-error' | 'gave-up'> {
     let failures = 0;
     for (;;) {
       const started = performance.now();
@@ -299,13 +319,20 @@ export class IngestConsumer {
         if (this.stopping) {
           const left = this.stopDeadline - Date.now();
           if (left <= 0) {
-            this.log.error({ err: serializeError(err) }, 'database still unreachable at the shutdown deadline; batch left in SQS');
+            this.log.error(
+              { err: serializeError(err) },
+              'database still unreachable at the shutdown deadline; batch left in SQS',
+            );
             return 'gave-up';
           }
           delay = Math.min(delay, left);
         }
         const log = failures === 1 || failures % 10 === 0 ? this.log.warn : this.log.debug;
-        log.call(this.log, { err: serializeError(err), failures, retryInMs: Math.round(delay) }, 'batch write failed; nothing deleted, retrying');
+        log.call(
+          this.log,
+          { err: serializeError(err), failures, retryInMs: Math.round(delay) },
+          'batch write failed; nothing deleted, retrying',
+        );
         await (this.stopping ? this.sleep(delay) : this.pause(delay));
       }
     }
@@ -362,7 +389,10 @@ export class IngestConsumer {
       if (final.length > 0) {
         this.metrics.sqsErrors.inc({ operation: 'delete' }, final.length);
         this.log.warn(
-          { messageIds: final.map((f) => byId.get(f.id)?.messageId), codes: [...new Set(final.map((f) => f.code))] },
+          {
+            messageIds: final.map((f) => byId.get(f.id)?.messageId),
+            codes: [...new Set(final.map((f) => f.code))],
+          },
           'could not delete committed messages; their redelivery will be refused as duplicates',
         );
       }
@@ -385,7 +415,11 @@ export class IngestConsumer {
         const res = await sqs.send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: queueUrl,
-            Entries: chunk.map((t, j) => ({ Id: String(j), ReceiptHandle: t.receiptHandle, VisibilityTimeout: settings.visibilitySeconds })),
+            Entries: chunk.map((t, j) => ({
+              Id: String(j),
+              ReceiptHandle: t.receiptHandle,
+              VisibilityTimeout: settings.visibilitySeconds,
+            })),
           }),
         );
         for (const ok of res.Successful ?? []) {
@@ -413,7 +447,11 @@ export class IngestConsumer {
         .send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: queueUrl,
-            Entries: chunk.map((t, j) => ({ Id: String(j), ReceiptHandle: t.receiptHandle, VisibilityTimeout: 0 })),
+            Entries: chunk.map((t, j) => ({
+              Id: String(j),
+              ReceiptHandle: t.receiptHandle,
+              VisibilityTimeout: 0,
+            })),
           }),
         )
         .catch((err: unknown) => this.log.warn({ err: serializeError(err) }, 'could not give messages back'));

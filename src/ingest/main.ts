@@ -8,8 +8,9 @@
  * was committed and deleted, 1 when the database stayed down past the shutdown deadline (those
  * messages are left in SQS, nothing is lost), 2 on bad configuration.
  */
-import { ConfigError, loadConfig } from '../config/index.js';
+
 import pg from 'pg';
+import { ConfigError, loadConfig } from '../config/index.js';
 import { createAwsClients } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { IngestConsumer } from './consumer.js';
@@ -22,13 +23,20 @@ function configuration() {
     const settings = loadIngestSettings(process.env);
     const problems: string[] = [];
     if (!config.aws.sqsQueueUrl) {
-      problems.push('AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)');
+      problems.push(
+        'AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)',
+      );
     }
     if (!config.databaseUrl) {
       problems.push('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
     }
     if (problems.length > 0) throw new IngestSettingsError(problems.join('\n'));
-    return { config, settings, queueUrl: config.aws.sqsQueueUrl as string, databaseUrl: config.databaseUrl as string };
+    return {
+      config,
+      settings,
+      queueUrl: config.aws.sqsQueueUrl as string,
+      databaseUrl: config.databaseUrl as string,
+    };
   } catch (err) {
     if (err instanceof ConfigError || err instanceof IngestSettingsError) {
       process.stderr.write(`ingest: invalid configuration\n${err.message}\n`);
@@ -53,7 +61,8 @@ async function main(): Promise<void> {
   pool.on('error', (err) => logger.warn({ err: serializeError(err) }, 'idle database connection lost'));
   const metrics = new IngestMetrics({ defaultMetrics: true });
   const endpoint = settings.metricsPort > 0 ? await serveMetrics(metrics, settings.metricsPort) : undefined;
-  if (endpoint) logger.info({ url: `http://localhost:${endpoint.port}/metrics` }, 'metrics endpoint listening');
+  if (endpoint)
+    logger.info({ url: `http://localhost:${endpoint.port}/metrics` }, 'metrics endpoint listening');
 
   const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool, settings, logger, metrics });
   consumer.start();

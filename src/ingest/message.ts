@@ -201,14 +201,16 @@ export function parseMessage(body: string, messageId: string, options: ParseOpti
   if (!ts.ok) return reject('bad_timestamp', `timestamp ${JSON.stringify(msg.timestamp)} ${ts.error}`);
 
   const metricsObj = metricsSchema.safeParse(msg.metrics);
-  if (!metricsObj.success || Array.isArray(msg.metrics)) return reject('invalid_field', 'metrics is not an object');
+  if (!metricsObj.success || Array.isArray(msg.metrics))
+    return reject('invalid_field', 'metrics is not an object');
   const entries = Object.entries(metricsObj.data);
   if (entries.length === 0) return reject('missing_field', 'metrics is empty');
   if (entries.length > MAX_METRICS) return reject('invalid_field', `more than ${MAX_METRICS} metrics`);
   const metrics: [string, number][] = [];
   for (const [key, value] of entries) {
     const metricName = metricNameSchema.safeParse(key);
-    if (!metricName.success) return reject('invalid_field', `${issueText(metricName.error)}: ${JSON.stringify(key)}`);
+    if (!metricName.success)
+      return reject('invalid_field', `${issueText(metricName.error)}: ${JSON.stringify(key)}`);
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       const shown = typeof value === 'number' ? String(value) : JSON.stringify(value);
       return reject('non_numeric_metric', `metrics.${key} is ${shown}, not a finite number`);

@@ -12,8 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  type SendMessageBatchRequestEntry,
   SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { telemetryTopicFor } from '../iot/naming.js';
@@ -150,7 +150,8 @@ export class TelemetrySimulator {
     if (this.cursor % n === 0) for (const p of this.plants) this.driftClouds(p);
     this.cursor++;
     // Inverters of one round report spread over the step, as real devices do.
-    const at = this.startMs + roundIndex * this.stepMs + Math.floor(((this.cursor - 1) % n) * (this.stepMs / n));
+    const at =
+      this.startMs + roundIndex * this.stepMs + Math.floor(((this.cursor - 1) % n) * (this.stepMs / n));
     const reading = this.reading(inverter, at);
     if (this.random() < (this.options.duplicates ?? 0)) this.queue.push(this.duplicateOf(reading));
     if (this.random() < (this.options.malformed ?? 0)) this.queue.push(this.poison(inverter, at));
@@ -181,7 +182,9 @@ export class TelemetrySimulator {
     const moduleTemp = ambient + (irradiance / 800) * 25;
     const pdc = Math.max(0, inverter.ratedW * (irradiance / 1000) * (1 - 0.004 * (moduleTemp - 25)));
     const producing = irradiance > 15;
-    const vdc = producing ? inverter.vmp * (1 - 0.0035 * (moduleTemp - 25)) * (0.98 + rnd() * 0.04) : rnd() * 2;
+    const vdc = producing
+      ? inverter.vmp * (1 - 0.0035 * (moduleTemp - 25)) * (0.98 + rnd() * 0.04)
+      : rnd() * 2;
     const idc = producing ? pdc / vdc : 0;
     const load = pdc / inverter.ratedW;
     const efficiency = producing ? 0.985 - 0.06 * Math.exp(-load * 12) : 0;
@@ -211,7 +214,13 @@ export class TelemetrySimulator {
 
   private reading(inverter: Inverter, atMs: number): SimMessage {
     const payload = this.devicePayload(inverter, atMs);
-    return this.message('reading', ruleOutput(payload, inverter.plant.id), inverter, payload.timestamp, Object.keys(payload.metrics).length);
+    return this.message(
+      'reading',
+      ruleOutput(payload, inverter.plant.id),
+      inverter,
+      payload.timestamp,
+      Object.keys(payload.metrics).length,
+    );
   }
 
   /**
@@ -266,7 +275,13 @@ export class TelemetrySimulator {
     return message;
   }
 
-  private message(kind: SimKind, body: string, inverter: Inverter, timestamp: string, metricCount: number): SimMessage {
+  private message(
+    kind: SimKind,
+    body: string,
+    inverter: Inverter,
+    timestamp: string,
+    metricCount: number,
+  ): SimMessage {
     return {
       kind,
       body,
@@ -321,7 +336,9 @@ export async function sendToQueue(
     for (let batch = batches.shift(); batch; batch = batches.shift()) {
       const res = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch }));
       if (res.Failed?.length) {
-        throw new Error(`SQS refused ${res.Failed.length} messages: ${res.Failed.map((f) => `${f.Code} ${f.Message}`).join('; ')}`);
+        throw new Error(
+          `SQS refused ${res.Failed.length} messages: ${res.Failed.map((f) => `${f.Code} ${f.Message}`).join('; ')}`,
+        );
       }
       sent += res.Successful?.length ?? 0;
     }

@@ -25,7 +25,13 @@ export interface BatchOutcome {
 }
 
 export function emptyOutcome(): BatchOutcome {
-  return { rawInserted: 0, duplicates: { messageId: 0, messageHash: 0 }, rowsInserted: 0, rowsDuplicate: 0, quarantined: {} };
+  return {
+    rawInserted: 0,
+    duplicates: { messageId: 0, messageHash: 0 },
+    rowsInserted: 0,
+    rowsDuplicate: 0,
+    quarantined: {},
+  };
 }
 
 export function addOutcome(into: BatchOutcome, other: BatchOutcome): BatchOutcome {
@@ -98,7 +104,13 @@ export async function writeBatch(
   // A fixed order makes concurrent writers (several consumer processes) take row locks in the
   // same order, which keeps them from deadlocking on each other's duplicates.
   unique.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
-  const rows = { device: [] as string[], tag: [] as string[], ts: [] as string[], value: [] as number[], plant: [] as string[] };
+  const rows = {
+    device: [] as string[],
+    tag: [] as string[],
+    ts: [] as string[],
+    value: [] as number[],
+    plant: [] as string[],
+  };
   const order: [Reading, number][] = [];
   for (const r of unique) for (let i = 0; i < r.metrics.length; i++) order.push([r, i]);
   order.sort(([a, i], [b, j]) => {
@@ -168,7 +180,11 @@ export async function writeBatch(
       await client.query({
         name: 'ingest_insert_quarantine',
         text: INSERT_QUARANTINE,
-        values: [poison.map((p) => p.messageId), poison.map((p) => p.body), poison.map((p) => `${p.reason}: ${p.detail}`)],
+        values: [
+          poison.map((p) => p.messageId),
+          poison.map((p) => p.body),
+          poison.map((p) => `${p.reason}: ${p.detail}`),
+        ],
       });
       for (const p of poison) outcome.quarantined[p.reason] = (outcome.quarantined[p.reason] ?? 0) + 1;
     }
@@ -206,5 +222,5 @@ export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\u
 
 /** Makes a body storable as text whatever it holds (the fallback when PostgreSQL refused it). */
 export function storableText(text: string): string {
-  return text.replace(/\u0000/g, '\\u0000').replace(LONE_SURROGATE, '\uFFFD');
+  return text.replaceAll('\u0000', '\\u0000').replace(LONE_SURROGATE, '\uFFFD');
 }

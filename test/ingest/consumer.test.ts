@@ -16,8 +16,8 @@ import {
   reading,
   send,
   startConsumer,
-  type TestConsumer,
   TcpGate,
+  type TestConsumer,
   testPlant,
   testSettings,
   waitFor,
@@ -70,7 +70,14 @@ describe('ingestion consumer', () => {
         WHERE plant_id = $1 AND tag_id = 'voltage_dc' AND "timestamp" = '2024-06-21T12:00:07Z'`,
       [plant],
     );
-    expect(row.rows).toEqual([{ value: 357.5, device_id: `${plant}-inv-1`, tag_id: 'voltage_dc', timestamp: new Date('2024-06-21T12:00:07Z') }]);
+    expect(row.rows).toEqual([
+      {
+        value: 357.5,
+        device_id: `${plant}-inv-1`,
+        tag_id: 'voltage_dc',
+        timestamp: new Date('2024-06-21T12:00:07Z'),
+      },
+    ]);
     expect(await c.metrics.value(c.metrics.ingested)).toBe(25);
     expect(await c.metrics.value(c.metrics.deleted)).toBe(25);
   });
@@ -83,7 +90,8 @@ describe('ingestion consumer', () => {
     const faulty = newSqs();
     faulty.middlewareStack.add(
       (next, context) => async (args) => {
-        if (failDeletes && context.commandName === 'DeleteMessageBatchCommand') throw new Error('injected: delete lost');
+        if (failDeletes && context.commandName === 'DeleteMessageBatchCommand')
+          throw new Error('injected: delete lost');
         return next(args);
       },
       { step: 'initialize', name: 'failDeletes' },
@@ -92,10 +100,16 @@ describe('ingestion consumer', () => {
     await send(sqs, url, body(reading(plant, 1)));
     const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
 
-    await waitFor('delete failures', async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1);
+    await waitFor(
+      'delete failures',
+      async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1,
+    );
     expect(await db.raw(plant)).toBe(1);
     failDeletes = false;
-    await waitFor('the redelivery refused by message id', async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1);
+    await waitFor(
+      'the redelivery refused by message id',
+      async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1,
+    );
     await waitFor('queue emptied', emptied(url));
     expect(await c.metrics.value(c.metrics.received)).toBe(2);
     expect(await db.raw(plant)).toBe(1);
@@ -116,7 +130,11 @@ describe('ingestion consumer', () => {
     const again = { ...r, timestamp: r.timestamp.replace('T12:00:05.000Z', 'T14:00:05+02:00') };
     expect(again.timestamp).not.toBe(r.timestamp);
     await send(sqs, url, JSON.stringify(JSON.parse(body(again)), null, 2));
-    await waitFor('second copy handled', async () => (await c.metrics.value(c.metrics.received)) === 2 && (await queueDepth(sqs, url)).total === 0);
+    await waitFor(
+      'second copy handled',
+      async () =>
+        (await c.metrics.value(c.metrics.received)) === 2 && (await queueDepth(sqs, url)).total === 0,
+    );
     expect(await c.metrics.value(c.metrics.duplicates, { layer: 'message_hash' })).toBe(1);
     expect(await db.raw(plant)).toBe(1);
     expect(await db.processed(plant)).toBe(3);
@@ -149,7 +167,10 @@ describe('ingestion consumer', () => {
     const good = [reading(plant, 1), reading(plant, 2)];
     const poison: [string, string][] = [
       ['invalid_json', `{"marker": "${marker}", "deviceId": `],
-      ['missing_field', body({ ...reading(plant, 3), deviceId: undefined as unknown as string, marker } as never)],
+      [
+        'missing_field',
+        body({ ...reading(plant, 3), deviceId: undefined as unknown as string, marker } as never),
+      ],
       ['bad_timestamp', body({ ...reading(plant, 4), timestamp: 'yesterday', marker } as never)],
       ['non_numeric_metric', body({ ...reading(plant, 5), metrics: { power_ac: 'N/A' }, marker } as never)],
       ['oversized_body', body({ ...reading(plant, 6), marker, pad: 'x'.repeat(3000) } as never)],
@@ -165,7 +186,8 @@ describe('ingestion consumer', () => {
     expect(await db.processed(plant)).toBe(6);
     const rows = await db.quarantine(marker);
     expect(rows.map((r) => r.reason.split(':')[0]).sort()).toEqual(poison.map(([reason]) => reason).sort());
-    for (const [reason, b] of poison) expect(rows.find((r) => r.reason.startsWith(`${reason}:`))?.body).toBe(b);
+    for (const [reason, b] of poison)
+      expect(rows.find((r) => r.reason.startsWith(`${reason}:`))?.body).toBe(b);
     expect(rows.every((r) => r.message_id)).toBe(true);
     expect(await c.metrics.value(c.metrics.quarantined, { reason: 'oversized_body' })).toBe(1);
     expect(await c.metrics.value(c.metrics.quarantined)).toBe(6);
@@ -182,8 +204,12 @@ describe('ingestion consumer', () => {
       settings: testSettings({ pollers: 1, lingerMs: 300 }),
       hooks: {
         async beforeCommit(client) {
-          const res = await client.query('SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1 AND "timestamp" = $2', [plant, culprit.timestamp]);
-          if (res.rowCount) throw Object.assign(new Error('invalid input syntax (injected)'), { code: '22P02' });
+          const res = await client.query(
+            'SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1 AND "timestamp" = $2',
+            [plant, culprit.timestamp],
+          );
+          if (res.rowCount)
+            throw Object.assign(new Error('invalid input syntax (injected)'), { code: '22P02' });
         },
       },
     });
@@ -191,7 +217,9 @@ describe('ingestion consumer', () => {
     expect(await db.raw(plant)).toBe(5);
     expect(await db.processed(plant)).toBe(15);
     const q = await db.quarantine(plant);
-    expect(q.map((r) => [r.reason, r.body])).toEqual([['db_rejected: invalid input syntax (injected)', body(culprit)]]);
+    expect(q.map((r) => [r.reason, r.body])).toEqual([
+      ['db_rejected: invalid input syntax (injected)', body(culprit)],
+    ]);
     expect(await c.metrics.value(c.metrics.dbErrors, { kind: 'data' })).toBeGreaterThanOrEqual(2);
   });
 
@@ -204,7 +232,11 @@ describe('ingestion consumer', () => {
     for (let n = 0; n < 20; n++) await send(sqs, url, body(reading(plant, n)));
     const c = consumer(url, { databaseUrl: gatedUrl });
 
-    await waitFor('the consumer holds all 20 and keeps failing', async () => c.consumer.inFlight === 20 && (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 3);
+    await waitFor(
+      'the consumer holds all 20 and keeps failing',
+      async () =>
+        c.consumer.inFlight === 20 && (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 3,
+    );
     expect(await queueDepth(sqs, url)).toMatchObject({ total: 20 });
     expect(await c.metrics.value(c.metrics.deleted)).toBe(0);
     expect(await db.raw(plant)).toBe(0);
@@ -232,7 +264,10 @@ describe('ingestion consumer', () => {
         },
       },
     });
-    await waitFor('retries failing', async () => (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 2);
+    await waitFor(
+      'retries failing',
+      async () => (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 2,
+    );
     expect(await db.raw(plant)).toBe(0);
     expect(await queueDepth(sqs, url)).toMatchObject({ total: 10 });
     await gate.open();
@@ -261,7 +296,9 @@ describe('ingestion consumer', () => {
     await inBatch;
     // Three visibility timeouts later, another consumer polls the queue for 2 s and gets nothing.
     await new Promise((r) => setTimeout(r, 6_000));
-    const other = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 2, MaxNumberOfMessages: 10 }));
+    const other = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 2, MaxNumberOfMessages: 10 }),
+    );
     expect(other.Messages ?? []).toHaveLength(0);
     expect(await c.metrics.value(c.metrics.visibilityExtended)).toBeGreaterThanOrEqual(2);
     release();

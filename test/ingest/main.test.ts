@@ -10,7 +10,18 @@ import { fileURLToPath } from 'node:url';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/stack/processes.js';
-import { body, createQueue, Db, deleteQueue, newSqs, queueDepth, reading, send, testPlant, waitFor } from './support.js';
+import {
+  body,
+  createQueue,
+  Db,
+  deleteQueue,
+  newSqs,
+  queueDepth,
+  reading,
+  send,
+  testPlant,
+  waitFor,
+} from './support.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -102,15 +113,27 @@ describe('src/ingest/main.ts', () => {
     expect(await db.processed(plant)).toBe(committed * 3);
     const left = await queueDepth(sqs, url);
     expect(committed + left.total).toBe(total);
-    const stored = await db.pool.query<{ payload: { timestamp: string } }>('SELECT payload FROM raw_mqtt_data WHERE plant_id = $1', [plant]);
+    const stored = await db.pool.query<{ payload: { timestamp: string } }>(
+      'SELECT payload FROM raw_mqtt_data WHERE plant_id = $1',
+      [plant],
+    );
     const storedTimestamps = new Set(stored.rows.map((r) => r.payload.timestamp));
     let seen = 0;
     // Messages caught by an aborted long poll come back after the child's 5 s visibility timeout.
     for (const deadline = Date.now() + 30_000; seen < left.total && Date.now() < deadline; ) {
-      const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
+      const res = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          VisibilityTimeout: 60,
+        }),
+      );
       for (const m of res.Messages ?? []) {
         seen++;
-        expect(storedTimestamps.has((JSON.parse(m.Body ?? '{}') as { timestamp: string }).timestamp)).toBe(false);
+        expect(storedTimestamps.has((JSON.parse(m.Body ?? '{}') as { timestamp: string }).timestamp)).toBe(
+          false,
+        );
       }
     }
     expect(seen).toBe(left.total);

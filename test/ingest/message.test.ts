@@ -3,11 +3,12 @@ import {
   canonicalTimestamp,
   fifoDeduplicationId,
   md5Hex,
-  parseMessage,
   type ParseResult,
+  parseMessage,
   readingHash,
 } from '../../src/ingest/message.js';
 import { IngestSettingsError, loadIngestSettings } from '../../src/ingest/settings.js';
+import { storableText } from '../../src/ingest/store.js';
 
 const opts = { maxBodyBytes: 4096, now: () => Date.UTC(2024, 5, 21, 12) };
 const device = {
@@ -82,23 +83,36 @@ describe('parseMessage', () => {
     ['bad_timestamp', ruled({ timestamp: 1704110400 })],
     ['non_numeric_metric', ruled({ metrics: { power_ac: '4200' } })],
     ['non_numeric_metric', ruled({ metrics: { power_ac: null } })],
-    ['non_numeric_metric', '{"deviceId":"d","plantId":"p","timestamp":"2024-01-01T12:00:00Z","metrics":{"a":1e400}}'],
+    [
+      'non_numeric_metric',
+      '{"deviceId":"d","plantId":"p","timestamp":"2024-01-01T12:00:00Z","metrics":{"a":1e400}}',
+    ],
   ])('quarantines %s: %s', (reason, body) => {
     expect(rejected(parseMessage(body, 'm', opts))).toBe(reason);
   });
 
   it('keeps the body and message id of what it rejects', () => {
     const result = parseMessage('not json', 'm-9', opts);
-    expect(result).toMatchObject({ ok: false, rejection: { messageId: 'm-9', body: 'not json', reason: 'invalid_json' } });
+    expect(result).toMatchObject({
+      ok: false,
+      rejection: { messageId: 'm-9', body: 'not json', reason: 'invalid_json' },
+    });
   });
 });
 
 describe('canonicalTimestamp', () => {
   it('normalises zones and fractions to UTC microseconds', () => {
     const now = Date.UTC(2025, 0, 1);
-    expect(canonicalTimestamp('2024-03-10T23:30:00-02:30', now)).toMatchObject({ ok: true, value: '2024-03-11T02:00:00.000000Z' });
-    expect(canonicalTimestamp('2024-03-10T10:00:00.123456789Z', now)).toMatchObject({ value: '2024-03-10T10:00:00.123456Z' });
-    expect(canonicalTimestamp('2024-03-10T10:00Z', now)).toMatchObject({ value: '2024-03-10T10:00:00.000000Z' });
+    expect(canonicalTimestamp('2024-03-10T23:30:00-02:30', now)).toMatchObject({
+      ok: true,
+      value: '2024-03-11T02:00:00.000000Z',
+    });
+    expect(canonicalTimestamp('2024-03-10T10:00:00.123456789Z', now)).toMatchObject({
+      value: '2024-03-10T10:00:00.123456Z',
+    });
+    expect(canonicalTimestamp('2024-03-10T10:00Z', now)).toMatchObject({
+      value: '2024-03-10T10:00:00.000000Z',
+    });
     expect(canonicalTimestamp('2024-02-29T10:00:00Z', now).ok).toBe(true);
     expect(canonicalTimestamp('2023-02-29T10:00:00Z', now).ok).toBe(false);
     expect(canonicalTimestamp('2024-01-01T24:00:00Z', now).ok).toBe(false);
@@ -115,7 +129,12 @@ describe('fifoDeduplicationId', () => {
 
 describe('loadIngestSettings', () => {
   it('has the documented defaults', () => {
-    expect(loadIngestSettings({})).toMatchObject({ pollers: 4, waitSeconds: 20, metricsPort: 9464, maxBodyBytes: 131072 });
+    expect(loadIngestSettings({})).toMatchObject({
+      pollers: 4,
+      waitSeconds: 20,
+      metricsPort: 9464,
+      maxBodyBytes: 131072,
+    });
   });
 
   it('names every wrong variable on its own line', () => {
@@ -130,5 +149,13 @@ describe('loadIngestSettings', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^INGEST_POLLERS: "many" is not a whole number\. Fix: /);
     expect(lines[1]).toMatch(/^INGEST_WAIT_SECONDS: "30" is above 20\. Fix: /);
+  });
+});
+
+describe('storableText', () => {
+  it('escapes NUL and replaces unpaired surrogates, leaving everything else as it was', () => {
+    expect(storableText('a\u0000b')).toBe('a\\u0000b');
+    expect(storableText('x\uD800y')).toBe('x\uFFFDy');
+    expect(storableText('ok \uD83D\uDE00 é')).toBe('ok \uD83D\uDE00 é');
   });
 });

@@ -3,7 +3,7 @@
  * gate in front of PostgreSQL to take the database away and give it back, and condition waits.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket, connect } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -12,11 +12,11 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import pg from 'pg';
-import { createLogger, type Logger } from '../../src/logging/index.js';
-import { IngestConsumer, type ConsumerOptions } from '../../src/ingest/consumer.js';
+import { type ConsumerOptions, IngestConsumer } from '../../src/ingest/consumer.js';
 import { ruleOutput } from '../../src/ingest/message.js';
 import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { INGEST_DEFAULTS, type IngestSettings } from '../../src/ingest/settings.js';
+import { createLogger, type Logger } from '../../src/logging/index.js';
 import { awsClientConfig } from '../support/moto.js';
 
 export function databaseUrl(): string {
@@ -29,7 +29,9 @@ export function newSqs(): SQSClient {
   return new SQSClient({ ...awsClientConfig(), maxAttempts: 1 });
 }
 
-export const quietLogger: Logger = createLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent' });
+export const quietLogger: Logger = createLogger({
+  level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'silent',
+});
 
 /** Fast settings for tests: short long-polls and visibility, small batches. */
 export function testSettings(overrides: Partial<IngestSettings> = {}): IngestSettings {
@@ -66,7 +68,10 @@ export async function deleteQueue(sqs: SQSClient, queueUrl: string): Promise<voi
 }
 
 /** Messages still in the queue, visible or not (moto counts exactly). */
-export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number; total: number }> {
+export async function queueDepth(
+  sqs: SQSClient,
+  queueUrl: string,
+): Promise<{ visible: number; inFlight: number; total: number }> {
   const { Attributes = {} } = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
@@ -78,7 +83,12 @@ export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<{ vi
   return { visible, inFlight, total: visible + inFlight };
 }
 
-export async function send(sqs: SQSClient, queueUrl: string, body: string, fifo?: { group: string; dedup: string }): Promise<string> {
+export async function send(
+  sqs: SQSClient,
+  queueUrl: string,
+  body: string,
+  fifo?: { group: string; dedup: string },
+): Promise<string> {
   const res = await sqs.send(
     new SendMessageCommand({
       QueueUrl: queueUrl,
@@ -101,7 +111,11 @@ export interface DeviceReading {
   metrics: Record<string, unknown>;
 }
 
-export function reading(plantId: string, n: number, metrics: Record<string, unknown> = { voltage_dc: 350.5 + n, current_dc: 12.3, power_ac: 4200 }): DeviceReading {
+export function reading(
+  plantId: string,
+  n: number,
+  metrics: Record<string, unknown> = { voltage_dc: 350.5 + n, current_dc: 12.3, power_ac: 4200 },
+): DeviceReading {
   return {
     plantId,
     deviceId: `${plantId}-inv-${n % 3}`,
@@ -155,7 +169,13 @@ export function startConsumer(
   queueUrl: string,
   options: Partial<Omit<ConsumerOptions, 'queueUrl'>> & { databaseUrl?: string } = {},
 ): TestConsumer {
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.databaseUrl ?? databaseUrl(), max: 4, connectionTimeoutMillis: 2_000 });
+  const pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.databaseUrl ?? databaseUrl(),
+      max: 4,
+      connectionTimeoutMillis: 2_000,
+    });
   pool.on('error', () => {}); // idle clients dying when the gate closes
   const sqs = options.sqs ?? newSqs();
   const metrics = options.metrics ?? new IngestMetrics();
@@ -187,12 +207,17 @@ export function startConsumer(
 }
 
 /** Polls `check` until it returns true; fails with `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  // Checks often hit moto, which is slow on a busy machine: back off from 50 ms to 500 ms.
+  for (let pause = 50; ; pause = Math.min(500, pause * 1.5)) {
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 

@@ -1,0 +1,339 @@
+/**
+ * `npm run bench:ingest`: the ingestion write path against the seed's pattern and COPY, in one run
+ * on the same PostgreSQL, then end to end through moto's SQS with the real consumer process.
+ *
+ *   (a) write path   writeBatch(), INGEST_BATCH_MESSAGES (500) messages per transaction
+ *   (a10)            the same at 10 messages per transaction (one ReceiveMessage's worth)
+ *   (b) seed         one INSERT per row, each its own transaction (as the seed's Lambda did)
+ *   (c) COPY         COPY of the same rows, one transaction: the ceiling
+ *   (e2e)            `src/ingest/main.ts` as a child draining a pre-filled moto queue; its RSS
+ *
+ * rows = raw_mqtt_data rows + processed_data rows (all three write the same rows). The tables are
+ * emptied before each measurement. PostgreSQL runs with its default durability (fsync on,
+ * synchronous_commit on). Results are printed and appended to bench/results.md.
+ *
+ * Environment: BENCH_MESSAGES (default 20000), BENCH_SEED_MESSAGES (default 1500),
+ * BENCH_E2E_MESSAGES (default 5000; 0 skips), BENCH_DATABASE_URL (use this server instead of a
+ * fresh embedded one: its telemetry tables are TRUNCATED), AWS_ENDPOINT_URL (an existing moto).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { migrateDatabase } from '../src/db/migrate.js';
+import { parseMessage, type Reading } from '../src/ingest/message.js';
+import { INGEST_DEFAULTS } from '../src/ingest/settings.js';
+import { sendToQueue, TelemetrySimulator } from '../src/ingest/simulator.js';
+import { writeBatch } from '../src/ingest/store.js';
+import { type Component, MOTO_CREDENTIALS, startMoto, startPostgres } from '../src/stack/components.js';
+import { freePort } from '../src/stack/processes.js';
+import { ensureTools } from '../src/stack/tools.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const int = (name: string, def: number) => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${raw} is not a whole number; unset it or use e.g. ${def}`);
+  return n;
+};
+const MESSAGES = int('BENCH_MESSAGES', 20_000);
+const SEED_MESSAGES = int('BENCH_SEED_MESSAGES', 1_500);
+const E2E_MESSAGES = int('BENCH_E2E_MESSAGES', 5_000);
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+function readings(count: number, seed: number): Reading[] {
+  const sim = new TelemetrySimulator({ plants: 20, devices: 10, seed, start: new Date('2024-06-21T00:00:00Z'), stepMs: 60_000, plantPrefix: `bench${seed}` });
+  return Array.from({ length: count }, (_, i) => {
+    const m = sim.next();
+    const parsed = parseMessage(m.body, `bench-${seed}-${i}`, { maxBodyBytes: INGEST_DEFAULTS.maxBodyBytes, now: () => Date.UTC(2025, 0, 1) });
+    if (!parsed.ok) throw new Error(`simulator produced an invalid message: ${parsed.rejection.detail}`);
+    return parsed.reading;
+  });
+}
+
+const rowsOf = (rs: readonly Reading[]) => rs.reduce((n, r) => n + 1 + r.metrics.length, 0);
+
+async function truncate(pool: pg.Pool): Promise<void> {
+  await pool.query('TRUNCATE raw_mqtt_data, processed_data, quarantine');
+  await pool.query('VACUUM ANALYZE raw_mqtt_data, processed_data');
+  await pool.query('CHECKPOINT');
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+/** (a): the consumer's write path, `size` messages per transaction. */
+async function writePath(pool: pg.Pool, rs: readonly Reading[], size: number): Promise<number> {
+  return timed(async () => {
+    for (let i = 0; i < rs.length; i += size) await writeBatch(pool, rs.slice(i, i + size), []);
+  });
+}
+
+/** (b): the seed's Lambda: an INSERT per row, autocommitted. */
+async function seedPattern(pool: pg.Pool, rs: readonly Reading[]): Promise<number> {
+  const client = await pool.connect();
+  try {
+    return await timed(async () => {
+      for (const r of rs) {
+        await client.query(
+          `INSERT INTO raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+          [r.messageId, r.hash, r.plantId, r.deviceId, r.timestamp, r.body],
+        );
+        for (const [tag, value] of r.metrics) {
+          await client.query(
+            `INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id, tag_id, "timestamp") DO NOTHING`,
+            [r.deviceId, tag, r.timestamp, value, r.plantId],
+          );
+        }
+      }
+    });
+  } finally {
+    client.release();
+  }
+}
+
+const copyText = (v: string) => v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+
+/** (c): COPY of the same rows (no conflict handling: the ceiling). */
+async function copyCeiling(pool: pg.Pool, rs: readonly Reading[]): Promise<number> {
+  const client = await pool.connect();
+  try {
+    return await timed(async () => {
+      await client.query('BEGIN');
+      const raw = rs.map((r) => `${r.messageId}\t${r.hash}\t${r.plantId}\t${r.deviceId}\t${r.timestamp}\t${copyText(r.body)}\n`);
+      await pipeline(
+        async function* () {
+          for (let i = 0; i < raw.length; i += 1000) yield raw.slice(i, i + 1000).join('');
+        },
+        client.query(copyFrom('COPY raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload) FROM STDIN')),
+      );
+      await pipeline(
+        async function* () {
+          let chunk = '';
+          for (const r of rs) {
+            for (const [tag, value] of r.metrics) chunk += `${r.deviceId}\t${tag}\t${r.timestamp}\t${value}\t${r.plantId}\n`;
+            if (chunk.length > 64_000) {
+              yield chunk;
+              chunk = '';
+            }
+          }
+          if (chunk) yield chunk;
+        },
+        client.query(copyFrom('COPY processed_data (device_id, tag_id, "timestamp", value, plant_id) FROM STDIN')),
+      );
+      await client.query('COMMIT');
+    });
+  } finally {
+    client.release();
+  }
+}
+
+interface E2E {
+  messages: number;
+  seconds: number;
+  perSecond: number;
+  rssMiB: { median: number; max: number };
+}
+
+async function endToEnd(endpoint: string, databaseUrl: string, count: number): Promise<E2E> {
+  const sqs = new SQSClient({ endpoint, region: 'us-east-1', credentials: MOTO_CREDENTIALS });
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `bench-${Date.now()}` }));
+  const queueUrl = QueueUrl as string;
+  const sim = new TelemetrySimulator({ plants: 20, devices: 10, seed: 7, start: new Date('2024-06-21T00:00:00Z'), plantPrefix: `e2e${Date.now().toString(36)}` });
+  log(`e2e: filling a moto queue with ${count} messages`);
+  await sendToQueue(sqs, queueUrl, Array.from({ length: count }, () => sim.next()));
+  const metricsPort = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: MOTO_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: MOTO_CREDENTIALS.secretAccessKey,
+      AWS_SQS_QUEUE_URL: queueUrl,
+      DATABASE_URL: databaseUrl,
+      ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      METRICS_PORT: String(metricsPort),
+      INGEST_WAIT_SECONDS: '1',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const deleted = async () => {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return Number(/^ingest_messages_deleted_total (\d+)/m.exec(text)?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  const rss: number[] = [];
+  let t0 = 0;
+  let t1 = 0;
+  for (;;) {
+    const n = await deleted();
+    if (n > 0 && t0 === 0) t0 = performance.now();
+    if (t0 > 0) {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+      const kb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      if (kb > 0) rss.push(kb / 1024);
+    }
+    if (n >= count) {
+      t1 = performance.now();
+      break;
+    }
+    if (child.exitCode !== null) throw new Error('the consumer exited early');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill('SIGTERM');
+  await exited;
+  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+  if (Number(attrs.Attributes?.ApproximateNumberOfMessages) !== 0) throw new Error('messages left in the queue');
+  sqs.destroy();
+  const seconds = (t1 - t0) / 1000;
+  rss.sort((a, b) => a - b);
+  return {
+    messages: count,
+    seconds,
+    // The clock starts at the first deletion: the first batch's messages are not counted.
+    perSecond: count / seconds,
+    rssMiB: { median: rss[Math.floor(rss.length / 2)] ?? 0, max: rss[rss.length - 1] ?? 0 },
+  };
+}
+
+function machine(pgVersion: string): string {
+  const cpu = cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  } catch {}
+  return [
+    `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}`,
+    `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
+    `load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `Node ${process.version}`,
+    `PostgreSQL ${pgVersion}`,
+    `commit ${commit}`,
+  ].join(', ');
+}
+
+async function main(): Promise<void> {
+  const running: Component[] = [];
+  const work = await mkdtemp(join(tmpdir(), 'solar-iot-bench-'));
+  const startLoad = loadavg();
+  try {
+    const tools = await ensureTools({ postgres: !process.env.BENCH_DATABASE_URL, moto: E2E_MESSAGES > 0 && !process.env.AWS_ENDPOINT_URL });
+    let databaseUrl = process.env.BENCH_DATABASE_URL ?? '';
+    if (!databaseUrl) {
+      if (!tools.postgres) throw new Error('no PostgreSQL binaries');
+      // PostgreSQL runs as `postgres` when we are root: the folder must be traversable.
+      execFileSync('chmod', ['0711', work]);
+      const server = await startPostgres({ binaries: tools.postgres, dataDir: join(work, 'pg'), port: await freePort(), database: 'bench', logFile: join(work, 'pg.log') });
+      running.push(server);
+      databaseUrl = server.url;
+    }
+    await migrateDatabase(databaseUrl);
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    const pgVersion = (await pool.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? '?';
+    const durability = (await pool.query<{ f: string; s: string }>("SELECT current_setting('fsync') AS f, current_setting('synchronous_commit') AS s")).rows[0];
+
+    const all = readings(MESSAGES, 1);
+    const seedSet = all.slice(0, Math.min(SEED_MESSAGES, MESSAGES));
+    const rows = rowsOf(all);
+    log(`${MESSAGES} messages = ${rows} rows (${(rows / MESSAGES).toFixed(0)} per message); seed pattern on ${seedSet.length} messages`);
+
+    // Warm-up: plans, caches, connection.
+    await truncate(pool);
+    await writePath(pool, all.slice(0, 1000), INGEST_DEFAULTS.batchMessages);
+    await truncate(pool);
+    await copyCeiling(pool, all.slice(0, 1000));
+
+    const results: Record<string, { rows: number; seconds: number }> = {};
+    const measure = async (name: string, set: readonly Reading[], fn: () => Promise<number>) => {
+      await truncate(pool);
+      const seconds = await fn();
+      results[name] = { rows: rowsOf(set), seconds };
+      log(`${name}: ${rowsOf(set)} rows in ${seconds.toFixed(2)} s = ${Math.round(rowsOf(set) / seconds)} rows/s`);
+    };
+    await measure('a', all, () => writePath(pool, all, INGEST_DEFAULTS.batchMessages));
+    await measure('a10', all, () => writePath(pool, all, 10));
+    await measure('b', seedSet, () => seedPattern(pool, seedSet));
+    await measure('c', all, () => copyCeiling(pool, all));
+    await truncate(pool);
+    await pool.end();
+
+    const rate = (k: string) => {
+      const r = results[k];
+      return r ? r.rows / r.seconds : 0;
+    };
+    let e2e: E2E | undefined;
+    if (E2E_MESSAGES > 0) {
+      let endpoint = process.env.AWS_ENDPOINT_URL ?? '';
+      if (!endpoint) {
+        if (!tools.motoServer) throw new Error('no moto');
+        const moto = await startMoto({ bin: tools.motoServer, port: await freePort(), logFile: join(work, 'moto.log') });
+        running.push(moto);
+        endpoint = moto.endpoint;
+      }
+      e2e = await endToEnd(endpoint, databaseUrl, E2E_MESSAGES);
+    }
+
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    const lines = [
+      `### ${new Date().toISOString()} — \`npm run bench:ingest\``,
+      '',
+      `Machine: ${machine(pgVersion)}; fsync=${durability?.f}, synchronous_commit=${durability?.s}.`,
+      `Data: ${MESSAGES} simulated messages, ${(rows / MESSAGES).toFixed(0)} rows each (1 raw + 8 metrics); seed pattern on the first ${seedSet.length}.`,
+      '',
+      '| path | rows | seconds | rows/s | vs seed (b) | vs COPY (c) |',
+      '|---|---:|---:|---:|---:|---:|',
+      ...(
+        [
+          ['(a) write path, 500 msgs/transaction', 'a'],
+          ['(a10) write path, 10 msgs/transaction', 'a10'],
+          ['(b) seed: one INSERT per row, autocommit', 'b'],
+          ['(c) COPY, one transaction (ceiling)', 'c'],
+        ] as const
+      ).map(([label, k]) => {
+        const r = results[k];
+        return `| ${label} | ${fmt(r?.rows ?? 0)} | ${(r?.seconds ?? 0).toFixed(2)} | ${fmt(rate(k))} | ${(rate(k) / rate('b')).toFixed(1)}x | ${((100 * rate(k)) / rate('c')).toFixed(0)}% |`;
+      }),
+      '',
+      `Ratio (a)/(b) = ${(rate('a') / rate('b')).toFixed(1)} (target >= 10); (a)/(c) = ${(rate('a') / rate('c')).toFixed(2)} (target >= 0.5).`,
+      e2e
+        ? `End to end (moto SQS -> src/ingest/main.ts -> PostgreSQL, ${e2e.messages} pre-queued messages, 4 pollers): ${e2e.perSecond.toFixed(0)} messages/s; consumer RSS median ${e2e.rssMiB.median.toFixed(0)} MiB, max ${e2e.rssMiB.max.toFixed(0)} MiB.`
+        : 'End to end: skipped (BENCH_E2E_MESSAGES=0).',
+      startLoad[0] !== undefined && startLoad[0] > cpus().length
+        ? `Note: the machine was busy (load ${startLoad[0].toFixed(1)} on ${cpus().length} cores); figures are pessimistic.`
+        : '',
+      '',
+    ];
+    const text = lines.join('\n');
+    process.stdout.write(`${text}\n`);
+    await appendFile(join(ROOT, 'bench', 'results.md'), `${text}\n`);
+    log('appended to bench/results.md');
+  } finally {
+    for (const c of running.reverse()) await c.stop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:ingest: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
