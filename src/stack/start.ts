@@ -119,6 +119,9 @@ function table(rows: [string, string, string][]): string {
 }
 
 async function main(): Promise<number> {
+  // Node 20 is a known, documented choice (DESIGN.md, "Known risks"); the AWS SDK's notice about
+  // it would repeat in every process of the dev stack. Set the variable to 'false' to see it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dataDir = resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data'));
   const logDir = join(dataDir, 'logs');
   await mkdir(logDir, { recursive: true });
@@ -180,13 +183,15 @@ async function main(): Promise<number> {
     await drain();
     resolveStopped();
   };
-  let signals = 0;
+  // npm, sh and tsx forward the signal they get too, so one Ctrl-C or `kill` arrives several
+  // times within milliseconds: only a signal well after the first one means "force".
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      console.log(`\n[stack] ${signal}: stopping (again to force)`);
+    if (firstSignalAt === 0) {
+      firstSignalAt = Date.now();
+      console.log(`\n[stack] ${signal}: stopping (press Ctrl-C again to force)`);
       void stopAll();
-    } else {
+    } else if (Date.now() - firstSignalAt > 1500) {
       console.log('[stack] forcing: killing every child now');
       for (const c of running) {
         if (c.pid) {
