@@ -10,6 +10,8 @@ import { createDb } from './db/client.js';
 import { createAwsClients } from './iot/clients.js';
 import { createLogger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
+import { ensureRotationSchedule } from './rotation/schedule.js';
+import { RotationSettingsError, readRotationSettings } from './rotation/settings.js';
 
 /** Workflow sources, bundled by the worker at start-up. */
 export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
@@ -31,6 +33,7 @@ export async function runWorker(config: Config): Promise<void> {
   // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
   const { dataConverter, codec, source } = await loadPayloadCodec(process.env, config.encryption);
   logger.info({ payloadKeyId: codec.currentKeyId, payloadKeySource: source }, 'payload encryption on');
+  const rotation = readRotationSettings();
 
   const connectionOptions = config.temporal.connectionOptions;
   const clientConnection = await Connection.connect(connectionOptions);
@@ -62,6 +65,12 @@ export async function runWorker(config: Config): Promise<void> {
       }),
       shutdownGraceTime: '30s',
     });
+    if (rotation.scheduleEnabled) {
+      // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
+      await ensureRotationSchedule(temporal, { ...rotation, taskQueue: config.temporal.taskQueue })
+        .then((r) => logger.info({ ...r, every: rotation.every }, 'certificate rotation schedule ready'))
+        .catch((err: unknown) => logger.warn({ err }, 'certificate rotation schedule not set; run tsx src/rotation/schedule.ts'));
+    }
     logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker polling');
     await worker.run();
     logger.info('worker stopped');
@@ -84,7 +93,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await runWorker(loadConfig());
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof CodecSettingsError) {
+    if (error instanceof ConfigError || error instanceof CodecSettingsError || error instanceof RotationSettingsError) {
       console.error(error.message);
       process.exit(2);
     }

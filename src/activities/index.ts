@@ -4,6 +4,8 @@ import type { ActivityDeps } from './deps.js';
 import { operationActivities } from './operations.js';
 import { plantRecordActivities } from './plant-records.js';
 import { policyActivities } from './policies.js';
+import { reconcileActivities } from './reconcile.js';
+import { rotationActivities } from './rotation.js';
 import { telemetryRuleActivities } from './telemetry-rules.js';
 import { thingActivities } from './things.js';
 
@@ -19,6 +21,8 @@ export function createActivities(deps: ActivityDeps) {
     ...plantRecordActivities(deps),
     ...operationActivities(deps),
     ...backfillActivities(deps),
+    ...reconcileActivities(deps),
+    ...rotationActivities(deps),
   };
 }
 

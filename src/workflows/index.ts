@@ -2,3 +2,5 @@
 export { deprovisionPlant } from './deprovision-plant.js';
 export { provisionPlant } from './provision-plant.js';
 export { backfillPlants } from './backfill-plants.js';
+export { rotateCertificate, rotateExpiringCertificates } from './rotate-certificate.js';
+export { reconcile } from './reconcile.js';

@@ -1,0 +1,145 @@
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, asc, eq, lt, sql } from 'drizzle-orm';
+import { certificates, plants } from '../db/schema.js';
+import { rotateCertificateWorkflowId } from '../rotation/contract.js';
+import type { CertificateRef } from './certificates.js';
+import type { ActivityDeps } from './deps.js';
+
+/** What a rotation needs to know of the plant; ids only. */
+export interface RotationTarget {
+  thingName: string;
+  policyName: string;
+  current: CertificateRef & {
+    /** Our record of its key; null for a certificate made outside solar-iot. */
+    requestId: string | null;
+  };
+}
+
+/** Certificate rotation's reads and the switch of the plant to its new certificate. */
+export function rotationActivities({ db, temporal, settings }: ActivityDeps) {
+  return {
+    /** The plant's current certificate; fails (not retryable) unless the plant is active. */
+    async beginRotation({ plantId }: { plantId: string }): Promise<RotationTarget> {
+      const [plant] = await db.select().from(plants).where(eq(plants.id, plantId));
+      if (
+        plant?.iotStatus !== 'active' ||
+        !plant.thingName ||
+        !plant.policyName ||
+        !plant.certificateId ||
+        !plant.certificateArn
+      ) {
+        throw ApplicationFailure.nonRetryable(
+          `Plant ${plantId} has no active IoT identity (status ${plant?.iotStatus ?? 'unknown'}); only an active plant's certificate can be rotated`,
+          'PlantNotActive',
+        );
+      }
+      const [row] = await db
+        .select({ requestId: certificates.requestId })
+        .from(certificates)
+        .where(eq(certificates.certificateId, plant.certificateId));
+      return {
+        thingName: plant.thingName,
+        policyName: plant.policyName,
+        current: {
+          certificateId: plant.certificateId,
+          certificateArn: plant.certificateArn,
+          requestId: row?.requestId ?? null,
+        },
+      };
+    },
+
+    /**
+     * The switch: the plant's record names the new certificate from here on (status, hand-over,
+     * the next rotation). Only if the plant is still active on the certificate the rotation
+     * started from; a deprovision or another change in between fails it, not retryably, and the
+     * rotation removes its new certificate. A retry after a lost answer finds it already done.
+     */
+    async recordRotated({
+      plantId,
+      previousCertificateId,
+      certificate,
+    }: {
+      plantId: string;
+      previousCertificateId: string;
+      certificate: CertificateRef;
+    }): Promise<void> {
+      const switched = await db
+        .update(plants)
+        .set({
+          certificateId: certificate.certificateId,
+          certificateArn: certificate.certificateArn,
+          updatedAt: new Date(),
+        })
+        .where(
+          and(
+            eq(plants.id, plantId),
+            eq(plants.iotStatus, 'active'),
+            eq(plants.certificateId, previousCertificateId),
+          ),
+        )
+        .returning({ id: plants.id });
+      if (switched.length > 0) return;
+      const [plant] = await db.select().from(plants).where(eq(plants.id, plantId));
+      if (plant?.iotStatus === 'active' && plant.certificateId === certificate.certificateId) return;
+      throw ApplicationFailure.nonRetryable(
+        `Plant ${plantId} changed during the rotation (status ${plant?.iotStatus ?? 'unknown'}, certificate ${plant?.certificateId ?? 'none'} instead of ${previousCertificateId})`,
+        'PlantChanged',
+      );
+    },
+
+    /**
+     * Active plants whose current certificate was activated before `activatedBefore` (ISO time),
+     * oldest first.
+     */
+    async listCertificatesToRotate({
+      activatedBefore,
+      limit,
+    }: {
+      activatedBefore: string;
+      limit: number;
+    }): Promise<{ plantId: string; certificateId: string }[]> {
+      const since = sql`coalesce(${certificates.activatedAt}, ${certificates.createdAt})`;
+      const rows = await db
+        .select({ plantId: plants.id, certificateId: certificates.certificateId })
+        .from(plants)
+        .innerJoin(certificates, eq(certificates.certificateId, plants.certificateId))
+        .where(and(eq(plants.iotStatus, 'active'), lt(since, new Date(activatedBefore))))
+        .orderBy(asc(since), asc(plants.id))
+        .limit(limit);
+      return rows.map((r) => ({ plantId: r.plantId, certificateId: r.certificateId ?? '' }));
+    },
+
+    /**
+     * For deprovisioning: cancels a running rotation of the plant and waits until it has closed
+     * (a rotation before its switch removes its new certificate; one in its grace period leaves
+     * both certificates, which the deprovision then removes). False if none was running.
+     */
+    async stopRotation({ plantId }: { plantId: string }): Promise<boolean> {
+      if (!temporal) {
+        throw ApplicationFailure.nonRetryable(
+          'Activities were created without a Temporal client',
+          'ConfigurationError',
+        );
+      }
+      const handle = temporal.workflow.getHandle(rotateCertificateWorkflowId(plantId));
+      try {
+        const { status } = await handle.describe();
+        if (status.name !== 'RUNNING') return false;
+        await handle.cancel();
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      }
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), settings.pollIntervalMs ?? 2_000);
+      try {
+        await Promise.race([handle.result().catch(() => undefined), ctx.cancelled]);
+      } finally {
+        clearInterval(beat);
+      }
+      return true;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Certificate rotation settings, from the environment. One line per wrong variable.
+ *
+ *   ROTATION_SCHEDULE        on (default) | off: the worker creates/updates the Schedule at start-up
+ *   ROTATION_EVERY           how often the Schedule runs (Temporal duration, default 1d)
+ *   ROTATION_MAX_AGE_DAYS    certificates older than this are rotated (default 365)
+ *   ROTATION_MAX_PER_RUN     rotations started per run at most (default 20)
+ *   ROTATION_GRACE_PERIOD    old and new certificate both work this long (default 7d)
+ */
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time.js';
+import {
+  DEFAULT_GRACE_PERIOD,
+  DEFAULT_MAX_CERTIFICATE_AGE_DAYS,
+  DEFAULT_MAX_ROTATIONS_PER_RUN,
+  MAX_ROTATIONS_PER_RUN,
+} from './contract.js';
+
+export interface RotationSettings {
+  scheduleEnabled: boolean;
+  every: Duration;
+  maxAgeDays: number;
+  maxRotations: number;
+  gracePeriod: Duration;
+}
+
+export class RotationSettingsError extends Error {
+  override readonly name = 'RotationSettingsError';
+}
+
+export function readRotationSettings(
+  env: Record<string, string | undefined> = process.env,
+): RotationSettings {
+  const lines: string[] = [];
+  const get = (name: string) => env[name]?.trim() || undefined;
+
+  const schedule = (get('ROTATION_SCHEDULE') ?? 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false'].includes(schedule)) {
+    lines.push(
+      `ROTATION_SCHEDULE: ${JSON.stringify(schedule)} is not on or off. Fix: set on (default) or off`,
+    );
+  }
+  const duration = (name: string, fallback: string, minMs: number): Duration => {
+    const raw = get(name) ?? fallback;
+    try {
+      const ms = msToNumber(raw as Duration);
+      if (ms >= minMs) return raw as Duration;
+    } catch {}
+    lines.push(
+      `${name}: ${JSON.stringify(raw)} is not a duration of at least ${minMs / 1000}s. Fix: e.g. 1d, 12h, 7d`,
+    );
+    return fallback as Duration;
+  };
+  const int = (name: string, fallback: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (/^\d+$/.test(raw) && n >= 1 && n <= max) return n;
+    lines.push(
+      `${name}: ${JSON.stringify(raw)} is not a whole number from 1 to ${max}. Fix: default ${fallback}`,
+    );
+    return fallback;
+  };
+  const settings: RotationSettings = {
+    scheduleEnabled: schedule === 'on' || schedule === 'true',
+    every: duration('ROTATION_EVERY', '1d', 60_000),
+    maxAgeDays: int('ROTATION_MAX_AGE_DAYS', DEFAULT_MAX_CERTIFICATE_AGE_DAYS, 3650),
+    maxRotations: int('ROTATION_MAX_PER_RUN', DEFAULT_MAX_ROTATIONS_PER_RUN, MAX_ROTATIONS_PER_RUN),
+    gracePeriod: duration('ROTATION_GRACE_PERIOD', DEFAULT_GRACE_PERIOD, 0),
+  };
+  if (lines.length) throw new RotationSettingsError(lines.join('\n'));
+  return settings;
+}
