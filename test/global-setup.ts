@@ -45,7 +45,8 @@ async function migrate(databaseUrl: string): Promise<void> {
     return;
   }
   const mod = (await import(MIGRATE_MODULE)) as { migrateDatabase?: (url: string) => Promise<void> };
-  if (typeof mod.migrateDatabase !== 'function') throw new Error('src/db/migrate.ts does not export migrateDatabase');
+  if (typeof mod.migrateDatabase !== 'function')
+    throw new Error('src/db/migrate.ts does not export migrateDatabase');
   await mod.migrateDatabase(databaseUrl);
 }
 
@@ -81,12 +82,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await chmod(workDir, 0o711);
   const running: Component[] = [];
   const teardown = async () => {
-    for (const c of running.reverse()) await c.stop().catch((err: unknown) => console.error(`[global-setup] ${c.name}: ${err}`));
+    for (const c of running.reverse())
+      await c.stop().catch((err: unknown) => console.error(`[global-setup] ${c.name}: ${err}`));
     if (!process.env.SOLAR_IOT_KEEP_TEST_DIR) await rm(workDir, { recursive: true, force: true });
     else console.log(`[global-setup] kept ${workDir}`);
   };
 
   try {
+    const track = <C extends Component>(c: C): C => {
+      running.push(c);
+      return c;
+    };
     // allSettled: when one fails, the others must still finish starting so teardown stops them.
     const results = await Promise.allSettled([
       external.db || !tools.postgres
@@ -98,31 +104,39 @@ export default async function setup(project: TestProject): Promise<() => Promise
             database: 'solar_iot_test',
             logFile: join(workDir, 'postgres.log'),
             fast: true,
-          }).then((c) => (running.push(c), c)),
+          }).then(track),
       external.aws || !tools.motoServer
         ? undefined
-        : startMoto({ bin: tools.motoServer, port: await freePort(), logFile: join(workDir, 'moto.log') }).then(
-            (c) => (running.push(c), c),
-          ),
+        : startMoto({
+            bin: tools.motoServer,
+            port: await freePort(),
+            logFile: join(workDir, 'moto.log'),
+          }).then(track),
       external.temporal || !tools.temporalCli
         ? undefined
         : startTemporalDevServer({
             tool: tools.temporalCli,
             port: await freePort(),
             logFile: join(workDir, 'temporal.log'),
-          }).then((c) => (running.push(c), c)),
+          }).then(track),
       shared && tools.testServer?.kind === 'path'
         ? startSharedTestServer({
             wrapper: tools.testServer.path,
             port: await freePort(),
             workDir,
             logFile: join(workDir, 'temporal-test-server.log'),
-          }).then((c) => (running.push(c), c))
+          }).then(track)
         : undefined,
     ] as const);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
-    const value = <T>(r: PromiseSettledResult<T>): T | undefined => (r.status === 'fulfilled' ? r.value : undefined);
-    const [pg, moto, temporal, testServer] = [value(results[0]), value(results[1]), value(results[2]), value(results[3])];
+    const value = <T>(r: PromiseSettledResult<T>): T | undefined =>
+      r.status === 'fulfilled' ? r.value : undefined;
+    const [pg, moto, temporal, testServer] = [
+      value(results[0]),
+      value(results[1]),
+      value(results[2]),
+      value(results[3]),
+    ];
 
     const databaseUrl = external.db ?? pg?.url ?? '';
     await migrate(databaseUrl);
@@ -135,16 +149,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
       AWS_ENDPOINT_URL: external.aws ?? moto?.endpoint ?? '',
       AWS_REGION: process.env.AWS_REGION || 'us-east-1',
       // With our own moto, always the dummy keys: a test must never reach real AWS.
-      AWS_ACCESS_KEY_ID: moto ? MOTO_CREDENTIALS.accessKeyId : process.env.AWS_ACCESS_KEY_ID || MOTO_CREDENTIALS.accessKeyId,
+      AWS_ACCESS_KEY_ID: moto
+        ? MOTO_CREDENTIALS.accessKeyId
+        : process.env.AWS_ACCESS_KEY_ID || MOTO_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: moto
         ? MOTO_CREDENTIALS.secretAccessKey
         : process.env.AWS_SECRET_ACCESS_KEY || MOTO_CREDENTIALS.secretAccessKey,
-      AWS_IOT_ROLE_ARN: process.env.AWS_IOT_ROLE_ARN || `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-iot-rule`,
+      AWS_IOT_ROLE_ARN:
+        process.env.AWS_IOT_ROLE_ARN || `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-iot-rule`,
       ENCRYPTION_KEY: process.env.ENCRYPTION_KEY || TEST_ENCRYPTION_KEY,
     };
     for (const key of STACK_ENV_KEYS) process.env[key] = stack[key];
     // Real credential sources must not leak into tests that talk to moto.
-    if (moto) for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE']) delete process.env[key];
+    if (moto)
+      for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'])
+        delete process.env[key];
     project.provide('stack', stack);
 
     console.log(

@@ -14,6 +14,7 @@ import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
 export { SEARCH_ATTRIBUTES };
+
 import { type PostgresBinaries, type TemporalTool, ToolError } from './tools.js';
 
 const exec = promisify(execFile);
@@ -87,7 +88,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
         port: opts.port,
         ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
         ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
-        searchAttributes: SEARCH_ATTRIBUTES.map((a) => defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD)),
+        searchAttributes: SEARCH_ATTRIBUTES.map((a) =>
+          defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD),
+        ),
       },
     });
     return {
@@ -204,7 +207,15 @@ async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> 
     // createPostgresUser option does.
     try {
       await exec('groupadd', ['--system', PG_USER]).catch(() => undefined);
-      await exec('useradd', ['--system', '--gid', PG_USER, '--no-create-home', '--shell', '/bin/false', PG_USER]);
+      await exec('useradd', [
+        '--system',
+        '--gid',
+        PG_USER,
+        '--no-create-home',
+        '--shell',
+        '/bin/false',
+        PG_USER,
+      ]);
       return await ids();
     } catch (err) {
       throw new ToolError(
@@ -292,7 +303,8 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
       await client.connect();
       try {
         const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [opts.database]);
-        if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(opts.database)}`);
+        if (found.rowCount === 0)
+          await client.query(`CREATE DATABASE ${client.escapeIdentifier(opts.database)}`);
       } finally {
         await client.end();
       }

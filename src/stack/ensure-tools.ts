@@ -24,6 +24,6 @@ try {
 } catch (err) {
   const line = formatToolError(err);
   if (line === undefined) throw err;
-  console.error(`[tools] ${line}`);
+  for (const l of line.split('\n')) console.error(`[tools] ${l}`);
   process.exit(1);
 }

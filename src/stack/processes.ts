@@ -29,7 +29,8 @@ export interface ProcessSpec {
   parentDeathSignal?: NodeJS.Signals | null;
 }
 
-const SETPRIV = process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined;
+const SETPRIV =
+  process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined;
 
 export interface Exit {
   code: number | null;

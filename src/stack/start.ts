@@ -97,7 +97,11 @@ async function encryptionKey(dataDir: string): Promise<{ key: string; source: st
 function postgresDataDir(dataDir: string): string {
   const wanted = join(dataDir, 'postgres');
   if (process.getuid?.() !== 0 || traversableByOthers(dataDir)) return wanted;
-  const alt = join('/var/lib/solar-iot', createHash('sha256').update(ROOT).digest('hex').slice(0, 12), 'postgres');
+  const alt = join(
+    '/var/lib/solar-iot',
+    createHash('sha256').update(ROOT).digest('hex').slice(0, 12),
+    'postgres',
+  );
   console.log(`[stack] ${dataDir} is not reachable by user postgres; keeping PostgreSQL data in ${alt}`);
   return alt;
 }
@@ -108,14 +112,17 @@ async function migrate(databaseUrl: string): Promise<string> {
   const mod = (await import(pathToFileURL(file).href)) as {
     migrateDatabase?: (url: string) => Promise<void>;
   };
-  if (typeof mod.migrateDatabase !== 'function') return 'skipped (src/db/migrate.ts exports no migrateDatabase)';
+  if (typeof mod.migrateDatabase !== 'function')
+    return 'skipped (src/db/migrate.ts exports no migrateDatabase)';
   await mod.migrateDatabase(databaseUrl);
   return 'applied';
 }
 
 function table(rows: [string, string, string][]): string {
   const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
-  return rows.map((r) => `  ${r[0].padEnd(widths[0] ?? 0)}  ${r[1].padEnd(widths[1] ?? 0)}  ${r[2]}`).join('\n');
+  return rows
+    .map((r) => `  ${r[0].padEnd(widths[0] ?? 0)}  ${r[1].padEnd(widths[1] ?? 0)}  ${r[2]}`)
+    .join('\n');
 }
 
 async function main(): Promise<number> {
@@ -229,9 +236,12 @@ async function main(): Promise<number> {
             dbFile: join(dataDir, 'temporal', 'temporal.db'),
             logFile: join(logDir, 'temporal.log'),
           }),
-      !tools.motoServer ? undefined : startMoto({ bin: tools.motoServer, port: motoPort, logFile: join(logDir, 'moto.log') }),
+      !tools.motoServer
+        ? undefined
+        : startMoto({ bin: tools.motoServer, port: motoPort, logFile: join(logDir, 'moto.log') }),
     ]);
-    for (const r of [pgResult, temporalResult, motoResult]) if (r.status === 'fulfilled' && r.value) running.push(r.value);
+    for (const r of [pgResult, temporalResult, motoResult])
+      if (r.status === 'fulfilled' && r.value) running.push(r.value);
     for (const r of [pgResult, temporalResult, motoResult]) if (r.status === 'rejected') throw r.reason;
     if (stopping) {
       await stopAll();
@@ -264,7 +274,8 @@ async function main(): Promise<number> {
       awsWhere = `${endpoint} (IoT, IoT data, SQS)`;
     } else {
       awsWhere = `real AWS (${REGION}, default credential chain)`;
-      if (!env.AWS_SQS_QUEUE_URL) console.log('[stack] real AWS: set AWS_SQS_QUEUE_URL to your standard queue');
+      if (!env.AWS_SQS_QUEUE_URL)
+        console.log('[stack] real AWS: set AWS_SQS_QUEUE_URL to your standard queue');
     }
     const key = await encryptionKey(dataDir);
     env.ENCRYPTION_KEY = key.key;
@@ -273,12 +284,16 @@ async function main(): Promise<number> {
     rows.push([
       'temporal',
       temporal ? temporal.where : `${temporalAddress} (TEMPORAL_ADDRESS)`,
-      temporal ? `state ${relative(ROOT, join(dataDir, 'temporal', 'temporal.db'))}, log ${relative(ROOT, join(logDir, 'temporal.log'))}` : 'external',
+      temporal
+        ? `state ${relative(ROOT, join(dataDir, 'temporal', 'temporal.db'))}, log ${relative(ROOT, join(logDir, 'temporal.log'))}`
+        : 'external',
     ]);
     rows.push([
       'postgres',
       pgServer ? pgServer.url : '(DATABASE_URL)',
-      pgServer ? `migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}` : `external, migrations ${migration}`,
+      pgServer
+        ? `migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}`
+        : `external, migrations ${migration}`,
     ]);
     rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
     rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source}`]);
@@ -299,7 +314,13 @@ async function main(): Promise<number> {
         stopSignal: 'SIGTERM',
         stopTimeoutMs: app.stopTimeoutMs ?? 15_000,
       });
-      running.push({ name: app.name, where: app.where, pid: proc.pid, exited: proc.exited, stop: async () => void (await proc.stop()) });
+      running.push({
+        name: app.name,
+        where: app.where,
+        pid: proc.pid,
+        exited: proc.exited,
+        stop: async () => void (await proc.stop()),
+      });
       rows.push([app.name, app.where, `pid ${proc.pid}, logs below`]);
       void proc.exited.then((exit) => {
         if (!stopping) {
@@ -315,13 +336,16 @@ async function main(): Promise<number> {
       return 130;
     }
     console.log(`\n[stack] up in ${((Date.now() - t0) / 1000).toFixed(1)}s\n${table(rows)}\n`);
-    if (temporal?.uiUrl) console.log(`[stack] Temporal Web UI: ${temporal.uiUrl}   Ctrl-C stops everything\n`);
+    if (temporal?.uiUrl)
+      console.log(`[stack] Temporal Web UI: ${temporal.uiUrl}   Ctrl-C stops everything\n`);
 
     // Infrastructure that dies on its own takes the stack down.
     const infra = running.filter((c) => ['postgres', 'temporal', 'moto'].includes(c.name) && c.exited);
     void Promise.race(infra.map((c) => c.exited?.then(() => c))).then((c) => {
       if (c && !stopping) {
-        console.error(`[stack] ${c.name} stopped unexpectedly; shutting down (see ${relative(ROOT, logDir)}/${c.name}.log)`);
+        console.error(
+          `[stack] ${c.name} stopped unexpectedly; shutting down (see ${relative(ROOT, logDir)}/${c.name}.log)`,
+        );
         process.exitCode = 1;
         void stopAll();
       }
@@ -340,7 +364,7 @@ try {
 } catch (err) {
   const line = formatToolError(err);
   if (line !== undefined) {
-    console.error(`[stack] ${line}`);
+    for (const l of line.split('\n')) console.error(`[stack] ${l}`);
   } else {
     console.error(`[stack] start failed: ${(err as Error).message}`);
   }

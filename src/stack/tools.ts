@@ -20,9 +20,9 @@ import { access, chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { freePort, waitForTcp } from './processes.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export const TOOL_VERSIONS = {
   /** Later tags carry a replace directive and refuse `go install`. */
@@ -172,9 +172,13 @@ async function waitForForeignGoInstall(log: Log): Promise<void> {
   let announced = false;
   for (;;) {
     const busy = await new Promise<boolean>((resolve) => {
-      const child = spawn('pgrep', ['-f', `go install github.com/temporalio/cli/cmd/temporal@v${TOOL_VERSIONS.temporalCli}`], {
-        stdio: 'ignore',
-      });
+      const child = spawn(
+        'pgrep',
+        ['-f', `go install github.com/temporalio/cli/cmd/temporal@v${TOOL_VERSIONS.temporalCli}`],
+        {
+          stdio: 'ignore',
+        },
+      );
       child.once('error', () => resolve(false));
       child.once('close', (code) => resolve(code === 0));
     });
@@ -197,7 +201,7 @@ export async function ensureTemporalCli(log: Log = defaultLog): Promise<Temporal
       return { kind: 'sdk-download' };
     }
     throw new ToolError(
-      `Temporal CLI v${TOOL_VERSIONS.temporalCli} missing and Go not found: install Go 1.24+ (https://go.dev/dl/), or set TEMPORAL_ADDRESS to an existing Temporal server`,
+      `Temporal CLI v${TOOL_VERSIONS.temporalCli} missing and Go not found: install Go 1.25+ (https://go.dev/dl/), or set TEMPORAL_ADDRESS to an existing Temporal server`,
     );
   }
   return await withLock(`temporal-cli-${TOOL_VERSIONS.temporalCli}`, log, async () => {
@@ -273,7 +277,7 @@ function wrapperScript(dir: string, withCds: boolean): string {
 # exec: the Temporal SDK kills its direct child, so java must be that child.
 # setpriv --pdeathsig: the server dies with the process that started it, even when that process
 # is killed (kill -9) before it could stop the server.
-JAVA="\${SOLAR_IOT_JAVA:-\${JAVA_HOME:+\$JAVA_HOME/bin/}java}"
+JAVA="\${SOLAR_IOT_JAVA:-\${JAVA_HOME:+$JAVA_HOME/bin/}java}"
 DEATHSIG=""
 if command -v setpriv >/dev/null 2>&1; then DEATHSIG="setpriv --pdeathsig KILL --"; fi
 exec $DEATHSIG "$JAVA" ${JVM_FLAGS.join(' ')} ${cds}-cp "${dir}/lib/*" ${TEST_SERVER_MAIN} "$@"
@@ -286,7 +290,14 @@ async function buildCdsArchive(dir: string, java: string, log: Log): Promise<boo
   const archive = join(dir, 'app.jsa');
   const child = spawn(
     java,
-    [...JVM_FLAGS, `-XX:ArchiveClassesAtExit=${archive}`, '-cp', `${dir}/lib/*`, TEST_SERVER_MAIN, String(port)],
+    [
+      ...JVM_FLAGS,
+      `-XX:ArchiveClassesAtExit=${archive}`,
+      '-cp',
+      `${dir}/lib/*`,
+      TEST_SERVER_MAIN,
+      String(port),
+    ],
     { stdio: 'ignore' },
   );
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
@@ -320,7 +331,9 @@ export async function ensureTestServer(log: Log = defaultLog): Promise<TemporalT
   const mvn = which('mvn');
   if (!java || !existsSync(java) || !mvn) {
     if (await internetReachable()) {
-      log(`${!java ? 'java' : 'mvn'} not found: the Temporal SDK will download its own time-skipping test server`);
+      log(
+        `${!java ? 'java' : 'mvn'} not found: the Temporal SDK will download its own time-skipping test server`,
+      );
       return { kind: 'sdk-download' };
     }
     throw new ToolError(
@@ -330,7 +343,9 @@ export async function ensureTestServer(log: Log = defaultLog): Promise<TemporalT
   return await withLock(`temporal-test-server-${TOOL_VERSIONS.temporalTestServer}`, log, async () => {
     if (await installed()) return { kind: 'path', path: wrapper } as const;
     const logFile = join(cacheRoot(), 'logs', `temporal-test-server-${TOOL_VERSIONS.temporalTestServer}.log`);
-    log(`fetching io.temporal:temporal-test-server:${TOOL_VERSIONS.temporalTestServer} from Maven Central (log: ${logFile})`);
+    log(
+      `fetching io.temporal:temporal-test-server:${TOOL_VERSIONS.temporalTestServer} from Maven Central (log: ${logFile})`,
+    );
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'pom.xml'), testServerPom());
@@ -456,12 +471,25 @@ export async function ensureTools(needs: ToolNeeds, log: Log = defaultLog): Prom
     if (ms > 1000) log(`${name} ready in ${(ms / 1000).toFixed(1)}s`);
     return result;
   };
-  const [temporalCli, testServer, motoServer, postgres] = await Promise.all([
+  // allSettled: report every missing tool at once, and never leave an install half-way.
+  const results = await Promise.allSettled([
     needs.temporalCli ? timed('Temporal CLI', () => ensureTemporalCli(log)) : undefined,
     needs.testServer ? timed('Temporal test server', () => ensureTestServer(log)) : undefined,
     needs.moto ? timed('moto', () => ensureMoto(log)) : undefined,
     needs.postgres ? ensurePostgres() : undefined,
-  ]);
+  ] as const);
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const bug = failures.find((f) => !(f instanceof ToolError));
+  if (bug) throw bug;
+  if (failures.length > 0) throw new ToolError(failures.map((f) => (f as ToolError).message).join('\n'));
+  const value = <T>(r: PromiseSettledResult<T>): T | undefined =>
+    r.status === 'fulfilled' ? r.value : undefined;
+  const [temporalCli, testServer, motoServer, postgres] = [
+    value(results[0]),
+    value(results[1]),
+    value(results[2]),
+    value(results[3]),
+  ];
   const tools: Tools = {};
   if (temporalCli) tools.temporalCli = temporalCli;
   if (testServer) tools.testServer = testServer;

@@ -27,7 +27,9 @@ describe('moto: AWS IoT things', () => {
     expect(described.attributes).toEqual({ plantId: 'foundation' });
 
     await iot.send(new DeleteThingCommand({ thingName }));
-    await expect(iot.send(new DescribeThingCommand({ thingName }))).rejects.toBeInstanceOf(ResourceNotFoundException);
+    await expect(iot.send(new DescribeThingCommand({ thingName }))).rejects.toBeInstanceOf(
+      ResourceNotFoundException,
+    );
   });
 
   it('starts every test from an empty moto (resetMoto)', async () => {

@@ -2,6 +2,8 @@
  * Temporal foundation, on real servers: the Java time-skipping test server skips 30 days in
  * seconds, and the dev server keeps a completed workflow findable through the client.
  */
+
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,7 +13,6 @@ import {
   uniqueTaskQueue,
 } from '../support/temporal.js';
 import type { greet, sleeper, tagged } from '../support/workflows/index.js';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
 const THIRTY_DAYS_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -45,9 +46,17 @@ describe('time-skipping test server', () => {
 
   it('has the PlantId and IotStatus search attributes registered', async () => {
     const taskQueue = uniqueTaskQueue('time-skipping-sa');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: testWorkflowsPath });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: testWorkflowsPath,
+    });
     const result = await worker.runUntil(
-      env.client.workflow.execute<typeof tagged>('tagged', { taskQueue, workflowId: `tagged-${taskQueue}`, args: ['plant-1'] }),
+      env.client.workflow.execute<typeof tagged>('tagged', {
+        taskQueue,
+        workflowId: `tagged-${taskQueue}`,
+        args: ['plant-1'],
+      }),
     );
     expect(result).toBe('plant-1');
   });
@@ -84,7 +93,9 @@ describe('dev server', () => {
   });
 
   it('has the PlantId and IotStatus search attributes registered', async () => {
-    const response = await env.client.connection.operatorService.listSearchAttributes({ namespace: 'default' });
+    const response = await env.client.connection.operatorService.listSearchAttributes({
+      namespace: 'default',
+    });
     expect(Object.keys(response.customAttributes)).toEqual(expect.arrayContaining(['PlantId', 'IotStatus']));
   });
 });

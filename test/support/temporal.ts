@@ -59,7 +59,10 @@ const GRPC_ALREADY_EXISTS = 6;
 async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   const searchAttributes = Object.fromEntries(SEARCH_ATTRIBUTES.map((a) => [a.name, KEYWORD]));
   try {
-    await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes });
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes,
+    });
   } catch (err) {
     // A shared server (SOLAR_IOT_TEST_SERVER=shared) already has them from an earlier environment.
     if ((err as { code?: number }).code !== GRPC_ALREADY_EXISTS) throw err;
@@ -68,7 +71,9 @@ async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<v
 
 export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
   installTestRuntime();
-  return await TestWorkflowEnvironment.createFromExistingServer({ address: inject('stack').TEMPORAL_ADDRESS });
+  return await TestWorkflowEnvironment.createFromExistingServer({
+    address: inject('stack').TEMPORAL_ADDRESS,
+  });
 }
 
 /** A task queue name unique to one test, so workers of different tests never share tasks. */
