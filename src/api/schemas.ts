@@ -259,8 +259,16 @@ export const CommandBody = z
   })
   .strict();
 
+const BackfillWorkflowId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,200}$/, { error: 'use 1 to 200 letters, digits, ".", "_" or "-"' })
+  .meta({ description: 'A separate backfill run; default backfill-plants (one per namespace)' });
+
+export const BackfillQuery = z.object({ workflowId: BackfillWorkflowId.optional() }).strict();
+
 export const BackfillBody = z
   .object({
+    workflowId: BackfillWorkflowId.optional(),
     concurrency: z.number().int().min(1).max(MAX_BACKFILL_CONCURRENCY).optional(),
     pageSize: z.number().int().min(1).max(MAX_BACKFILL_PAGE_SIZE).optional(),
   })

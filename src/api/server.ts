@@ -26,6 +26,8 @@ export interface ApiServer {
   app: FastifyInstance;
   /** Every route with its schemas, as documented. */
   routes: RouteTable['routes'];
+  /** Every route fastify registered (HEAD twins of GET routes excluded), documented or not. */
+  registered: { method: string; url: string }[];
   openapi: () => OpenApiDocument;
 }
 
@@ -41,6 +43,11 @@ export function buildServer(deps: ServerDeps): ApiServer {
     // The CLI and proxies send ids in paths; nothing else needs more.
     routerOptions: { maxParamLength: 200 },
   });
+  const registered: ApiServer['registered'] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') registered.push({ method, url: route.url });
+  });
   installErrorHandling(app);
   installAuth(app, deps.settings.token);
 
@@ -53,5 +60,5 @@ export function buildServer(deps: ServerDeps): ApiServer {
   plantRoutes(app, table, deps.solarIot);
   deviceRoutes(app, table, deps.solarIot);
   operationRoutes(app, table, deps.solarIot, openapi);
-  return { app, routes: table.routes, openapi };
+  return { app, routes: table.routes, registered, openapi };
 }

@@ -38,10 +38,10 @@ function checkBound(value: number | undefined, max: number, name: string) {
   }
 }
 
-export function backfillClient(client: Client, taskQueue: string) {
+export function backfillClient(client: Client, taskQueue: string, rpcTimeoutMs = 10_000) {
   async function temporal<T>(run: () => Promise<T>): Promise<T> {
     try {
-      return await run();
+      return await client.connection.withDeadline(Date.now() + rpcTimeoutMs, run);
     } catch (error) {
       throw mapTemporalError(error);
     }

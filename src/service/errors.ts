@@ -127,12 +127,17 @@ export function mapDbError(error: unknown): unknown {
 /** gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4), or a failed connect, mean Temporal is down. */
 export function mapTemporalError(error: unknown): unknown {
   if (error instanceof SolarIotError) return error;
-  const code = errorCode(error) ?? errorCode((error as { cause?: unknown } | null)?.cause);
-  const message = error instanceof Error ? error.message : String(error);
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  const code = errorCode(error) ?? errorCode(cause);
+  // The client wraps gRPC errors ("Failed to describe workflow"); the cause says what happened.
+  const message =
+    cause instanceof Error ? cause.message : error instanceof Error ? error.message : String(error);
   if (
     code === 14 ||
     code === 4 ||
-    /Failed to connect|transport error|tcp connect error|Connection refused/i.test(message)
+    /Failed to connect|transport error|tcp connect error|Connection refused|ECONNREFUSED|Deadline exceeded/i.test(
+      message,
+    )
   ) {
     return new DependencyUnavailableError(
       'temporal',

@@ -41,8 +41,10 @@ function stateOf(name: string): OperationState {
 export async function latestOperation(
   client: Client,
   plantId: string,
-  queryTimeoutMs = 3_000,
+  timeouts: { queryTimeoutMs?: number | undefined; rpcTimeoutMs?: number | undefined } = {},
 ): Promise<OperationView | null> {
+  const queryTimeoutMs = timeouts.queryTimeoutMs ?? 3_000;
+  const rpcTimeoutMs = timeouts.rpcTimeoutMs ?? 10_000;
   try {
     const described = await Promise.all(
       (
@@ -53,7 +55,10 @@ export async function latestOperation(
       ).map(async ([kind, workflowId]) => {
         const handle = client.workflow.getHandle(workflowId);
         try {
-          return { kind, handle, description: await handle.describe() };
+          const description = await client.connection.withDeadline(Date.now() + rpcTimeoutMs, () =>
+            handle.describe(),
+          );
+          return { kind, handle, description };
         } catch (error) {
           if (error instanceof WorkflowNotFoundError) return null;
           throw error;

@@ -99,6 +99,11 @@ export interface SolarIotDeps {
   degradedReason?: string | null | undefined;
   /** Default: the configured TEMPORAL_TASK_QUEUE. */
   taskQueue?: string | undefined;
+  /**
+   * Deadline of each Temporal call made for a request (start, describe), retries included
+   * (default 10 s): with Temporal down a request fails with 503 instead of hanging.
+   */
+  rpcTimeoutMs?: number | undefined;
   /** How long a status query may wait for a worker (default 3 s). */
   queryTimeoutMs?: number | undefined;
   /** How long each readiness probe may take (default 3 s). */
@@ -224,7 +229,7 @@ export function createSolarIot(deps: SolarIotDeps) {
   const iotMode = effectiveMode(config, deps.degradedReason);
   const taskQueue = deps.taskQueue ?? config.temporal.taskQueue;
   const plants = plantRepository(db);
-  const backfill = backfillClient(temporal, taskQueue);
+  const backfill = backfillClient(temporal, taskQueue, deps.rpcTimeoutMs ?? 10_000);
 
   if (iotMode === 'aws' && !deps.aws) throw new Error('createSolarIot: AWS clients are required in aws mode');
   const shadows: ShadowStore | null =
@@ -256,9 +261,11 @@ export function createSolarIot(deps: SolarIotDeps) {
     return dependency;
   }
 
+  const rpcTimeoutMs = deps.rpcTimeoutMs ?? 10_000;
+  /** A bounded Temporal call (not for long polls such as result()). */
   async function temporalCall<T>(run: () => Promise<T>): Promise<T> {
     try {
-      return await run();
+      return await temporal.connection.withDeadline(Date.now() + rpcTimeoutMs, run);
     } catch (error) {
       throw mapTemporalError(error);
     }
@@ -285,7 +292,7 @@ export function createSolarIot(deps: SolarIotDeps) {
 
   async function operationOf(plantId: string): Promise<OperationView | null> {
     try {
-      return await latestOperation(temporal, plantId, deps.queryTimeoutMs);
+      return await latestOperation(temporal, plantId, { queryTimeoutMs: deps.queryTimeoutMs, rpcTimeoutMs });
     } catch (error) {
       // With IoT disabled Temporal is optional: the plant's record alone answers.
       if (iotMode === 'disabled' && error instanceof DependencyUnavailableError) return null;
@@ -294,7 +301,7 @@ export function createSolarIot(deps: SolarIotDeps) {
   }
 
   async function follow<T>(workflowId: string, plantId: string, options: WaitOptions): Promise<T> {
-    const result = temporalCall(() => temporal.workflow.getHandle(workflowId).result() as Promise<T>).then(
+    const result = (temporal.workflow.getHandle(workflowId).result() as Promise<T>).then(
       (value) => ({ value }),
       (error: unknown) => ({ error }),
     );
@@ -319,7 +326,9 @@ export function createSolarIot(deps: SolarIotDeps) {
 
   async function isRunning(workflowId: string): Promise<boolean> {
     try {
-      const { status } = await temporal.workflow.getHandle(workflowId).describe();
+      const { status } = await temporal.connection.withDeadline(Date.now() + rpcTimeoutMs, () =>
+        temporal.workflow.getHandle(workflowId).describe(),
+      );
       return status.name === 'RUNNING';
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return false;

@@ -7,6 +7,7 @@ import type { RouteTable } from '../route.js';
 import {
   BackfillBody,
   BackfillProgressSchema,
+  BackfillQuery,
   BackfillStartedSchema,
   HealthSchema,
   OpenApiDocumentSchema,
@@ -78,11 +79,12 @@ export function operationRoutes(
     operationId: 'getBackfill',
     summary: 'Progress of the latest backfill: done, failed (with reasons), skipped, remaining',
     tag: 'operations',
+    query: BackfillQuery,
     status: 200,
     response: BackfillProgressSchema,
     errors: [404, 503],
-    handler: async () => {
-      const progress = await solarIot.getBackfillProgress(BACKFILL_WORKFLOW_ID);
+    handler: async ({ query }) => {
+      const progress = await solarIot.getBackfillProgress(query.workflowId ?? BACKFILL_WORKFLOW_ID);
       if (!progress)
         throw new NotFoundError(
           'backfill_not_found',
