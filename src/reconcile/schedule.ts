@@ -1,0 +1,52 @@
+import {
+  type Client,
+  ScheduleAlreadyRunning,
+  type ScheduleOptionsAction,
+  ScheduleOverlapPolicy,
+} from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import { TASK_QUEUE } from '../workflows/contract.js';
+import {
+  RECONCILE_SCHEDULE_ID,
+  RECONCILE_WORKFLOW_ID,
+  RECONCILE_WORKFLOW_TYPE,
+  type ReconcileInput,
+} from './types.js';
+
+export interface ReconcileScheduleOptions {
+  /** How often (Temporal duration, e.g. '1h', '15m'). Default one hour. */
+  every?: Duration;
+  /** Remove proven orphans on every run. Default false: report only. */
+  remove?: boolean;
+  taskQueue?: string;
+  scheduleId?: string;
+}
+
+/**
+ * Creates the reconcile Schedule, or brings an existing one to these options: safe to call on
+ * every deployment. Runs never overlap (a slow reconciliation skips the next tick).
+ */
+export async function ensureReconcileSchedule(
+  client: Client,
+  options: ReconcileScheduleOptions = {},
+): Promise<{ scheduleId: string; created: boolean }> {
+  const scheduleId = options.scheduleId ?? RECONCILE_SCHEDULE_ID;
+  const input: ReconcileInput = { remove: options.remove ?? false };
+  const action: ScheduleOptionsAction = {
+    type: 'startWorkflow',
+    workflowType: RECONCILE_WORKFLOW_TYPE,
+    workflowId: RECONCILE_WORKFLOW_ID,
+    args: [input],
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+  };
+  const spec = { intervals: [{ every: options.every ?? '1h' }] };
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' as Duration };
+  try {
+    await client.schedule.create({ scheduleId, spec, action, policies });
+    return { scheduleId, created: true };
+  } catch (error) {
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+  }
+  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
+  return { scheduleId, created: false };
+}
