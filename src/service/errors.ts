@@ -109,19 +109,22 @@ const PG_UNAVAILABLE = new Set([
 /** Connection-level PostgreSQL failures become DependencyUnavailableError; the rest pass through. */
 export function mapDbError(error: unknown): unknown {
   if (error instanceof SolarIotError) return error;
-  const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const unreachable =
-    (typeof code === 'string' && PG_UNAVAILABLE.has(code)) ||
-    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message);
-  if (!unreachable) return error;
-  return new DependencyUnavailableError(
-    'postgresql',
-    `PostgreSQL is unreachable (${message}); check DATABASE_URL and that the server runs`,
-    {
-      cause: error,
-    },
-  );
+  // drizzle wraps the driver's error ("Failed query: ..."): look down the cause chain.
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = errorCode(e);
+    const message = e instanceof Error ? e.message : String(e);
+    if (
+      (typeof code === 'string' && PG_UNAVAILABLE.has(code)) ||
+      /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+    ) {
+      return new DependencyUnavailableError(
+        'postgresql',
+        `PostgreSQL is unreachable (${message}); check DATABASE_URL and that the server runs`,
+        { cause: error },
+      );
+    }
+  }
+  return error;
 }
 
 /** gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4), or a failed connect, mean Temporal is down. */
