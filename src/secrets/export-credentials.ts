@@ -2,6 +2,7 @@
  * Credential hand-over: the ONLY code path that turns a stored private key back into clear text.
  *
  *   tsx src/secrets/export-credentials.ts <plantId> <directory> [--endpoint <ats-host>]
+ *                                         [--emulator-certificate]  (moto: its certificate is not of our key)
  *
  * Writes the plant's device bundle for the installer into a new (or empty) directory, mode 0700,
  * every file mode 0600 and created exclusively (never through an existing file or symlink):
@@ -47,6 +48,11 @@ export interface ExportOptions {
   directory: string;
   /** The ATS data endpoint host devices connect to. */
   endpoint: string;
+  /**
+   * Refuse a key that does not belong to the certificate (default true). Only for emulators:
+   * moto signs a CSR with a key of its own, so its certificates never match our key.
+   */
+  checkKeyMatches?: boolean;
   now?: () => Date;
 }
 
@@ -111,7 +117,10 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
   // Decrypt before touching the disk: a tampered or unknown-key value leaves nothing behind.
   const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
   const certificatePem = await vault.decrypt(row.encryptedCertificatePem);
-  if (publicKeyFingerprintOfKey(privateKeyPem) !== publicKeyFingerprintOfCertificate(certificatePem)) {
+  if (
+    options.checkKeyMatches !== false &&
+    publicKeyFingerprintOfKey(privateKeyPem) !== publicKeyFingerprintOfCertificate(certificatePem)
+  ) {
     throw new ExportError(
       `the stored key of certificate ${plant.certificateId} does not match its certificate`,
     );
@@ -164,30 +173,61 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
 
 class UsageError extends Error {}
 
-function parseArgs(argv: string[]): { plantId: string; directory: string; endpoint?: string } {
+function parseArgs(argv: string[]): {
+  plantId: string;
+  directory: string;
+  endpoint?: string;
+  checkKeyMatches: boolean;
+} {
   const positional: string[] = [];
   let endpoint: string | undefined;
+  let checkKeyMatches = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--endpoint') endpoint = argv[++i];
+    else if (arg === '--emulator-certificate') checkKeyMatches = false;
     else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     else positional.push(arg);
   }
   const [plantId, directory] = positional;
   if (!plantId || !directory || positional.length > 2) {
-    throw new UsageError('usage: export-credentials <plantId> <directory> [--endpoint <ats-host>]');
+    throw new UsageError(
+      'usage: export-credentials <plantId> <directory> [--endpoint <ats-host>] [--emulator-certificate]',
+    );
   }
-  return { plantId, directory, ...(endpoint ? { endpoint } : {}) };
+  return { plantId, directory, checkKeyMatches, ...(endpoint ? { endpoint } : {}) };
 }
 
-export async function main(
-  argv = process.argv.slice(2),
+/** The command's work with its dependencies given: parses `argv`, exports, prints file names only. */
+export async function exportCommand(
+  argv: string[],
+  deps: { db: Db; vault: KeyVault; endpoint: () => Promise<string | undefined> },
   out: (line: string) => void = console.log,
 ): Promise<number> {
   const args = parseArgs(argv);
+  const result = await exportDeviceBundle({
+    db: deps.db,
+    vault: deps.vault,
+    plantId: args.plantId,
+    directory: args.directory,
+    endpoint: args.endpoint ?? (await deps.endpoint()) ?? '',
+    checkKeyMatches: args.checkKeyMatches,
+  });
+  out(
+    `exported certificate ${result.certificateId} of ${result.thingName} to ${result.directory} (mode 0700):`,
+  );
+  for (const f of result.files) out(`  ${f} (0600)`);
+  out(
+    `recorded exported_at ${result.exportedAt.toISOString()}; hand the directory to the installer, then delete it`,
+  );
+  return 0;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  parseArgs(argv); // usage errors before any connection
   const config = loadConfig();
   const { currentKey, previousKeys } = config.encryption;
-  if (!currentKey)
+  if (!currentKey) {
     throw new ConfigError([
       {
         variable: 'ENCRYPTION_KEY',
@@ -195,37 +235,28 @@ export async function main(
         fix: 'set it to the key the plant keys are stored under',
       },
     ]);
-  if (!config.databaseUrl)
+  }
+  if (!config.databaseUrl) {
     throw new ConfigError([
       { variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL' },
     ]);
-  let endpoint = args.endpoint ?? config.aws.iotEndpoint;
-  if (!endpoint) {
-    const aws = createAwsClients(config);
-    try {
-      endpoint = (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
-        .endpointAddress;
-    } finally {
-      aws.destroy();
-    }
   }
   const database = createDb(config.databaseUrl, { max: 1, applicationName: 'solar-iot export-credentials' });
   try {
-    const result = await exportDeviceBundle({
+    return await exportCommand(argv, {
       db: database.db,
       vault: createCipher({ currentKey, previousKeys }),
-      plantId: args.plantId,
-      directory: args.directory,
-      endpoint: endpoint ?? '',
+      endpoint: async () => {
+        if (config.aws.iotEndpoint) return config.aws.iotEndpoint;
+        const aws = createAwsClients(config);
+        try {
+          return (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
+            .endpointAddress;
+        } finally {
+          aws.destroy();
+        }
+      },
     });
-    out(
-      `exported certificate ${result.certificateId} of ${result.thingName} to ${result.directory} (mode 0700):`,
-    );
-    for (const f of result.files) out(`  ${f} (0600)`);
-    out(
-      `recorded exported_at ${result.exportedAt.toISOString()}; hand the directory to the installer, then delete it`,
-    );
-    return 0;
   } finally {
     await database.close();
   }
