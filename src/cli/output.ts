@@ -1,0 +1,100 @@
+/** Human output (tables, progress bars) or JSON for scripts, chosen by --json. */
+import { SingleBar } from 'cli-progress';
+import Table from 'cli-table3';
+import type { OperationView } from '../service/operations.js';
+import type { PlantView } from '../service/plants.js';
+import type { CliIo } from './io.js';
+
+export class Output {
+  constructor(
+    private readonly io: CliIo,
+    readonly json: boolean,
+  ) {}
+
+  /** The command's result: JSON on stdout with --json, else the human rendering. */
+  result(value: unknown, human: () => string): void {
+    this.io.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+  }
+
+  /** Progress notes for people; never mixed into JSON output. */
+  note(text: string): void {
+    if (!this.json) this.io.stderr.write(`${text}\n`);
+  }
+
+  error(code: string, message: string): void {
+    this.io.stderr.write(
+      this.json ? `${JSON.stringify({ error: { code, message } })}\n` : `error: ${message}\n`,
+    );
+  }
+
+  /** A progress bar on an interactive stderr (not with --json); a no-op otherwise. */
+  progress(total: number, label: string): Progress {
+    if (this.json || !this.io.stderr.isTTY) return { update() {}, stop() {} };
+    const bar = new SingleBar({
+      format: `${label} [{bar}] {value}/{total} {detail}`,
+      stream: this.io.stderr as NodeJS.WritableStream,
+      hideCursor: true,
+      clearOnComplete: false,
+    });
+    bar.start(total, 0, { detail: '' });
+    return {
+      update(value, detail = '', newTotal) {
+        if (newTotal !== undefined) bar.setTotal(newTotal);
+        bar.update(value, { detail });
+      },
+      stop() {
+        bar.stop();
+      },
+    };
+  }
+}
+
+export interface Progress {
+  update(value: number, detail?: string, total?: number): void;
+  stop(): void;
+}
+
+export function table(head: string[], rows: (string | number | null | undefined)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] }, wordWrap: true });
+  for (const row of rows)
+    t.push(row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell))));
+  return t.toString();
+}
+
+export function keyValues(pairs: [string, string | number | null | undefined][]): string {
+  const t = new Table({ style: { head: [], border: [] }, wordWrap: true });
+  for (const [k, v] of pairs) t.push({ [k]: v === null || v === undefined || v === '' ? '-' : String(v) });
+  return t.toString();
+}
+
+export function truncate(text: string | null, max = 60): string | null {
+  if (text === null) return null;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export function plantDetails(plant: PlantView, operation: OperationView | null, iotMode: string): string {
+  const lines = keyValues([
+    ['id', plant.id],
+    ['name', plant.name],
+    ['iot status', plant.iotStatus],
+    ['iot mode', iotMode],
+    ['thing', plant.thingName],
+    ['certificate', plant.certificateId],
+    ['policy', plant.policyName],
+    ['rule', plant.ruleName],
+    ['last error', plant.lastError],
+    ['created', plant.createdAt],
+    ['provisioned', plant.provisionedAt],
+    ['deprovisioned', plant.deprovisionedAt],
+  ]);
+  if (!operation) return `${lines}\nNo provisioning operation has run.`;
+  const op = keyValues([
+    ['operation', `${operation.kind} (${operation.state})`],
+    ['workflow', `${operation.workflowId} / ${operation.runId}`],
+    ['started', operation.startedAt],
+    ['closed', operation.closedAt],
+    ['current step', operation.currentStep],
+    ['steps done', operation.stepsDone.join(', ')],
+  ]);
+  return `${lines}\n${op}`;
+}
