@@ -241,10 +241,15 @@ export class FaultInjector {
       this.stats.totals.quota += 1;
       throw this.inject('quota', operation, `above ${bucket.ratePerSecond}/s`);
     }
-    const result = await send();
+    // AWS answers (a result or its own error); the latency and the loss apply to either.
+    const answer = await send().then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
     if (delayAfter > 0) await this.sleep(delayAfter);
     if (fault?.kind === 'lost-response') throw this.inject('lost-response', operation);
-    return result;
+    if (!answer.ok) throw answer.error;
+    return answer.value;
   }
 
   private inject(kind: FaultKind | 'quota', operation: string, detail = ''): Error {
