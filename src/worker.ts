@@ -28,7 +28,10 @@ export async function runWorker(config: Config): Promise<void> {
   const aws = createAwsClients(config);
   const database = createDb(requireDatabaseUrl(config));
   const { currentKey, previousKeys } = config.encryption;
-  if (!currentKey) throw new ConfigError([{ variable: 'ENCRYPTION_KEY', problem: 'is not set', fix: 'set it to at least 32 random characters' }]);
+  if (!currentKey)
+    throw new ConfigError([
+      { variable: 'ENCRYPTION_KEY', problem: 'is not set', fix: 'set it to at least 32 random characters' },
+    ]);
   const vault = createCipher({ currentKey, previousKeys });
   // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
   const { dataConverter, codec, source } = await loadPayloadCodec(process.env, config.encryption);
@@ -69,7 +72,9 @@ export async function runWorker(config: Config): Promise<void> {
       // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
       await ensureRotationSchedule(temporal, { ...rotation, taskQueue: config.temporal.taskQueue })
         .then((r) => logger.info({ ...r, every: rotation.every }, 'certificate rotation schedule ready'))
-        .catch((err: unknown) => logger.warn({ err }, 'certificate rotation schedule not set; run tsx src/rotation/schedule.ts'));
+        .catch((err: unknown) =>
+          logger.warn({ err }, 'certificate rotation schedule not set; run tsx src/rotation/schedule.ts'),
+        );
     }
     logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker polling');
     await worker.run();
@@ -84,7 +89,13 @@ export async function runWorker(config: Config): Promise<void> {
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.databaseUrl) {
-    throw new ConfigError([{ variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL, or run `npm start` which starts an embedded PostgreSQL' }]);
+    throw new ConfigError([
+      {
+        variable: 'DATABASE_URL',
+        problem: 'is not set',
+        fix: 'set it to a postgres:// URL, or run `npm start` which starts an embedded PostgreSQL',
+      },
+    ]);
   }
   return config.databaseUrl;
 }
@@ -93,7 +104,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await runWorker(loadConfig());
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof CodecSettingsError || error instanceof RotationSettingsError) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof CodecSettingsError ||
+      error instanceof RotationSettingsError
+    ) {
       console.error(error.message);
       process.exit(2);
     }

@@ -40,7 +40,10 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
     return row;
   }
 
-  async function recordIssued(requestId: string, issued: CertificateRef & { certificatePem?: string | undefined }) {
+  async function recordIssued(
+    requestId: string,
+    issued: CertificateRef & { certificatePem?: string | undefined },
+  ) {
     await db
       .update(certificates)
       .set({
@@ -73,14 +76,20 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
       );
       const recent = (page.certificates ?? []).filter((c) => (c.creationDate?.getTime() ?? 0) >= since);
       for (const candidate of recent) {
-        const { certificateDescription: d } = await awsCall('DescribeCertificate', candidate.certificateId ?? '', () =>
-          iot.send(new DescribeCertificateCommand({ certificateId: candidate.certificateId })),
+        const { certificateDescription: d } = await awsCall(
+          'DescribeCertificate',
+          candidate.certificateId ?? '',
+          () => iot.send(new DescribeCertificateCommand({ certificateId: candidate.certificateId })),
         );
         if (!d?.certificatePem || !d.certificateId || !d.certificateArn) continue;
         const sameKey = publicKeyFingerprintOfCertificate(d.certificatePem) === publicKey;
         const sameRequest = new X509Certificate(d.certificatePem).subject.includes(marker);
         if (sameKey || sameRequest) {
-          return { certificateId: d.certificateId, certificateArn: d.certificateArn, certificatePem: d.certificatePem };
+          return {
+            certificateId: d.certificateId,
+            certificateArn: d.certificateArn,
+            certificatePem: d.certificatePem,
+          };
         }
       }
       // Newest first: once a page reaches past the window, older pages cannot hold ours.
@@ -92,7 +101,8 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
 
   async function createFromCsr(plantId: string, requestId: string): Promise<CertificateRef> {
     let row = await storedRow(requestId);
-    if (row?.certificateId && row.certificateArn) return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+    if (row?.certificateId && row.certificateArn)
+      return { certificateId: row.certificateId, certificateArn: row.certificateArn };
     if (!row) {
       // Generated and sealed before AWS hears of it, so every retry signs with the same key.
       const { privateKeyPem } = generateDeviceKey();
@@ -103,7 +113,10 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
       row = await storedRow(requestId);
     }
     if (!row?.encryptedPrivateKey) {
-      throw ApplicationFailure.nonRetryable(`The stored key of request ${requestId} was destroyed`, 'KeyDestroyed');
+      throw ApplicationFailure.nonRetryable(
+        `The stored key of request ${requestId} was destroyed`,
+        'KeyDestroyed',
+      );
     }
     const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
 
@@ -116,12 +129,18 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
     }
 
     const csr = await csrFor(privateKeyPem, `CN=${thingNameFor(plantId)}, OU=${requestMarker(requestId)}`);
-    await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
+    await db
+      .update(certificates)
+      .set({ submittedAt: new Date() })
+      .where(eq(certificates.requestId, requestId));
     const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
       iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr, setAsActive: true })),
     );
     if (!issued.certificateId || !issued.certificateArn) {
-      throw ApplicationFailure.retryable('CreateCertificateFromCsr answered without a certificate id', 'IncompleteResponse');
+      throw ApplicationFailure.retryable(
+        'CreateCertificateFromCsr answered without a certificate id',
+        'IncompleteResponse',
+      );
     }
     const ref = { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
     await recordIssued(requestId, { ...ref, certificatePem: issued.certificatePem });
@@ -135,13 +154,17 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
    */
   async function createWithAwsKeys(plantId: string, requestId: string): Promise<CertificateRef> {
     const row = await storedRow(requestId);
-    if (row?.certificateId && row.certificateArn) return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+    if (row?.certificateId && row.certificateArn)
+      return { certificateId: row.certificateId, certificateArn: row.certificateArn };
     const issued = await awsCall('CreateKeysAndCertificate', plantId, () =>
       iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
     );
     const privateKeyPem = issued.keyPair?.PrivateKey;
     if (!issued.certificateId || !issued.certificateArn || !privateKeyPem) {
-      throw ApplicationFailure.retryable('CreateKeysAndCertificate answered without a certificate or key', 'IncompleteResponse');
+      throw ApplicationFailure.retryable(
+        'CreateKeysAndCertificate answered without a certificate or key',
+        'IncompleteResponse',
+      );
     }
     await db.insert(certificates).values({
       requestId,
@@ -158,7 +181,13 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
   }
 
   return {
-    async createCertificate({ plantId, requestId }: { plantId: string; requestId: string }): Promise<CertificateRef> {
+    async createCertificate({
+      plantId,
+      requestId,
+    }: {
+      plantId: string;
+      requestId: string;
+    }): Promise<CertificateRef> {
       return settings.certificateMode === 'create-keys'
         ? createWithAwsKeys(plantId, requestId)
         : createFromCsr(plantId, requestId);
@@ -168,9 +197,14 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
     async findCertificate({ requestId }: { requestId: string }): Promise<CertificateRef | null> {
       const row = await storedRow(requestId);
       if (!row) return null;
-      if (row.certificateId && row.certificateArn) return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+      if (row.certificateId && row.certificateArn)
+        return { certificateId: row.certificateId, certificateArn: row.certificateArn };
       if (!row.submittedAt || !row.encryptedPrivateKey) return null;
-      const lost = await findIssuedCertificate(requestId, row.submittedAt, await vault.decrypt(row.encryptedPrivateKey));
+      const lost = await findIssuedCertificate(
+        requestId,
+        row.submittedAt,
+        await vault.decrypt(row.encryptedPrivateKey),
+      );
       if (!lost) return null;
       await recordIssued(requestId, lost);
       return { certificateId: lost.certificateId, certificateArn: lost.certificateArn };
@@ -183,7 +217,10 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
         if (isAwsError(error, 'ResourceNotFoundException')) return;
         throw toActivityFailure('UpdateCertificate', error, certificateId);
       }
-      await db.update(certificates).set({ status: 'inactive' }).where(eq(certificates.certificateId, certificateId));
+      await db
+        .update(certificates)
+        .set({ status: 'inactive' })
+        .where(eq(certificates.certificateId, certificateId));
     },
 
     async deleteCertificate({ certificateId }: { certificateId: string }) {
@@ -193,7 +230,10 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
         if (isAwsError(error, 'ResourceNotFoundException')) return;
         // Attachments still propagating after a detach: retry with backoff.
         if (isAwsError(error, 'DeleteConflictException')) {
-          throw ApplicationFailure.retryable(`DeleteCertificate ${certificateId}: ${(error as Error).message}`, 'DeleteConflictException');
+          throw ApplicationFailure.retryable(
+            `DeleteCertificate ${certificateId}: ${(error as Error).message}`,
+            'DeleteConflictException',
+          );
         }
         throw toActivityFailure('DeleteCertificate', error, certificateId);
       }
@@ -203,7 +243,12 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
     async destroyStoredKey({ requestId }: { requestId: string }) {
       await db
         .update(certificates)
-        .set({ encryptedPrivateKey: null, encryptedCertificatePem: null, status: 'destroyed', destroyedAt: new Date() })
+        .set({
+          encryptedPrivateKey: null,
+          encryptedCertificatePem: null,
+          status: 'destroyed',
+          destroyedAt: new Date(),
+        })
         .where(and(eq(certificates.requestId, requestId), isNull(certificates.destroyedAt)));
     },
   };

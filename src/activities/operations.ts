@@ -11,7 +11,10 @@ import type { ActivityDeps } from './deps.js';
 export function operationActivities({ temporal, settings }: ActivityDeps) {
   function client() {
     if (!temporal) {
-      throw ApplicationFailure.nonRetryable('Activities were created without a Temporal client', 'ConfigurationError');
+      throw ApplicationFailure.nonRetryable(
+        'Activities were created without a Temporal client',
+        'ConfigurationError',
+      );
     }
     return temporal;
   }

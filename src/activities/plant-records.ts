@@ -12,7 +12,11 @@ export interface StoredCertificate {
 
 /** The plant's IoT state in PostgreSQL: what operators and the plant service read. */
 export function plantRecordActivities({ db }: ActivityDeps) {
-  async function setStatus(plantId: string, iotStatus: IotStatus, extra: Partial<typeof plants.$inferInsert> = {}) {
+  async function setStatus(
+    plantId: string,
+    iotStatus: IotStatus,
+    extra: Partial<typeof plants.$inferInsert> = {},
+  ) {
     await db
       .update(plants)
       .set({ iotStatus, updatedAt: new Date(), ...extra })
@@ -24,8 +28,17 @@ export function plantRecordActivities({ db }: ActivityDeps) {
      * Creates the plant row if the plant service has not, and marks it provisioning. A plant that
      * is already active returns its resources, so provisioning it again changes nothing.
      */
-    async beginProvisioning({ plantId, plantName }: { plantId: string; plantName: string }): Promise<PlantIotResources | null> {
-      await db.insert(plants).values({ id: plantId, name: plantName }).onConflictDoNothing({ target: plants.id });
+    async beginProvisioning({
+      plantId,
+      plantName,
+    }: {
+      plantId: string;
+      plantName: string;
+    }): Promise<PlantIotResources | null> {
+      await db
+        .insert(plants)
+        .values({ id: plantId, name: plantName })
+        .onConflictDoNothing({ target: plants.id });
       const [plant] = await db.select().from(plants).where(eq(plants.id, plantId));
       if (
         plant?.iotStatus === 'active' &&

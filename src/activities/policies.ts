@@ -20,8 +20,11 @@ export function policyActivities({ iot }: ActivityDeps) {
       try {
         await iot.send(new CreatePolicyCommand({ policyName, policyDocument }));
       } catch (error) {
-        if (!isAwsError(error, 'ResourceAlreadyExistsException')) throw toActivityFailure('CreatePolicy', error, policyName);
-        const existing = await awsCall('GetPolicy', policyName, () => iot.send(new GetPolicyCommand({ policyName })));
+        if (!isAwsError(error, 'ResourceAlreadyExistsException'))
+          throw toActivityFailure('CreatePolicy', error, policyName);
+        const existing = await awsCall('GetPolicy', policyName, () =>
+          iot.send(new GetPolicyCommand({ policyName })),
+        );
         if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument)) {
           throw ApplicationFailure.nonRetryable(
             `Policy ${policyName} already exists with a different document; it is not ours to reuse`,
@@ -54,7 +57,10 @@ export function policyActivities({ iot }: ActivityDeps) {
       } catch (error) {
         if (isAwsError(error, 'ResourceNotFoundException')) return;
         if (isAwsError(error, 'DeleteConflictException')) {
-          throw ApplicationFailure.retryable(`DeletePolicy ${policyName}: ${(error as Error).message}`, 'DeleteConflictException');
+          throw ApplicationFailure.retryable(
+            `DeletePolicy ${policyName}: ${(error as Error).message}`,
+            'DeleteConflictException',
+          );
         }
         throw toActivityFailure('DeletePolicy', error, policyName);
       }

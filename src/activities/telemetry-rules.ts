@@ -8,7 +8,12 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { plantRuleNameFor, SHARED_RULE_NAME } from '../iot/naming.js';
-import { FifoQueueNotSupportedError, plantRuleSql, SHARED_RULE_SQL, topicRulePayload } from '../iot/topic-rule.js';
+import {
+  FifoQueueNotSupportedError,
+  plantRuleSql,
+  SHARED_RULE_SQL,
+  topicRulePayload,
+} from '../iot/topic-rule.js';
 import type { ActivityDeps } from './deps.js';
 
 export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
@@ -23,7 +28,8 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
     try {
       return topicRulePayload(sql, sqsQueueUrl, iotRoleArn, description);
     } catch (error) {
-      if (error instanceof FifoQueueNotSupportedError) throw ApplicationFailure.nonRetryable(error.message, error.name);
+      if (error instanceof FifoQueueNotSupportedError)
+        throw ApplicationFailure.nonRetryable(error.message, error.name);
       throw error;
     }
   }
@@ -33,8 +39,11 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
     try {
       await iot.send(new CreateTopicRuleCommand({ ruleName, topicRulePayload: payload }));
     } catch (error) {
-      if (!isAwsError(error, 'ResourceAlreadyExistsException')) throw toActivityFailure('CreateTopicRule', error, ruleName);
-      const { rule } = await awsCall('GetTopicRule', ruleName, () => iot.send(new GetTopicRuleCommand({ ruleName })));
+      if (!isAwsError(error, 'ResourceAlreadyExistsException'))
+        throw toActivityFailure('CreateTopicRule', error, ruleName);
+      const { rule } = await awsCall('GetTopicRule', ruleName, () =>
+        iot.send(new GetTopicRuleCommand({ ruleName })),
+      );
       const queueUrl = rule?.actions?.[0]?.sqs?.queueUrl;
       if (rule?.sql !== payload.sql || queueUrl !== payload.actions?.[0]?.sqs?.queueUrl) {
         throw ApplicationFailure.nonRetryable(
@@ -53,11 +62,17 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
      */
     async ensureTelemetryRoute({ plantId }: { plantId: string }): Promise<{ ruleName: string | null }> {
       if (settings.topicRuleMode === 'shared') {
-        await ensureRule(SHARED_RULE_NAME, payloadFor(SHARED_RULE_SQL, 'Telemetry of every solar plant to SQS'));
+        await ensureRule(
+          SHARED_RULE_NAME,
+          payloadFor(SHARED_RULE_SQL, 'Telemetry of every solar plant to SQS'),
+        );
         return { ruleName: null };
       }
       const ruleName = plantRuleNameFor(plantId);
-      await ensureRule(ruleName, payloadFor(plantRuleSql(plantId), `Telemetry of solar plant ${plantId} to SQS`));
+      await ensureRule(
+        ruleName,
+        payloadFor(plantRuleSql(plantId), `Telemetry of solar plant ${plantId} to SQS`),
+      );
       return { ruleName };
     },
 
@@ -69,7 +84,11 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
       } catch (error) {
         if (isAwsError(error, 'ResourceNotFoundException')) return;
         // AWS IoT answers a missing rule with UnauthorizedException; a real permission problem must still fail.
-        if (isAwsError(error, 'UnauthorizedException') && /does not exist|not found/i.test((error as Error).message)) return;
+        if (
+          isAwsError(error, 'UnauthorizedException') &&
+          /does not exist|not found/i.test((error as Error).message)
+        )
+          return;
         throw toActivityFailure('DeleteTopicRule', error, ruleName);
       }
     },

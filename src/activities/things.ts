@@ -38,7 +38,8 @@ export function thingActivities({ iot }: ActivityDeps) {
         const created = await iot.send(new CreateThingCommand({ thingName, attributePayload }));
         return { thingName, thingArn: created.thingArn ?? '' };
       } catch (error) {
-        if (!isAwsError(error, 'ResourceAlreadyExistsException')) throw toActivityFailure('CreateThing', error, thingName);
+        if (!isAwsError(error, 'ResourceAlreadyExistsException'))
+          throw toActivityFailure('CreateThing', error, thingName);
         // Same name with other attributes: only ours if it carries this plant's id.
         const existing = await awsCall('DescribeThing', thingName, () =>
           iot.send(new DescribeThingCommand({ thingName })),
@@ -92,7 +93,10 @@ export function thingActivities({ iot }: ActivityDeps) {
         if (isAwsError(error, 'ResourceNotFoundException')) return;
         // "Cannot delete a thing with attached principals": a detach still propagating, so retry.
         if (isAwsError(error, 'InvalidRequestException')) {
-          throw ApplicationFailure.retryable(`DeleteThing ${thingName}: ${(error as Error).message}`, 'InvalidRequestException');
+          throw ApplicationFailure.retryable(
+            `DeleteThing ${thingName}: ${(error as Error).message}`,
+            'InvalidRequestException',
+          );
         }
         throw toActivityFailure('DeleteThing', error, thingName);
       }

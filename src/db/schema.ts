@@ -110,7 +110,10 @@ export const processedData = pgTable(
     plantId: text('plant_id').notNull(),
     insertedAt: timestamp('inserted_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.deviceId, t.tagId, t.timestamp] }), index('processed_data_plant_idx').on(t.plantId, t.timestamp)],
+  (t) => [
+    primaryKey({ columns: [t.deviceId, t.tagId, t.timestamp] }),
+    index('processed_data_plant_idx').on(t.plantId, t.timestamp),
+  ],
 );
 
 /** Messages that failed validation, kept whole with the reason: nothing is dropped silently. */

@@ -71,7 +71,13 @@ export function toActivityFailure(operation: string, error: unknown, context = '
   const name = awsErrorName(error);
   const where = context ? ` (${context})` : '';
   const message = `${operation}${where} failed: ${name}: ${e?.message ?? String(error)}`;
-  const details = [{ awsError: name, httpStatus: e?.$metadata?.httpStatusCode ?? null, requestId: e?.$metadata?.requestId ?? null }];
+  const details = [
+    {
+      awsError: name,
+      httpStatus: e?.$metadata?.httpStatusCode ?? null,
+      requestId: e?.$metadata?.requestId ?? null,
+    },
+  ];
   return isRetryableAwsError(error)
     ? ApplicationFailure.retryable(message, name, ...details)
     : ApplicationFailure.nonRetryable(message, name, ...details);

@@ -1,6 +1,12 @@
 // @peculiar/x509 resolves its ASN.1 serialisers through tsyringe, which needs this polyfill first.
 import 'reflect-metadata';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  webcrypto,
+  X509Certificate,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 /**
@@ -44,5 +50,7 @@ export function publicKeyFingerprintOfKey(privateKeyPem: string): string {
 }
 
 export function publicKeyFingerprintOfCertificate(certificatePem: string): string {
-  return new X509Certificate(certificatePem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  return new X509Certificate(certificatePem).publicKey
+    .export({ type: 'spki', format: 'der' })
+    .toString('base64');
 }

@@ -6,7 +6,7 @@ import { telemetryTopicFor } from './naming.js';
  * published on; the consumer trusts it over the body's own plantId, because the policy only lets
  * a device publish under its own plant. `topic()` travels along for diagnosis.
  */
-const SELECT = "SELECT *, topic(2) AS plantId, topic() AS topic";
+const SELECT = 'SELECT *, topic(2) AS plantId, topic() AS topic';
 
 /** One rule for every plant: scales past the 1000-rules-per-account quota. */
 export const SHARED_RULE_SQL = `${SELECT} FROM 'solar/+/data'`;
@@ -33,7 +33,12 @@ export function assertStandardQueue(queueUrl: string): void {
   }
 }
 
-export function topicRulePayload(sql: string, queueUrl: string, roleArn: string, description: string): TopicRulePayload {
+export function topicRulePayload(
+  sql: string,
+  queueUrl: string,
+  roleArn: string,
+  description: string,
+): TopicRulePayload {
   assertStandardQueue(queueUrl);
   return {
     sql,

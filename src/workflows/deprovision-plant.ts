@@ -23,7 +23,9 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
     // A provision still running is cancelled first; its own rollback runs before we go on.
     await progress.step('stop-provisioning', () => coordinationSteps.stopProvisioning({ plantId }));
     const stored = await progress.step('record-start', () => removeSteps.beginDeprovisioning({ plantId }));
-    const principals = await progress.step('list-principals', () => removeSteps.listThingPrincipals({ thingName }));
+    const principals = await progress.step('list-principals', () =>
+      removeSteps.listThingPrincipals({ thingName }),
+    );
 
     await progress.step('delete-rule', () => removeSteps.removeTelemetryRoute({ plantId }));
 
@@ -53,7 +55,8 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
     progress.status('deprovisioned');
     return { plantId, removed };
   } catch (error) {
-    const reason = `Deprovisioning stopped at ${progress.currentStep() ?? 'start'}: ${progress.failed(error)}. ` +
+    const reason =
+      `Deprovisioning stopped at ${progress.currentStep() ?? 'start'}: ${progress.failed(error)}. ` +
       'Every step is idempotent: fix the cause and start deprovisionPlant again.';
     progress.status('failed');
     await removeSteps.recordFailed({ plantId, reason }).catch(() => undefined);

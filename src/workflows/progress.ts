@@ -17,7 +17,15 @@ export class Progress {
   private readonly state: OperationStatus;
 
   constructor(operation: OperationStatus['operation'], plantId: string, iotStatus: IotStatus) {
-    this.state = { operation, plantId, iotStatus, currentStep: null, stepsDone: [], resources: {}, lastError: null };
+    this.state = {
+      operation,
+      plantId,
+      iotStatus,
+      currentStep: null,
+      stepsDone: [],
+      resources: {},
+      lastError: null,
+    };
     setHandler(statusQuery, () => structuredCloneOf(this.state));
     upsertSearchAttributes([
       { key: PlantIdSearchAttribute, value: plantId },

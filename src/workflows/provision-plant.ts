@@ -1,10 +1,9 @@
-import { isCancellation, workflowInfo } from '@temporalio/workflow';
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { policyNameFor, thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, createSteps, removeSteps } from './activity-options.js';
 import type { PlantIotResources, ProvisionPlantInput } from './contract.js';
-import { releaseCertificate } from './release-certificate.js';
 import { Progress } from './progress.js';
+import { releaseCertificate } from './release-certificate.js';
 import { Saga } from './saga.js';
 import { validProvisionInput } from './validation.js';
 
@@ -18,7 +17,9 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
   const progress = new Progress('provision', plantId, 'provisioning');
 
   await progress.step('wait-for-deprovision', () => coordinationSteps.waitForDeprovisioning({ plantId }));
-  const existing = await progress.step('record-start', () => createSteps.beginProvisioning({ plantId, plantName }));
+  const existing = await progress.step('record-start', () =>
+    createSteps.beginProvisioning({ plantId, plantName }),
+  );
   if (existing) {
     const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
     progress.resources(existing);
@@ -36,7 +37,9 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     const thing = await progress.step('create-thing', () => createSteps.createThing({ plantId }));
     progress.resources(thing);
 
-    saga.add(`certificate of request ${requestId}`, () => releaseCertificate({ requestId, thingName, policyName }));
+    saga.add(`certificate of request ${requestId}`, () =>
+      releaseCertificate({ requestId, thingName, policyName }),
+    );
     const certificate = await progress.step('create-certificate', () =>
       createSteps.createCertificate({ plantId, requestId }),
     );
@@ -54,10 +57,14 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
       await removeSteps.detachThingPrincipal({ thingName, certificateArn });
       await removeSteps.waitForThingDetached({ thingName, certificateArn });
     });
-    await progress.step('attach-certificate', () => createSteps.attachThingPrincipal({ thingName, certificateArn }));
+    await progress.step('attach-certificate', () =>
+      createSteps.attachThingPrincipal({ thingName, certificateArn }),
+    );
 
     saga.add(`telemetry rule of ${plantId}`, () => removeSteps.removeTelemetryRoute({ plantId }));
-    const { ruleName } = await progress.step('create-rule', () => createSteps.ensureTelemetryRoute({ plantId }));
+    const { ruleName } = await progress.step('create-rule', () =>
+      createSteps.ensureTelemetryRoute({ plantId }),
+    );
 
     const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
     const resources: PlantIotResources = {
@@ -78,7 +85,9 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     const cancelled = isCancellation(error);
     const summary =
       (cancelled ? 'Provisioning was cancelled' : `Provisioning failed: ${reason}`) +
-      (leftovers.length ? `. Rollback could NOT remove: ${leftovers.join('; ')}` : '. Everything created was rolled back');
+      (leftovers.length
+        ? `. Rollback could NOT remove: ${leftovers.join('; ')}`
+        : '. Everything created was rolled back');
     await removeSteps.recordFailed({ plantId, reason: summary }).catch(() => undefined);
     if (leftovers.length) throw ApplicationFailure.nonRetryable(summary, 'RollbackIncomplete');
     if (cancelled) throw error;

@@ -14,7 +14,8 @@ export async function releaseCertificate(opts: {
   certificate?: { certificateId: string; certificateArn: string } | null;
 }): Promise<void> {
   const { requestId, thingName, policyName } = opts;
-  const certificate = opts.certificate ?? (requestId ? await removeSteps.findCertificate({ requestId }) : null);
+  const certificate =
+    opts.certificate ?? (requestId ? await removeSteps.findCertificate({ requestId }) : null);
   if (certificate) {
     const { certificateId, certificateArn } = certificate;
     await removeSteps.deactivateCertificate({ certificateId });

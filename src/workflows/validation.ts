@@ -24,8 +24,10 @@ function plantIdOf(input: unknown): string {
 export function validProvisionInput(input: unknown): ProvisionPlantInput {
   const plantId = plantIdOf(input);
   const { plantName } = input as { plantName?: unknown };
-  if (typeof plantName !== 'string' || plantName.trim().length === 0) invalid('plantName must be a non-empty string');
-  if (plantName.length > MAX_PLANT_NAME_LENGTH) invalid(`plantName is longer than ${MAX_PLANT_NAME_LENGTH} characters`);
+  if (typeof plantName !== 'string' || plantName.trim().length === 0)
+    invalid('plantName must be a non-empty string');
+  if (plantName.length > MAX_PLANT_NAME_LENGTH)
+    invalid(`plantName is longer than ${MAX_PLANT_NAME_LENGTH} characters`);
   return { plantId, plantName };
 }
 
