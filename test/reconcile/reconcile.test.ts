@@ -26,7 +26,6 @@ import {
 } from '../../src/reconcile/index.js';
 import type { reconcile } from '../../src/workflows/reconcile.js';
 import { resetMoto } from '../support/moto.js';
-import { ProvisioningHarness } from '../support/provisioning-harness.js';
 import { createDevServerEnv, createTimeSkippingEnv } from '../support/temporal.js';
 import { plantId, RECONCILE_KEY, ReconcileHarness } from './support.js';
 
@@ -34,8 +33,7 @@ let env: TestWorkflowEnvironment;
 let h: ReconcileHarness;
 
 beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  await new ProvisioningHarness(env).registerSearchAttributes();
+  env = await createTimeSkippingEnv(); // search attributes registered
   h = new ReconcileHarness(env);
 });
 
