@@ -168,6 +168,8 @@ export class IngestConsumer {
       await this.until(() => this.stopping || this.tracked.size + SQS_BATCH <= settings.maxInFlight);
       if (this.stopping) break;
       let messages: Message[];
+      // Visibility is counted from before the call: SQS starts the clock somewhere inside it.
+      const requestedAt = Date.now();
       try {
         const res = await sqs.send(
           new ReceiveMessageCommand({
@@ -189,11 +191,11 @@ export class IngestConsumer {
         await this.pause(this.backoff(failures));
         continue;
       }
-      this.accept(messages);
+      this.accept(messages, requestedAt);
     }
   }
 
-  private accept(messages: Message[]): void {
+  private accept(messages: Message[], requestedAt: number): void {
     const now = Date.now();
     const { settings } = this.options;
     let oldest = Number.POSITIVE_INFINITY;
@@ -210,7 +212,7 @@ export class IngestConsumer {
         messageId,
         receiptHandle: m.ReceiptHandle,
         parsed: parseMessage(m.Body ?? '', messageId, { maxBodyBytes: settings.maxBodyBytes }),
-        visibleUntil: now + settings.visibilitySeconds * 1000,
+        visibleUntil: requestedAt + settings.visibilitySeconds * 1000,
         queuedAt: now,
       };
       this.tracked.add(tracked);

@@ -211,10 +211,11 @@ export async function waitFor(
   what: string,
   check: () => Promise<boolean> | boolean,
   timeoutMs = 60_000,
+  maxPauseMs = 500,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  // Checks often hit moto, which is slow on a busy machine: back off from 50 ms to 500 ms.
-  for (let pause = 50; ; pause = Math.min(500, pause * 1.5)) {
+  // Checks often hit moto, which is slow on a busy machine: back off from 20 ms to maxPauseMs.
+  for (let pause = 20; ; pause = Math.min(maxPauseMs, pause * 1.5)) {
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, pause));
