@@ -3,6 +3,7 @@
  * environment (src/config plus API_TOKEN, API_HOST); exits 2 with one line per wrong variable.
  */
 import { fileURLToPath } from 'node:url';
+import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig, summarizeConfig } from '../config/index.js';
 import { createLogger } from '../logging/index.js';
 import { openSolarIot } from '../service/open.js';
@@ -17,7 +18,7 @@ export async function runApi(env: Record<string, string | undefined> = process.e
     { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
     'starting API',
   );
-  const { solarIot, close } = await openSolarIot(config, { logger });
+  const { solarIot, close } = await openSolarIot(config, { logger, env });
   const { app } = buildServer({ solarIot, settings, logger });
 
   let stopping = false;
@@ -40,7 +41,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await runApi();
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof ApiSettingsError) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof ApiSettingsError ||
+      error instanceof CodecSettingsError
+    ) {
       console.error(error.message);
       process.exit(2);
     }

@@ -5,6 +5,7 @@
  * error, 3 not found. `--json` prints results as JSON on stdout (errors as JSON on stderr).
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { EncryptionKeyError, generateEncryptionKey } from '../crypto/encryption.js';
 import { IOT_STATUSES, type IotStatus } from '../db/schema.js';
@@ -84,7 +85,13 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof SolarIotError) {
     return error.kind === 'invalid' ? EXIT.usage : error.kind === 'not_found' ? EXIT.notFound : EXIT.failure;
   }
-  if (error instanceof ConfigError || error instanceof EncryptionKeyError) return EXIT.usage;
+  if (
+    error instanceof ConfigError ||
+    error instanceof EncryptionKeyError ||
+    error instanceof CodecSettingsError
+  ) {
+    return EXIT.usage;
+  }
   return EXIT.failure;
 }
 
@@ -396,7 +403,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           pretty: false,
           destination: { write: (line: string) => io.stderr.write(line) },
         });
-        return openSolarIot(config, { logger });
+        return openSolarIot(config, { logger, env: io.env });
       })();
       return (await opened).solarIot;
     },

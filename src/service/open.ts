@@ -3,6 +3,8 @@
  * configuration, graceful degradation decided once, its warning logged once.
  */
 import { Client, Connection } from '@temporalio/client';
+import { createTemporalClient } from '../codec/data-converter.js';
+import { CodecSettingsError } from '../codec/settings.js';
 import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { createAwsClients } from '../iot/clients.js';
@@ -38,6 +40,8 @@ export interface OpenOptions {
   /** Overrides for tests (task queue, mock stores, timeouts). */
   overrides?: Partial<Omit<SolarIotDeps, 'config' | 'temporal' | 'db' | 'aws'>>;
   checkCredentials?: typeof checkAwsCredentials;
+  /** Where TEMPORAL_CODEC_KEYS is read (default process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 export function requireDatabaseUrl(config: Config): string {
@@ -69,14 +73,36 @@ export function logModeWarning(logger: Logger | undefined, decision: IotModeDeci
   }
 }
 
+/**
+ * The client encrypts payloads with the worker's codec (src/codec), or the worker could not read
+ * what we start and we could not read its answers. Lazy: the API comes up (and /readyz says why
+ * it is not ready) while Temporal is still starting.
+ */
+async function temporalClient(
+  config: Config,
+  decision: IotModeDecision,
+  env: Record<string, string | undefined>,
+) {
+  try {
+    const handle = await createTemporalClient(config, { env, lazy: true });
+    return { temporal: handle.client, closeTemporal: handle.close };
+  } catch (error) {
+    // With IoT disabled no workflow is started or read, and no key may be configured at all.
+    if (!(error instanceof CodecSettingsError) || decision.mode !== 'disabled') throw error;
+    const connection = Connection.lazy(config.temporal.connectionOptions);
+    return {
+      temporal: new Client({ connection, namespace: config.temporal.namespace }),
+      closeTemporal: () => connection.close(),
+    };
+  }
+}
+
 export async function openSolarIot(config: Config, options: OpenOptions = {}): Promise<OpenedSolarIot> {
   const database = createDb(requireDatabaseUrl(config));
   const decision = await resolveIotMode(config, options.checkCredentials);
   logModeWarning(options.logger, decision);
   const aws = decision.mode === 'aws' ? createAwsClients(config) : undefined;
-  // Lazy: the API comes up (and /readyz says why it is not ready) while Temporal is still starting.
-  const connection = Connection.lazy(config.temporal.connectionOptions);
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const { temporal, closeTemporal } = await temporalClient(config, decision, options.env ?? process.env);
   const solarIot = createSolarIot({
     ...options.overrides,
     config,
@@ -88,7 +114,7 @@ export async function openSolarIot(config: Config, options: OpenOptions = {}): P
   return {
     solarIot,
     async close() {
-      await connection.close().catch(() => undefined);
+      await closeTemporal().catch(() => undefined);
       await database.close();
       aws?.destroy();
     },

@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import {
   bundleWorkflowCode,
   NativeConnection,
@@ -15,6 +16,7 @@ import {
 import { eq } from 'drizzle-orm';
 import { inject } from 'vitest';
 import { type Activities, createActivities } from '../../src/activities/index.js';
+import { failureConverterPath, loadPayloadCodec } from '../../src/codec/data-converter.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb, type DbHandle } from '../../src/db/client.js';
@@ -33,6 +35,7 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 function workflowBundle() {
   bundle ??= bundleWorkflowCode({
     workflowsPath,
+    failureConverterPath,
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
   });
   return bundle;
@@ -113,6 +116,8 @@ export class TestStack {
     readonly connection: Connection,
     readonly temporal: Client,
     readonly solarIot: SolarIot,
+    /** The payload codec, as the worker and every client of the product use it. */
+    readonly dataConverter: DataConverter,
   ) {}
 
   static async start(options: StackOptions): Promise<TestStack> {
@@ -122,8 +127,9 @@ export class TestStack {
     const config = loadConfig(env);
     const database = createDb(config.databaseUrl ?? '');
     const aws = options.mode === 'aws' ? createAwsClients(config) : undefined;
+    const { dataConverter } = await loadPayloadCodec(env, config.encryption);
     const connection = await Connection.connect({ address: config.temporal.address });
-    const temporal = new Client({ connection, namespace: config.temporal.namespace });
+    const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
     const solarIot = createSolarIot({ ...options.solarIot, config, temporal, db: database.db, aws });
     const stack = new TestStack(
       options.mode,
@@ -135,6 +141,7 @@ export class TestStack {
       connection,
       temporal,
       solarIot,
+      dataConverter,
     );
     if (options.worker ?? options.mode !== 'disabled') await stack.startWorker(options.overrides);
     return stack;
@@ -167,6 +174,7 @@ export class TestStack {
       connection: this.nativeConnection,
       taskQueue: this.taskQueue,
       workflowBundle: await workflowBundle(),
+      dataConverter: this.dataConverter,
       activities: { ...this.realActivities(), ...overrides },
     });
     this.running = this.worker.run();
