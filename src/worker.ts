@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from './activities/index.js';
 import { loadPayloadCodec } from './codec/data-converter.js';
 import { CodecSettingsError } from './codec/settings.js';
@@ -10,11 +10,14 @@ import { createDb } from './db/client.js';
 import { createAwsClients } from './iot/clients.js';
 import { createLogger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
+import { QuotaSettingsError, readQuotaSettings } from './quotas/settings.js';
 import { ensureRotationSchedule } from './rotation/schedule.js';
 import { RotationSettingsError, readRotationSettings } from './rotation/settings.js';
+import { resolveWorkflowCode } from './worker/bundle.js';
+import { createWorkers } from './worker/workers.js';
 
-/** Workflow sources, bundled by the worker at start-up. */
-export const workflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
+/** Workflow sources, bundled at start-up unless `npm run build:workflows` prebuilt them. */
+export { workflowsPath } from './worker/bundle.js';
 
 /**
  * Runs the worker on the configured task queue until SIGINT/SIGTERM, then drains: in-flight
@@ -37,6 +40,9 @@ export async function runWorker(config: Config): Promise<void> {
   const { dataConverter, codec, source } = await loadPayloadCodec(process.env, config.encryption);
   logger.info({ payloadKeyId: codec.currentKeyId, payloadKeySource: source }, 'payload encryption on');
   const rotation = readRotationSettings();
+  const quotas = readQuotaSettings();
+  const workflowCode = await resolveWorkflowCode();
+  if (workflowCode.reason) logger.info({ reason: workflowCode.reason }, 'bundling workflows at start');
 
   const connectionOptions = config.temporal.connectionOptions;
   const clientConnection = await Connection.connect(connectionOptions);
@@ -47,11 +53,12 @@ export async function runWorker(config: Config): Promise<void> {
   });
   const connection = await NativeConnection.connect(connectionOptions);
   try {
-    const worker = await Worker.create({
+    const worker = await createWorkers({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      workflowsPath,
+      ...workflowCode,
+      quotas,
       dataConverter,
       activities: createActivities({
         iot: aws.iot,
@@ -66,7 +73,7 @@ export async function runWorker(config: Config): Promise<void> {
           iotEndpoint: config.aws.iotEndpoint,
         },
       }),
-      shutdownGraceTime: '30s',
+      options: { shutdownGraceTime: '30s' },
     });
     if (rotation.scheduleEnabled) {
       // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
@@ -76,7 +83,15 @@ export async function runWorker(config: Config): Promise<void> {
           logger.warn({ err }, 'certificate rotation schedule not set; run tsx src/rotation/schedule.ts'),
         );
     }
-    logger.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker polling');
+    logger.info(
+      {
+        taskQueue: config.temporal.taskQueue,
+        address: config.temporal.address,
+        quotas,
+        workflows: workflowCode.source,
+      },
+      'worker polling',
+    );
     await worker.run();
     logger.info('worker stopped');
   } finally {
@@ -107,7 +122,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     if (
       error instanceof ConfigError ||
       error instanceof CodecSettingsError ||
-      error instanceof RotationSettingsError
+      error instanceof RotationSettingsError ||
+      error instanceof QuotaSettingsError
     ) {
       console.error(error.message);
       process.exit(2);

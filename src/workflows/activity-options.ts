@@ -1,14 +1,44 @@
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { quotaOfActivity, quotaTaskQueue } from '../quotas/classes.js';
 
 const backoff = { initialInterval: '1s', backoffCoefficient: 2 } as const;
+
+/**
+ * Like proxyActivities, but an activity that spends an AWS request-rate quota (src/quotas) is
+ * scheduled on its quota's task queue, derived from this workflow's queue. The workers of that
+ * queue poll with maxTaskQueueActivitiesPerSecond, so the Temporal server paces the whole fleet.
+ */
+function quotaRoutedActivities(options: ActivityOptions): ActivityInterfaceFor<Activities> {
+  const onWorkflowQueue = proxyActivities<Activities>(options);
+  return new Proxy(onWorkflowQueue, {
+    get(target, name, receiver) {
+      const quota = typeof name === 'string' ? quotaOfActivity(name) : undefined;
+      if (!quota || typeof name !== 'string') return Reflect.get(target, name, receiver);
+      return (...args: unknown[]) => {
+        const taskQueue = quotaTaskQueue(workflowInfo().taskQueue, quota);
+        const routed = proxyActivities<Record<string, (...a: unknown[]) => Promise<unknown>>>({
+          ...options,
+          taskQueue,
+        });
+        return (routed[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+      };
+    },
+  });
+}
 
 /**
  * Steps that create resources. Transient AWS failures (throttling, 5xx, resets) are retried with
  * backoff; a step that still fails after 30 minutes rolls the provision back instead of leaving a
  * half-made plant waiting forever.
  */
-export const createSteps = proxyActivities<Activities>({
+export const createSteps = quotaRoutedActivities({
   startToCloseTimeout: '30s',
   // On cancellation, wait for a call in flight to finish: compensating while it still runs would
   // undo first and let it create afterwards, leaving an orphan.
@@ -21,7 +51,7 @@ export const createSteps = proxyActivities<Activities>({
  * Steps that remove resources, in rollbacks and deprovisions. They must eventually succeed, and
  * AWS can refuse a policy delete for minutes after a detach, so they keep trying for hours.
  */
-export const removeSteps = proxyActivities<Activities>({
+export const removeSteps = quotaRoutedActivities({
   startToCloseTimeout: '30s',
   scheduleToCloseTimeout: '6h',
   retry: { ...backoff, maximumInterval: '2m' },

@@ -1,0 +1,117 @@
+/**
+ * The ONE place workers for the solar-iot workflows are made. A deployment (or a test) runs a
+ * set: the main worker on the task queue (workflows and every activity), plus one activity
+ * worker per AWS quota class on `${taskQueue}@${operation}` polling with
+ * maxTaskQueueActivitiesPerSecond, a limit the Temporal server applies to ALL workers of that
+ * queue together, so the fleet as a whole stays under the AWS account's request-rate quota.
+ */
+import type { DataConverter } from '@temporalio/common';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { ACTIVITY_QUOTAS, QUOTA_OPERATIONS, type QuotaOperation, quotaTaskQueue } from '../quotas/classes.js';
+import { type QuotaSettings, readQuotaSettings } from '../quotas/settings.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: activity functions of any signature
+type ActivityFunctions = Record<string, (...args: any[]) => Promise<unknown>>;
+
+export interface CreateWorkersOptions {
+  connection: NativeConnection;
+  namespace?: string | undefined;
+  taskQueue: string;
+  activities: object;
+  /** A prebuilt bundle (see src/worker/bundle.ts); otherwise `workflowsPath` is bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  workflowsPath?: string | undefined;
+  dataConverter?: DataConverter | undefined;
+  /** Requests per second per quota class; default: the environment (src/quotas/settings.ts). */
+  quotas?: QuotaSettings | undefined;
+  /** Anything else for the main worker (shutdownGraceTime also applies to the quota workers). */
+  options?: Partial<WorkerOptions>;
+}
+
+/** The workers of one task queue, run and stopped together. */
+export class WorkerSet {
+  private running: Promise<void> | undefined;
+
+  constructor(
+    readonly main: Worker,
+    readonly quotaWorkers: ReadonlyMap<QuotaOperation, Worker>,
+  ) {}
+
+  get workers(): Worker[] {
+    return [this.main, ...this.quotaWorkers.values()];
+  }
+
+  /** Runs every worker until shutdown(); if one fails, the others are shut down and it rejects. */
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      const results = await Promise.allSettled(
+        this.workers.map((worker) =>
+          worker.run().catch((error: unknown) => {
+            this.shutdown();
+            throw error;
+          }),
+        ),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return this.running;
+  }
+
+  /** Starts graceful shutdown of every worker still running (idempotent). */
+  shutdown(): void {
+    for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+
+  /** Runs the workers until `body` settles, then shuts them down and waits for them. */
+  async runUntil<T>(body: Promise<T> | (() => Promise<T>)): Promise<T> {
+    const running = this.run();
+    const stopped = running.then(() => {
+      throw new Error('workers stopped before the body finished');
+    });
+    try {
+      return await Promise.race([typeof body === 'function' ? body() : body, stopped]);
+    } finally {
+      // run() marks every worker RUNNING synchronously, so shutdown() reaches them all.
+      this.shutdown();
+      await running.catch(() => undefined);
+      stopped.catch(() => undefined);
+    }
+  }
+}
+
+/** Creates the main worker and the quota workers of `taskQueue`. */
+export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerSet> {
+  const quotas = opts.quotas ?? readQuotaSettings();
+  const activities = opts.activities as ActivityFunctions;
+  const common = {
+    connection: opts.connection,
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
+    ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),
+    ...(opts.options?.shutdownGraceTime ? { shutdownGraceTime: opts.options.shutdownGraceTime } : {}),
+  };
+  const main = await Worker.create({
+    ...common,
+    ...opts.options,
+    taskQueue: opts.taskQueue,
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: opts.workflowsPath }),
+    activities,
+  });
+  const quotaWorkers = new Map<QuotaOperation, Worker>();
+  for (const operation of QUOTA_OPERATIONS) {
+    const own = Object.entries(activities).filter(([name]) => ACTIVITY_QUOTAS[name] === operation);
+    if (own.length === 0) continue;
+    quotaWorkers.set(
+      operation,
+      await Worker.create({
+        ...common,
+        taskQueue: quotaTaskQueue(opts.taskQueue, operation),
+        activities: Object.fromEntries(own),
+        maxTaskQueueActivitiesPerSecond: quotas[operation],
+      }),
+    );
+  }
+  return new WorkerSet(main, quotaWorkers);
+}
