@@ -10,7 +10,6 @@ import type { DataConverter } from '@temporalio/common';
 import {
   bundleWorkflowCode,
   NativeConnection,
-  Worker,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
@@ -26,6 +25,7 @@ import { createLogger, type Logger } from '../../src/logging/index.js';
 import { createMockActivities } from '../../src/mock/activities.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../../src/service/solar-iot.js';
 import { workflowsPath } from '../../src/worker.js';
+import { createWorkers, type WorkerSet } from '../../src/worker/workers.js';
 import { installTestRuntime, uniqueTaskQueue } from '../support/temporal.js';
 
 export type Mode = 'aws' | 'mock' | 'disabled';
@@ -102,7 +102,7 @@ export interface StackOptions {
 }
 
 export class TestStack {
-  private worker: Worker | undefined;
+  private worker: WorkerSet | undefined;
   private running: Promise<void> | undefined;
   private nativeConnection: NativeConnection | undefined;
 
@@ -170,7 +170,7 @@ export class TestStack {
   async startWorker(overrides: ActivityOverrides = {}): Promise<void> {
     if (this.worker) throw new Error('worker already running');
     this.nativeConnection ??= await NativeConnection.connect({ address: this.config.temporal.address });
-    this.worker = await Worker.create({
+    this.worker = await createWorkers({
       connection: this.nativeConnection,
       taskQueue: this.taskQueue,
       workflowBundle: await workflowBundle(),
