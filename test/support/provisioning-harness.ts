@@ -13,13 +13,14 @@ import {
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { type Activities, createActivities, type IotSettings } from '../../src/activities/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb } from '../../src/db/client.js';
 import { certificates, plants } from '../../src/db/schema.js';
 import { workflowsPath } from '../../src/worker.js';
+import { createWorkers } from '../../src/worker/workers.js';
 import { AwsFaults } from './aws-faults.js';
 import { awsClientConfig } from './moto.js';
 
@@ -102,13 +103,13 @@ export class ProvisioningHarness {
   /** Runs `body` while a worker with the real activities, patched by `overrides`, serves a fresh queue. */
   async withWorker<T>(overrides: ActivityOverrides, body: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({
+    const workers = await createWorkers({
       connection: this.env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: { ...this.realActivities(), ...overrides },
     });
-    return worker.runUntil(body(taskQueue));
+    return workers.runUntil(body(taskQueue));
   }
 
   /** Everything of ours in moto, by kind. The shared telemetry rule is infrastructure, listed apart. */
