@@ -9,7 +9,7 @@ import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter, Payload } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
 import { inject } from 'vitest';
 import { createDataConverter, failureConverterPath } from '../../src/codec/data-converter.js';
@@ -17,6 +17,7 @@ import { deriveCodecKeys } from '../../src/codec/keys.js';
 import { EncryptionCodec } from '../../src/codec/payload-codec.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
 import { workflowsPath } from '../../src/worker.js';
+import { createWorkers } from '../../src/worker/workers.js';
 import { type ActivityOverrides, ProvisioningHarness } from '../support/provisioning-harness.js';
 
 /** The codec every process of the test stack would derive from the test ENCRYPTION_KEY. */
@@ -57,14 +58,14 @@ export class CodecHarness extends ProvisioningHarness {
     body: (taskQueue: string) => Promise<T>,
   ): Promise<T> {
     const taskQueue = `secrets-${randomUUID()}`;
-    const worker = await Worker.create({
+    const workers = await createWorkers({
       connection: this.env.nativeConnection,
       taskQueue,
       workflowBundle: await codecWorkflowBundle(),
       dataConverter: this.dataConverter,
       activities: { ...this.realActivities(), ...overrides },
     });
-    return worker.runUntil(body(taskQueue));
+    return workers.runUntil(body(taskQueue));
   }
 
   /** A client of the same server WITHOUT the codec: what `temporal workflow show` sees. */
