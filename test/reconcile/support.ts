@@ -15,7 +15,6 @@ import {
 } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { eq, sql } from 'drizzle-orm';
 import { type Activities, createActivities, type IotSettings } from '../../src/activities/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
@@ -24,6 +23,7 @@ import { certificates, type IotStatus, plants } from '../../src/db/schema.js';
 import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import { policyNameFor, thingNameFor } from '../../src/iot/naming.js';
 import { topicRulePayload } from '../../src/iot/topic-rule.js';
+import { createWorkers } from '../../src/worker/workers.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
 import { awsClientConfig } from '../support/moto.js';
 import { testSettings, workflowBundle } from '../support/provisioning-harness.js';
@@ -67,13 +67,13 @@ export class ReconcileHarness {
 
   async withWorker<T>(body: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = `reconcile-${randomUUID()}`;
-    const worker = await Worker.create({
+    const workers = await createWorkers({
       connection: this.env.nativeConnection,
       taskQueue,
       workflowBundle: await workflowBundle(),
       activities: this.activities(),
     });
-    return worker.runUntil(body(taskQueue));
+    return workers.runUntil(body(taskQueue));
   }
 
   provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
