@@ -80,6 +80,9 @@ describe('ingestion consumer', () => {
     ]);
     expect(await c.metrics.value(c.metrics.ingested)).toBe(25);
     expect(await c.metrics.value(c.metrics.deleted)).toBe(25);
+    // Queue lag comes from each message's SentTimestamp.
+    const ages = await c.metrics.messageAge.get();
+    expect(ages.values.find((v) => v.metricName === 'ingest_message_age_seconds_count')?.value).toBe(25);
   });
 
   it('refuses a redelivery of a committed message (same message id) on a standard queue', async () => {
