@@ -232,6 +232,14 @@ export class ChaosStack {
     return report;
   }
 
+  /** Empties moto (every service) and our tables, for the next scenario. */
+  async reset(): Promise<void> {
+    const res = await fetch(new URL('/moto-api/reset', this.moto.endpoint), { method: 'POST' });
+    if (!res.ok) throw new Error(`moto reset failed: HTTP ${res.status}`);
+    this.queueUrl = await createMotoQueue(this.moto.endpoint, 'us-east-1', 'solar-plant-data');
+    await this.database.pool.query('TRUNCATE plants, certificates');
+  }
+
   /** SIGSTOP: moto keeps its state and its port, answers nothing (an AWS outage). */
   pauseMoto(): void {
     process.kill(this.moto.pid as number, 'SIGSTOP');
