@@ -1,0 +1,205 @@
+/**
+ * The local stack for the provisioning benchmarks: moto, PostgreSQL (migrated) and the Temporal
+ * dev server, started with src/stack/components.ts on free ports, or taken from AWS_ENDPOINT_URL,
+ * DATABASE_URL and TEMPORAL_ADDRESS when set. Plus the machine line and the results file.
+ */
+import { execFileSync } from 'node:child_process';
+import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IoTClient } from '@aws-sdk/client-iot';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import Table from 'cli-table3';
+import { type ActivityDeps, createActivities, type IotSettings } from '../src/activities/index.js';
+import { loadPayloadCodec } from '../src/codec/data-converter.js';
+import { createCipher } from '../src/crypto/encryption.js';
+import { createDb, type DbHandle } from '../src/db/client.js';
+import { migrateDatabase } from '../src/db/migrate.js';
+import type { FaultInjector } from '../src/faults/index.js';
+import {
+  type Component,
+  MOTO_ACCOUNT_ID,
+  MOTO_CREDENTIALS,
+  createMotoQueue,
+  startMoto,
+  startPostgres,
+  startTemporalDevServer,
+} from '../src/stack/components.js';
+import { freePort } from '../src/stack/processes.js';
+import { ensureTools } from '../src/stack/tools.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+export const int = (name: string, def: number): number => {
+  const raw = process.env[name];
+  const n = raw ? Number(raw) : def;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number >= 1 (got ${raw})`);
+  return n;
+};
+
+export interface BenchStack {
+  databaseUrl: string;
+  awsEndpoint: string;
+  temporalAddress: string;
+  encryptionKey: string;
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(): Promise<BenchStack> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const ext = {
+    db: process.env.DATABASE_URL,
+    aws: process.env.AWS_ENDPOINT_URL,
+    temporal: process.env.TEMPORAL_ADDRESS,
+  };
+  const tools = await ensureTools({
+    temporalCli: !ext.temporal,
+    testServer: false,
+    moto: !ext.aws,
+    postgres: !ext.db,
+  });
+  const work = await mkdtemp(join(tmpdir(), 'solar-iot-bench-'));
+  // PostgreSQL runs as user `postgres` when we are root: it must be able to traverse this folder.
+  await chmod(work, 0o711);
+  const running: Component[] = [];
+  const track = <C extends Component>(c: C) => {
+    running.push(c);
+    return c;
+  };
+  const stop = async () => {
+    for (const c of running.reverse()) await c.stop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  };
+  try {
+    const [pg, moto, temporal] = await Promise.all([
+      ext.db || !tools.postgres
+        ? undefined
+        : startPostgres({
+            binaries: tools.postgres,
+            dataDir: join(work, 'postgres'),
+            port: await freePort(),
+            database: 'solar_iot_bench',
+            logFile: join(work, 'postgres.log'),
+            fast: true,
+          }).then(track),
+      ext.aws || !tools.motoServer
+        ? undefined
+        : startMoto({ bin: tools.motoServer, port: await freePort(), logFile: join(work, 'moto.log') }).then(
+            track,
+          ),
+      ext.temporal || !tools.temporalCli
+        ? undefined
+        : startTemporalDevServer({
+            tool: tools.temporalCli,
+            port: await freePort(),
+            logFile: join(work, 'temporal.log'),
+          }).then(track),
+    ]);
+    const databaseUrl = ext.db ?? pg?.url ?? '';
+    await migrateDatabase(databaseUrl);
+    if (moto) {
+      process.env.AWS_ACCESS_KEY_ID = MOTO_CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = MOTO_CREDENTIALS.secretAccessKey;
+    }
+    process.env.AWS_REGION ??= 'us-east-1';
+    return {
+      databaseUrl,
+      awsEndpoint: ext.aws ?? moto?.endpoint ?? '',
+      temporalAddress: ext.temporal ?? temporal?.address ?? '',
+      encryptionKey: process.env.ENCRYPTION_KEY || 'bench-encryption-key-0123456789abcdef0123456789',
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Clients, database and activities as the worker builds them, on the bench stack. */
+export async function productWiring(stack: BenchStack, faults?: FaultInjector) {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const sqsQueueUrl = await createMotoQueue(stack.awsEndpoint, region, 'solar-plant-data');
+  const iot = new IoTClient({ region, endpoint: stack.awsEndpoint, maxAttempts: 1 });
+  if (faults) faults.install(iot);
+  const database: DbHandle = createDb(stack.databaseUrl);
+  const { dataConverter } = await loadPayloadCodec({}, { currentKey: stack.encryptionKey, previousKeys: [] });
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const temporal = new Client({ connection, dataConverter });
+  const nativeConnection = await NativeConnection.connect({ address: stack.temporalAddress });
+  const settings: IotSettings = {
+    certificateMode: 'csr',
+    topicRuleMode: 'shared',
+    sqsQueueUrl,
+    iotRoleArn: `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-rule`,
+    iotEndpoint: 'bench-ats.iot.us-east-1.amazonaws.com',
+    pollIntervalMs: 200,
+  };
+  const deps: ActivityDeps = {
+    iot,
+    db: database.db,
+    vault: createCipher({ currentKey: stack.encryptionKey }),
+    temporal,
+    settings,
+  };
+  return {
+    iot,
+    database,
+    dataConverter,
+    temporal,
+    nativeConnection,
+    activities: createActivities(deps),
+    async close() {
+      await nativeConnection.close();
+      await connection.close();
+      await database.close();
+      iot.destroy();
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] ?? Number.NaN;
+}
+
+export function machine(): string {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  } catch {}
+  const cpu = cpus();
+  return [
+    `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}`,
+    `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+    `Node ${process.version}`,
+    `commit ${commit}`,
+  ].join(', ');
+}
+
+/** Prints the table and appends a section (title, machine, table, notes) to bench/results.md. */
+export async function report(title: string, head: string[], rows: (string | number)[][], notes: string[]) {
+  const table = new Table({ head });
+  for (const row of rows) table.push(row.map(String));
+  process.stdout.write(`${table.toString()}\n${notes.join('\n')}\n`);
+  const md = [
+    `### ${new Date().toISOString()} — ${title}`,
+    '',
+    `Machine: ${machine()}.`,
+    '',
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    ...notes.map((n) => `${n}  `),
+    '',
+  ].join('\n');
+  await appendFile(join(ROOT, 'bench', 'results.md'), `${md}\n`);
+  log('appended to bench/results.md');
+}
