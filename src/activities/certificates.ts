@@ -40,11 +40,19 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
     return row;
   }
 
-  async function recordIssued(
+  /**
+   * Records the certificate AWS issued for a request, unless another attempt of the same request
+   * recorded one first. That happens when an attempt's call reaches AWS only after the attempt
+   * timed out and its retry already got a certificate: the late attempt is still running, sees
+   * it lost, and deletes its own certificate (inactive, attached to nothing) so no orphan remains.
+   * The same holds when the request was rolled back (key destroyed) before the late call landed.
+   * Returns the certificate the request keeps.
+   */
+  async function claimIssued(
     requestId: string,
     issued: CertificateRef & { certificatePem?: string | undefined },
-  ) {
-    await db
+  ): Promise<CertificateRef> {
+    const claimed = await db
       .update(certificates)
       .set({
         certificateId: issued.certificateId,
@@ -53,7 +61,40 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
         status: 'active',
         activatedAt: new Date(),
       })
-      .where(eq(certificates.requestId, requestId));
+      .where(
+        and(
+          eq(certificates.requestId, requestId),
+          isNull(certificates.certificateId),
+          isNull(certificates.destroyedAt),
+        ),
+      )
+      .returning({ id: certificates.id });
+    if (claimed.length > 0)
+      return { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
+    const kept = await storedRow(requestId);
+    if (kept?.certificateId !== issued.certificateId) await retireDuplicate(issued.certificateId);
+    if (!kept?.certificateId || !kept.certificateArn || kept.destroyedAt) {
+      throw ApplicationFailure.nonRetryable(
+        `Certificate request ${requestId} was released while it was being created`,
+        'CertificateReleased',
+      );
+    }
+    return { certificateId: kept.certificateId, certificateArn: kept.certificateArn };
+  }
+
+  async function retireDuplicate(certificateId: string) {
+    for (const command of [
+      new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }),
+      new DeleteCertificateCommand({ certificateId }),
+    ]) {
+      try {
+        await iot.send(command as UpdateCertificateCommand);
+      } catch (error) {
+        if (!isAwsError(error, 'ResourceNotFoundException')) {
+          throw toActivityFailure('Removing duplicate certificate', error, certificateId);
+        }
+      }
+    }
   }
 
   /**
@@ -122,10 +163,7 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
 
     if (row.submittedAt) {
       const lost = await findIssuedCertificate(requestId, row.submittedAt, privateKeyPem);
-      if (lost) {
-        await recordIssued(requestId, lost);
-        return { certificateId: lost.certificateId, certificateArn: lost.certificateArn };
-      }
+      if (lost) return claimIssued(requestId, lost);
     }
 
     const csr = await csrFor(privateKeyPem, `CN=${thingNameFor(plantId)}, OU=${requestMarker(requestId)}`);
@@ -142,9 +180,11 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
         'IncompleteResponse',
       );
     }
-    const ref = { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
-    await recordIssued(requestId, { ...ref, certificatePem: issued.certificatePem });
-    return ref;
+    return claimIssued(requestId, {
+      certificateId: issued.certificateId,
+      certificateArn: issued.certificateArn,
+      certificatePem: issued.certificatePem,
+    });
   }
 
   /**
@@ -206,8 +246,7 @@ export function certificateActivities({ iot, db, vault, settings }: ActivityDeps
         await vault.decrypt(row.encryptedPrivateKey),
       );
       if (!lost) return null;
-      await recordIssued(requestId, lost);
-      return { certificateId: lost.certificateId, certificateArn: lost.certificateArn };
+      return claimIssued(requestId, lost);
     },
 
     async deactivateCertificate({ certificateId }: { certificateId: string }) {

@@ -91,6 +91,23 @@ describe('deprovisionPlant', () => {
     expect((await h.certificateRows(plantId))[0]).toMatchObject({ status: 'destroyed', encryptedPrivateKey: null });
   });
 
+  it('keeps one certificate when a certificate request reaches AWS after its retry got one', async () => {
+    const plantId = newPlantId();
+    const requestId = `late-${plantId}`;
+    const real = h.realActivities();
+    const release = h.faults.holdOnce('CreateCertificateFromCsrCommand');
+    // The first attempt's request is stuck in the network; Temporal times the attempt out and retries.
+    const firstAttempt = real.createCertificate({ plantId, requestId });
+    while (!(await h.certificateRows(plantId))[0]?.submittedAt) await new Promise((r) => setTimeout(r, 50));
+    const retried = await real.createCertificate({ plantId, requestId });
+    release(); // ...then the stuck request lands and AWS issues a second certificate
+    expect(await firstAttempt).toEqual(retried);
+
+    const inventory = await h.awsInventory();
+    expect(inventory.certificates).toEqual([{ id: retried.certificateId, status: 'ACTIVE' }]);
+    expect((await h.certificateRows(plantId)).map((r) => r.certificateId)).toEqual([retried.certificateId]);
+  });
+
   it('succeeds for a plant that was never provisioned', async () => {
     const plantId = newPlantId();
     const result = await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));

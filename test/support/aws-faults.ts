@@ -4,7 +4,7 @@
  */
 import type { IoTClient } from '@aws-sdk/client-iot';
 
-type Fault = 'lose-response' | 'throttle-before';
+type Fault = 'lose-response' | 'throttle-before' | { hold: Promise<void> };
 
 export class AwsFaults {
   private readonly pending = new Map<string, Fault[]>();
@@ -22,6 +22,10 @@ export class AwsFaults {
             $metadata: { httpStatusCode: 400 },
           });
         }
+        if (typeof fault === 'object') {
+          this.injected.push(`${command}:held`);
+          await fault.hold; // a request stuck in the network, reaching AWS only when released
+        }
         const result = await next(args);
         if (fault === 'lose-response') {
           this.injected.push(`${command}:${fault}`);
@@ -37,6 +41,16 @@ export class AwsFaults {
   /** The next call of `command` (e.g. 'CreateCertificateFromCsrCommand') suffers `fault`. */
   once(command: string, fault: Fault): void {
     this.pending.set(command, [...(this.pending.get(command) ?? []), fault]);
+  }
+
+  /** Holds the next call of `command` before it reaches AWS, until the returned function is called. */
+  holdOnce(command: string): () => void {
+    let release: () => void = () => {};
+    const hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.pending.set(command, [...(this.pending.get(command) ?? []), { hold }]);
+    return release;
   }
 
   clear(): void {
