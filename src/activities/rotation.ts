@@ -90,17 +90,23 @@ export function rotationActivities({ db, temporal, settings }: ActivityDeps) {
     },
 
     /**
-     * Active plants whose current certificate was activated before `activatedBefore` (ISO time),
-     * oldest first.
+     * Active plants whose current certificate was activated more than `maxAgeDays` ago, oldest
+     * first. Age is measured on the database clock, the one activation times are compared with
+     * (not workflow time, which a time-skipping test server moves at will).
      */
     async listCertificatesToRotate({
-      activatedBefore,
+      maxAgeDays,
       limit,
     }: {
-      activatedBefore: string;
+      maxAgeDays: number;
       limit: number;
-    }): Promise<{ plantId: string; certificateId: string }[]> {
+    }): Promise<{ activatedBefore: string; due: { plantId: string; certificateId: string }[] }> {
       const since = sql`coalesce(${certificates.activatedAt}, ${certificates.createdAt})`;
+      const cutoff = sql`now() - make_interval(days => ${maxAgeDays}::int)`;
+      const [clock] = await db
+        .execute<{ cutoff: string | Date }>(sql`select ${cutoff} as cutoff`)
+        .then((r) => r.rows);
+      const activatedBefore = new Date(clock?.cutoff ?? Date.now()).toISOString();
       const rows = await db
         .select({ plantId: plants.id, certificateId: certificates.certificateId })
         .from(plants)
@@ -108,7 +114,10 @@ export function rotationActivities({ db, temporal, settings }: ActivityDeps) {
         .where(and(eq(plants.iotStatus, 'active'), lt(since, new Date(activatedBefore))))
         .orderBy(asc(since), asc(plants.id))
         .limit(limit);
-      return rows.map((r) => ({ plantId: r.plantId, certificateId: r.certificateId ?? '' }));
+      return {
+        activatedBefore,
+        due: rows.map((r) => ({ plantId: r.plantId, certificateId: r.certificateId ?? '' })),
+      };
     },
 
     /**

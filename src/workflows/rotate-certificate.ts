@@ -138,7 +138,7 @@ export async function rotateCertificate(input: RotateCertificateInput): Promise<
   status.phase = 'grace-period';
   status.graceEndsAt = new Date(Date.now() + gracePeriodMs).toISOString();
   try {
-    await condition(() => graceEnded, gracePeriodMs);
+    if (gracePeriodMs > 0) await condition(() => graceEnded, gracePeriodMs);
   } catch (error) {
     status.lastError = `cancelled in the grace period; old certificate ${current.certificateId} is still active`;
     throw error;
@@ -182,8 +182,7 @@ export async function rotateExpiringCertificates(
     invalid(`maxRotations must be a whole number from 1 to ${MAX_ROTATIONS_PER_RUN}`);
   }
   graceMs(input.gracePeriod);
-  const activatedBefore = new Date(Date.now() - maxAgeDays * 24 * 3600 * 1000).toISOString();
-  const due = await reads.listCertificatesToRotate({ activatedBefore, limit: maxRotations });
+  const { activatedBefore, due } = await reads.listCertificatesToRotate({ maxAgeDays, limit: maxRotations });
   const result: RotateExpiringResult = { activatedBefore, started: [], alreadyRunning: [] };
   for (const { plantId } of due) {
     try {

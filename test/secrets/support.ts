@@ -12,12 +12,12 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
 import { inject } from 'vitest';
-import { createDataConverter, failureConverterPath } from '../../src/codec/data-converter.js';
+import { failureConverterPath } from '../../src/codec/data-converter.js';
 import { deriveCodecKeys } from '../../src/codec/keys.js';
 import { EncryptionCodec } from '../../src/codec/payload-codec.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
-import { workflowsPath } from '../../src/worker.js';
 import { createWorkers } from '../../src/worker/workers.js';
+import { workflowsPath } from '../../src/worker.js';
 import { type ActivityOverrides, ProvisioningHarness } from '../support/provisioning-harness.js';
 
 /** The codec every process of the test stack would derive from the test ENCRYPTION_KEY. */
