@@ -245,7 +245,7 @@ async function endToEnd(endpoint: string, databaseUrl: string, count: number, ba
   }
 }
 
-function machine(pgVersion: string): string {
+function machine(pgVersion: string, load: number[]): string {
   const cpu = cpus();
   let commit = 'unknown';
   try {
@@ -254,7 +254,7 @@ function machine(pgVersion: string): string {
   return [
     `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}`,
     `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
-    `load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `load average at start ${load.map((l) => l.toFixed(2)).join(' ')}`,
     `Node ${process.version}`,
     `PostgreSQL ${pgVersion}`,
     `commit ${commit}`,
@@ -334,7 +334,7 @@ async function main(): Promise<void> {
     const lines = [
       `### ${new Date().toISOString()} — \`npm run bench:ingest\``,
       '',
-      `Machine: ${machine(pgVersion)}; fsync=${durability?.f}, synchronous_commit=${durability?.s}.`,
+      `Machine: ${machine(pgVersion, startLoad)}; fsync=${durability?.f}, synchronous_commit=${durability?.s}.`,
       `Data: ${MESSAGES} simulated messages, ${(rows / MESSAGES).toFixed(0)} rows each (1 raw + 8 metrics); seed pattern on the first ${seedSet.length}.`,
       '',
       `| path | rows | median of ${ROUNDS} (s) | rows/s | vs seed (b) | vs COPY (c) |`,
