@@ -7,11 +7,7 @@ import { Writable } from 'node:stream';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import {
-  bundleWorkflowCode,
-  NativeConnection,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { inject } from 'vitest';
 import { type Activities, createActivities } from '../../src/activities/index.js';
@@ -24,8 +20,8 @@ import { type AwsClients, createAwsClients } from '../../src/iot/clients.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
 import { createMockActivities } from '../../src/mock/activities.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../../src/service/solar-iot.js';
-import { workflowsPath } from '../../src/worker.js';
 import { createWorkers, type WorkerSet } from '../../src/worker/workers.js';
+import { workflowsPath } from '../../src/worker.js';
 import { installTestRuntime, uniqueTaskQueue } from '../support/temporal.js';
 
 export type Mode = 'aws' | 'mock' | 'disabled';
