@@ -97,7 +97,11 @@ describe('simulated load', () => {
     expect(await queueDepth(sqs, url)).toEqual({ visible: 0, inFlight: 0, total: 0 });
     const received = await c.metrics.value(c.metrics.received);
     expect(received).toBeGreaterThanOrEqual(10_000);
-    expect(await c.metrics.value(c.metrics.deleted)).toBe(received);
+    // (A delete refused because another delivery of the same message deleted it first is counted
+    // as an SQS error, not lost: the queue is empty.)
+    const deleteErrors = await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' });
+    expect((await c.metrics.value(c.metrics.deleted)) + deleteErrors).toBe(received);
+    expect(deleteErrors).toBeLessThanOrEqual(received - 10_000);
 
     // Exactly one raw row per reading, one processed row per metric.
     const plantLike = `${prefix}-%`;
@@ -127,5 +131,5 @@ describe('simulated load', () => {
     expect(byHash).toBeGreaterThanOrEqual(sim.counts.duplicate);
     expect(ingested + byHash + byId + (await c.metrics.value(c.metrics.quarantined))).toBe(received);
     await deleteQueue(sqs, url);
-  }, 600_000);
+  }, 900_000);
 });
