@@ -38,6 +38,8 @@ export interface ReencryptReport {
   /** Encrypted values rewritten (a row holds up to two). */
   valuesReencrypted: number;
   batches: number;
+  /** Rows left as they were because a value in them could not be decrypted. */
+  rowsFailed: number;
   failures: ReencryptFailure[];
   /** Rows still under an old key at the end (failed, or locked by someone else meanwhile). */
   remaining: number;
@@ -91,6 +93,7 @@ export async function reencryptStoredKeys(options: ReencryptOptions): Promise<Re
     rowsReencrypted: 0,
     valuesReencrypted: 0,
     batches: 0,
+    rowsFailed: 0,
     failures: [],
     remaining: 0,
     interrupted: false,
@@ -157,6 +160,7 @@ export async function reencryptStoredKeys(options: ReencryptOptions): Promise<Re
     report.batches++;
     report.rowsReencrypted += batch.rowsDone;
     report.valuesReencrypted += batch.values;
+    report.rowsFailed += batch.failed;
     options.onBatch?.({
       number: report.batches,
       rows: batch.rowsDone,
@@ -233,7 +237,7 @@ export async function main(
     if (!dryRun) {
       out(
         `done: ${report.rowsReencrypted} rows (${report.valuesReencrypted} values) re-encrypted in ${report.batches} batches, ` +
-          `${report.failures.length} failed, ${report.remaining} remaining${report.interrupted ? ' (interrupted)' : ''}` +
+          `${report.rowsFailed} rows failed, ${report.remaining} remaining${report.interrupted ? ' (interrupted)' : ''}` +
           (report.remaining > 0 ? ': fix the failures or run again' : ''),
       );
     }
