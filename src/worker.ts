@@ -10,6 +10,7 @@ import { createDb } from './db/client.js';
 import { createAwsClients } from './iot/clients.js';
 import { createLogger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
+import { createMockActivities } from './mock/activities.js';
 import { QuotaSettingsError, readQuotaSettings } from './quotas/settings.js';
 import { ensureRotationSchedule } from './rotation/schedule.js';
 import { RotationSettingsError, readRotationSettings } from './rotation/settings.js';
@@ -60,19 +61,23 @@ export async function runWorker(config: Config): Promise<void> {
       ...workflowCode,
       quotas,
       dataConverter,
-      activities: createActivities({
-        iot: aws.iot,
-        db: database.db,
-        vault,
-        temporal,
-        settings: {
-          certificateMode: config.iot.certificateMode,
-          topicRuleMode: config.iot.topicRuleMode,
-          sqsQueueUrl: config.aws.sqsQueueUrl,
-          iotRoleArn: config.aws.iotRoleArn,
-          iotEndpoint: config.aws.iotEndpoint,
-        },
-      }),
+      // Mock mode (USE_MOCK_DATA): the seed's fake resources, and an IoT client that refuses every call.
+      activities:
+        config.iot.mode === 'mock'
+          ? createMockActivities({ db: database.db, temporal })
+          : createActivities({
+              iot: aws.iot,
+              db: database.db,
+              vault,
+              temporal,
+              settings: {
+                certificateMode: config.iot.certificateMode,
+                topicRuleMode: config.iot.topicRuleMode,
+                sqsQueueUrl: config.aws.sqsQueueUrl,
+                iotRoleArn: config.aws.iotRoleArn,
+                iotEndpoint: config.aws.iotEndpoint,
+              },
+            }),
       options: { shutdownGraceTime: '30s' },
     });
     if (rotation.scheduleEnabled) {

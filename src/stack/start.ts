@@ -50,8 +50,13 @@ interface AppProcess {
 
 const APP_PROCESSES: AppProcess[] = [
   { name: 'worker', entry: 'src/worker.ts', where: 'task queue solar-iot', stopTimeoutMs: 60_000 },
-  // { name: 'api', entry: 'src/api/server.ts', where: 'http://localhost:3000', env: { PORT: '3000' } },
-  // { name: 'ingest', entry: 'src/ingest/main.ts', where: 'SQS solar-plant-data -> PostgreSQL' },
+  { name: 'api', entry: 'src/api/main.ts', where: `http://localhost:${process.env.PORT || 3000} (HTTP API)` },
+  {
+    name: 'ingest',
+    entry: 'src/ingest/main.ts',
+    where: 'SQS solar-plant-data -> PostgreSQL, metrics :9464/metrics',
+    stopTimeoutMs: 60_000,
+  },
 ];
 
 const QUEUE_NAME = 'solar-plant-data';

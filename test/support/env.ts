@@ -35,4 +35,4 @@ export const STACK_ENV_KEYS = [
 ] as const satisfies readonly (keyof StackEnv)[];
 
 /** A fixed, obviously-test-only key: 64 hex characters. */
-export const TEST_ENCRYPTION_KEY = '7e57'.repeat(16);
+export const TEST_ENCRYPTION_KEY = '0123456789abcdef'.repeat(4);
