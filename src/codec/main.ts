@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createLogger } from '../logging/index.js';
 import { loadCodecKeys } from './keys.js';
+import { withTokenFromFile } from './local.js';
 import { EncryptionCodec } from './payload-codec.js';
 import { createCodecServer } from './server.js';
 import { CodecSettingsError, parseCodecKeys, readCodecServerSettings } from './settings.js';
@@ -20,8 +21,9 @@ export interface RunningCodecServer {
 }
 
 export async function runCodecServer(
-  env: Record<string, string | undefined> = process.env,
+  processEnv: Record<string, string | undefined> = process.env,
 ): Promise<RunningCodecServer> {
+  const env = await withTokenFromFile(processEnv);
   const settings = readCodecServerSettings(env);
   const encryption = parseCodecKeys(env)
     ? { currentKey: undefined, previousKeys: [] }
@@ -48,6 +50,9 @@ export async function runCodecServer(
       currentKeyId: codec.currentKeyId,
       keySource: source,
       corsOrigins: settings.corsOrigins,
+      ...(env.CODEC_SERVER_TOKEN_FILE
+        ? { uiEndpoint: `${url}/t/<token in ${env.CODEC_SERVER_TOKEN_FILE}>` }
+        : {}),
     },
     'codec server listening (POST /encode, /decode; Authorization: Bearer <CODEC_SERVER_TOKEN> or /t/<token>/ prefix)',
   );

@@ -6,6 +6,7 @@
  *                         32 bytes as 64 hex characters or base64. Unset: one key per
  *                         ENCRYPTION_KEY / ENCRYPTION_KEYS_PREVIOUS entry is derived (see keys.ts).
  *   CODEC_SERVER_TOKEN    bearer token of the codec server, at least 32 characters (server only).
+ *   CODEC_SERVER_TOKEN_FILE  or a file holding it, created with a random token if missing (local stack).
  *   CODEC_SERVER_PORT     default 8234 (next to the Web UI's 8233).
  *   CODEC_SERVER_HOST     default 127.0.0.1.
  *   CODEC_CORS_ORIGINS    Web UI origins allowed to call it, comma separated; default http://localhost:8233.

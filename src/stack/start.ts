@@ -50,6 +50,17 @@ interface AppProcess {
 
 const APP_PROCESSES: AppProcess[] = [
   { name: 'worker', entry: 'src/worker.ts', where: 'task queue solar-iot', stopTimeoutMs: 60_000 },
+  {
+    name: 'codec',
+    entry: 'src/codec/main.ts',
+    where: 'http://localhost:8234 (Temporal codec server)',
+    env: {
+      CODEC_SERVER_TOKEN_FILE: join(
+        resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data')),
+        'codec-server.token',
+      ),
+    },
+  },
   { name: 'api', entry: 'src/api/main.ts', where: `http://localhost:${process.env.PORT || 3000} (HTTP API)` },
   {
     name: 'ingest',
