@@ -44,15 +44,25 @@ describe('deprovisionPlant', () => {
   it('removes every resource of a fully provisioned plant, and a second run is a no-op', async () => {
     const plantId = newPlantId();
     await h.withWorker({}, async (taskQueue) => {
-      const provisioned = await (await startProvisioning(env.client, { plantId, plantName: 'Full' }, { taskQueue })).result();
+      const provisioned = await (
+        await startProvisioning(env.client, { plantId, plantName: 'Full' }, { taskQueue })
+      ).result();
       const result = await deprovision(plantId, taskQueue);
       expect(result.removed).toEqual(
-        expect.arrayContaining([`certificate ${provisioned.certificateId}`, `thing ${provisioned.thingName}`]),
+        expect.arrayContaining([
+          `certificate ${provisioned.certificateId}`,
+          `thing ${provisioned.thingName}`,
+        ]),
       );
       await expectNothingOfPlantInAws();
 
       const row = await h.plantRow(plantId);
-      expect(row).toMatchObject({ iotStatus: 'deprovisioned', thingName: null, certificateId: null, policyName: null });
+      expect(row).toMatchObject({
+        iotStatus: 'deprovisioned',
+        thingName: null,
+        certificateId: null,
+        policyName: null,
+      });
       const [stored] = await h.certificateRows(plantId);
       expect(stored).toMatchObject({ status: 'destroyed', encryptedPrivateKey: null });
 
@@ -82,13 +92,18 @@ describe('deprovisionPlant', () => {
     const plantId = newPlantId();
     const real = h.realActivities();
     h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
-    await expect(real.createCertificate({ plantId, requestId: `lost-${plantId}` })).rejects.toThrow(/socket hang up/);
+    await expect(real.createCertificate({ plantId, requestId: `lost-${plantId}` })).rejects.toThrow(
+      /socket hang up/,
+    );
     expect((await h.awsInventory()).certificates).toHaveLength(1); // AWS has it, our record does not
     expect((await h.certificateRows(plantId))[0]?.certificateId).toBeNull();
 
     await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
     await expectNothingOfPlantInAws();
-    expect((await h.certificateRows(plantId))[0]).toMatchObject({ status: 'destroyed', encryptedPrivateKey: null });
+    expect((await h.certificateRows(plantId))[0]).toMatchObject({
+      status: 'destroyed',
+      encryptedPrivateKey: null,
+    });
   });
 
   it('keeps one certificate when a certificate request reaches AWS after its retry got one', async () => {

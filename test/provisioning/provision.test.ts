@@ -7,14 +7,14 @@ import {
   ListThingPrincipalsCommand,
 } from '@aws-sdk/client-iot';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startProvisioning } from '../../src/client.js';
 import { toActivityFailure } from '../../src/iot/aws-errors.js';
 import { policyNameFor, SHARED_RULE_NAME, thingNameFor } from '../../src/iot/naming.js';
 import { policyDocumentFor } from '../../src/iot/policy-document.js';
 import { SHARED_RULE_SQL } from '../../src/iot/topic-rule.js';
-import { startProvisioning } from '../../src/client.js';
 import { type PlantIotResources, provisionWorkflowId, statusQuery } from '../../src/workflows/contract.js';
 import { decodedHistoryText } from '../support/history.js';
 import { resetMoto } from '../support/moto.js';
@@ -59,7 +59,10 @@ async function expectNothingOfPlantInAws() {
 
 /** An AWS error as the SDK throws it, classified by the same mapping the activities use. */
 function awsError(name: string, httpStatusCode: number): ApplicationFailure {
-  return toActivityFailure('Injected', Object.assign(new Error(`${name} (injected)`), { name, $metadata: { httpStatusCode } }));
+  return toActivityFailure(
+    'Injected',
+    Object.assign(new Error(`${name} (injected)`), { name, $metadata: { httpStatusCode } }),
+  );
 }
 
 const CREATE_STEPS = [
@@ -79,14 +82,20 @@ describe('provisionPlant', () => {
     const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
 
     const thingName = thingNameFor(plantId);
-    expect(resources).toMatchObject({ thingName, policyName: policyNameFor(plantId), endpoint: h.settings.iotEndpoint });
+    expect(resources).toMatchObject({
+      thingName,
+      policyName: policyNameFor(plantId),
+      endpoint: h.settings.iotEndpoint,
+    });
     expect(resources).not.toHaveProperty('ruleName');
 
     const thing = await h.iot.send(new DescribeThingCommand({ thingName }));
     expect(thing.attributes).toEqual({ plantId });
     expect(thing.thingArn).toBe(resources.thingArn);
 
-    const certificate = await h.iot.send(new DescribeCertificateCommand({ certificateId: resources.certificateId }));
+    const certificate = await h.iot.send(
+      new DescribeCertificateCommand({ certificateId: resources.certificateId }),
+    );
     expect(certificate.certificateDescription?.status).toBe('ACTIVE');
     expect(certificate.certificateDescription?.certificateArn).toBe(resources.certificateArn);
 
@@ -131,11 +140,23 @@ describe('provisionPlant', () => {
   it('answers the status query and keeps the search attributes current', async () => {
     const plantId = newPlantId();
     await h.withWorker({}, async (taskQueue) => {
-      const handle = await startProvisioning(env.client, { plantId, plantName: 'Status plant' }, { taskQueue });
+      const handle = await startProvisioning(
+        env.client,
+        { plantId, plantName: 'Status plant' },
+        { taskQueue },
+      );
       await handle.result();
       const status = await handle.query(statusQuery);
-      expect(status).toMatchObject({ operation: 'provision', plantId, iotStatus: 'active', currentStep: null, lastError: null });
-      expect(status.stepsDone).toEqual(expect.arrayContaining(['create-thing', 'create-certificate', 'record-provisioned']));
+      expect(status).toMatchObject({
+        operation: 'provision',
+        plantId,
+        iotStatus: 'active',
+        currentStep: null,
+        lastError: null,
+      });
+      expect(status.stepsDone).toEqual(
+        expect.arrayContaining(['create-thing', 'create-certificate', 'record-provisioned']),
+      );
       expect(status.resources.thingName).toBe(thingNameFor(plantId));
       const description = await handle.describe();
       expect(description.searchAttributes.PlantId).toEqual([plantId]);
@@ -155,7 +176,10 @@ describe('provisionPlant', () => {
         )
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(WorkflowFailedError);
-      expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+      expect((error as WorkflowFailedError).cause).toMatchObject({
+        type: 'InvalidInput',
+        nonRetryable: true,
+      });
     }
     await expectNothingOfPlantInAws();
   });
@@ -167,7 +191,9 @@ describe('provisionPlant', () => {
         throw awsError('InvalidRequestException', 400);
       },
     };
-    const error = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue)).catch((e: unknown) => e);
+    const error = await h
+      .withWorker(overrides, (taskQueue) => provision(plantId, taskQueue))
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause?.message).toContain('Everything created was rolled back');
@@ -178,25 +204,28 @@ describe('provisionPlant', () => {
     for (const stored of await h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
   });
 
-  it.each(CREATE_STEPS)('retries a transient failure of %s and completes with one certificate', async (step) => {
-    const plantId = newPlantId();
-    const real = h.realActivities();
-    let failures = 0;
-    const overrides: ActivityOverrides = {
-      [step]: async (...args: unknown[]) => {
-        if (failures++ === 0) throw awsError('ThrottlingException', 400);
-        if (failures === 2) throw awsError('ServiceUnavailableException', 503);
-        return (real[step] as (...a: unknown[]) => Promise<unknown>)(...args);
-      },
-    };
-    const resources = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue));
+  it.each(CREATE_STEPS)(
+    'retries a transient failure of %s and completes with one certificate',
+    async (step) => {
+      const plantId = newPlantId();
+      const real = h.realActivities();
+      let failures = 0;
+      const overrides: ActivityOverrides = {
+        [step]: async (...args: unknown[]) => {
+          if (failures++ === 0) throw awsError('ThrottlingException', 400);
+          if (failures === 2) throw awsError('ServiceUnavailableException', 503);
+          return (real[step] as (...a: unknown[]) => Promise<unknown>)(...args);
+        },
+      };
+      const resources = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue));
 
-    expect(failures).toBe(3);
-    const inventory = await h.awsInventory();
-    expect(inventory.certificates).toEqual([{ id: resources.certificateId, status: 'ACTIVE' }]);
-    expect(inventory.things).toEqual([thingNameFor(plantId)]);
-    expect((await h.plantRow(plantId))?.iotStatus).toBe('active');
-  });
+      expect(failures).toBe(3);
+      const inventory = await h.awsInventory();
+      expect(inventory.certificates).toEqual([{ id: resources.certificateId, status: 'ACTIVE' }]);
+      expect(inventory.things).toEqual([thingNameFor(plantId)]);
+      expect((await h.plantRow(plantId))?.iotStatus).toBe('active');
+    },
+  );
 
   it.each([
     'CreateThingCommand',
@@ -232,7 +261,9 @@ describe('provisionPlant', () => {
         throw awsError('LimitExceededException', 400);
       },
     };
-    const error = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue)).catch((e: unknown) => e);
+    const error = await h
+      .withWorker(overrides, (taskQueue) => provision(plantId, taskQueue))
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(h.faults.injected).toEqual(['CreateCertificateFromCsrCommand:lose-response']);
@@ -265,7 +296,9 @@ describe('provisionPlant', () => {
 
       const fifoPlant = newPlantId();
       h.settings = { ...h.settings, sqsQueueUrl: `${h.settings.sqsQueueUrl}.fifo` };
-      const error = await h.withWorker({}, (taskQueue) => provision(fifoPlant, taskQueue)).catch((e: unknown) => e);
+      const error = await h
+        .withWorker({}, (taskQueue) => provision(fifoPlant, taskQueue))
+        .catch((e: unknown) => e);
       expect((error as WorkflowFailedError).cause?.message).toContain('only delivers to standard queues');
       expect((await h.awsInventory()).things).toEqual([resources.thingName]);
     } finally {
