@@ -16,6 +16,8 @@ import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/so
 
 export { createDataConverter, createTemporalClient, loadPayloadCodec } from './codec/data-converter.js';
 export { decryptData, encryptData, generateEncryptionKey } from './crypto/encryption.js';
+export { startRotation } from './rotation/client.js';
+export type { RotateCertificateInput, RotateCertificateResult, RotationStatus } from './rotation/contract.js';
 export * from './service/errors.js';
 export { openSolarIot, resolveIotMode } from './service/open.js';
 export type { OperationView } from './service/operations.js';

@@ -33,7 +33,7 @@ import {
 import { createSteps } from './activity-options.js';
 import { PlantIdSearchAttribute } from './contract.js';
 import { releaseCertificate } from './release-certificate.js';
-import { Saga } from './saga.js';
+import { messageOf, Saga } from './saga.js';
 
 const reads = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -56,12 +56,6 @@ function graceMs(value: unknown): number {
     invalid('gracePeriod must be between 0 and 365 days');
   }
   return ms;
-}
-
-function innermost(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown } | undefined;
-  while (current?.cause && typeof current.cause === 'object') current = current.cause as typeof current;
-  return current?.message ?? String(error);
 }
 
 /**
@@ -123,7 +117,7 @@ export async function rotateCertificate(input: RotateCertificateInput): Promise<
     });
   } catch (error) {
     status.phase = 'failed';
-    status.lastError = innermost(error);
+    status.lastError = messageOf(error);
     const leftovers = await saga.compensate();
     const summary =
       (isCancellation(error) ? 'Rotation was cancelled' : `Rotation failed: ${status.lastError}`) +
