@@ -194,7 +194,7 @@ describe('reconcile', () => {
     for (const thingName of [a.thingName, thingNameFor(C), thingNameFor(L), 'weather-station-1']) {
       await h.iot.send(new DescribeThingCommand({ thingName }));
     }
-  });
+  }, 600_000); // provisions and removes ten plants for real: minutes on a loaded 2-core machine
 
   it('leaves a plant alone while an operation of it runs, and re-checks just before removing', async () => {
     const M = plantId('M');
