@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { rotateCertificateWorkflowId } from '../rotation/contract.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/contract.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -44,6 +45,15 @@ export function operationActivities({ temporal, settings }: ActivityDeps) {
     /** Cancels a running provision of the plant and waits until its compensations have run. */
     async stopProvisioning({ plantId }: { plantId: string }): Promise<boolean> {
       return waitForClose(provisionWorkflowId(plantId), true);
+    },
+
+    /**
+     * For deprovisioning: cancels a running rotation of the plant and waits until it has closed
+     * (a rotation before its switch removes its new certificate; one in its grace period leaves
+     * both certificates, which the deprovision then removes). False if none was running.
+     */
+    async stopRotation({ plantId }: { plantId: string }): Promise<boolean> {
+      return waitForClose(rotateCertificateWorkflowId(plantId), true);
     },
 
     /** A provision started while the plant is being deprovisioned waits for that to finish. */

@@ -1,9 +1,6 @@
-import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import { certificates, plants } from '../db/schema.js';
-import { rotateCertificateWorkflowId } from '../rotation/contract.js';
 import type { CertificateRef } from './certificates.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -18,7 +15,7 @@ export interface RotationTarget {
 }
 
 /** Certificate rotation's reads and the switch of the plant to its new certificate. */
-export function rotationActivities({ db, temporal, settings }: ActivityDeps) {
+export function rotationActivities({ db }: ActivityDeps) {
   return {
     /** The plant's current certificate; fails (not retryable) unless the plant is active. */
     async beginRotation({ plantId }: { plantId: string }): Promise<RotationTarget> {
@@ -118,37 +115,6 @@ export function rotationActivities({ db, temporal, settings }: ActivityDeps) {
         activatedBefore,
         due: rows.map((r) => ({ plantId: r.plantId, certificateId: r.certificateId ?? '' })),
       };
-    },
-
-    /**
-     * For deprovisioning: cancels a running rotation of the plant and waits until it has closed
-     * (a rotation before its switch removes its new certificate; one in its grace period leaves
-     * both certificates, which the deprovision then removes). False if none was running.
-     */
-    async stopRotation({ plantId }: { plantId: string }): Promise<boolean> {
-      if (!temporal) {
-        throw ApplicationFailure.nonRetryable(
-          'Activities were created without a Temporal client',
-          'ConfigurationError',
-        );
-      }
-      const handle = temporal.workflow.getHandle(rotateCertificateWorkflowId(plantId));
-      try {
-        const { status } = await handle.describe();
-        if (status.name !== 'RUNNING') return false;
-        await handle.cancel();
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return false;
-        throw error;
-      }
-      const ctx = Context.current();
-      const beat = setInterval(() => ctx.heartbeat(), settings.pollIntervalMs ?? 2_000);
-      try {
-        await Promise.race([handle.result().catch(() => undefined), ctx.cancelled]);
-      } finally {
-        clearInterval(beat);
-      }
-      return true;
     },
   };
 }
