@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { policyNameFor, thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, removeSteps } from './activity-options.js';
 import type { DeprovisionPlantInput, DeprovisionResult } from './contract.js';
@@ -22,6 +22,11 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
   try {
     // A provision still running is cancelled first; its own rollback runs before we go on.
     await progress.step('stop-provisioning', () => coordinationSteps.stopProvisioning({ plantId }));
+    // A rotation must not re-attach or record a certificate while the plant is taken apart.
+    // patched(): deprovisions recorded before this step replay unchanged.
+    if (patched('stop-rotation')) {
+      await progress.step('stop-rotation', () => coordinationSteps.stopRotation({ plantId }));
+    }
     const stored = await progress.step('record-start', () => removeSteps.beginDeprovisioning({ plantId }));
     const principals = await progress.step('list-principals', () =>
       removeSteps.listThingPrincipals({ thingName }),
