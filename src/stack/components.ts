@@ -55,6 +55,8 @@ export interface TemporalDevServerOptions {
   dbFile?: string | undefined;
   logFile: string;
   ip?: string;
+  /** Codec server the Web UI decodes payloads with (`--ui-codec-endpoint`). */
+  uiCodecEndpoint?: string | undefined;
 }
 
 export interface TemporalDevServer extends Component {
@@ -88,6 +90,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
         port: opts.port,
         ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
         ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
+        ...(opts.uiCodecEndpoint ? { extraArgs: ['--ui-codec-endpoint', opts.uiCodecEndpoint] } : {}),
         searchAttributes: SEARCH_ATTRIBUTES.map((a) =>
           defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD),
         ),
@@ -106,6 +109,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  if (opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
   const proc = ManagedProcess.start({
     name: 'temporal',

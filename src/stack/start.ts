@@ -29,6 +29,7 @@ import {
   traversableByOthers,
 } from './components.js';
 import { ManagedProcess, portInUse } from './processes.js';
+import { localCodecUiEndpoint } from '../codec/local.js';
 import { ensureTools, formatToolError, ToolError } from './tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,7 +54,7 @@ const APP_PROCESSES: AppProcess[] = [
   {
     name: 'codec',
     entry: 'src/codec/main.ts',
-    where: 'http://localhost:8234 (Temporal codec server)',
+    where: `http://localhost:${process.env.CODEC_SERVER_PORT || 8234} (Temporal codec server)`,
     env: {
       CODEC_SERVER_TOKEN_FILE: join(
         resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data')),
@@ -153,6 +154,14 @@ async function main(): Promise<number> {
   const uiPort = intEnv('TEMPORAL_UI_PORT', 8233);
   const postgresPort = intEnv('POSTGRES_PORT', 5432);
   const motoPort = intEnv('MOTO_PORT', 5000);
+  const codecPort = intEnv('CODEC_SERVER_PORT', 8234);
+  // The Web UI decodes payloads through the local codec server (token in the data dir, in the URL:
+  // the dev server's UI has no login to send a bearer token), and the codec server lets it call.
+  const uiCodecEndpoint = await localCodecUiEndpoint({
+    tokenFile: join(dataDir, 'codec-server.token'),
+    port: codecPort,
+  });
+  process.env.CODEC_CORS_ORIGINS ||= `http://localhost:${uiPort}`;
 
   const externalTemporal = process.env.TEMPORAL_ADDRESS;
   const externalDb = process.env.DATABASE_URL;
@@ -171,11 +180,13 @@ async function main(): Promise<number> {
     [uiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT'],
     [postgresPort, 'PostgreSQL', 'POSTGRES_PORT'],
     [motoPort, 'moto', 'MOTO_PORT'],
+    [codecPort, 'codec server', 'CODEC_SERVER_PORT'],
   ] as const) {
     const needed =
       (variable.startsWith('TEMPORAL') && !externalTemporal) ||
       (variable === 'POSTGRES_PORT' && !externalDb) ||
-      (variable === 'MOTO_PORT' && tools.motoServer);
+      (variable === 'MOTO_PORT' && tools.motoServer) ||
+      variable === 'CODEC_SERVER_PORT';
     if (needed && (await portInUse(port))) {
       throw new ToolError(
         `port ${port} (${name}) is already in use (another \`npm start\`?); stop it, or set ${variable} to another port`,
@@ -251,6 +262,7 @@ async function main(): Promise<number> {
             uiPort,
             dbFile: join(dataDir, 'temporal', 'temporal.db'),
             logFile: join(logDir, 'temporal.log'),
+            uiCodecEndpoint,
           }),
       !tools.motoServer
         ? undefined
