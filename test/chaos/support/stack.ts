@@ -71,7 +71,18 @@ export class WorkerProcess {
   constructor(
     private readonly proc: ManagedProcess,
     readonly logFile: string,
+    readonly faultReportFile: string,
   ) {}
+
+  /** The worker's fault counters (written by the injector at most twice a second and on exit). */
+  faultTotals(): { calls: number; injected: number; delayed: number } | undefined {
+    if (!existsSync(this.faultReportFile)) return undefined;
+    return (
+      JSON.parse(readFileSync(this.faultReportFile, 'utf8')) as {
+        totals: { calls: number; injected: number; delayed: number };
+      }
+    ).totals;
+  }
 
   get pid(): number | undefined {
     return this.proc.pid;
@@ -187,7 +198,9 @@ export class ChaosStack {
   async startWorker(options: WorkerOptions = {}): Promise<WorkerProcess> {
     const n = ++this.workerCount;
     const logFile = join(this.workDir, `worker-${n}.log`);
-    const env = this.env({ ...(options.faults ? { SOLAR_IOT_FAULTS: options.faults } : {}), ...options.env });
+    const faultReport = join(this.workDir, `faults-${n}.json`);
+    const faults = options.faults ? `${options.faults};report=${faultReport}` : undefined;
+    const env = this.env({ ...(faults ? { SOLAR_IOT_FAULTS: faults } : {}), ...options.env });
     const proc = ManagedProcess.start({
       name: `worker-${n}`,
       command: TSX,
@@ -198,7 +211,7 @@ export class ChaosStack {
       stopSignal: 'SIGTERM',
       stopTimeoutMs: 45_000,
     });
-    const worker = new WorkerProcess(proc, logFile);
+    const worker = new WorkerProcess(proc, logFile, faultReport);
     this.workers.push(worker);
     await waitFor(
       `worker ${n} to poll (log ${logFile})`,
@@ -232,8 +245,25 @@ export class ChaosStack {
     return report;
   }
 
-  /** Empties moto (every service) and our tables, for the next scenario. */
+  /** Terminates every workflow still running (a scenario that failed or timed out leaves some). */
+  async terminateRunning(): Promise<number> {
+    const client = await this.client();
+    let terminated = 0;
+    for await (const execution of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
+      await client.workflow
+        .getHandle(execution.workflowId, execution.runId)
+        .terminate('chaos test clean-up')
+        .then(() => {
+          terminated += 1;
+        })
+        .catch(() => undefined);
+    }
+    return terminated;
+  }
+
+  /** Empties Temporal (running workflows), moto (every service) and our tables, for the next scenario. */
   async reset(): Promise<void> {
+    await this.terminateRunning();
     const res = await fetch(new URL('/moto-api/reset', this.moto.endpoint), { method: 'POST' });
     if (!res.ok) throw new Error(`moto reset failed: HTTP ${res.status}`);
     this.queueUrl = await createMotoQueue(this.moto.endpoint, 'us-east-1', 'solar-plant-data');
@@ -269,6 +299,29 @@ export class ChaosStack {
     });
   }
 
+  /**
+   * Stops PostgreSQL (SIGKILL of the whole server: a crash, recovered from the WAL at the next
+   * start; or SIGINT: fast shutdown), waits `downMs`, starts it on the same port and data directory.
+   */
+  async restartPostgres(options: { signal: 'SIGKILL' | 'SIGINT'; downMs: number }): Promise<void> {
+    const port = Number(new URL(this.postgres.url).port);
+    if (options.signal === 'SIGKILL') {
+      process.kill(-(this.postgres.pid as number), 'SIGKILL');
+      await this.postgres.exited;
+    } else {
+      await this.postgres.stop();
+    }
+    await sleep(options.downMs);
+    if (!this.tools.postgres) throw new Error('no PostgreSQL binaries');
+    this.postgres = await startPostgres({
+      binaries: this.tools.postgres,
+      dataDir: join(this.workDir, 'postgres'),
+      port,
+      database: 'solar_iot_chaos',
+      logFile: join(this.workDir, 'postgres.log'),
+    });
+  }
+
   /** Holds a row lock on a plant until released: the next UPDATE of that plant waits for it. */
   async lockPlantRow(plantId: string): Promise<{ release(): Promise<void> }> {
     const client = new pg.Client({ connectionString: this.postgres.url });
@@ -286,6 +339,7 @@ export class ChaosStack {
   }
 
   async stop(): Promise<void> {
+    await this.terminateRunning().catch(() => undefined); // settles results a test still awaits
     for (const w of this.workers) if (w.running) await w.kill();
     try {
       process.kill(this.moto.pid as number, 'SIGCONT');
