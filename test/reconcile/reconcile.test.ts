@@ -33,7 +33,9 @@ let env: TestWorkflowEnvironment;
 let h: ReconcileHarness;
 
 beforeAll(async () => {
-  env = await createTimeSkippingEnv(); // search attributes registered
+  // The dev server, not the time-skipping one: nothing here waits on timers, and the Java test
+  // server stalled (expired workflow tasks, then no progress) under this many concurrent workflows.
+  env = await createDevServerEnv();
   h = new ReconcileHarness(env);
 });
 
