@@ -26,7 +26,7 @@ import {
 } from '../../src/reconcile/index.js';
 import type { reconcile } from '../../src/workflows/reconcile.js';
 import { resetMoto } from '../support/moto.js';
-import { createDevServerEnv, createTimeSkippingEnv } from '../support/temporal.js';
+import { createDevServerEnv } from '../support/temporal.js';
 import { plantId, RECONCILE_KEY, ReconcileHarness } from './support.js';
 
 let env: TestWorkflowEnvironment;
