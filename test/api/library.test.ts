@@ -139,7 +139,7 @@ describe('provisionPlantIoT / getPlantIoTStatus / deprovisionPlantIoT', () => {
       return s.operation?.currentStep === 'list-principals' ? s : undefined;
     });
     expect(running.operation).toMatchObject({ kind: 'deprovision', state: 'running' });
-    expect(running.operation?.stepsDone).toEqual(['stop-provisioning', 'record-start']);
+    expect(running.operation?.stepsDone).toEqual(['stop-provisioning', 'stop-rotation', 'record-start']);
     expect(running.plant.iotStatus).toBe('deprovisioning');
 
     const refused = stack.solarIot.provisionPlantIoT(plantId, 'again');
