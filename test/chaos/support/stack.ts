@@ -138,21 +138,39 @@ export class ChaosStack {
     }
     const workDir = await mkdtemp(join(tmpdir(), `solar-iot-chaos-${name}-`));
     await chmod(workDir, 0o711); // PostgreSQL runs as `postgres` when we are root
-    const temporalPort = await freePort();
+    const binaries = tools.postgres;
+    const motoBin = tools.motoServer;
+    const temporalCli = tools.temporalCli;
+    let temporalPort = 0;
+    // A free port can be taken by another process before our server binds it: try another.
+    const onFreePort = async <T>(start: (port: number) => Promise<T>): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await start(await freePort());
+        } catch (error) {
+          if (attempt >= 3 || !/in use|EADDRINUSE/i.test((error as Error).message)) throw error;
+        }
+      }
+    };
     const [postgres, moto, temporal] = await Promise.all([
-      startPostgres({
-        binaries: tools.postgres,
-        dataDir: join(workDir, 'postgres'),
-        port: await freePort(),
-        database: 'solar_iot_chaos',
-        logFile: join(workDir, 'postgres.log'),
-      }),
-      startMoto({ bin: tools.motoServer, port: await freePort(), logFile: join(workDir, 'moto.log') }),
-      startTemporalDevServer({
-        tool: tools.temporalCli,
-        port: temporalPort,
-        dbFile: join(workDir, 'temporal.sqlite'),
-        logFile: join(workDir, 'temporal.log'),
+      onFreePort((port) =>
+        startPostgres({
+          binaries,
+          dataDir: join(workDir, 'postgres'),
+          port,
+          database: 'solar_iot_chaos',
+          logFile: join(workDir, 'postgres.log'),
+        }),
+      ),
+      onFreePort((port) => startMoto({ bin: motoBin, port, logFile: join(workDir, 'moto.log') })),
+      onFreePort((port) => {
+        temporalPort = port;
+        return startTemporalDevServer({
+          tool: temporalCli,
+          port,
+          dbFile: join(workDir, 'temporal.sqlite'),
+          logFile: join(workDir, 'temporal.log'),
+        });
       }),
     ]);
     const stack = new ChaosStack(name, workDir, tools, postgres, moto, temporal);
