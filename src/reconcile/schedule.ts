@@ -1,10 +1,6 @@
-import {
-  type Client,
-  ScheduleAlreadyRunning,
-  type ScheduleOptionsAction,
-  ScheduleOverlapPolicy,
-} from '@temporalio/client';
+import type { Client, ScheduleOptionsAction } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
+import { upsertSchedule } from '../schedules/upsert-schedule.js';
 import { TASK_QUEUE } from '../workflows/contract.js';
 import {
   RECONCILE_SCHEDULE_ID,
@@ -39,14 +35,5 @@ export async function ensureReconcileSchedule(
     args: [input],
     taskQueue: options.taskQueue ?? TASK_QUEUE,
   };
-  const spec = { intervals: [{ every: options.every ?? '1h' }] };
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' as Duration };
-  try {
-    await client.schedule.create({ scheduleId, spec, action, policies });
-    return { scheduleId, created: true };
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
-  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
-  return { scheduleId, created: false };
+  return upsertSchedule(client, scheduleId, { action, every: options.every ?? '1h', catchupWindow: '1m' });
 }

@@ -5,16 +5,11 @@
  * The client must carry the payload codec (its arguments are stored encrypted like any input).
  */
 import { fileURLToPath } from 'node:url';
-import {
-  type Client,
-  ScheduleAlreadyRunning,
-  type ScheduleOptionsAction,
-  ScheduleOverlapPolicy,
-} from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import type { Client, ScheduleOptionsAction } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
 import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { upsertSchedule } from '../schedules/upsert-schedule.js';
 import type { RotateExpiringInput } from './contract.js';
 import { type RotationSettings, RotationSettingsError, readRotationSettings } from './settings.js';
 
@@ -38,17 +33,7 @@ export async function ensureRotationSchedule(
     args: [input],
     taskQueue: options.taskQueue,
   };
-  const spec = { intervals: [{ every: options.every }] };
-  // A run that is still going (many plants) makes the next tick skip, never run twice at once.
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1h' as Duration };
-  try {
-    await client.schedule.create({ scheduleId, spec, action, policies });
-    return { scheduleId, created: true };
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
-  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
-  return { scheduleId, created: false };
+  return upsertSchedule(client, scheduleId, { action, every: options.every, catchupWindow: '1h' });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
