@@ -13,7 +13,6 @@ let h: ProvisioningHarness;
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
   h = new ProvisioningHarness(env);
-  await h.registerSearchAttributes();
 });
 
 afterAll(async () => {

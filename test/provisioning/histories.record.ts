@@ -23,7 +23,6 @@ describe('recording histories', () => {
   beforeAll(async () => {
     env = await createTimeSkippingEnv();
     h = new ProvisioningHarness(env);
-    await h.registerSearchAttributes();
     await resetMoto();
     await h.createQueue();
   });

@@ -27,7 +27,6 @@ let h: ProvisioningHarness;
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
   h = new ProvisioningHarness(env);
-  await h.registerSearchAttributes();
 });
 
 afterAll(async () => {

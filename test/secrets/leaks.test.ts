@@ -57,7 +57,6 @@ beforeAll(async () => {
   codec = await testCodec();
   env = await createCodecTimeSkippingEnv(createDataConverter(codec));
   h = new CodecHarness(env, createDataConverter(codec));
-  await h.registerSearchAttributes();
   workDir = await mkdtemp(join(tmpdir(), 'solar-iot-secrets-'));
 });
 

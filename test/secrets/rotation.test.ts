@@ -34,7 +34,6 @@ beforeAll(async () => {
   codec = await testCodec();
   env = await createCodecTimeSkippingEnv(createDataConverter(codec));
   h = new CodecHarness(env, createDataConverter(codec));
-  await h.registerSearchAttributes();
 });
 
 afterAll(async () => {

@@ -3,6 +3,7 @@
  * client encrypts, a workflow bundle with the encrypting failure converter, and workers with the
  * same data converter. Plus helpers to look at raw (undecoded) histories and at every table.
  */
+
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Client, type WorkflowHandle } from '@temporalio/client';
@@ -19,6 +20,7 @@ import { createLogger, type Logger } from '../../src/logging/index.js';
 import { createWorkers } from '../../src/worker/workers.js';
 import { workflowsPath } from '../../src/worker.js';
 import { type ActivityOverrides, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { registerSearchAttributes } from '../support/temporal.js';
 
 /** The codec every process of the test stack would derive from the test ENCRYPTION_KEY. */
 export async function testCodec(): Promise<EncryptionCodec> {
@@ -39,10 +41,16 @@ export async function createCodecTimeSkippingEnv(
   dataConverter: DataConverter,
 ): Promise<TestWorkflowEnvironment> {
   const path = inject('stack').TEMPORAL_TEST_SERVER_PATH;
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     ...(path ? { server: { executable: { type: 'existing-path', path } } } : {}),
     client: { dataConverter },
   });
+  // As createTimeSkippingEnv: the Java test server starts without PlantId / IotStatus.
+  await registerSearchAttributes(env).catch(async (error: unknown) => {
+    await env.teardown();
+    throw error;
+  });
+  return env;
 }
 
 export class CodecHarness extends ProvisioningHarness {

@@ -30,7 +30,9 @@ export class AwsFaults {
         if (fault === 'lose-response') {
           this.injected.push(`${command}:${fault}`);
           // AWS has done the work; the caller only sees a dropped connection.
-          throw Object.assign(new Error('socket hang up (injected after AWS answered)'), { name: 'TimeoutError' });
+          throw Object.assign(new Error('socket hang up (injected after AWS answered)'), {
+            name: 'TimeoutError',
+          });
         }
         return result;
       },

@@ -11,7 +11,6 @@ import {
   ListTopicRulesCommand,
 } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
@@ -19,13 +18,10 @@ import { type Activities, createActivities, type IotSettings } from '../../src/a
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb } from '../../src/db/client.js';
 import { certificates, plants } from '../../src/db/schema.js';
-import { workflowsPath } from '../../src/worker.js';
 import { createWorkers } from '../../src/worker/workers.js';
+import { workflowsPath } from '../../src/worker.js';
 import { AwsFaults } from './aws-faults.js';
 import { awsClientConfig } from './moto.js';
-
-const { IndexedValueType } = temporal.api.enums.v1;
-const GRPC_ALREADY_EXISTS = 6;
 
 export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K] }>;
 
@@ -65,21 +61,6 @@ export class ProvisioningHarness {
   settings = testSettings();
 
   constructor(readonly env: TestWorkflowEnvironment) {}
-
-  /**
-   * The Java test server validates search attributes like a real server: register the two the
-   * workflows upsert, as `npm start` does for the dev server. Already registered is fine.
-   */
-  async registerSearchAttributes(): Promise<void> {
-    await this.env.connection.operatorService
-      .addSearchAttributes({
-        namespace: this.env.namespace ?? 'default',
-        searchAttributes: { PlantId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, IotStatus: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
-      })
-      .catch((error: { code?: number }) => {
-        if (error.code !== GRPC_ALREADY_EXISTS) throw error;
-      });
-  }
 
   /** The standard queue the telemetry rule targets. */
   async createQueue(): Promise<string> {
@@ -151,6 +132,7 @@ export function newPlantId(): string {
 
 function requiredEnv(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests through vitest (test/global-setup.ts provides it)`);
+  if (!value)
+    throw new Error(`${name} is not set: run the tests through vitest (test/global-setup.ts provides it)`);
   return value;
 }

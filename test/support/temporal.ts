@@ -56,7 +56,7 @@ const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_
 const GRPC_ALREADY_EXISTS = 6;
 
 /** The test server starts without custom search attributes; workflows that upsert them need them. */
-async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   const searchAttributes = Object.fromEntries(SEARCH_ATTRIBUTES.map((a) => [a.name, KEYWORD]));
   try {
     await env.connection.operatorService.addSearchAttributes({
