@@ -1,8 +1,10 @@
 import {
+  CreateKeysAndCertificateCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
   GetPolicyCommand,
   GetTopicRuleCommand,
+  IoTClient,
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
 } from '@aws-sdk/client-iot';
@@ -10,14 +12,16 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createActivities } from '../../src/activities/index.js';
 import { startProvisioning } from '../../src/client.js';
+import { FaultInjector } from '../../src/faults/index.js';
 import { toActivityFailure } from '../../src/iot/aws-errors.js';
 import { policyNameFor, SHARED_RULE_NAME, thingNameFor } from '../../src/iot/naming.js';
 import { policyDocumentFor } from '../../src/iot/policy-document.js';
 import { SHARED_RULE_SQL } from '../../src/iot/topic-rule.js';
 import { type PlantIotResources, provisionWorkflowId, statusQuery } from '../../src/workflows/contract.js';
 import { decodedHistoryText } from '../support/history.js';
-import { resetMoto } from '../support/moto.js';
+import { awsClientConfig, resetMoto } from '../support/moto.js';
 import { type ActivityOverrides, newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
 import { createTimeSkippingEnv } from '../support/temporal.js';
 
@@ -246,6 +250,55 @@ describe('provisionPlant', () => {
     const [stored, ...others] = await h.certificateRows(plantId);
     expect(others).toEqual([]);
     expect(stored?.certificateId).toBe(resources.certificateId);
+  });
+
+  it('completes with one certificate when the CreateCertificateFromCsr answer is lost among 30 recent certificates and a quarter of the reads fail', async () => {
+    // Other plants' certificates, issued just before: every one is a candidate of the search.
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(
+        Array.from({ length: 10 }, () =>
+          h.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+        ),
+      );
+    }
+    const iot = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
+    const faults = new FaultInjector(
+      'seed=5; CreateCertificateFromCsr=1:lost-response#1; DescribeCertificate|ListCertificates=0.25:throttling,500,503,timeout,reset,lost-response',
+    );
+    faults.install(iot);
+    const faulty = createActivities({
+      iot,
+      db: h.database.db,
+      vault: h.vault,
+      temporal: env.client,
+      settings: h.settings,
+    });
+    let attempts = 0;
+    const plantId = newPlantId();
+    try {
+      const resources = await h.withWorker(
+        {
+          createCertificate: (args) => {
+            attempts += 1;
+            return faulty.createCertificate(args);
+          },
+        },
+        (taskQueue) => provision(plantId, taskQueue),
+      );
+      // The first attempt lost its answer; the second found the certificate despite failed reads.
+      expect(attempts).toBe(2);
+      const injected = faults.snapshot().injected;
+      expect(injected.CreateCertificateFromCsr).toEqual({ 'lost-response': 1 });
+      expect(Object.keys(injected.DescribeCertificate ?? {})).not.toEqual([]);
+      const inventory = await h.awsInventory();
+      expect(inventory.certificates).toHaveLength(31);
+      expect(inventory.certificates).toContainEqual({ id: resources.certificateId, status: 'ACTIVE' });
+      const [stored, ...others] = await h.certificateRows(plantId);
+      expect(others).toEqual([]);
+      expect(stored?.certificateId).toBe(resources.certificateId);
+    } finally {
+      iot.destroy();
+    }
   });
 
   it('rolls back a certificate whose creation answer was lost when a later step fails', async () => {
