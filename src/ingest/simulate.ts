@@ -1,23 +1,35 @@
 /**
  * `npm run simulate -- --plants N --devices M --rate R [--duplicates 0.1] [--malformed 0.05] [--fifo]`
+ * `npm run simulate -- --credentials <bundles> --devices M --rate R [--mqtt-endpoint host[:port]] [--ca file]`
  *
- * Sends simulated inverter telemetry to the telemetry queue exactly as the shared IoT rule
- * (`SELECT *, topic(2) AS plantId, topic() AS topic FROM 'solar/+/data'`) would deliver it:
- * moto has no rules engine, so locally the simulator plays both the devices and the rule.
+ * Transport `sqs` (default): sends simulated inverter telemetry to the telemetry queue exactly as
+ * the shared IoT rule (`SELECT *, topic(2) AS plantId, topic() AS topic FROM 'solar/+/data'`) would
+ * deliver it: moto has no rules engine, so locally the simulator plays both the devices and the rule.
  *
- * Against real AWS the devices would publish over MQTT with mutual TLS (the plant's exported
- * certificate and key, client id = the plant's thing name, ATS endpoint, port 8883) to
- * `solar/<plantId>/data`, and the rule would fill the (standard) queue. That MQTT mode is NOT
- * implemented here: nothing could test it on these machines (no IoT Core, no broker).
+ * Transport `mqtt` (default when --credentials is given): the devices publish as real ones do,
+ * over MQTT with mutual TLS, one connection per plant, with the bundles `export-credentials` wrote
+ * (certificate, key, client id = thing name), to `solar/<plantId>/data` with QoS 1 (mqtt-publisher.ts).
+ * Endpoint: --mqtt-endpoint, else each bundle's device.json, else AWS_IOT_ENDPOINT, else
+ * DescribeEndpoint(iot:Data-ATS). The broker's certificate is checked against --ca, else Node's
+ * root store (which holds Amazon Root CA 1, the bundle's AmazonRootCA1.pem).
  *
  * Queue: --queue-url, else AWS_SQS_QUEUE_URL, else `solar-plant-data` on AWS_ENDPOINT_URL
  * (default http://127.0.0.1:5000, the moto of `npm start`). --fifo sends to `<queue>.fifo`
  * (created on an emulator if missing) with MessageGroupId = plant id and the seed's
  * MessageDeduplicationId md5(topic)-md5(timestamp)-md5(deviceId), so SQS drops resends (layer 1).
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { DescribeEndpointCommand, IoTClient } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import {
+  CredentialsError,
+  type DeviceBundle,
+  loadDeviceBundles,
+  MqttFleetPublisher,
+  parseMqttEndpoint,
+} from './mqtt-publisher.js';
 import { POISON_KINDS, type SimMessage, sendToQueue, TelemetrySimulator } from './simulator.js';
 
 const USAGE = `Usage: npm run simulate -- [options]
@@ -27,8 +39,18 @@ const USAGE = `Usage: npm run simulate -- [options]
   --count C           stop after C messages (default: until Ctrl-C)
   --duplicates P      probability 0..1 that a reading is sent twice (default 0)
   --malformed P       probability 0..1 of a poison message after a reading (default 0)
+  --transport T       sqs (default) or mqtt (default when --credentials is given)
+SQS transport (what the IoT rule delivers; locally, since moto has no rules engine):
   --fifo              send to the FIFO twin of the queue (<name>.fifo), with group and deduplication ids
   --queue-url URL     target queue (default AWS_SQS_QUEUE_URL, or solar-plant-data on the emulator)
+MQTT transport (devices publishing with mutual TLS, one connection per plant, QoS 1):
+  --credentials PATH  device bundle(s) from export-credentials: a bundle directory, its device.json,
+                      or a directory of bundle directories; repeatable. One plant per bundle
+                      (replaces --plants); client id = the plant's thing name
+  --mqtt-endpoint H   host[:port] (default: the bundle's endpoint, else AWS_IOT_ENDPOINT, else
+                      DescribeEndpoint iot:Data-ATS; port 8883)
+  --ca FILE           CA certificates (PEM) for the broker's certificate (default: Node's root store,
+                      which has Amazon Root CA 1)
   --start ISO         simulated time of the first reading (default now)
   --step-seconds S    simulated seconds between two readings of one inverter
                       (default: real time, plants*devices/rate)
@@ -54,8 +76,12 @@ const Options = z.object({
   count: positive('count', 1e9).int({ error: '--count must be a whole number' }).optional(),
   duplicates: probability('duplicates').default(0),
   malformed: probability('malformed').default(0),
-  fifo: z.boolean().default(false),
+  fifo: z.boolean().optional(),
   'queue-url': z.url({ error: '--queue-url is not a URL' }).optional(),
+  transport: z.enum(['sqs', 'mqtt'], { error: '--transport must be sqs or mqtt' }).optional(),
+  credentials: z.array(z.string()).optional(),
+  'mqtt-endpoint': z.string().optional(),
+  ca: z.string().optional(),
   start: z.iso
     .datetime({ offset: true, error: '--start is not an ISO date-time such as 2024-06-21T00:00:00Z' })
     .optional(),
@@ -84,6 +110,10 @@ function parseOptions() {
         malformed: { type: 'string' },
         fifo: { type: 'boolean' },
         'queue-url': { type: 'string' },
+        transport: { type: 'string' },
+        credentials: { type: 'string', multiple: true },
+        'mqtt-endpoint': { type: 'string' },
+        ca: { type: 'string' },
         start: { type: 'string' },
         'step-seconds': { type: 'string' },
         seed: { type: 'string' },
@@ -100,7 +130,53 @@ function parseOptions() {
   }
   const parsed = Options.safeParse(values);
   if (!parsed.success) fail(parsed.error.issues.map((i) => i.message).join('\n'));
-  return parsed.data;
+  const opts = parsed.data;
+  const transport = opts.transport ?? (opts.credentials ? 'mqtt' : 'sqs');
+  if (transport === 'mqtt') {
+    if (!opts.credentials)
+      fail('--transport mqtt needs --credentials (device bundles from export-credentials)');
+    if (opts.fifo || opts['queue-url']) fail('--fifo and --queue-url are for the SQS transport');
+  } else if (opts['mqtt-endpoint'] || opts.ca) {
+    fail('--mqtt-endpoint and --ca are for the MQTT transport');
+  }
+  if (opts.credentials && values.plants !== undefined) {
+    fail('--plants cannot be combined with --credentials: there is one plant per bundle');
+  }
+  if (opts['mqtt-endpoint']) {
+    try {
+      parseMqttEndpoint(opts['mqtt-endpoint']);
+    } catch (error) {
+      fail(`--mqtt-endpoint: ${(error as Error).message}`);
+    }
+  }
+  return { ...opts, fifo: opts.fifo ?? false, transport };
+}
+
+/** Where the bundles' devices connect: the flag, else each bundle's own, else the account's ATS endpoint. */
+async function mqttEndpointFor(
+  flag: string | undefined,
+  bundles: readonly DeviceBundle[],
+): Promise<{ host: string; port: number } | undefined> {
+  if (flag) return parseMqttEndpoint(flag);
+  if (bundles.every((b) => b.endpoint)) return undefined;
+  const env = process.env;
+  if (env.AWS_IOT_ENDPOINT) return parseMqttEndpoint(env.AWS_IOT_ENDPOINT);
+  const iot = new IoTClient({
+    region: env.AWS_REGION || 'us-east-1',
+    ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}),
+  });
+  try {
+    const { endpointAddress } = await iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' }));
+    if (!endpointAddress) throw new Error('DescribeEndpoint returned no address');
+    return parseMqttEndpoint(endpointAddress);
+  } catch (error) {
+    return fail(
+      `a bundle has no endpoint and DescribeEndpoint(iot:Data-ATS) failed (${(error as Error).message}); ` +
+        'pass --mqtt-endpoint or set AWS_IOT_ENDPOINT',
+    );
+  } finally {
+    iot.destroy();
+  }
 }
 
 async function resolveQueue(
@@ -138,6 +214,12 @@ async function ensureQueue(sqs: SQSClient, name: string, fifo: boolean, emulator
 
 async function main(): Promise<void> {
   const opts = parseOptions();
+  const bundles = opts.credentials
+    ? await loadDeviceBundles(opts.credentials).catch((error: unknown) =>
+        fail(error instanceof CredentialsError ? error.message : String(error)),
+      )
+    : undefined;
+  if (opts.transport === 'mqtt') return runMqtt(opts, bundles as DeviceBundle[]);
   const env = process.env;
   const explicitQueue = opts['queue-url'] ?? (env.AWS_SQS_QUEUE_URL || undefined);
   const endpoint = env.AWS_ENDPOINT_URL || (explicitQueue ? undefined : 'http://127.0.0.1:5000');
@@ -154,49 +236,120 @@ async function main(): Promise<void> {
       `cannot reach the queue (${err instanceof Error ? err.message : String(err)}); is \`npm start\` running?`,
     ),
   );
-  const fleet = opts.plants * opts.devices;
-  const sim = new TelemetrySimulator({
-    plants: opts.plants,
+  const sim = simulatorFor(opts, bundles);
+  process.stderr.write(
+    `simulate: ${sim.plants.length} plants x ${opts.devices} inverters, ${opts.rate} msg/s -> ${queueUrl}${opts.fifo ? ' (FIFO)' : ''}\n`,
+  );
+  const { sent, seconds } = await run(opts, sim, (batch) =>
+    sendToQueue(sqs, queueUrl, batch, { fifo: queueUrl.endsWith('.fifo') }),
+  );
+  process.stdout.write(
+    `${JSON.stringify({ transport: 'sqs', sent, seconds, ...sim.counts, expectedProcessedRows: sim.expectedRows, queueUrl })}\n`,
+  );
+  sqs.destroy();
+}
+
+type Opts = ReturnType<typeof parseOptions>;
+
+function simulatorFor(opts: Opts, bundles: readonly DeviceBundle[] | undefined): TelemetrySimulator {
+  const plants = bundles?.length ?? opts.plants;
+  return new TelemetrySimulator({
+    plants,
+    ...(bundles ? { plantIds: bundles.map((b) => b.plantId) } : {}),
     devices: opts.devices,
     duplicates: opts.duplicates,
     malformed: opts.malformed,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.start ? { start: new Date(opts.start) } : {}),
-    stepMs: (opts['step-seconds'] ?? fleet / opts.rate) * 1000,
+    stepMs: (opts['step-seconds'] ?? (plants * opts.devices) / opts.rate) * 1000,
   });
-  process.stderr.write(
-    `simulate: ${opts.plants} plants x ${opts.devices} inverters, ${opts.rate} msg/s -> ${queueUrl}${opts.fifo ? ' (FIFO)' : ''}\n`,
-  );
+}
 
+/** Paces `send` at --rate until --count or a signal; `send` returns how many were delivered. */
+async function run(
+  opts: Opts,
+  sim: TelemetrySimulator,
+  send: (batch: SimMessage[]) => Promise<number>,
+  onSecondSignal?: () => void,
+): Promise<{ sent: number; generated: number; seconds: number }> {
   let stop = false;
-  process.on('SIGINT', () => {
+  const onSignal = () => {
+    if (stop) onSecondSignal?.();
     stop = true;
-  });
-  process.on('SIGTERM', () => {
-    stop = true;
-  });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const started = performance.now();
+  let generated = 0;
   let sent = 0;
   let lastReport = started;
-  while (!stop && (opts.count === undefined || sent < opts.count)) {
-    const due = Math.floor(((performance.now() - started) / 1000) * opts.rate) - sent;
-    const want = Math.min(Math.max(due, 0), 100, opts.count === undefined ? 100 : opts.count - sent);
+  while (!stop && (opts.count === undefined || generated < opts.count)) {
+    const due = Math.floor(((performance.now() - started) / 1000) * opts.rate) - generated;
+    const want = Math.min(Math.max(due, 0), 100, opts.count === undefined ? 100 : opts.count - generated);
     if (want === 0) {
       await new Promise((r) => setTimeout(r, Math.max(5, Math.min(200, 1000 / opts.rate))));
       continue;
     }
     const batch: SimMessage[] = Array.from({ length: want }, () => sim.next());
-    sent += await sendToQueue(sqs, queueUrl, batch, { fifo: queueUrl.endsWith('.fifo') });
+    generated += batch.length;
+    sent += await send(batch);
     if (performance.now() - lastReport > 5_000) {
       lastReport = performance.now();
       process.stderr.write(`simulate: ${sent} sent (${summary(sim)})\n`);
     }
   }
-  const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(
-    `${JSON.stringify({ sent, seconds: Number(seconds.toFixed(1)), ...sim.counts, expectedProcessedRows: sim.expectedRows, queueUrl })}\n`,
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  return { sent, generated, seconds: Number(((performance.now() - started) / 1000).toFixed(1)) };
+}
+
+async function runMqtt(opts: Opts, bundles: DeviceBundle[]): Promise<void> {
+  const endpoint = await mqttEndpointFor(opts['mqtt-endpoint'], bundles);
+  let ca: string | undefined;
+  if (opts.ca) {
+    ca = await readFile(opts.ca, 'utf8').catch((error: unknown) =>
+      fail(`--ca ${opts.ca}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`),
+    );
+  }
+  const sim = simulatorFor(opts, bundles);
+  const perConnection = opts.rate / bundles.length;
+  if (perConnection > 100) {
+    process.stderr.write(
+      `simulate: warning: ${perConnection.toFixed(0)} publishes/s per connection; AWS IoT Core allows 100\n`,
+    );
+  }
+  const publisher = await MqttFleetPublisher.connect(bundles, {
+    endpoint,
+    ca,
+    log: (line) => process.stderr.write(`simulate: ${line}\n`),
+  }).catch((error: unknown) => fail((error as Error).message));
+  process.stderr.write(
+    `simulate: ${bundles.length} plants x ${opts.devices} inverters, ${opts.rate} msg/s -> MQTT (QoS 1, mutual TLS)\n`,
   );
-  sqs.destroy();
+  const { sent, generated, seconds } = await run(
+    opts,
+    sim,
+    (batch) => publisher.publish(batch),
+    () => {
+      // A second Ctrl-C while acknowledgements are still awaited (e.g. the broker is unreachable).
+      publisher.forceClose();
+      process.stderr.write(`simulate: stopped; ${JSON.stringify(publisher.stats)}\n`);
+      process.exit(130);
+    },
+  );
+  await publisher.close();
+  process.stdout.write(
+    `${JSON.stringify({
+      transport: 'mqtt',
+      sent,
+      generated,
+      seconds,
+      ...publisher.stats,
+      ...sim.counts,
+      expectedProcessedRows: sim.expectedRows,
+      plants: bundles.map((b) => b.plantId),
+    })}\n`,
+  );
 }
 
 function summary(sim: TelemetrySimulator): string {

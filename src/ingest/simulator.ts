@@ -34,6 +34,11 @@ export interface SimMessage {
   kind: SimKind;
   /** The SQS body: the rule's output (device JSON + plantId from the topic + topic). */
   body: string;
+  /**
+   * What the device publishes on `solar/<plantId>/data` (the MQTT payload): the device JSON, which
+   * the rule turns into `body`. For the `invalid_json` poison, the device's truncated JSON.
+   */
+  payload: string;
   plantId: string;
   deviceId: string;
   /** What the device put in its payload (the FIFO deduplication id hashes this string). */
@@ -62,6 +67,11 @@ export interface SimulatorOptions {
   oversizedBytes?: number;
   /** Prefix of plant ids (default derived from the seed). */
   plantPrefix?: string;
+  /**
+   * The plants' ids, e.g. of provisioned plants whose certificates publish over MQTT (overrides
+   * `plants` and `plantPrefix`; the random sequence is the same as for as many generated plants).
+   */
+  plantIds?: readonly string[];
 }
 
 /** mulberry32: small, fast, good enough for telemetry noise. */
@@ -122,8 +132,8 @@ export class TelemetrySimulator {
     this.startMs = (options.start ?? new Date()).getTime();
     this.stepMs = options.stepMs ?? 60_000;
     const prefix = options.plantPrefix ?? `sim${seed.toString(36)}`;
-    this.plants = Array.from({ length: options.plants }, (_, i) => ({
-      id: `${prefix}-plant-${String(i + 1).padStart(3, '0')}`,
+    this.plants = Array.from({ length: options.plantIds?.length ?? options.plants }, (_, i) => ({
+      id: options.plantIds?.[i] ?? `${prefix}-plant-${String(i + 1).padStart(3, '0')}`,
       longitude: -120 + this.random() * 240,
       cloud: 0.7 + this.random() * 0.3,
     }));
@@ -217,6 +227,7 @@ export class TelemetrySimulator {
     return this.message(
       'reading',
       ruleOutput(payload, inverter.plant.id),
+      JSON.stringify(payload),
       inverter,
       payload.timestamp,
       Object.keys(payload.metrics).length,
@@ -231,13 +242,16 @@ export class TelemetrySimulator {
   private duplicateOf(original: SimMessage): SimMessage {
     if (this.random() < 0.5) return { ...original, kind: 'duplicate' };
     const body = JSON.parse(original.body) as Record<string, unknown>;
+    const payload = JSON.parse(original.payload) as Record<string, unknown>;
     const ts = original.timestamp.replace(/Z$/, '+00:00');
     body.timestamp = ts;
+    payload.timestamp = ts;
     const topic = telemetryTopicFor(original.plantId);
     return {
       ...original,
       kind: 'duplicate',
       body: JSON.stringify(body),
+      payload: JSON.stringify(payload),
       timestamp: ts,
       deduplicationId: fifoDeduplicationId(topic, ts, original.deviceId),
     };
@@ -248,9 +262,11 @@ export class TelemetrySimulator {
     const payload: Record<string, unknown> = this.devicePayload(inverter, atMs + 1, false);
     const metrics = payload.metrics as Record<string, unknown>;
     let body: string;
+    let devicePayload: string | undefined;
     switch (kind) {
       case 'invalid_json':
         body = ruleOutput(payload, inverter.plant.id).slice(0, -7);
+        devicePayload = JSON.stringify(payload).slice(0, -7);
         break;
       case 'missing_field':
         delete payload.deviceId;
@@ -269,7 +285,14 @@ export class TelemetrySimulator {
         body = ruleOutput(payload, inverter.plant.id);
         break;
     }
-    const message = this.message(kind, body, inverter, new Date(atMs + 1).toISOString(), 0);
+    const message = this.message(
+      kind,
+      body,
+      devicePayload ?? JSON.stringify(payload),
+      inverter,
+      new Date(atMs + 1).toISOString(),
+      0,
+    );
     // Poison never shares a deduplication id with a reading.
     message.deduplicationId = `poison-${createHash('sha256').update(body).digest('hex')}`;
     return message;
@@ -278,6 +301,7 @@ export class TelemetrySimulator {
   private message(
     kind: SimKind,
     body: string,
+    payload: string,
     inverter: Inverter,
     timestamp: string,
     metricCount: number,
@@ -285,6 +309,7 @@ export class TelemetrySimulator {
     return {
       kind,
       body,
+      payload,
       plantId: inverter.plant.id,
       deviceId: inverter.id,
       timestamp,

@@ -1,0 +1,301 @@
+/**
+ * A local stand-in for the AWS IoT Core message broker, for the simulator's MQTT transport:
+ *
+ * - MQTT (aedes) over TLS that REQUIRES a client certificate signed by its CA (`requestCert`,
+ *   `rejectUnauthorized`), like the ATS endpoint does for device certificates;
+ * - the IoT policy attached to each certificate is enforced the way AWS does: `iot:Connect` on
+ *   `client/<clientId>` (CONNACK "not authorized" otherwise) and `iot:Publish` on `topic/<topic>`
+ *   (the connection is dropped otherwise), evaluated from the policy document itself;
+ * - every accepted publish is recorded with the client id and certificate it came from.
+ *
+ * Plus a test PKI (@peculiar/x509, ECDSA P-256): a CA, the broker's certificate for
+ * localhost/127.0.0.1, and device certificates for given public keys.
+ */
+import 'reflect-metadata';
+import { KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import * as x509 from '@peculiar/x509';
+import { Aedes, type AuthenticateError } from 'aedes';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const subtle = webcrypto.subtle;
+
+type Keys = webcrypto.CryptoKeyPair;
+
+async function newKeys(): Promise<Keys> {
+  return (await subtle.generateKey(ALG, true, ['sign', 'verify'])) as Keys;
+}
+
+function keyPem(key: webcrypto.CryptoKey): string {
+  return KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+const serial = () => `01${randomBytes(8).toString('hex')}`;
+const validity = () => ({
+  notBefore: new Date(Date.now() - 60_000),
+  notAfter: new Date(Date.now() + 86_400_000),
+});
+
+export class TestCa {
+  private constructor(
+    readonly name: string,
+    private readonly keys: Keys,
+    readonly certificatePem: string,
+  ) {}
+
+  static async create(name = 'CN=solar-iot test root CA'): Promise<TestCa> {
+    const keys = await newKeys();
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: serial(),
+      name,
+      ...validity(),
+      keys,
+      signingAlgorithm: ALG,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    return new TestCa(name, keys, cert.toString('pem'));
+  }
+
+  private async issue(
+    subject: string,
+    publicKey: webcrypto.CryptoKey | x509.PublicKey,
+    extensions: x509.Extension[],
+  ): Promise<string> {
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject,
+      issuer: this.name,
+      ...validity(),
+      signingAlgorithm: ALG,
+      publicKey,
+      signingKey: this.keys.privateKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        await x509.AuthorityKeyIdentifierExtension.create(this.keys.publicKey),
+        ...extensions,
+      ],
+    });
+    return cert.toString('pem');
+  }
+
+  /** The broker's certificate and key, for localhost and 127.0.0.1. */
+  async serverCertificate(): Promise<{ certificatePem: string; privateKeyPem: string }> {
+    const keys = await newKeys();
+    const certificatePem = await this.issue('CN=localhost', keys.publicKey, [
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'dns', value: 'localhost' },
+        { type: 'ip', value: '127.0.0.1' },
+      ]),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    ]);
+    return { certificatePem, privateKeyPem: keyPem(keys.privateKey) };
+  }
+
+  /** A device (client) certificate for a fresh key. */
+  async deviceCertificate(): Promise<{ certificatePem: string; privateKeyPem: string }> {
+    const keys = await newKeys();
+    return {
+      certificatePem: await this.deviceCertificateFor(keys.publicKey),
+      privateKeyPem: keyPem(keys.privateKey),
+    };
+  }
+
+  /** A device certificate for a given public key, e.g. of a CSR (AWS IoT's subject). */
+  async deviceCertificateFor(publicKey: webcrypto.CryptoKey | x509.PublicKey): Promise<string> {
+    return this.issue('CN=AWS IoT Certificate', publicKey, [
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    ]);
+  }
+
+  /** Signs the public key of a PKCS#10 request (what CreateCertificateFromCsr does). */
+  async signCsr(csrPem: string): Promise<string> {
+    return this.deviceCertificateFor(new x509.Pkcs10CertificateRequest(csrPem).publicKey);
+  }
+}
+
+/** Writes a bundle exactly as export-credentials lays it out (device.json + three PEM files). */
+export async function writeBundle(
+  directory: string,
+  device: { plantId: string; clientId: string; endpoint?: string; port?: number },
+  pems: { certificatePem: string; privateKeyPem: string; caPem?: string },
+): Promise<string> {
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await writeFile(join(directory, 'certificate.pem.crt'), pems.certificatePem, { mode: 0o600 });
+  await writeFile(join(directory, 'private.pem.key'), pems.privateKeyPem, { mode: 0o600 });
+  await writeFile(join(directory, 'AmazonRootCA1.pem'), pems.caPem ?? '', { mode: 0o600 });
+  const json = {
+    plantId: device.plantId,
+    thingName: device.clientId,
+    clientId: device.clientId,
+    endpoint: device.endpoint ?? 'example-ats.iot.us-east-1.amazonaws.com',
+    port: device.port ?? 8883,
+    certificateId: 'test',
+    files: { certificate: 'certificate.pem.crt', privateKey: 'private.pem.key', rootCa: 'AmazonRootCA1.pem' },
+    topics: {
+      publishTelemetry: `solar/${device.plantId}/data`,
+      subscribeCommands: `solar/${device.plantId}/commands/#`,
+    },
+  };
+  await writeFile(join(directory, 'device.json'), `${JSON.stringify(json, null, 2)}\n`, { mode: 0o600 });
+  return directory;
+}
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: string | string[];
+}
+
+/** IAM-style evaluation of an IoT policy document: an Allow matches, nothing Denies. */
+export function policyAllows(document: string, action: string, resource: string): boolean {
+  const statements = (JSON.parse(document) as { Statement: Statement[] }).Statement;
+  const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
+  const matches = (pattern: string, value: string) =>
+    new RegExp(
+      `^${pattern
+        .split('')
+        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')))
+        .join('')}$`,
+    ).test(value);
+  const hit = (s: Statement) =>
+    list(s.Action).some((a) => matches(a, action)) && list(s.Resource).some((r) => matches(r, resource));
+  return (
+    !statements.some((s) => s.Effect === 'Deny' && hit(s)) &&
+    statements.some((s) => s.Effect === 'Allow' && hit(s))
+  );
+}
+
+const ARN = 'arn:aws:iot:us-east-1:123456789012';
+
+export interface Received {
+  clientId: string;
+  /** SHA-256 fingerprint of the client certificate the connection was made with. */
+  certificate: string;
+  topic: string;
+  payload: string;
+  qos: number;
+}
+
+export class TlsBroker {
+  readonly received: Received[] = [];
+  /** Client ids accepted (CONNACK 0), in order, with their certificate's fingerprint. */
+  readonly connects: { clientId: string; certificate: string }[] = [];
+  readonly refused: { clientId: string; reason: string }[] = [];
+  /** TLS handshakes the server refused: `<authorizationError>: <error>`. */
+  readonly tlsErrors: string[] = [];
+  /** Called after each accepted publish (e.g. to drop connections mid-stream). */
+  onPublish: ((r: Received) => void) | undefined;
+  private readonly policies = new Map<string, string>();
+  private readonly sockets = new Set<TLSSocket>();
+
+  private constructor(
+    private readonly aedes: Aedes,
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(ca: TestCa): Promise<TlsBroker> {
+    const { certificatePem, privateKeyPem } = await ca.serverCertificate();
+    let self: TlsBroker | undefined;
+    const fingerprint = (conn: unknown) => (conn as TLSSocket).getPeerCertificate().fingerprint256;
+    const aedes = await Aedes.createBroker({
+      authenticate: (client, _user, _password, done) => {
+        const policy = self?.policies.get(fingerprint(client.conn));
+        const allowed =
+          policy !== undefined && policyAllows(policy, 'iot:Connect', `${ARN}:client/${client.id}`);
+        if (allowed) {
+          self?.connects.push({ clientId: client.id, certificate: fingerprint(client.conn) });
+          done(null, true);
+          return;
+        }
+        self?.refused.push({
+          clientId: client.id,
+          reason: policy ? 'iot:Connect denied' : 'no policy attached',
+        });
+        const error = new Error('not authorized') as AuthenticateError;
+        error.returnCode = 5;
+        done(error, null);
+      },
+      authorizePublish: (client, packet, callback) => {
+        const policy = client ? self?.policies.get(fingerprint(client.conn)) : undefined;
+        if (policy && policyAllows(policy, 'iot:Publish', `${ARN}:topic/${packet.topic}`)) callback(null);
+        else callback(new Error(`iot:Publish denied on ${packet.topic}`));
+      },
+    });
+    aedes.on('publish', (packet, client) => {
+      if (!client || !self) return;
+      const record: Received = {
+        clientId: client.id,
+        certificate: fingerprint(client.conn),
+        topic: packet.topic,
+        payload: Buffer.from(packet.payload).toString('utf8'),
+        qos: packet.qos,
+      };
+      self.received.push(record);
+      self.onPublish?.(record);
+    });
+    const server = createServer(
+      {
+        key: privateKeyPem,
+        cert: certificatePem,
+        ca: [ca.certificatePem],
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (socket) => {
+        self?.sockets.add(socket);
+        socket.on('close', () => self?.sockets.delete(socket));
+        aedes.handle(socket);
+      },
+    );
+    // Node verifies the client certificate after the handshake and destroys the socket when it
+    // fails; the reason is on the socket (authorizationError), the error itself is a hang-up.
+    server.on('tlsClientError', (error, socket) =>
+      self?.tlsErrors.push(`${socket.authorizationError ?? 'no verification error'}: ${error.message}`),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    if (!address || typeof address === 'string') throw new Error('no port');
+    self = new TlsBroker(aedes, server, address.port);
+    return self;
+  }
+
+  get endpoint(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.port };
+  }
+
+  /** Attaches an IoT policy document to a certificate (by fingerprint, as AWS attaches to the principal). */
+  attachPolicy(certificatePem: string, policyDocument: string): void {
+    this.policies.set(new X509Certificate(certificatePem).fingerprint256, policyDocument);
+  }
+
+  /** Cuts every client connection (a network drop, from the device's side indistinguishable). */
+  dropConnections(): number {
+    const n = this.sockets.size;
+    for (const s of this.sockets) s.destroy();
+    return n;
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+    await new Promise<void>((r) => this.aedes.close(() => r()));
+  }
+}
+
+export function fingerprintOf(certificatePem: string): string {
+  return new X509Certificate(certificatePem).fingerprint256;
+}
