@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { FaultInjector, parseFaultSpec } from '../src/faults/index.js';
 import { ACTIVITY_QUOTAS, DEFAULT_QUOTAS } from '../src/quotas/classes.js';
-import { readQuotaSettings } from '../src/quotas/settings.js';
+import { readQuotaSettings, readQuotaUtilization } from '../src/quotas/settings.js';
 import { plants } from '../src/db/schema.js';
 import { buildWorkflowBundle } from '../src/worker/bundle.js';
 import { createWorkers } from '../src/worker/workers.js';
@@ -64,7 +64,9 @@ async function main() {
       dataConverter: w.dataConverter,
       activities: w.activities,
       quotas,
+      utilization: readQuotaUtilization(),
     });
+    const limits = workers.limits ?? quotas;
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(process.memoryUsage().rss / 2 ** 20), 1000);
     let result: BackfillResult | undefined;
@@ -111,7 +113,7 @@ async function main() {
         `Throttled by operation: ${throttledByOp || 'none'}. AWS calls: ${stats.totals.calls} (${Object.entries(stats.calls)
           .map(([op, n]) => `${op} ${n}`)
           .join(', ')}).`,
-        `Worker limits (maxTaskQueueActivitiesPerSecond): ${Object.entries(quotas)
+        `Worker limits (maxTaskQueueActivitiesPerSecond = quota x ${readQuotaUtilization()}): ${Object.entries(limits)
           .map(([op, n]) => `${op} ${n}`)
           .join(', ')}. RSS: the one process running the worker set (and this benchmark's client), sampled each second after the first 20% of the run.`,
       ],

@@ -11,7 +11,7 @@ import { createAwsClients } from './iot/clients.js';
 import { createLogger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
 import { createMockActivities } from './mock/activities.js';
-import { QuotaSettingsError, readQuotaSettings } from './quotas/settings.js';
+import { QuotaSettingsError, readQuotaSettings, readQuotaUtilization } from './quotas/settings.js';
 import { ensureRotationSchedule } from './rotation/schedule.js';
 import { RotationSettingsError, readRotationSettings } from './rotation/settings.js';
 import { resolveWorkflowCode } from './worker/bundle.js';
@@ -42,6 +42,7 @@ export async function runWorker(config: Config): Promise<void> {
   logger.info({ payloadKeyId: codec.currentKeyId, payloadKeySource: source }, 'payload encryption on');
   const rotation = readRotationSettings();
   const quotas = readQuotaSettings();
+  const utilization = readQuotaUtilization();
   const workflowCode = await resolveWorkflowCode();
   if (workflowCode.reason) logger.info({ reason: workflowCode.reason }, 'bundling workflows at start');
 
@@ -60,6 +61,7 @@ export async function runWorker(config: Config): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       ...workflowCode,
       quotas,
+      utilization,
       dataConverter,
       // Mock mode (USE_MOCK_DATA): the seed's fake resources, and an IoT client that refuses every call.
       activities:
@@ -92,7 +94,7 @@ export async function runWorker(config: Config): Promise<void> {
       {
         taskQueue: config.temporal.taskQueue,
         address: config.temporal.address,
-        quotas,
+        quotaQueueLimits: worker.limits,
         workflows: workflowCode.source,
       },
       'worker polling',

@@ -1,10 +1,15 @@
 /**
- * Per-operation request rates for the quota task queues, from the environment:
+ * The account's AWS IoT request-rate quotas, and how much of each the fleet dispatches:
  *
- *   SOLAR_IOT_QUOTA_CREATE_POLICY=10     requests per second (fractions allowed), whole fleet
+ *   SOLAR_IOT_QUOTA_CREATE_POLICY=10     the account's quota, requests per second (fractions
+ *                                        allowed); one variable per operation (QUOTA_VARIABLES)
+ *   SOLAR_IOT_QUOTA_UTILIZATION=0.95     the quota queues dispatch at this share of each quota
  *
- * One variable per operation (see QUOTA_VARIABLES); unset means the AWS default quota. Raise one
- * only after AWS raised the account's quota. Parsed once at worker start-up.
+ * Unset quotas mean the AWS default. Raise one only after AWS raised the account's quota.
+ * The share below 1 is the margin that keeps calls under the quota although the time between
+ * the server's dispatch and the call reaching AWS varies (a loaded worker's event loop delivers
+ * several at once) and the server's dispatch bucket holds ceil(rate) tasks. Parsed once at
+ * worker start-up.
  */
 import { DEFAULT_QUOTAS, QUOTA_OPERATIONS, type QuotaOperation } from './classes.js';
 
@@ -17,6 +22,10 @@ export const QUOTA_VARIABLES: Readonly<Record<QuotaOperation, string>> = Object.
     `SOLAR_IOT_QUOTA_${op.replace(/(?<=[a-z])(?=[A-Z])/g, '_').toUpperCase()}`,
   ]),
 ) as Record<QuotaOperation, string>;
+
+export const UTILIZATION_VARIABLE = 'SOLAR_IOT_QUOTA_UTILIZATION';
+/** Measured in bench/bulk.ts (docs/performance.md): zero throttled calls, >= 0.9 of the quota. */
+export const DEFAULT_UTILIZATION = 0.95;
 
 export class QuotaSettingsError extends Error {
   override readonly name = 'QuotaSettingsError';
@@ -41,4 +50,24 @@ export function readQuotaSettings(env: Record<string, string | undefined> = proc
   }
   if (problems.length) throw new QuotaSettingsError(problems.join('\n'));
   return settings;
+}
+
+/** SOLAR_IOT_QUOTA_UTILIZATION, a share in (0, 1]; throws QuotaSettingsError naming the fix. */
+export function readQuotaUtilization(env: Record<string, string | undefined> = process.env): number {
+  const raw = env[UTILIZATION_VARIABLE]?.trim();
+  if (!raw) return DEFAULT_UTILIZATION;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(value > 0 && value <= 1)) {
+    throw new QuotaSettingsError(
+      `${UTILIZATION_VARIABLE}=${JSON.stringify(raw)} is not a share of the quota: set a number in (0, 1] (default ${DEFAULT_UTILIZATION}) or unset it`,
+    );
+  }
+  return value;
+}
+
+/** The maxTaskQueueActivitiesPerSecond of each quota queue: quota x utilization. */
+export function quotaQueueLimits(quotas: QuotaSettings, utilization: number): QuotaSettings {
+  return Object.fromEntries(
+    QUOTA_OPERATIONS.map((op) => [op, Math.round(quotas[op] * utilization * 1000) / 1000]),
+  ) as QuotaSettings;
 }

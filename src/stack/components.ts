@@ -59,6 +59,28 @@ export interface TemporalDevServerOptions {
   uiCodecEndpoint?: string | undefined;
 }
 
+/**
+ * Dynamic config every dev server we start gets: ONE partition per task queue. The Temporal
+ * server splits a queue's `maxTaskQueueActivitiesPerSecond` evenly over its read partitions
+ * (4 by default), each with its own token bucket of burst max(ceil(rate / 4), 1), and counts
+ * no limit on tasks a child partition forwards to the root. So with 4 partitions the quota
+ * queues (src/quotas) can release up to 4 x ceil(rate / 4) tasks at once (4 at 2/s, 12 at
+ * 10/s) against an AWS bucket of one second's worth. One partition gives one bucket of
+ * ceil(rate). A single-process dev server gains nothing from partitions anyway. Production
+ * clusters: deploy/temporal-dynamicconfig.yaml (docs/performance.md).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number>> = {
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
+
+function dynamicConfigArgs(): string[] {
+  return Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([k, v]) => [
+    '--dynamic-config-value',
+    `${k}=${JSON.stringify(v)}`,
+  ]);
+}
+
 export interface TemporalDevServer extends Component {
   address: string;
   uiUrl?: string | undefined;
@@ -90,7 +112,10 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
         port: opts.port,
         ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
         ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
-        ...(opts.uiCodecEndpoint ? { extraArgs: ['--ui-codec-endpoint', opts.uiCodecEndpoint] } : {}),
+        extraArgs: [
+          ...dynamicConfigArgs(),
+          ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
+        ],
         searchAttributes: SEARCH_ATTRIBUTES.map((a) =>
           defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD),
         ),
@@ -111,6 +136,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
+  args.push(...dynamicConfigArgs());
   const proc = ManagedProcess.start({
     name: 'temporal',
     command: opts.tool.path,

@@ -8,7 +8,13 @@
 import type { DataConverter } from '@temporalio/common';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { ACTIVITY_QUOTAS, QUOTA_OPERATIONS, type QuotaOperation, quotaTaskQueue } from '../quotas/classes.js';
-import { type QuotaSettings, readQuotaSettings } from '../quotas/settings.js';
+import { StartPacer } from '../quotas/pacer.js';
+import {
+  type QuotaSettings,
+  quotaQueueLimits,
+  readQuotaSettings,
+  readQuotaUtilization,
+} from '../quotas/settings.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: activity functions of any signature
 type ActivityFunctions = Record<string, (...args: any[]) => Promise<unknown>>;
@@ -22,8 +28,10 @@ export interface CreateWorkersOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   workflowsPath?: string | undefined;
   dataConverter?: DataConverter | undefined;
-  /** Requests per second per quota class; default: the environment (src/quotas/settings.ts). */
+  /** The account's quotas, requests per second; default: the environment (src/quotas/settings.ts). */
   quotas?: QuotaSettings | undefined;
+  /** Share of each quota the queues dispatch at; default: SOLAR_IOT_QUOTA_UTILIZATION or 0.95. */
+  utilization?: number | undefined;
   /** Anything else for the main worker (shutdownGraceTime also applies to the quota workers). */
   options?: Partial<WorkerOptions>;
 }
@@ -35,6 +43,8 @@ export class WorkerSet {
   constructor(
     readonly main: Worker,
     readonly quotaWorkers: ReadonlyMap<QuotaOperation, Worker>,
+    /** maxTaskQueueActivitiesPerSecond of each quota queue. */
+    readonly limits?: Readonly<QuotaSettings>,
   ) {}
 
   get workers(): Worker[] {
@@ -82,7 +92,10 @@ export class WorkerSet {
 
 /** Creates the main worker and the quota workers of `taskQueue`. */
 export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerSet> {
-  const quotas = opts.quotas ?? readQuotaSettings();
+  const limits = quotaQueueLimits(
+    opts.quotas ?? readQuotaSettings(),
+    opts.utilization ?? readQuotaUtilization(),
+  );
   const activities = opts.activities as ActivityFunctions;
   const common = {
     connection: opts.connection,
@@ -109,9 +122,12 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerS
         ...common,
         taskQueue: quotaTaskQueue(opts.taskQueue, operation),
         activities: Object.fromEntries(own),
-        maxTaskQueueActivitiesPerSecond: quotas[operation],
+        // The server paces the whole fleet; the pacer spaces this process's starts at the same
+        // rate, so the tasks the server releases together (up to ceil(rate)) reach AWS spaced.
+        maxTaskQueueActivitiesPerSecond: limits[operation],
+        interceptors: { activity: [new StartPacer(limits[operation]).interceptor()] },
       }),
     );
   }
-  return new WorkerSet(main, quotaWorkers);
+  return new WorkerSet(main, quotaWorkers, limits);
 }
