@@ -12,7 +12,14 @@
  * localhost/127.0.0.1, and device certificates for given public keys.
  */
 import 'reflect-metadata';
-import { KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  randomBytes,
+  webcrypto,
+  X509Certificate,
+} from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
@@ -122,6 +129,46 @@ export class TestCa {
   }
 }
 
+/**
+ * moto signs the certificate of CreateKeysAndCertificate with the certificate's own key, under the
+ * issuer name `C=US, O=Moto, OU=Server CA 1B, CN=Moto`, and publishes no CA. With that key (the
+ * one the bundle holds) this builds the CA certificate that would have issued it: the issuer's
+ * name, the same public key, CA:true. A broker trusting it verifies moto's certificate for real.
+ */
+export async function issuerOfSelfIssued(certificatePem: string, privateKeyPem: string): Promise<string> {
+  const leaf = new x509.X509Certificate(certificatePem);
+  const rsa = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
+  const keyObject = createPrivateKey(privateKeyPem);
+  const keys = {
+    privateKey: await subtle.importKey(
+      'pkcs8',
+      keyObject.export({ type: 'pkcs8', format: 'der' }),
+      rsa,
+      false,
+      ['sign'],
+    ),
+    publicKey: await subtle.importKey(
+      'spki',
+      createPublicKey(keyObject).export({ type: 'spki', format: 'der' }),
+      rsa,
+      true,
+      ['verify'],
+    ),
+  } as webcrypto.CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: leaf.issuerName,
+    ...validity(),
+    keys,
+    signingAlgorithm: rsa,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+    ],
+  });
+  return ca.toString('pem');
+}
+
 /** Writes a bundle exactly as export-credentials lays it out (device.json + three PEM files). */
 export async function writeBundle(
   directory: string,
@@ -203,7 +250,8 @@ export class TlsBroker {
     readonly port: number,
   ) {}
 
-  static async start(ca: TestCa): Promise<TlsBroker> {
+  /** `trust`: the CA certificates client certificates must chain to (default: `ca`, which also signs the broker's). */
+  static async start(ca: TestCa, trust: string[] = [ca.certificatePem]): Promise<TlsBroker> {
     const { certificatePem, privateKeyPem } = await ca.serverCertificate();
     let self: TlsBroker | undefined;
     const fingerprint = (conn: unknown) => (conn as TLSSocket).getPeerCertificate().fingerprint256;
@@ -247,7 +295,7 @@ export class TlsBroker {
       {
         key: privateKeyPem,
         cert: certificatePem,
-        ca: [ca.certificatePem],
+        ca: trust,
         requestCert: true,
         rejectUnauthorized: true,
       },
