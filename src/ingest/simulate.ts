@@ -322,7 +322,11 @@ async function runMqtt(opts: Opts, bundles: DeviceBundle[]): Promise<void> {
     endpoint,
     ca,
     log: (line) => process.stderr.write(`simulate: ${line}\n`),
-  }).catch((error: unknown) => fail((error as Error).message));
+  }).catch((error: unknown) => {
+    // Not a usage problem: the message names the plant, the endpoint and the cause.
+    process.stderr.write(`simulate: ${(error as Error).message}\n`);
+    process.exit(1);
+  });
   process.stderr.write(
     `simulate: ${bundles.length} plants x ${opts.devices} inverters, ${opts.rate} msg/s -> MQTT (QoS 1, mutual TLS)\n`,
   );
