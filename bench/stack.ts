@@ -132,6 +132,7 @@ export async function productWiring(stack: BenchStack, faults?: FaultInjector) {
   const settings: IotSettings = {
     certificateMode: 'csr',
     topicRuleMode: 'shared',
+    policyMode: process.env.POLICY_MODE === 'per-plant' ? 'per-plant' : 'shared',
     sqsQueueUrl,
     iotRoleArn: `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-rule`,
     iotEndpoint: 'bench-ats.iot.us-east-1.amazonaws.com',

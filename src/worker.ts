@@ -75,6 +75,7 @@ export async function runWorker(config: Config): Promise<void> {
               settings: {
                 certificateMode: config.iot.certificateMode,
                 topicRuleMode: config.iot.topicRuleMode,
+                policyMode: config.iot.policyMode,
                 sqsQueueUrl: config.aws.sqsQueueUrl,
                 iotRoleArn: config.aws.iotRoleArn,
                 iotEndpoint: config.aws.iotEndpoint,

@@ -16,6 +16,11 @@ export interface IotSettings {
   certificateMode: 'csr' | 'create-keys';
   /** `shared`: one rule on solar/+/data for every plant. `per-plant`: the seed's rule per plant. */
   topicRuleMode: 'shared' | 'per-plant';
+  /**
+   * `shared`: one policy with thing policy variables for every plant (POLICY_MODE's default).
+   * `per-plant`: the seed's policy per plant. Absent means per-plant (settings built by hand).
+   */
+  policyMode?: 'shared' | 'per-plant';
   sqsQueueUrl?: string | undefined;
   iotRoleArn?: string | undefined;
   /** ATS data endpoint; asked of AWS (DescribeEndpoint) when not configured. */

@@ -1,7 +1,9 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { certificates, type IotStatus, plants } from '../db/schema.js';
+import { policyNameFor, SHARED_POLICY_NAME } from '../iot/naming.js';
 import type { PlantIotResources } from '../workflows/contract.js';
 import type { ActivityDeps } from './deps.js';
+import type { PlantPolicy } from './policies.js';
 
 /** A certificate the plant may still hold in AWS, as far as our records know. */
 export interface StoredCertificate {
@@ -90,6 +92,20 @@ export function plantRecordActivities({ db }: ActivityDeps) {
         })
         .from(certificates)
         .where(and(eq(certificates.plantId, plantId), isNull(certificates.destroyedAt)));
+    },
+
+    /**
+     * The policy the plant's certificates carry, from our record: the shared policy or the
+     * plant's own. Unknown (never fully provisioned): the plant's own name, whose removal is a
+     * no-op when it does not exist.
+     */
+    async recordedPolicy({ plantId }: { plantId: string }): Promise<PlantPolicy> {
+      const [row] = await db
+        .select({ policyName: plants.policyName })
+        .from(plants)
+        .where(eq(plants.id, plantId));
+      const policyName = row?.policyName ?? policyNameFor(plantId);
+      return { policyName, shared: policyName === SHARED_POLICY_NAME };
     },
 
     async recordDeprovisioned({ plantId }: { plantId: string }) {

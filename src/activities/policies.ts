@@ -7,12 +7,66 @@ import {
 } from '@aws-sdk/client-iot';
 import { ApplicationFailure } from '@temporalio/common';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
-import { policyNameFor } from '../iot/naming.js';
-import { policyDocumentFor, samePolicyDocument } from '../iot/policy-document.js';
+import { policyNameFor, SHARED_POLICY_NAME } from '../iot/naming.js';
+import { policyDocumentFor, samePolicyDocument, sharedPolicyDocument } from '../iot/policy-document.js';
 import type { ActivityDeps } from './deps.js';
+import { recheckEvery, SHARED_RESOURCE_TTL_MS } from './recheck.js';
 
-export function policyActivities({ iot }: ActivityDeps) {
+/** The policy a provision attaches to its certificate. */
+export interface PlantPolicy {
+  policyName: string;
+  /** The shared policy: never created or deleted for one plant, only attached and detached. */
+  shared: boolean;
+}
+
+export function policyActivities({ iot, settings }: ActivityDeps) {
+  /**
+   * The shared policy exists with our document once this resolves: GetPolicy first, CreatePolicy
+   * only when it is missing (normally once per account). Done at most once a minute per worker
+   * process (recheck.ts), so a plant normally costs no call here.
+   */
+  const ensureSharedPolicy = recheckEvery(SHARED_RESOURCE_TTL_MS, async () => {
+    const policyName = SHARED_POLICY_NAME;
+    const policyDocument = sharedPolicyDocument();
+    const refuse = () =>
+      ApplicationFailure.nonRetryable(
+        `Policy ${policyName} exists with a different document; update it with CreatePolicyVersion (set as default) or delete it, then retry`,
+        'ResourceAlreadyExistsException',
+      );
+    try {
+      const existing = await iot.send(new GetPolicyCommand({ policyName }));
+      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument)) throw refuse();
+      return;
+    } catch (error) {
+      if (error instanceof ApplicationFailure) throw error;
+      if (!isAwsError(error, 'ResourceNotFoundException'))
+        throw toActivityFailure('GetPolicy', error, policyName);
+    }
+    try {
+      await iot.send(new CreatePolicyCommand({ policyName, policyDocument }));
+    } catch (error) {
+      // Another worker created it meanwhile: fine if it is ours.
+      if (!isAwsError(error, 'ResourceAlreadyExistsException'))
+        throw toActivityFailure('CreatePolicy', error, policyName);
+      const existing = await awsCall('GetPolicy', policyName, () =>
+        iot.send(new GetPolicyCommand({ policyName })),
+      );
+      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument)) throw refuse();
+    }
+  });
+
   return {
+    /**
+     * Which policy this plant's certificate gets. POLICY_MODE=shared: the shared policy, made
+     * sure of at most once a minute per worker process. per-plant: the plant's own, which the
+     * workflow then creates with createPolicy (on the CreatePolicy quota queue).
+     */
+    async plantPolicy({ plantId }: { plantId: string }): Promise<PlantPolicy> {
+      if (settings.policyMode !== 'shared') return { policyName: policyNameFor(plantId), shared: false };
+      await ensureSharedPolicy();
+      return { policyName: SHARED_POLICY_NAME, shared: true };
+    },
+
     /** Existing policy of the same name counts as created only if its document is this plant's. */
     async createPolicy({ plantId }: { plantId: string }): Promise<{ policyName: string }> {
       const policyName = policyNameFor(plantId);

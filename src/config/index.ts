@@ -21,6 +21,9 @@ export type CertificateMode = (typeof CERTIFICATE_MODES)[number];
 export const TOPIC_RULE_MODES = ['shared', 'per-plant'] as const;
 export type TopicRuleMode = (typeof TOPIC_RULE_MODES)[number];
 
+export const POLICY_MODES = ['shared', 'per-plant'] as const;
+export type PolicyMode = (typeof POLICY_MODES)[number];
+
 /** `aws`: real AWS (or an emulator via AWS_ENDPOINT_URL); `mock`: fake resources, no AWS calls. */
 export type IotMode = 'aws' | 'mock' | 'disabled';
 
@@ -54,6 +57,7 @@ export interface Config {
     readonly mode: IotMode;
     readonly certificateMode: CertificateMode;
     readonly topicRuleMode: TopicRuleMode;
+    readonly policyMode: PolicyMode;
   };
   readonly encryption: EncryptionConfig;
   readonly logLevel: LogLevel;
@@ -281,6 +285,10 @@ const SPECS = {
     schema: z.enum(TOPIC_RULE_MODES, { error: 'is not a topic rule mode' }).default('shared'),
     fix: 'use shared (one rule on solar/+/data; default) or per-plant (one rule per plant, limited to 1000 per account)',
   },
+  POLICY_MODE: {
+    schema: z.enum(POLICY_MODES, { error: 'is not a policy mode' }).default('shared'),
+    fix: 'use shared (one policy with thing policy variables for every plant; default) or per-plant (one policy per plant, as the seed did)',
+  },
   TEMPORAL_ADDRESS: {
     schema: z
       .string()
@@ -406,6 +414,7 @@ export function loadConfig(env: Env = process.env): Config {
       mode,
       certificateMode: v.CERTIFICATE_MODE,
       topicRuleMode: v.TOPIC_RULE_MODE,
+      policyMode: v.POLICY_MODE,
     },
     encryption: hideSecrets({ currentKey: v.ENCRYPTION_KEY, previousKeys: v.ENCRYPTION_KEYS_PREVIOUS }),
     logLevel: v.LOG_LEVEL,
@@ -518,6 +527,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     sqsQueueUrl: config.aws.sqsQueueUrl ?? '(not set)',
     certificateMode: config.iot.certificateMode,
     topicRuleMode: config.iot.topicRuleMode,
+    policyMode: config.iot.policyMode,
     encryptionKeys: config.encryption.currentKey
       ? `current + ${config.encryption.previousKeys.length} previous`
       : '(none)',

@@ -13,6 +13,13 @@ export const MAX_PLANT_ID_LENGTH = 64;
 export const THING_NAME_PREFIX = 'solar-plant-';
 export const POLICY_NAME_SUFFIX = '-policy';
 export const PLANT_RULE_PREFIX = 'solar_plant_rule_';
+/**
+ * The one policy shared by all plants (POLICY_MODE=shared, the default), written with thing policy
+ * variables. `solar-plants-` can never be a plant's own policy name (`solar-plant-<id>-policy`).
+ */
+export const SHARED_POLICY_NAME = 'solar-plants-policy';
+/** The thing attribute the shared policy scopes topics by; createThing sets it to the plant id. */
+export const PLANT_ID_ATTRIBUTE = 'plantId';
 /** The one rule shared by all plants (default mode): `solar/+/data` to the telemetry queue. */
 export const SHARED_RULE_NAME = 'solar_plant_telemetry';
 

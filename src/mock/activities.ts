@@ -83,6 +83,10 @@ export function createMockActivities({ db, temporal }: MockActivityDeps): Activi
     },
     async deactivateCertificate() {},
     async deleteCertificate() {},
+    // The seed's mock resources name a policy per plant, whatever POLICY_MODE says.
+    async plantPolicy({ plantId }) {
+      return { policyName: policyNameFor(plantId), shared: false };
+    },
     async createPolicy({ plantId }) {
       return { policyName: policyNameFor(plantId) };
     },

@@ -137,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
         settings: {
           certificateMode: config.iot.certificateMode,
           topicRuleMode: config.iot.topicRuleMode,
+          policyMode: config.iot.policyMode,
           sqsQueueUrl: config.aws.sqsQueueUrl,
           iotRoleArn: config.aws.iotRoleArn,
           iotEndpoint: config.aws.iotEndpoint,

@@ -10,7 +10,9 @@
  *   public key is one of our stored (encrypted) keys; a thing whose `plantId` attribute, a policy
  *   whose document, a rule whose SQL is exactly what we create for a plant we have a record of.
  * Anything else (another deployment in the same account, a hand-made resource) is reported at most,
- * never touched.
+ * never touched. The shared policy `solar-plants-policy` (POLICY_MODE=shared) is infrastructure,
+ * like the shared rule: never an orphan, expected for the active plants whose record names it,
+ * and detached from (never deleted with) an orphan certificate.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IoTClient } from '@aws-sdk/client-iot';
@@ -26,6 +28,7 @@ import {
   POLICY_NAME_SUFFIX,
   plantRuleNameFor,
   policyNameFor,
+  SHARED_POLICY_NAME,
   SHARED_RULE_NAME,
   THING_NAME_PREFIX,
   thingNameFor,
@@ -225,6 +228,11 @@ export async function buildDriftReport(
   const policies = allPolicies.filter((p) => plantIdOfPolicy(p) !== null);
   const rules = allRules.filter((r) => plantIdOfRule(r) !== null);
   const sharedRulePresent = allRules.includes(SHARED_RULE_NAME);
+  // The shared policy (POLICY_MODE=shared) is infrastructure, never a plant's orphan: it is
+  // expected while an active plant's record names it, and checked for attachment like any other.
+  const sharedPolicyPresent = allPolicies.includes(SHARED_POLICY_NAME);
+  const policyPresent = (name: string) =>
+    name === SHARED_POLICY_NAME ? sharedPolicyPresent : policies.includes(name);
   const certificatesByArn = new Map(allCertificates.map((c) => [c.certificateArn, c]));
   const certificateIds = new Set(allCertificates.map((c) => c.certificateId));
 
@@ -341,7 +349,9 @@ export async function buildDriftReport(
         ])
       : [[], []];
     const foreign = [
-      ...attachedPolicies.filter((p) => p !== policyNameFor(plantId)).map((p) => `policy ${p}`),
+      ...attachedPolicies
+        .filter((p) => p !== policyNameFor(plantId) && p !== SHARED_POLICY_NAME)
+        .map((p) => `policy ${p}`),
       ...attachedThings.filter((t) => t !== thingNameFor(plantId)).map((t) => `thing ${t}`),
     ];
     const removable = proven && foreign.length === 0;
@@ -398,7 +408,7 @@ export async function buildDriftReport(
     const policyName = plant.policyName ?? policyNameFor(plant.id);
     const thing = thingsByName.get(thingName);
     if (!thing) missing.push({ plantId: plant.id, kind: 'thing', name: thingName, reason: 'not in AWS' });
-    if (!policies.includes(policyName))
+    if (!policyPresent(policyName))
       missing.push({ plantId: plant.id, kind: 'policy', name: policyName, reason: 'not in AWS' });
     if (plant.ruleName && !rules.includes(plant.ruleName)) {
       missing.push({ plantId: plant.id, kind: 'rule', name: plant.ruleName, reason: 'not in AWS' });
@@ -432,7 +442,7 @@ export async function buildDriftReport(
       });
     }
     if (
-      policies.includes(policyName) &&
+      policyPresent(policyName) &&
       !(await aws.attachedPolicies(certificate.certificateArn)).includes(policyName)
     ) {
       unattached.push({
@@ -516,7 +526,9 @@ export async function buildDriftReport(
   await mapLimit(
     policies.filter((name) => {
       const plantId = plantIdOfPolicy(name) as string;
-      return !inFlight.has(plantId) && !isActive(plantId);
+      // An active plant on the shared policy has no use for a policy of its own.
+      const recorded = plantRows.get(plantId)?.policyName ?? policyNameFor(plantId);
+      return !inFlight.has(plantId) && !(isActive(plantId) && recorded === name);
     }),
     LOOKUP_CONCURRENCY,
     async (policyName) => {

@@ -16,7 +16,6 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
   const { plantId } = validDeprovisionInput(input);
   const progress = new Progress('deprovision', plantId, 'deprovisioning');
   const thingName = thingNameFor(plantId);
-  const policyName = policyNameFor(plantId);
   const removed: string[] = [];
 
   try {
@@ -31,6 +30,13 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
     const principals = await progress.step('list-principals', () =>
       removeSteps.listThingPrincipals({ thingName }),
     );
+    // The policy the certificates carry, from our record: the shared one is only detached (the
+    // other plants keep it), the plant's own is deleted too. patched(): deprovisions recorded
+    // before this step replay unchanged.
+    const policy = patched('shared-policy')
+      ? await progress.step('read-policy', () => removeSteps.recordedPolicy({ plantId }))
+      : { policyName: policyNameFor(plantId), shared: false };
+    const { policyName } = policy;
 
     await progress.step('delete-rule', () => removeSteps.removeTelemetryRoute({ plantId }));
 
@@ -54,8 +60,10 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
 
     await progress.step('delete-thing', () => removeSteps.deleteThing({ thingName }));
     removed.push(`thing ${thingName}`);
-    await progress.step('delete-policy', () => removeSteps.deletePolicy({ policyName }));
-    removed.push(`policy ${policyName}`);
+    if (!policy.shared) {
+      await progress.step('delete-policy', () => removeSteps.deletePolicy({ policyName }));
+      removed.push(`policy ${policyName}`);
+    }
     await progress.step('record-deprovisioned', () => removeSteps.recordDeprovisioned({ plantId }));
     progress.status('deprovisioned');
     return { plantId, removed };

@@ -1,4 +1,4 @@
-import { ApplicationFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { policyNameFor, thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, createSteps, removeSteps } from './activity-options.js';
 import type { PlantIotResources, ProvisionPlantInput } from './contract.js';
@@ -28,11 +28,18 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
   }
 
   const thingName = thingNameFor(plantId);
-  const policyName = policyNameFor(plantId);
   // The certificate's key is stored under this id: activity retries reuse it, a new run makes a new one.
   const requestId = `${workflowInfo().workflowId}/${workflowInfo().runId}`;
   const saga = new Saga();
   try {
+    // POLICY_MODE decides, in the activity: the shared policy (made sure of at most once a
+    // minute per worker, no AWS call per plant) or the plant's own, created below on the
+    // CreatePolicy quota queue. patched(): provisions recorded before this step replay unchanged.
+    const policy = patched('shared-policy')
+      ? await progress.step('choose-policy', () => createSteps.plantPolicy({ plantId }))
+      : { policyName: policyNameFor(plantId), shared: false };
+    const { policyName } = policy;
+
     saga.add(`thing ${thingName}`, () => removeSteps.deleteThing({ thingName }));
     const thing = await progress.step('create-thing', () => createSteps.createThing({ plantId }));
     progress.resources(thing);
@@ -46,8 +53,10 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     progress.resources(certificate);
     const { certificateArn } = certificate;
 
-    saga.add(`policy ${policyName}`, () => removeSteps.deletePolicy({ policyName }));
-    await progress.step('create-policy', () => createSteps.createPolicy({ plantId }));
+    if (!policy.shared) {
+      saga.add(`policy ${policyName}`, () => removeSteps.deletePolicy({ policyName }));
+      await progress.step('create-policy', () => createSteps.createPolicy({ plantId }));
+    }
     progress.resources({ policyName });
 
     saga.add(`attachment of ${policyName}`, () => removeSteps.detachPolicy({ policyName, certificateArn }));

@@ -154,6 +154,7 @@ export class TestStack {
       settings: {
         certificateMode: this.config.iot.certificateMode,
         topicRuleMode: this.config.iot.topicRuleMode,
+        policyMode: this.config.iot.policyMode,
         sqsQueueUrl: this.config.aws.sqsQueueUrl,
         iotRoleArn: this.config.aws.iotRoleArn,
         iotEndpoint: this.config.aws.iotEndpoint,

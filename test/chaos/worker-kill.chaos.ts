@@ -122,7 +122,11 @@ describe('worker SIGKILL at every step', () => {
     ].join(';');
 
     const client = await stack.client();
-    const worker = await stack.startWorker({ faults, env: { TOPIC_RULE_MODE: 'per-plant' } });
+    // Per-plant rule and policy: the steps above hold their CreateTopicRule and policy calls.
+    const worker = await stack.startWorker({
+      faults,
+      env: { TOPIC_RULE_MODE: 'per-plant', POLICY_MODE: 'per-plant' },
+    });
     const provision = (plantId: string) =>
       startProvisioning(client, { plantId, plantName: `Plant ${plantId.slice(0, 8)}` });
     const deprovision = (plantId: string) => startDeprovisioning(client, { plantId });
@@ -165,7 +169,9 @@ describe('worker SIGKILL at every step', () => {
     await worker.kill();
     expect(atKill.every((line) => line.split(': ')[1]?.startsWith(line.split(': ')[0] ?? '-'))).toBe(true);
     for (const lock of locks) await lock.release();
-    const restarted = await stack.startWorker({ env: { TOPIC_RULE_MODE: 'per-plant' } });
+    const restarted = await stack.startWorker({
+      env: { TOPIC_RULE_MODE: 'per-plant', POLICY_MODE: 'per-plant' },
+    });
 
     const outcomes = await Promise.allSettled(handles.map((h) => h.result()));
     const failures = outcomes.flatMap((o, i) =>

@@ -43,6 +43,7 @@ describe('loadConfig: defaults', () => {
       mode: 'aws',
       certificateMode: 'csr',
       topicRuleMode: 'shared',
+      policyMode: 'shared',
     });
     expect(c.logLevel).toBe('info');
     expect(c.port).toBe(3000);

@@ -23,6 +23,8 @@ describe('recording histories', () => {
   beforeAll(async () => {
     env = await createTimeSkippingEnv();
     h = new ProvisioningHarness(env);
+    // The product default (POLICY_MODE=shared): the histories take the patched('shared-policy') path.
+    h.settings = { ...h.settings, policyMode: 'shared' };
     await resetMoto();
     await h.createQueue();
   });

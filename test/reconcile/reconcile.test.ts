@@ -11,7 +11,7 @@ import {
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { plantRuleNameFor, policyNameFor, thingNameFor } from '../../src/iot/naming.js';
+import { plantRuleNameFor, policyNameFor, SHARED_POLICY_NAME, thingNameFor } from '../../src/iot/naming.js';
 import { plantRuleSql } from '../../src/iot/topic-rule.js';
 import {
   buildDriftReport,
@@ -233,6 +233,39 @@ describe('reconcile', () => {
     ).toMatchObject({
       confirmed: true,
     });
+  });
+
+  it('never reports the shared policy as an orphan, and checks that active plants hold it', async () => {
+    const [S, T] = [plantId('S'), plantId('T')];
+    h.settings = { ...h.settings, policyMode: 'shared' };
+    try {
+      const [s, t] = await h.withWorker((taskQueue) =>
+        Promise.all([h.provision(S, taskQueue), h.provision(T, taskQueue)]),
+      );
+      expect(s.policyName).toBe(SHARED_POLICY_NAME);
+      const clean = await buildDriftReport({ ...h, db: h.db });
+      expect(summary(clean.report)).toMatchObject({ orphans: [], missing: [], unattached: [], drift: 0 });
+
+      // Detached by hand from one plant's certificate: reported for that plant only.
+      await h.iot.send(new DetachPolicyCommand({ policyName: SHARED_POLICY_NAME, target: s.certificateArn }));
+      const detached = await buildDriftReport({ ...h, db: h.db });
+      expect(summary(detached.report)).toMatchObject({
+        orphans: [],
+        unattached: [`${s.certificateId} policy`],
+        drift: 1,
+      });
+
+      // Gone from AWS: missing for the plants that name it, never an orphan.
+      await h.iot.send(new DetachPolicyCommand({ policyName: SHARED_POLICY_NAME, target: t.certificateArn }));
+      await h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
+      const gone = await buildDriftReport({ ...h, db: h.db });
+      expect(summary(gone.report)).toMatchObject({
+        orphans: [],
+        missing: [`policy ${SHARED_POLICY_NAME}`, `policy ${SHARED_POLICY_NAME}`],
+      });
+    } finally {
+      h.settings = { ...h.settings, policyMode: 'per-plant' };
+    }
   });
 
   it('reports a missing shared rule and an inactive certificate of an active plant', async () => {

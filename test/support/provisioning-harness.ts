@@ -45,6 +45,8 @@ export function testSettings(overrides: Partial<IotSettings> = {}): IotSettings 
   return {
     certificateMode: 'csr',
     topicRuleMode: 'shared',
+    // The tests written before POLICY_MODE check per-plant policies; shared-policy tests set it.
+    policyMode: 'per-plant',
     sqsQueueUrl: undefined,
     iotRoleArn: 'arn:aws:iam::123456789012:role/solar-iot-rule',
     iotEndpoint: 'test-ats.iot.us-east-1.amazonaws.com',

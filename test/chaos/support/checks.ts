@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { certificates, plants } from '../../../src/db/schema.js';
+import { SHARED_POLICY_NAME } from '../../../src/iot/naming.js';
 import { plantIdOfPolicy, plantIdOfRule, plantIdOfThing } from '../../../src/reconcile/index.js';
 import { type OperationStatus, statusQuery } from '../../../src/workflows/contract.js';
 import type { ChaosStack } from './stack.js';
@@ -83,7 +84,6 @@ export async function expectConsistent(
   const inventory = await awsInventory(iot);
   const sorted = (a: string[]) => [...a].sort();
   expect(sorted(inventory.thingPlants)).toEqual(sorted(expected.active));
-  expect(sorted(inventory.policyPlants)).toEqual(sorted(expected.active));
   if (expected.perPlantRules) expect(sorted(inventory.rulePlants)).toEqual(sorted(expected.active));
   expect(inventory.certificates).toHaveLength(expected.active.length);
 
@@ -91,6 +91,9 @@ export async function expectConsistent(
     ? await db.select().from(plants).where(inArray(plants.id, expected.active))
     : [];
   expect(rows.map((r) => r.iotStatus)).toEqual(expected.active.map(() => 'active'));
+  // A policy of its own for each active plant that records one; none with the shared policy.
+  const ownPolicy = rows.filter((r) => r.policyName !== SHARED_POLICY_NAME).map((r) => r.id);
+  expect(sorted(inventory.policyPlants)).toEqual(sorted(ownPolicy));
   for (const row of rows) {
     const { principals = [] } = await iot.send(
       new ListThingPrincipalsCommand({ thingName: row.thingName ?? '' }),

@@ -1,0 +1,214 @@
+/**
+ * POLICY_MODE=shared against moto: one policy with thing policy variables for every plant,
+ * created once, attached and detached per certificate, never deleted by a plant.
+ */
+import {
+  CreatePolicyCommand,
+  DeletePolicyCommand,
+  GetPolicyCommand,
+  ListAttachedPoliciesCommand,
+  ListTargetsForPolicyCommand,
+} from '@aws-sdk/client-iot';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { toActivityFailure } from '../../src/iot/aws-errors.js';
+import { PLANT_ID_ATTRIBUTE, SHARED_POLICY_NAME, thingNameFor } from '../../src/iot/naming.js';
+import {
+  PLANT_ID_VARIABLE,
+  policyDocumentFor,
+  sharedPolicyDocument,
+  THING_NAME_VARIABLE,
+} from '../../src/iot/policy-document.js';
+import {
+  type DeprovisionResult,
+  deprovisionWorkflowId,
+  type PlantIotResources,
+  provisionWorkflowId,
+} from '../../src/workflows/contract.js';
+import { resetMoto } from '../support/moto.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createTimeSkippingEnv } from '../support/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let h: ProvisioningHarness;
+/** AWS calls by command name, counted below the test's own fault middleware. */
+const calls = new Map<string, number>();
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  h = new ProvisioningHarness(env);
+  h.iot.middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = String(context.commandName ?? '').replace(/Command$/, '');
+      calls.set(command, (calls.get(command) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
+});
+
+afterAll(async () => {
+  await h?.close();
+  await env?.teardown();
+});
+
+beforeEach(async () => {
+  await resetMoto();
+  h.faults.clear();
+  calls.clear();
+  h.settings = { ...h.settings, policyMode: 'shared' };
+  await h.createQueue();
+});
+
+function provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
+  return env.client.workflow.execute('provisionPlant', {
+    taskQueue,
+    workflowId: provisionWorkflowId(plantId),
+    args: [{ plantId, plantName: `Plant ${plantId.slice(0, 8)}` }],
+  });
+}
+
+function deprovision(plantId: string, taskQueue: string): Promise<DeprovisionResult> {
+  return env.client.workflow.execute('deprovisionPlant', {
+    taskQueue,
+    workflowId: deprovisionWorkflowId(plantId),
+    args: [{ plantId }],
+  });
+}
+
+async function attachedTo(certificateArn: string): Promise<string[]> {
+  const { policies } = await h.iot.send(new ListAttachedPoliciesCommand({ target: certificateArn }));
+  return (policies ?? []).map((p) => p.policyName ?? '');
+}
+
+describe('the shared policy document', () => {
+  it('uses thing policy variables: attached thing, client id = thing name, topics under the plantId attribute', () => {
+    const doc = JSON.parse(sharedPolicyDocument());
+    expect(doc.Version).toBe('2012-10-17');
+    const byAction = new Map<string, { Resource: string[]; Condition: unknown }>(
+      doc.Statement.map((s: { Action: string[] }) => [s.Action[0], s]),
+    );
+    const attached = { Bool: { 'iot:Connection.Thing.IsAttached': ['true'] } };
+    for (const statement of byAction.values()) expect(statement.Condition).toEqual(attached);
+    expect(THING_NAME_VARIABLE).toBe(['$', '{iot:Connection.Thing.ThingName}'].join(''));
+    expect(PLANT_ID_VARIABLE).toBe(
+      ['$', `{iot:Connection.Thing.Attributes[${PLANT_ID_ATTRIBUTE}]}`].join(''),
+    );
+    expect(byAction.get('iot:Connect')?.Resource).toEqual([`arn:aws:iot:*:*:client/${THING_NAME_VARIABLE}`]);
+    const plant = PLANT_ID_VARIABLE;
+    expect(byAction.get('iot:Publish')?.Resource).toEqual([`arn:aws:iot:*:*:topic/solar/${plant}/*`]);
+    expect(byAction.get('iot:Subscribe')?.Resource).toEqual([
+      `arn:aws:iot:*:*:topicfilter/solar/${plant}/commands/*`,
+    ]);
+    // The same grants as a plant's own policy once the variables are resolved.
+    const plantId = 'plant-7';
+    const resolved = sharedPolicyDocument()
+      .replaceAll(THING_NAME_VARIABLE, thingNameFor(plantId))
+      .replaceAll(plant, plantId);
+    const own = JSON.parse(policyDocumentFor(plantId));
+    const withoutConditions = JSON.parse(resolved).Statement.map(
+      ({ Condition: _, ...rest }: { Condition: unknown }) => rest,
+    );
+    expect(withoutConditions).toEqual(own.Statement);
+  });
+});
+
+describe('POLICY_MODE=shared', () => {
+  it('attaches one shared policy, created once, and no policy of the plant', async () => {
+    const [a, b] = [newPlantId(), newPlantId()];
+    const [ra, rb] = await h.withWorker({}, async (taskQueue) => [
+      await provision(a, taskQueue),
+      await provision(b, taskQueue),
+    ]);
+
+    expect(ra.policyName).toBe(SHARED_POLICY_NAME);
+    expect(rb.policyName).toBe(SHARED_POLICY_NAME);
+    const policy = await h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(sharedPolicyDocument()));
+    expect((await h.awsInventory()).policies).toEqual([SHARED_POLICY_NAME]);
+    expect(await attachedTo(ra.certificateArn)).toEqual([SHARED_POLICY_NAME]);
+    expect(await attachedTo(rb.certificateArn)).toEqual([SHARED_POLICY_NAME]);
+    expect((await h.plantRow(a))?.policyName).toBe(SHARED_POLICY_NAME);
+    // Once for both plants (the first one found it missing), then attachments only.
+    expect(calls.get('CreatePolicy')).toBe(1);
+    expect(calls.get('AttachPolicy')).toBe(2);
+  });
+
+  it('deprovision detaches the shared policy and leaves it to the other plants', async () => {
+    const [a, b] = [newPlantId(), newPlantId()];
+    const { ra, rb, removed } = await h.withWorker({}, async (taskQueue) => {
+      const ra = await provision(a, taskQueue);
+      const rb = await provision(b, taskQueue);
+      const { removed } = await deprovision(a, taskQueue);
+      return { ra, rb, removed };
+    });
+
+    expect(removed).toEqual([`certificate ${ra.certificateId}`, `thing ${thingNameFor(a)}`]);
+    expect(calls.get('DeletePolicy')).toBeUndefined();
+    const inventory = await h.awsInventory();
+    expect(inventory.policies).toEqual([SHARED_POLICY_NAME]);
+    expect(inventory.things).toEqual([thingNameFor(b)]);
+    const { targets } = await h.iot.send(new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    expect(targets).toEqual([rb.certificateArn]);
+    expect((await h.plantRow(a))?.iotStatus).toBe('deprovisioned');
+  });
+
+  it('rolls a failed provision back without touching the shared policy', async () => {
+    const plantId = newPlantId();
+    const error = await h
+      .withWorker(
+        {
+          attachThingPrincipal: async () => {
+            throw toActivityFailure(
+              'AttachThingPrincipal',
+              Object.assign(new Error('denied (injected)'), {
+                name: 'UnauthorizedException',
+                $metadata: { httpStatusCode: 401 },
+              }),
+            );
+          },
+        },
+        (taskQueue) => provision(plantId, taskQueue),
+      )
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const inventory = await h.awsInventory();
+    expect(inventory.things).toEqual([]);
+    expect(inventory.certificates).toEqual([]);
+    expect(inventory.policies).toEqual([SHARED_POLICY_NAME]);
+    const { targets } = await h.iot.send(new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    expect(targets).toEqual([]);
+  });
+
+  it('refuses a policy of that name with another document, and rolls back', async () => {
+    await h.iot.send(
+      new CreatePolicyCommand({ policyName: SHARED_POLICY_NAME, policyDocument: policyDocumentFor('other') }),
+    );
+    const plantId = newPlantId();
+    const error = await h
+      .withWorker({}, (taskQueue) => provision(plantId, taskQueue))
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(String((error as WorkflowFailedError).cause?.message)).toMatch(
+      /solar-plants-policy exists with a different document/,
+    );
+    const inventory = await h.awsInventory();
+    expect(inventory.things).toEqual([]);
+    expect(inventory.certificates).toEqual([]);
+    await h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
+  });
+
+  it('deprovisions a plant provisioned with a policy of its own before the switch', async () => {
+    const plantId = newPlantId();
+    h.settings = { ...h.settings, policyMode: 'per-plant' };
+    await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+    h.settings = { ...h.settings, policyMode: 'shared' };
+    const { removed } = await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+
+    expect(removed).toContain(`policy solar-plant-${plantId}-policy`);
+    expect((await h.awsInventory()).policies).toEqual([]);
+  });
+});
