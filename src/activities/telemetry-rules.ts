@@ -3,6 +3,7 @@ import {
   DeleteTopicRuleCommand,
   DescribeEndpointCommand,
   GetTopicRuleCommand,
+  type TopicRule,
   type TopicRulePayload,
 } from '@aws-sdk/client-iot';
 import { ApplicationFailure } from '@temporalio/common';
@@ -15,6 +16,18 @@ import {
   topicRulePayload,
 } from '../iot/topic-rule.js';
 import type { ActivityDeps } from './deps.js';
+import { recheckEvery, SHARED_RESOURCE_TTL_MS } from './recheck.js';
+
+/**
+ * AWS IoT answers a missing rule with UnauthorizedException (moto: ResourceNotFoundException);
+ * a real permission problem must still fail.
+ */
+function isMissingRule(error: unknown): boolean {
+  if (isAwsError(error, 'ResourceNotFoundException')) return true;
+  return (
+    isAwsError(error, 'UnauthorizedException') && /does not exist|not found/i.test((error as Error).message)
+  );
+}
 
 export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
   function payloadFor(sql: string, description: string): TopicRulePayload {
@@ -34,25 +47,47 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
     }
   }
 
-  /** Creates the rule, or accepts an existing one only if it routes the same SQL to the same queue. */
+  function checkSame(ruleName: string, rule: TopicRule | undefined, payload: TopicRulePayload) {
+    const queueUrl = rule?.actions?.[0]?.sqs?.queueUrl;
+    if (rule?.sql !== payload.sql || queueUrl !== payload.actions?.[0]?.sqs?.queueUrl) {
+      throw ApplicationFailure.nonRetryable(
+        `Topic rule ${ruleName} already exists with other SQL or another queue; update or delete it first`,
+        'ResourceAlreadyExistsException',
+      );
+    }
+  }
+
+  /**
+   * Creates the rule, or accepts an existing one only if it routes the same SQL to the same
+   * queue. GetTopicRule first: once the rule exists (the shared rule, after the first plant)
+   * that is the only call.
+   */
   async function ensureRule(ruleName: string, payload: TopicRulePayload) {
+    try {
+      const { rule } = await iot.send(new GetTopicRuleCommand({ ruleName }));
+      checkSame(ruleName, rule, payload);
+      return;
+    } catch (error) {
+      if (error instanceof ApplicationFailure) throw error;
+      if (!isMissingRule(error)) throw toActivityFailure('GetTopicRule', error, ruleName);
+    }
     try {
       await iot.send(new CreateTopicRuleCommand({ ruleName, topicRulePayload: payload }));
     } catch (error) {
       if (!isAwsError(error, 'ResourceAlreadyExistsException'))
         throw toActivityFailure('CreateTopicRule', error, ruleName);
+      // Created meanwhile by another worker, or a lost answer of ours.
       const { rule } = await awsCall('GetTopicRule', ruleName, () =>
         iot.send(new GetTopicRuleCommand({ ruleName })),
       );
-      const queueUrl = rule?.actions?.[0]?.sqs?.queueUrl;
-      if (rule?.sql !== payload.sql || queueUrl !== payload.actions?.[0]?.sqs?.queueUrl) {
-        throw ApplicationFailure.nonRetryable(
-          `Topic rule ${ruleName} already exists with other SQL or another queue; update or delete it first`,
-          'ResourceAlreadyExistsException',
-        );
-      }
+      checkSame(ruleName, rule, payload);
     }
   }
+
+  /** The shared rule is made sure of at most once a minute per worker process (recheck.ts). */
+  const ensureSharedRule = recheckEvery(SHARED_RESOURCE_TTL_MS, () =>
+    ensureRule(SHARED_RULE_NAME, payloadFor(SHARED_RULE_SQL, 'Telemetry of every solar plant to SQS')),
+  );
 
   return {
     /**
@@ -62,10 +97,7 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
      */
     async ensureTelemetryRoute({ plantId }: { plantId: string }): Promise<{ ruleName: string | null }> {
       if (settings.topicRuleMode === 'shared') {
-        await ensureRule(
-          SHARED_RULE_NAME,
-          payloadFor(SHARED_RULE_SQL, 'Telemetry of every solar plant to SQS'),
-        );
+        await ensureSharedRule();
         return { ruleName: null };
       }
       const ruleName = plantRuleNameFor(plantId);
@@ -82,13 +114,7 @@ export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
       try {
         await iot.send(new DeleteTopicRuleCommand({ ruleName }));
       } catch (error) {
-        if (isAwsError(error, 'ResourceNotFoundException')) return;
-        // AWS IoT answers a missing rule with UnauthorizedException; a real permission problem must still fail.
-        if (
-          isAwsError(error, 'UnauthorizedException') &&
-          /does not exist|not found/i.test((error as Error).message)
-        )
-          return;
+        if (isMissingRule(error)) return;
         throw toActivityFailure('DeleteTopicRule', error, ruleName);
       }
     },

@@ -133,6 +133,8 @@ describe('POLICY_MODE=shared', () => {
     // Once for both plants (the first one found it missing), then attachments only.
     expect(calls.get('CreatePolicy')).toBe(1);
     expect(calls.get('AttachPolicy')).toBe(2);
+    // The shared topic rule: created by the first plant, then found by GetTopicRule.
+    expect(calls.get('CreateTopicRule')).toBe(1);
   });
 
   it('deprovision detaches the shared policy and leaves it to the other plants', async () => {
