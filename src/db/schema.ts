@@ -116,11 +116,20 @@ export const processedData = pgTable(
   ],
 );
 
-/** Messages that failed validation, kept whole with the reason: nothing is dropped silently. */
-export const quarantine = pgTable('quarantine', {
-  id: bigserial('id', { mode: 'number' }).primaryKey(),
-  messageId: text('message_id'),
-  body: text('body').notNull(),
-  reason: text('reason').notNull(),
-  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().default(sql`now()`),
-});
+/**
+ * Messages that failed validation, kept whole with the reason: nothing is dropped silently. One
+ * row per SQS message id (inserted ON CONFLICT DO NOTHING): a redelivered poison message, or a
+ * batch retried after its COMMIT's answer was lost, does not add a second row. Rows without a
+ * message id are never merged.
+ */
+export const quarantine = pgTable(
+  'quarantine',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: text('message_id'),
+    body: text('body').notNull(),
+    reason: text('reason').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().default(sql`now()`),
+  },
+  (t) => [uniqueIndex('quarantine_message_id_idx').on(t.messageId)],
+);

@@ -53,7 +53,7 @@ export interface ConsumerOptions {
   settings: IngestSettings;
   logger: Logger;
   metrics?: IngestMetrics;
-  /** Backoff for database and SQS errors (default 250 ms doubling to 30 s, with jitter). */
+  /** Backoff for database and SQS errors (default 250 ms doubling to 5 s, with jitter). */
   retry?: RetryPolicy;
   hooks?: WriteHooks;
 }
@@ -72,7 +72,13 @@ export interface StopResult {
   uncommitted: number;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { initialMs: 250, maxMs: 30_000 };
+/**
+ * The ceiling is also the longest the consumer can stay idle after the database is back (it holds
+ * the batch and retries on this clock): with 30 s, the first write after a PostgreSQL crash
+ * restart (10 s down) came 11.6 s after the database was ready again. One connection attempt per
+ * 5 s is no load for a database that is coming up.
+ */
+const DEFAULT_RETRY: RetryPolicy = { initialMs: 250, maxMs: 5_000 };
 const SQS_BATCH = 10;
 const DELETE_ATTEMPTS = 4;
 

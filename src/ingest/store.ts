@@ -6,7 +6,9 @@
  * - processed_data: one row per metric of every valid message, `ON CONFLICT DO NOTHING` on
  *   (device_id, tag_id, timestamp). Layer 3, which holds even without layer 2: a message whose raw
  *   row already exists still offers its rows, and the primary key keeps one.
- * - quarantine: one row per rejected message, with the body and `reason: detail`.
+ * - quarantine: one row per rejected message, with the body and `reason: detail`; unique
+ *   message_id, `ON CONFLICT DO NOTHING`: a poison message delivered again (or a batch retried
+ *   after a lost COMMIT answer) is counted as a message_id duplicate, not quarantined twice.
  *
  * Arrays go through `unnest`, so a batch is three statements whatever its size.
  */
@@ -16,7 +18,8 @@ import type { QuarantineReason, Reading, Rejection } from './message.js';
 export interface BatchOutcome {
   /** Messages whose raw row was new. */
   rawInserted: number;
-  /** Messages refused by layer 2, by the index that refused them. */
+  /** Messages refused by layer 2, by the index that refused them (a poison message already in
+   *  quarantine counts as a message_id duplicate). */
   duplicates: { messageId: number; messageHash: number };
   /** processed_data rows written, and rows the primary key already had. */
   rowsInserted: number;
@@ -61,7 +64,9 @@ const INSERT_PROCESSED = `
 
 const INSERT_QUARANTINE = `
   INSERT INTO quarantine (message_id, body, reason)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`;
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING message_id`;
 
 export interface WriteHooks {
   /** Called inside the transaction, just before COMMIT (tests: fail or stall mid-batch). */
@@ -94,7 +99,8 @@ export async function writeBatch(
   const poison: Rejection[] = [];
   const seenPoison = new Set<string>();
   for (const r of rejections) {
-    if (!seenPoison.has(r.messageId)) {
+    if (seenPoison.has(r.messageId)) outcome.duplicates.messageId++;
+    else {
       seenPoison.add(r.messageId);
       poison.push(r);
     }
@@ -177,7 +183,7 @@ export async function writeBatch(
       }
     }
     if (poison.length > 0) {
-      await client.query({
+      const quarantined = await client.query<{ message_id: string }>({
         name: 'ingest_insert_quarantine',
         text: INSERT_QUARANTINE,
         values: [
@@ -186,7 +192,12 @@ export async function writeBatch(
           poison.map((p) => `${p.reason}: ${p.detail}`),
         ],
       });
-      for (const p of poison) outcome.quarantined[p.reason] = (outcome.quarantined[p.reason] ?? 0) + 1;
+      const inserted = new Set(quarantined.rows.map((row) => row.message_id));
+      for (const p of poison) {
+        if (inserted.has(p.messageId)) {
+          outcome.quarantined[p.reason] = (outcome.quarantined[p.reason] ?? 0) + 1;
+        } else outcome.duplicates.messageId++;
+      }
     }
     await hooks.beforeCommit?.(client);
     await client.query('COMMIT');

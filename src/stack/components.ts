@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
@@ -353,12 +354,23 @@ export interface MotoServer extends Component {
   endpoint: string;
 }
 
+/** moto_server with SQS DeleteMessage under the queue's lock; the file says why (messages lost). */
+const MOTO_SQS_LOCKED = fileURLToPath(new URL('./moto_server_sqs_locked.py', import.meta.url));
+
+/**
+ * Starts moto_server (`bin`, from the venv of tools.ts). When the venv's python and
+ * moto_server_sqs_locked.py are both there, moto runs through that patch: unpatched, an SQS message
+ * sent while another one is being deleted can vanish, which loses telemetry in any test that
+ * sends while a consumer deletes.
+ */
 export async function startMoto(opts: { bin: string; port: number; logFile: string }): Promise<MotoServer> {
   const endpoint = `http://127.0.0.1:${opts.port}`;
+  const python = join(dirname(opts.bin), 'python');
+  const patched = existsSync(python) && existsSync(MOTO_SQS_LOCKED);
   const proc = ManagedProcess.start({
     name: 'moto',
-    command: opts.bin,
-    args: ['-H', '127.0.0.1', '-p', String(opts.port)],
+    command: patched ? python : opts.bin,
+    args: [...(patched ? [MOTO_SQS_LOCKED] : []), '-H', '127.0.0.1', '-p', String(opts.port)],
     output: opts.logFile,
     stopTimeoutMs: 5000,
   });

@@ -120,6 +120,42 @@ describe('ingestion consumer', () => {
     expect(await c.metrics.value(c.metrics.rows, { result: 'duplicate' })).toBe(3);
   });
 
+  it('quarantines a poison message once, even when SQS delivers it again after a lost delete', async () => {
+    const url = await queue({ visibilitySeconds: 2 });
+    const plant = testPlant();
+    const marker = `poison-again-${plant}`;
+    let failDeletes = true;
+    const faulty = newSqs();
+    faulty.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (failDeletes && context.commandName === 'DeleteMessageBatchCommand')
+          throw new Error('injected: delete lost');
+        return next(args);
+      },
+      { step: 'initialize', name: 'failDeletes' },
+    );
+    cleanups.push(async () => faulty.destroy());
+    await send(sqs, url, `{"marker": "${marker}", "deviceId": `);
+    const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
+
+    await waitFor(
+      'delete failures',
+      async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1,
+    );
+    expect(await db.quarantine(marker)).toHaveLength(1);
+    failDeletes = false;
+    await waitFor(
+      'the redelivery refused by message id',
+      async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1,
+    );
+    await waitFor('queue emptied', emptied(url));
+    expect(await c.metrics.value(c.metrics.received)).toBe(2);
+    const rows = await db.quarantine(marker);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.reason).toMatch(/^invalid_json: /);
+    expect(await c.metrics.value(c.metrics.quarantined)).toBe(1);
+  });
+
   it('keeps one row for the same reading under a new message id, even written differently, hours later', async () => {
     const url = await queue();
     const plant = testPlant();
