@@ -17,7 +17,16 @@ import { plants } from '../src/db/schema.js';
 import { buildWorkflowBundle } from '../src/worker/bundle.js';
 import { createWorkers } from '../src/worker/workers.js';
 import type { BackfillResult } from '../src/workflows/backfill-contract.js';
-import { int, log, percentile, productWiring, report, startBenchStack } from './stack.js';
+import {
+  cpuReport,
+  cpuSnapshot,
+  int,
+  log,
+  percentile,
+  productWiring,
+  report,
+  startBenchStack,
+} from './stack.js';
 
 const N = int('BENCH_BULK_PLANTS', 2000);
 const CONCURRENCY = int('BENCH_CONCURRENCY', 50);
@@ -77,6 +86,7 @@ async function main() {
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(process.memoryUsage().rss / 2 ** 20), 1000);
     let result: BackfillResult | undefined;
+    const cpuBefore = cpuSnapshot();
     const t0 = performance.now();
     const progress = setInterval(() => {
       const s = faults.snapshot();
@@ -90,6 +100,7 @@ async function main() {
       });
     });
     const elapsed = (performance.now() - t0) / 1000;
+    const cpu = cpuReport(cpuBefore, elapsed);
     clearInterval(sampler);
     clearInterval(progress);
     const stats = faults.snapshot();
@@ -120,6 +131,7 @@ async function main() {
         `Throttled by operation: ${throttledByOp || 'none'}. AWS calls: ${stats.totals.calls}, ${(stats.totals.calls / N).toFixed(2)} per plant (${Object.entries(stats.calls)
           .map(([op, n]) => `${op} ${n}`)
           .join(', ')}).`,
+        cpu,
         `Worker limits (maxTaskQueueActivitiesPerSecond = quota x ${readQuotaUtilization()}): ${Object.entries(limits)
           .map(([op, n]) => `${op} ${n}`)
           .join(', ')}. RSS: the one process running the worker set (and this benchmark's client), sampled each second after the first 20% of the run.`,

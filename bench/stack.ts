@@ -4,6 +4,7 @@
  * DATABASE_URL and TEMPORAL_ADDRESS when set. Plus the machine line and the results file.
  */
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -203,4 +204,89 @@ export async function report(title: string, head: string[], rows: (string | numb
   ].join('\n');
   await appendFile(join(ROOT, 'bench', 'results.md'), `${md}\n`);
   log('appended to bench/results.md');
+}
+
+/** CPU seconds (user + system) of this process and its descendants, by kind; empty off Linux. */
+export function cpuOfProcessTree(rootPid = process.pid): Map<string, number> {
+  const out = new Map<string, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return out;
+  }
+  const procs = new Map<number, { ppid: number; comm: string; ticks: number }>();
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // After the command: state(0) ppid(1) ... utime(11) stime(12)
+      procs.set(Number(pid), {
+        ppid: Number(fields[1]),
+        comm,
+        ticks: Number(fields[11]) + Number(fields[12]),
+      });
+    } catch {}
+  }
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const kind = (comm: string) =>
+    /^(node|tsx)/.test(comm)
+      ? 'node (worker + bench client)'
+      : /temporal/.test(comm)
+        ? 'temporal dev server'
+        : /moto|python/.test(comm)
+          ? 'moto'
+          : /postgres/.test(comm)
+            ? 'postgres'
+            : comm;
+  const queue = [rootPid];
+  while (queue.length) {
+    const pid = queue.shift() as number;
+    const p = procs.get(pid);
+    if (p) out.set(kind(p.comm), (out.get(kind(p.comm)) ?? 0) + p.ticks / 100);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** Busy and total CPU seconds of the whole machine so far (every process, ours or not). */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const [, ...v] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+    const n = v.map(Number);
+    const total = n.slice(0, 8).reduce((a, b) => a + b, 0) / 100;
+    const idle = ((n[3] ?? 0) + (n[4] ?? 0)) / 100;
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+/** `cpuOfProcessTree` and `machineCpu` differences over a run, as one line for the results. */
+export function cpuReport(
+  before: { tree: Map<string, number>; machine: { busy: number; total: number } },
+  seconds: number,
+): string {
+  const after = cpuOfProcessTree();
+  const machine = machineCpu();
+  const cores = cpus().length;
+  const parts = [...after]
+    .map(([k, v]) => [k, v - (before.tree.get(k) ?? 0)] as const)
+    .filter(([, v]) => v > 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(1)} s (${((100 * v) / (seconds * cores)).toFixed(0)}%)`);
+  const ours = [...after].reduce((a, [k, v]) => a + v - (before.tree.get(k) ?? 0), 0);
+  const busy = machine.busy - before.machine.busy;
+  const total = machine.total - before.machine.total;
+  return (
+    `CPU during the run, share of ${cores} cores x ${seconds.toFixed(0)} s: ${parts.join(', ')}; ` +
+    `this benchmark ${((100 * ours) / (seconds * cores)).toFixed(0)}%, the whole machine ${((100 * busy) / total).toFixed(0)}% busy (the rest is other work on the machine).`
+  );
+}
+
+export function cpuSnapshot() {
+  return { tree: cpuOfProcessTree(), machine: machineCpu() };
 }

@@ -3,6 +3,7 @@ import {
   type ActivityInterfaceFor,
   type ActivityOptions,
   proxyActivities,
+  proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -42,6 +43,20 @@ export const createSteps = quotaRoutedActivities({
   startToCloseTimeout: '30s',
   // On cancellation, wait for a call in flight to finish: compensating while it still runs would
   // undo first and let it create afterwards, leaving an orphan.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  scheduleToCloseTimeout: '30m',
+  retry: { ...backoff, maximumInterval: '30s' },
+});
+
+/**
+ * Provisioning steps that normally make no external call: plantPolicy checks the shared policy
+ * at most once a minute per worker, getDataEndpoint returns the configured endpoint. As local
+ * activities they run in the workflow's own worker, which spares each a task-queue round trip
+ * and a workflow task (docs/performance.md). Still one activity per step, with createSteps'
+ * timeouts and retries; neither spends a rate quota.
+ */
+export const localCreateSteps = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   scheduleToCloseTimeout: '30m',
   retry: { ...backoff, maximumInterval: '30s' },

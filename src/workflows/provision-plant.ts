@@ -1,6 +1,7 @@
 import { ApplicationFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { policyNameFor, thingNameFor } from '../iot/naming.js';
-import { coordinationSteps, createSteps, removeSteps } from './activity-options.js';
+import { coordinationSteps, createSteps, localCreateSteps, removeSteps } from './activity-options.js';
+import { cancelledFailure, cancelRequestedMeanwhile } from './cancellation.js';
 import type { PlantIotResources, ProvisionPlantInput } from './contract.js';
 import { Progress } from './progress.js';
 import { releaseCertificate } from './release-certificate.js';
@@ -35,8 +36,12 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     // POLICY_MODE decides, in the activity: the shared policy (made sure of at most once a
     // minute per worker, no AWS call per plant) or the plant's own, created below on the
     // CreatePolicy quota queue. patched(): provisions recorded before this step replay unchanged.
-    const policy = patched('shared-policy')
-      ? await progress.step('choose-policy', () => createSteps.plantPolicy({ plantId }))
+    const sharedPolicyStep = patched('shared-policy');
+    // The steps without an external call in the common case run as local activities.
+    // patched(): provisions recorded before replay their activities unchanged.
+    const light = sharedPolicyStep && patched('local-steps') ? localCreateSteps : createSteps;
+    const policy = sharedPolicyStep
+      ? await progress.step('choose-policy', () => light.plantPolicy({ plantId }))
       : { policyName: policyNameFor(plantId), shared: false };
     const { policyName } = policy;
 
@@ -75,7 +80,7 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
       createSteps.ensureTelemetryRoute({ plantId }),
     );
 
-    const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
+    const endpoint = await progress.step('describe-endpoint', () => light.getDataEndpoint());
     const resources: PlantIotResources = {
       ...thing,
       ...certificate,
@@ -91,7 +96,7 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     const reason = progress.failed(error);
     progress.status('failed');
     const leftovers = await saga.compensate();
-    const cancelled = isCancellation(error);
+    const cancelled = isCancellation(error) || cancelRequestedMeanwhile();
     const summary =
       (cancelled ? 'Provisioning was cancelled' : `Provisioning failed: ${reason}`) +
       (leftovers.length
@@ -99,7 +104,7 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
         : '. Everything created was rolled back');
     await removeSteps.recordFailed({ plantId, reason: summary }).catch(() => undefined);
     if (leftovers.length) throw ApplicationFailure.nonRetryable(summary, 'RollbackIncomplete');
-    if (cancelled) throw error;
+    if (cancelled) throw isCancellation(error) ? error : cancelledFailure(summary);
     throw ApplicationFailure.nonRetryable(summary, 'ProvisioningFailed');
   }
 }
