@@ -60,6 +60,7 @@ async function main() {
     let running = 0;
     let activities = 0;
     let workflowTasks = 0;
+    let localActivities = 0;
     for (const e of events) {
       const at = ms(e.eventTime);
       if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) scheduled.set(Number(e.eventId), at);
@@ -74,6 +75,7 @@ async function main() {
         activities += 1;
       }
       if (e.eventType === E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) workflowTasks += 1;
+      if (e.markerRecordedEventAttributes?.markerName === 'core_local_activity') localActivities += 1;
     }
     const total = ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime);
 
@@ -84,9 +86,11 @@ async function main() {
       const requestId = `direct-${plantId}`;
       const t0 = performance.now();
       await a.beginProvisioning({ plantId, plantName: `Direct ${i}` });
+      // The workflow's steps (POLICY_MODE as configured: the shared policy by default).
+      const policy = await a.plantPolicy({ plantId });
       const thing = await a.createThing({ plantId });
       const cert = await a.createCertificate({ plantId, requestId });
-      const { policyName } = await a.createPolicy({ plantId });
+      const { policyName } = policy.shared ? policy : await a.createPolicy({ plantId });
       await a.attachPolicy({ policyName, certificateArn: cert.certificateArn });
       await a.attachThingPrincipal({ thingName: thing.thingName, certificateArn: cert.certificateArn });
       await a.ensureTelemetryRoute({ plantId });
@@ -114,7 +118,7 @@ async function main() {
         ['ratio t/d', (t50 / d50).toFixed(2), (t95 / d95).toFixed(2), ''],
       ],
       [
-        `One provision's history (${events.length} events, ${workflowTasks} workflow tasks, ${activities} activities): ` +
+        `One provision's history (${events.length} events, ${workflowTasks} workflow tasks, ${activities} activities + ${localActivities} local): ` +
           `${f(total)} ms first to last event; activities queued (schedule->start) ${f(queued)} ms, ` +
           `executing (start->complete) ${f(running)} ms, the rest (workflow tasks, dispatch round trips) ${f(total - queued - running)} ms.`,
       ],
