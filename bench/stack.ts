@@ -96,6 +96,9 @@ export async function startBenchStack(): Promise<BenchStack> {
             tool: tools.temporalCli,
             port: await freePort(),
             logFile: join(work, 'temporal.log'),
+            ...(process.env.BENCH_EAGER_ACTIVITIES === '1'
+              ? { dynamicConfig: { 'system.enableActivityEagerExecution': true } }
+              : {}),
           }).then(track),
     ]);
     const databaseUrl = ext.db ?? pg?.url ?? '';

@@ -58,6 +58,8 @@ export interface TemporalDevServerOptions {
   ip?: string;
   /** Codec server the Web UI decodes payloads with (`--ui-codec-endpoint`). */
   uiCodecEndpoint?: string | undefined;
+  /** Dynamic config values on top of DEV_SERVER_DYNAMIC_CONFIG. */
+  dynamicConfig?: Readonly<Record<string, number | boolean | string>> | undefined;
 }
 
 /**
@@ -75,8 +77,8 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number>> = {
   'matching.numTaskqueueWritePartitions': 1,
 };
 
-function dynamicConfigArgs(): string[] {
-  return Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([k, v]) => [
+function dynamicConfigArgs(extra: Readonly<Record<string, number | boolean | string>> = {}): string[] {
+  return Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...extra }).flatMap(([k, v]) => [
     '--dynamic-config-value',
     `${k}=${JSON.stringify(v)}`,
   ]);
@@ -114,7 +116,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
         ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
         ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
         extraArgs: [
-          ...dynamicConfigArgs(),
+          ...dynamicConfigArgs(opts.dynamicConfig),
           ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
         ],
         searchAttributes: SEARCH_ATTRIBUTES.map((a) =>
@@ -137,7 +139,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
-  args.push(...dynamicConfigArgs());
+  args.push(...dynamicConfigArgs(opts.dynamicConfig));
   const proc = ManagedProcess.start({
     name: 'temporal',
     command: opts.tool.path,
