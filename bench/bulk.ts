@@ -112,7 +112,7 @@ async function main() {
       .map(([op, k]) => `${op} ${k.quota}`)
       .join(', ');
     await report(
-      `\`npm run bench:bulk\` (${N} plants, POLICY_MODE=${policyMode}, backfill concurrency ${CONCURRENCY}, token buckets at ${SCALE === 1 ? 'the default quotas' : `${SCALE} x the default quotas`})`,
+      `\`npm run bench:bulk\` (${N} plants, POLICY_MODE=${policyMode}, backfill concurrency ${CONCURRENCY}${process.env.BENCH_EAGER_ACTIVITIES === '1' ? ', eager activities on' : ''}, token buckets at ${SCALE === 1 ? 'the default quotas' : `${SCALE} x the default quotas`})`,
       ['plants', 'done', 'failed', 'seconds', 'plants/s', 'quota-bound max/s', 'fraction', 'throttled calls', 'worker RSS MiB p50 / max'],
       [
         [
