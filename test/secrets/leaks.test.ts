@@ -231,13 +231,35 @@ describe('secrets never leak', () => {
       // may only ever hold the patch id, which the check below pins down.
       const patches = history.payloads.filter((p) => p.path.includes('patch-data'));
       for (const { payload } of patches) {
-        expect(JSON.parse(Buffer.from(toPayload(payload).data ?? []).toString('utf8'))).toEqual({
-          id: 'stop-rotation',
-          deprecated: false,
-        });
+        const marker = JSON.parse(Buffer.from(toPayload(payload).data ?? []).toString('utf8'));
+        expect(marker).toEqual({ id: marker.id, deprecated: false });
+        expect(['stop-rotation', 'shared-policy', 'local-steps']).toContain(marker.id);
+      }
+      // Local activity markers: core writes their bookkeeping (`details.data`: sequence, attempt,
+      // activity id and type, times) as plain JSON; their result goes through the codec like
+      // every payload. The bookkeeping is pinned down here.
+      const isLocalActivityData = (path: string) =>
+        /markerRecordedEventAttributes\.details\.data\./.test(path);
+      for (const { payload } of history.payloads.filter((p) => isLocalActivityData(p.path))) {
+        const marker = JSON.parse(Buffer.from(toPayload(payload).data ?? []).toString('utf8'));
+        for (const key of Object.keys(marker)) {
+          expect([
+            'seq',
+            'attempt',
+            'activity_id',
+            'activity_type',
+            'complete_time',
+            'backoff',
+            'original_schedule_time',
+          ]).toContain(key);
+        }
+        expect(['plantPolicy', 'getDataEndpoint']).toContain(marker.activity_type);
       }
       const data = history.payloads.filter(
-        (p) => !p.path.includes('searchAttributes') && !p.path.includes('patch-data'),
+        (p) =>
+          !p.path.includes('searchAttributes') &&
+          !p.path.includes('patch-data') &&
+          !isLocalActivityData(p.path),
       );
       expect(data.length, id).toBeGreaterThan(5);
       for (const { path, payload } of data) {
