@@ -1,4 +1,10 @@
-import { ApplicationFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { policyNameFor, thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, createSteps, localCreateSteps, removeSteps } from './activity-options.js';
 import { cancelledFailure, cancelRequestedMeanwhile } from './cancellation.js';
@@ -102,7 +108,14 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
       (leftovers.length
         ? `. Rollback could NOT remove: ${leftovers.join('; ')}`
         : '. Everything created was rolled back');
-    await removeSteps.recordFailed({ plantId, reason: summary }).catch(() => undefined);
+    const recordFailed = () => removeSteps.recordFailed({ plantId, reason: summary });
+    // A cancelled workflow's scope refuses new activities: outside it, or a plant whose provision
+    // an operator cancelled stays 'provisioning' for good (and reconciliation never judges it).
+    // patched(): cancelled runs recorded before this replay as they ran.
+    await (cancelled && patched('record-cancelled')
+      ? CancellationScope.nonCancellable(recordFailed)
+      : recordFailed()
+    ).catch(() => undefined);
     if (leftovers.length) throw ApplicationFailure.nonRetryable(summary, 'RollbackIncomplete');
     if (cancelled) throw isCancellation(error) ? error : cancelledFailure(summary);
     throw ApplicationFailure.nonRetryable(summary, 'ProvisioningFailed');

@@ -97,5 +97,9 @@ describe('provisionPlant cancelled during a failing attempt', () => {
     expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     const inventory = await h.awsInventory();
     expect(inventory).toMatchObject({ things: [], certificates: [], policies: [], plantRules: [] });
+    // The outcome reaches the plant's row although the workflow's scope was cancelled.
+    const row = await h.plantRow(plantId);
+    expect(row?.iotStatus).toBe('failed');
+    expect(row?.lastError).toMatch(/^Provisioning was cancelled\. Everything created was rolled back/);
   });
 });
