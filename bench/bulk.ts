@@ -10,6 +10,7 @@
  * worker limits together), POLICY_MODE (shared, the default, or per-plant).
  */
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { FaultInjector, parseFaultSpec } from '../src/faults/index.js';
 import { ACTIVITY_QUOTAS, DEFAULT_QUOTAS } from '../src/quotas/classes.js';
 import { readQuotaSettings, readQuotaUtilization } from '../src/quotas/settings.js';
@@ -138,6 +139,8 @@ async function main() {
       ],
     );
   } finally {
+    await rm(bundlePath, { force: true });
+    await rm(bundlePath.replace(/\.js$/, '.json'), { force: true });
     await w.close();
     await stack.stop();
   }
