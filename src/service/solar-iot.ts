@@ -468,8 +468,13 @@ export function createSolarIot(deps: SolarIotDeps) {
 
     /** The plant's record (status, resource ids, last error) and its latest operation's step. */
     async getPlantIoTStatus(plantId: string): Promise<PlantStatus> {
+      await requirePlant(plantId); // an unknown plant is a 404 even with Temporal down
+      // The row is read again after the operation: a step the operation reports done
+      // (record-start sets the status) is then always in the row returned. Read once, before,
+      // it could show a deprovision past record-start on a plant still 'active'.
+      const operation = await operationOf(plantId);
       const plant = await requirePlant(plantId);
-      return { iotMode, plant, operation: await operationOf(plantId) };
+      return { iotMode, plant, operation };
     },
 
     async listPlants(options: ListPlantsOptions = {}): Promise<PlantPage & { iotMode: IotMode }> {
