@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { iotSettingsFrom } from './activities/deps.js';
 import { createActivities } from './activities/index.js';
 import { loadPayloadCodec } from './codec/data-converter.js';
 import { CodecSettingsError } from './codec/settings.js';
@@ -72,14 +73,7 @@ export async function runWorker(config: Config): Promise<void> {
               db: database.db,
               vault,
               temporal,
-              settings: {
-                certificateMode: config.iot.certificateMode,
-                topicRuleMode: config.iot.topicRuleMode,
-                policyMode: config.iot.policyMode,
-                sqsQueueUrl: config.aws.sqsQueueUrl,
-                iotRoleArn: config.aws.iotRoleArn,
-                iotEndpoint: config.aws.iotEndpoint,
-              },
+              settings: iotSettingsFrom(config),
             }),
       options: { shutdownGraceTime: '30s' },
     });

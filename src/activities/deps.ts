@@ -1,6 +1,7 @@
 import type { IoTClient } from '@aws-sdk/client-iot';
 import type { Client } from '@temporalio/client';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { Config } from '../config/index.js';
 import type * as schema from '../db/schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -37,4 +38,16 @@ export interface ActivityDeps {
   settings: IotSettings;
   /** Needed by the activities that stop or wait for another operation on the same plant. */
   temporal?: Client;
+}
+
+/** The activities' settings from the application's configuration (worker, reconciliation CLI). */
+export function iotSettingsFrom(config: Config): IotSettings {
+  return {
+    certificateMode: config.iot.certificateMode,
+    topicRuleMode: config.iot.topicRuleMode,
+    policyMode: config.iot.policyMode,
+    sqsQueueUrl: config.aws.sqsQueueUrl,
+    iotRoleArn: config.aws.iotRoleArn,
+    iotEndpoint: config.aws.iotEndpoint,
+  };
 }

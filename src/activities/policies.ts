@@ -20,39 +20,42 @@ export interface PlantPolicy {
 }
 
 export function policyActivities({ iot, settings }: ActivityDeps) {
+  /** CreatePolicy; a policy of that name already there counts as created only if its document is ours. */
+  async function createOrAdopt(policyName: string, policyDocument: string, notOurs: string) {
+    try {
+      await iot.send(new CreatePolicyCommand({ policyName, policyDocument }));
+    } catch (error) {
+      if (!isAwsError(error, 'ResourceAlreadyExistsException'))
+        throw toActivityFailure('CreatePolicy', error, policyName);
+      const existing = await awsCall('GetPolicy', policyName, () =>
+        iot.send(new GetPolicyCommand({ policyName })),
+      );
+      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument))
+        throw ApplicationFailure.nonRetryable(notOurs, 'ResourceAlreadyExistsException');
+    }
+  }
+
   /**
    * The shared policy exists with our document once this resolves: GetPolicy first, CreatePolicy
-   * only when it is missing (normally once per account). Done at most once a minute per worker
-   * process (recheck.ts), so a plant normally costs no call here.
+   * only when it is missing (normally once per account; another worker creating it meanwhile is
+   * fine). Done at most once a minute per worker process (recheck.ts), so a plant normally costs
+   * no call here.
    */
   const ensureSharedPolicy = recheckEvery(SHARED_RESOURCE_TTL_MS, async () => {
     const policyName = SHARED_POLICY_NAME;
     const policyDocument = sharedPolicyDocument();
-    const refuse = () =>
-      ApplicationFailure.nonRetryable(
-        `Policy ${policyName} exists with a different document; update it with CreatePolicyVersion (set as default) or delete it, then retry`,
-        'ResourceAlreadyExistsException',
-      );
+    const notOurs = `Policy ${policyName} exists with a different document; update it with CreatePolicyVersion (set as default) or delete it, then retry`;
     try {
       const existing = await iot.send(new GetPolicyCommand({ policyName }));
-      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument)) throw refuse();
+      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument))
+        throw ApplicationFailure.nonRetryable(notOurs, 'ResourceAlreadyExistsException');
       return;
     } catch (error) {
       if (error instanceof ApplicationFailure) throw error;
       if (!isAwsError(error, 'ResourceNotFoundException'))
         throw toActivityFailure('GetPolicy', error, policyName);
     }
-    try {
-      await iot.send(new CreatePolicyCommand({ policyName, policyDocument }));
-    } catch (error) {
-      // Another worker created it meanwhile: fine if it is ours.
-      if (!isAwsError(error, 'ResourceAlreadyExistsException'))
-        throw toActivityFailure('CreatePolicy', error, policyName);
-      const existing = await awsCall('GetPolicy', policyName, () =>
-        iot.send(new GetPolicyCommand({ policyName })),
-      );
-      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument)) throw refuse();
-    }
+    await createOrAdopt(policyName, policyDocument, notOurs);
   });
 
   return {
@@ -70,22 +73,11 @@ export function policyActivities({ iot, settings }: ActivityDeps) {
     /** Existing policy of the same name counts as created only if its document is this plant's. */
     async createPolicy({ plantId }: { plantId: string }): Promise<{ policyName: string }> {
       const policyName = policyNameFor(plantId);
-      const policyDocument = policyDocumentFor(plantId);
-      try {
-        await iot.send(new CreatePolicyCommand({ policyName, policyDocument }));
-      } catch (error) {
-        if (!isAwsError(error, 'ResourceAlreadyExistsException'))
-          throw toActivityFailure('CreatePolicy', error, policyName);
-        const existing = await awsCall('GetPolicy', policyName, () =>
-          iot.send(new GetPolicyCommand({ policyName })),
-        );
-        if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument)) {
-          throw ApplicationFailure.nonRetryable(
-            `Policy ${policyName} already exists with a different document; it is not ours to reuse`,
-            'ResourceAlreadyExistsException',
-          );
-        }
-      }
+      await createOrAdopt(
+        policyName,
+        policyDocumentFor(plantId),
+        `Policy ${policyName} already exists with a different document; it is not ours to reuse`,
+      );
       return { policyName };
     },
 

@@ -8,6 +8,7 @@
  * usage, 3 the check itself failed.
  */
 import { fileURLToPath } from 'node:url';
+import { iotSettingsFrom } from '../activities/deps.js';
 import { createTemporalClient, type TemporalClientHandle } from '../codec/data-converter.js';
 import { type Config, ConfigError, loadConfig } from '../config/index.js';
 import { createCipher } from '../crypto/encryption.js';
@@ -134,14 +135,7 @@ export async function main(argv: string[]): Promise<number> {
         db: database.db,
         vault,
         temporal: temporal?.client,
-        settings: {
-          certificateMode: config.iot.certificateMode,
-          topicRuleMode: config.iot.topicRuleMode,
-          policyMode: config.iot.policyMode,
-          sqsQueueUrl: config.aws.sqsQueueUrl,
-          iotRoleArn: config.aws.iotRoleArn,
-          iotEndpoint: config.aws.iotEndpoint,
-        },
+        settings: iotSettingsFrom(config),
       },
       { remove: options.remove },
     );
