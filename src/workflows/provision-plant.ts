@@ -86,7 +86,12 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
       createSteps.ensureTelemetryRoute({ plantId }),
     );
 
-    const endpoint = await progress.step('describe-endpoint', () => light.getDataEndpoint());
+    // An activity again, not local: a local activity that waits on DescribeEndpoint (endpoint
+    // not configured) holds the workflow task, and the status query with it, for as long as the
+    // call takes (the worker-kill chaos test's queries stalled 20 s). patched(): runs recorded
+    // with the local step replay it.
+    const endpointStep = patched('endpoint-activity') ? createSteps : light;
+    const endpoint = await progress.step('describe-endpoint', () => endpointStep.getDataEndpoint());
     const resources: PlantIotResources = {
       ...thing,
       ...certificate,

@@ -31,7 +31,12 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await stack.reset(); // every scenario starts from an empty AWS and database
+  // Every scenario starts from an empty AWS and database, and a fresh worker: one that outlived
+  // the reset would trust its last check of the shared policy and rule, which the reset deleted
+  // (AWS never forgets everything at once; this is the test's doing).
+  await worker.stop();
+  await stack.reset();
+  worker = await stack.startWorker();
 });
 
 const PLANTS = 10;

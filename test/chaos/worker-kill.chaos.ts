@@ -167,7 +167,8 @@ describe('worker SIGKILL at every step', () => {
     const atKill = await Promise.all(targets.map(async (t) => `${t.step}: ${await stepOf(workflowIdOf(t))}`));
 
     await worker.kill();
-    expect(atKill.every((line) => line.split(': ')[1]?.startsWith(line.split(': ')[0] ?? '-'))).toBe(true);
+    // Every target in its step when the kill lands (a diff names any that was not).
+    expect(atKill.filter((line) => !line.split(': ')[1]?.startsWith(line.split(': ')[0] ?? '-'))).toEqual([]);
     for (const lock of locks) await lock.release();
     const restarted = await stack.startWorker({
       env: { TOPIC_RULE_MODE: 'per-plant', POLICY_MODE: 'per-plant' },

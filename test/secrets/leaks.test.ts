@@ -233,7 +233,7 @@ describe('secrets never leak', () => {
       for (const { payload } of patches) {
         const marker = JSON.parse(Buffer.from(toPayload(payload).data ?? []).toString('utf8'));
         expect(marker).toEqual({ id: marker.id, deprecated: false });
-        expect(['stop-rotation', 'shared-policy', 'local-steps']).toContain(marker.id);
+        expect(['stop-rotation', 'shared-policy', 'local-steps', 'endpoint-activity']).toContain(marker.id);
       }
       // Local activity markers: core writes their bookkeeping (`details.data`: sequence, attempt,
       // activity id and type, times) as plain JSON; their result goes through the codec like
