@@ -81,10 +81,22 @@ export function policyActivities({ iot, settings }: ActivityDeps) {
       return { policyName };
     },
 
+    /**
+     * A shared policy deleted out of band (this worker checked it less than a minute ago) is made
+     * again and attached once more, instead of failing provisions until the next check: AWS
+     * answers ResourceNotFound for a missing policy and for a missing certificate alike, and a
+     * certificate that is really gone fails the second attach as before.
+     */
     async attachPolicy({ policyName, certificateArn }: { policyName: string; certificateArn: string }) {
-      await awsCall('AttachPolicy', policyName, () =>
-        iot.send(new AttachPolicyCommand({ policyName, target: certificateArn })),
-      );
+      const attach = () => iot.send(new AttachPolicyCommand({ policyName, target: certificateArn }));
+      try {
+        await attach();
+      } catch (error) {
+        if (policyName !== SHARED_POLICY_NAME || !isAwsError(error, 'ResourceNotFoundException'))
+          throw toActivityFailure('AttachPolicy', error, policyName);
+        await ensureSharedPolicy({ fresh: true });
+        await awsCall('AttachPolicy', policyName, attach);
+      }
     },
 
     async detachPolicy({ policyName, certificateArn }: { policyName: string; certificateArn: string }) {

@@ -5,6 +5,7 @@
 import {
   CreatePolicyCommand,
   DeletePolicyCommand,
+  DetachPolicyCommand,
   GetPolicyCommand,
   ListAttachedPoliciesCommand,
   ListTargetsForPolicyCommand,
@@ -135,6 +136,24 @@ describe('POLICY_MODE=shared', () => {
     expect(calls.get('AttachPolicy')).toBe(2);
     // The shared topic rule: created by the first plant, then found by GetTopicRule.
     expect(calls.get('CreateTopicRule')).toBe(1);
+  });
+
+  it('makes the shared policy again when it was deleted out of band since the last check', async () => {
+    const [a, b] = [newPlantId(), newPlantId()];
+    const rb = await h.withWorker({}, async (taskQueue) => {
+      const ra = await provision(a, taskQueue);
+      // An operator removes the policy; this worker checked it a moment ago and trusts that for a minute.
+      await h.iot.send(new DetachPolicyCommand({ policyName: SHARED_POLICY_NAME, target: ra.certificateArn }));
+      await h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
+      return provision(b, taskQueue);
+    });
+
+    expect(await attachedTo(rb.certificateArn)).toEqual([SHARED_POLICY_NAME]);
+    const policy = await h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(sharedPolicyDocument()));
+    // The first attach found no policy; the policy was made again and the attach repeated.
+    expect(calls.get('CreatePolicy')).toBe(2);
+    expect(calls.get('AttachPolicy')).toBe(3);
   });
 
   it('deprovision detaches the shared policy and leaves it to the other plants', async () => {
