@@ -143,7 +143,9 @@ describe('POLICY_MODE=shared', () => {
     const rb = await h.withWorker({}, async (taskQueue) => {
       const ra = await provision(a, taskQueue);
       // An operator removes the policy; this worker checked it a moment ago and trusts that for a minute.
-      await h.iot.send(new DetachPolicyCommand({ policyName: SHARED_POLICY_NAME, target: ra.certificateArn }));
+      await h.iot.send(
+        new DetachPolicyCommand({ policyName: SHARED_POLICY_NAME, target: ra.certificateArn }),
+      );
       await h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
       return provision(b, taskQueue);
     });
