@@ -1,6 +1,8 @@
 /**
  * Re-encrypts every stored private key and certificate PEM that is not under the current
- * ENCRYPTION_KEY: `tsx src/secrets/reencrypt-keys.ts [--batch-size 50] [--dry-run]`.
+ * ENCRYPTION_KEY in the current envelope version: `tsx src/secrets/reencrypt-keys.ts
+ * [--batch-size 50] [--dry-run]`. "Old key" below means either: a value under a previous key, or a
+ * v1 envelope under the current key (v1 runs PBKDF2 per value; this command migrates it to v2).
  *
  * Key rotation, in order:
  *   1. Deploy workers with ENCRYPTION_KEY=<new> and ENCRYPTION_KEYS_PREVIOUS=<old> (new values are
@@ -17,7 +19,7 @@
 import { fileURLToPath } from 'node:url';
 import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
 import { ConfigError, loadConfig } from '../config/index.js';
-import { type Cipher, createCipher, DecryptionError } from '../crypto/encryption.js';
+import { type Cipher, createCipher, currentEnvelopePrefix, DecryptionError } from '../crypto/encryption.js';
 import { createDb, type Db } from '../db/client.js';
 import { certificates } from '../db/schema.js';
 
@@ -31,9 +33,9 @@ export interface ReencryptFailure {
 
 export interface ReencryptReport {
   currentKeyFingerprint: string;
-  /** Rows under an old key when the run started. */
+  /** Rows under an old key (or in an old envelope version) when the run started. */
   found: number;
-  /** Rows rewritten under the current key. */
+  /** Rows rewritten under the current key, in the current envelope version. */
   rowsReencrypted: number;
   /** Encrypted values rewritten (a row holds up to two). */
   valuesReencrypted: number;
@@ -41,7 +43,7 @@ export interface ReencryptReport {
   /** Rows left as they were because a value in them could not be decrypted. */
   rowsFailed: number;
   failures: ReencryptFailure[];
-  /** Rows still under an old key at the end (failed, or locked by someone else meanwhile). */
+  /** Rows still under an old key or version at the end (failed, or locked meanwhile). */
   remaining: number;
   interrupted: boolean;
 }
@@ -59,8 +61,9 @@ export interface ReencryptOptions {
   onBatch?: (batch: { number: number; rows: number; values: number; failed: number }) => void;
 }
 
+/** Not under the current key in the current envelope version (`v2:<fingerprint>:`). */
 function underOldKey(fingerprint: string): SQL {
-  const current = `v1:${fingerprint}:%`;
+  const current = `${currentEnvelopePrefix(fingerprint)}%`;
   return or(
     and(
       isNotNull(certificates.encryptedPrivateKey),
@@ -137,7 +140,7 @@ export async function reencryptStoredKeys(options: ReencryptOptions): Promise<Re
           ['encryptedCertificatePem', 'encrypted_certificate_pem'],
         ] as const) {
           const value = row[field];
-          if (value === null || value.startsWith(`v1:${fingerprint}:`)) continue;
+          if (value === null || value.startsWith(currentEnvelopePrefix(fingerprint))) continue;
           try {
             update[field] = await cipher.reencrypt(value);
           } catch (error) {

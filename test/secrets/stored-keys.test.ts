@@ -167,7 +167,7 @@ describe('re-encryption of stored keys', () => {
 
     for (const s of [...seeded, ...current]) {
       const row = await rowOf(s.requestId);
-      expect(row?.encryptedPrivateKey?.startsWith(`v1:${newFp}:`)).toBe(true);
+      expect(row?.encryptedPrivateKey?.startsWith(`v2:${newFp}:`)).toBe(true);
       expect(await newOnly.decrypt(row?.encryptedPrivateKey ?? '')).toBe(s.key);
       if (s.pem === null) expect(row?.encryptedCertificatePem).toBeNull();
       else expect(await newOnly.decrypt(row?.encryptedCertificatePem ?? '')).toBe(s.pem);
@@ -222,6 +222,40 @@ describe('re-encryption of stored keys', () => {
     expect(out).not.toContain(good?.key.split('\n')[1]);
     await database.db.delete(certificates).where(eq(certificates.plantId, 'plant-tampered'));
     await database.db.delete(certificates).where(eq(certificates.plantId, 'plant-foreign'));
+  });
+
+  it('migrates v1 values under the current key to v2, and leaves v2 values alone', async () => {
+    const legacy = createCipher({ currentKey: NEW_KEY, writeVersion: 1 });
+    const v1Rows = await seed(3, legacy, 'v1-current');
+    const v2Rows = await seed(1, newOnly, 'v2-current');
+    const fp = await newOnly.currentKeyFingerprint();
+    const before = await rowOf(v2Rows[0]?.requestId ?? '');
+    for (const s of v1Rows) {
+      expect((await rowOf(s.requestId))?.encryptedPrivateKey?.startsWith(`v1:${fp}:`)).toBe(true);
+    }
+
+    const report = await reencryptStoredKeys({ db: database.db, cipher: newOnly });
+    expect(report).toMatchObject({
+      found: 3,
+      rowsReencrypted: 3,
+      valuesReencrypted: 5,
+      remaining: 0,
+      failures: [],
+    });
+    for (const s of v1Rows) {
+      const row = await rowOf(s.requestId);
+      expect(row?.encryptedPrivateKey?.startsWith(`v2:${fp}:`)).toBe(true);
+      expect(await newOnly.decrypt(row?.encryptedPrivateKey ?? '')).toBe(s.key);
+      if (s.pem === null) expect(row?.encryptedCertificatePem).toBeNull();
+      else {
+        expect(row?.encryptedCertificatePem?.startsWith(`v2:${fp}:`)).toBe(true);
+        expect(await newOnly.decrypt(row?.encryptedCertificatePem ?? '')).toBe(s.pem);
+      }
+    }
+    expect(await rowOf(v2Rows[0]?.requestId ?? '')).toEqual(before);
+    expect((await reencryptStoredKeys({ db: database.db, cipher: newOnly })).found).toBe(0);
+    await database.db.delete(certificates).where(eq(certificates.plantId, 'plant-v1-current'));
+    await database.db.delete(certificates).where(eq(certificates.plantId, 'plant-v2-current'));
   });
 
   it('refuses to start without a valid ENCRYPTION_KEY, naming the variable', async () => {
