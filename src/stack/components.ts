@@ -356,23 +356,26 @@ export interface MotoServer extends Component {
   endpoint: string;
 }
 
-/** moto_server with SQS DeleteMessage under the queue's lock; the file says why (messages lost). */
-const MOTO_SQS_LOCKED = fileURLToPath(new URL('./moto_server_sqs_locked.py', import.meta.url));
+/**
+ * moto_server with SQS DeleteMessage under the queue's lock and IoT CreateCertificateFromCsr
+ * certifying the CSR's key; the file says why (messages lost; certificates for a key of moto's).
+ */
+const MOTO_PATCHED = fileURLToPath(new URL('./moto_server_patched.py', import.meta.url));
 
 /**
  * Starts moto_server (`bin`, from the venv of tools.ts). When the venv's python and
- * moto_server_sqs_locked.py are both there, moto runs through that patch: unpatched, an SQS message
+ * moto_server_patched.py are both there, moto runs through that file: unpatched, an SQS message
  * sent while another one is being deleted can vanish, which loses telemetry in any test that
- * sends while a consumer deletes.
+ * sends while a consumer deletes, and CreateCertificateFromCsr certifies a key of moto's own.
  */
 export async function startMoto(opts: { bin: string; port: number; logFile: string }): Promise<MotoServer> {
   const endpoint = `http://127.0.0.1:${opts.port}`;
   const python = join(dirname(opts.bin), 'python');
-  const patched = existsSync(python) && existsSync(MOTO_SQS_LOCKED);
+  const patched = existsSync(python) && existsSync(MOTO_PATCHED);
   const proc = ManagedProcess.start({
     name: 'moto',
     command: patched ? python : opts.bin,
-    args: [...(patched ? [MOTO_SQS_LOCKED] : []), '-H', '127.0.0.1', '-p', String(opts.port)],
+    args: [...(patched ? [MOTO_PATCHED] : []), '-H', '127.0.0.1', '-p', String(opts.port)],
     output: opts.logFile,
     stopTimeoutMs: 5000,
   });
