@@ -179,7 +179,7 @@ describe('secrets never leak', () => {
       // The database half-way (live keys stored) is searched as well as at the end.
       const midway = await allTablesText(h.database.pool);
       expect(findNeedles(midway.text, secretNeedles(pems))).toEqual([]);
-      expect(midway.text).toContain('"encrypted_private_key":"v1:');
+      expect(midway.text).toContain('"encrypted_private_key":"v2:');
 
       await (await startDeprovisioning(env.client, { plantId }, { taskQueue })).result();
       return { first, second, rotated };

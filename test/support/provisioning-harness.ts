@@ -3,13 +3,7 @@
  * and PostgreSQL, and a way to replace any activity per test to inject faults on top of them.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  IoTClient,
-  ListCertificatesCommand,
-  ListPoliciesCommand,
-  ListThingsCommand,
-  ListTopicRulesCommand,
-} from '@aws-sdk/client-iot';
+import { IoTClient } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -21,6 +15,7 @@ import { certificates, plants } from '../../src/db/schema.js';
 import { createWorkers } from '../../src/worker/workers.js';
 import { workflowsPath } from '../../src/worker.js';
 import { AwsFaults } from './aws-faults.js';
+import { listAllCertificates, listAllPolicies, listAllThings, listAllTopicRules } from './aws-listings.js';
 import { awsClientConfig } from './moto.js';
 
 export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K] }>;
@@ -98,16 +93,16 @@ export class ProvisioningHarness {
   /** Everything of ours in moto, by kind. The shared telemetry rule is infrastructure, listed apart. */
   async awsInventory() {
     const [things, certs, policies, rules] = await Promise.all([
-      this.iot.send(new ListThingsCommand({})),
-      this.iot.send(new ListCertificatesCommand({})),
-      this.iot.send(new ListPoliciesCommand({})),
-      this.iot.send(new ListTopicRulesCommand({})),
+      listAllThings(this.iot),
+      listAllCertificates(this.iot),
+      listAllPolicies(this.iot),
+      listAllTopicRules(this.iot),
     ]);
-    const ruleNames = (rules.rules ?? []).map((r) => r.ruleName ?? '');
+    const ruleNames = rules.map((r) => r.ruleName ?? '');
     return {
-      things: (things.things ?? []).map((t) => t.thingName ?? ''),
-      certificates: (certs.certificates ?? []).map((c) => ({ id: c.certificateId ?? '', status: c.status })),
-      policies: (policies.policies ?? []).map((p) => p.policyName ?? ''),
+      things: things.map((t) => t.thingName ?? ''),
+      certificates: certs.map((c) => ({ id: c.certificateId ?? '', status: c.status })),
+      policies: policies.map((p) => p.policyName ?? ''),
       plantRules: ruleNames.filter((name) => name.startsWith('solar_plant_rule_')),
       sharedRules: ruleNames.filter((name) => !name.startsWith('solar_plant_rule_')),
     };

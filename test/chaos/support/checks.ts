@@ -1,12 +1,5 @@
 /** What every chaos scenario checks at the end, and small helpers over workflows and AWS. */
-import {
-  type IoTClient,
-  ListCertificatesCommand,
-  ListPoliciesCommand,
-  ListThingPrincipalsCommand,
-  ListThingsCommand,
-  ListTopicRulesCommand,
-} from '@aws-sdk/client-iot';
+import { type IoTClient, ListThingPrincipalsCommand } from '@aws-sdk/client-iot';
 import type { Client } from '@temporalio/client';
 import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import { expect } from 'vitest';
@@ -14,6 +7,12 @@ import { certificates, plants } from '../../../src/db/schema.js';
 import { SHARED_POLICY_NAME } from '../../../src/iot/naming.js';
 import { plantIdOfPolicy, plantIdOfRule, plantIdOfThing } from '../../../src/reconcile/index.js';
 import { type OperationStatus, statusQuery } from '../../../src/workflows/contract.js';
+import {
+  listAllCertificates,
+  listAllPolicies,
+  listAllThings,
+  listAllTopicRules,
+} from '../../support/aws-listings.js';
 import type { ChaosStack } from './stack.js';
 
 /** The workflow's `status` query, or undefined when it cannot answer (no worker, closed). */
@@ -42,31 +41,25 @@ export async function lastAttempt(client: Client, workflowId: string, activityTy
 
 /** Everything under our naming in moto, by plant. */
 export async function awsInventory(iot: IoTClient) {
-  const things: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await iot.send(new ListThingsCommand({ maxResults: 250, nextToken }));
-    things.push(...(page.things ?? []).map((t) => t.thingName ?? ''));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  const [certs, policies, rules] = await Promise.all([
-    iot.send(new ListCertificatesCommand({ pageSize: 250 })),
-    iot.send(new ListPoliciesCommand({ pageSize: 250 })),
-    iot.send(new ListTopicRulesCommand({ maxResults: 250 })),
+  const [things, certs, policies, rules] = await Promise.all([
+    listAllThings(iot),
+    listAllCertificates(iot),
+    listAllPolicies(iot),
+    listAllTopicRules(iot),
   ]);
   return {
-    thingPlants: things.map(plantIdOfThing).filter((id): id is string => id !== null),
-    certificates: (certs.certificates ?? []).map((c) => ({
+    thingPlants: things
+      .map((t) => plantIdOfThing(t.thingName ?? ''))
+      .filter((id): id is string => id !== null),
+    certificates: certs.map((c) => ({
       id: c.certificateId ?? '',
       arn: c.certificateArn ?? '',
       status: c.status,
     })),
-    policyPlants: (policies.policies ?? [])
+    policyPlants: policies
       .map((p) => plantIdOfPolicy(p.policyName ?? ''))
       .filter((id): id is string => id !== null),
-    rulePlants: (rules.rules ?? [])
-      .map((r) => plantIdOfRule(r.ruleName ?? ''))
-      .filter((id): id is string => id !== null),
+    rulePlants: rules.map((r) => plantIdOfRule(r.ruleName ?? '')).filter((id): id is string => id !== null),
   };
 }
 
