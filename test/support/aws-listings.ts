@@ -5,11 +5,11 @@
 import {
   type Certificate,
   type IoTClient,
+  type Policy,
   paginateListCertificates,
   paginateListPolicies,
   paginateListThings,
   paginateListTopicRules,
-  type Policy,
   type ThingAttribute,
   type TopicRuleListItem,
 } from '@aws-sdk/client-iot';
