@@ -55,6 +55,47 @@ function consumer(queueUrl: string, options: Parameters<typeof startConsumer>[1]
 
 const emptied = (url: string) => async () => (await queueDepth(sqs, url)).total === 0;
 
+/**
+ * Sends `message` to `url` (a queue with a 2 s visibility) and runs a consumer whose every
+ * DeleteMessageBatch fails: the first delivery is handled but stays in the queue. Once a delete
+ * has failed, `whileDeletesFail` checks what that delivery did; then deletes work again, SQS
+ * redelivers the message, the consumer refuses it by message id and the queue empties. Returns
+ * the consumer after checking it received the message twice.
+ */
+async function redeliveredAfterLostDelete(
+  url: string,
+  message: string,
+  whileDeletesFail: () => Promise<void>,
+): Promise<TestConsumer> {
+  let failDeletes = true;
+  const faulty = newSqs();
+  faulty.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (failDeletes && context.commandName === 'DeleteMessageBatchCommand')
+        throw new Error('injected: delete lost');
+      return next(args);
+    },
+    { step: 'initialize', name: 'failDeletes' },
+  );
+  cleanups.push(async () => faulty.destroy());
+  await send(sqs, url, message);
+  const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
+
+  await waitFor(
+    'delete failures',
+    async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1,
+  );
+  await whileDeletesFail();
+  failDeletes = false;
+  await waitFor(
+    'the redelivery refused by message id',
+    async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1,
+  );
+  await waitFor('queue emptied', emptied(url));
+  expect(await c.metrics.value(c.metrics.received)).toBe(2);
+  return c;
+}
+
 describe('ingestion consumer', () => {
   it('ingests a batch, one processed row per metric, and deletes it from the queue', async () => {
     const url = await queue();
@@ -88,33 +129,9 @@ describe('ingestion consumer', () => {
   it('refuses a redelivery of a committed message (same message id) on a standard queue', async () => {
     const url = await queue({ visibilitySeconds: 2 });
     const plant = testPlant();
-    // The first delivery is committed, but every DeleteMessageBatch fails: SQS redelivers it.
-    let failDeletes = true;
-    const faulty = newSqs();
-    faulty.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (failDeletes && context.commandName === 'DeleteMessageBatchCommand')
-          throw new Error('injected: delete lost');
-        return next(args);
-      },
-      { step: 'initialize', name: 'failDeletes' },
-    );
-    cleanups.push(async () => faulty.destroy());
-    await send(sqs, url, body(reading(plant, 1)));
-    const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
-
-    await waitFor(
-      'delete failures',
-      async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1,
-    );
-    expect(await db.raw(plant)).toBe(1);
-    failDeletes = false;
-    await waitFor(
-      'the redelivery refused by message id',
-      async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1,
-    );
-    await waitFor('queue emptied', emptied(url));
-    expect(await c.metrics.value(c.metrics.received)).toBe(2);
+    const c = await redeliveredAfterLostDelete(url, body(reading(plant, 1)), async () => {
+      expect(await db.raw(plant)).toBe(1);
+    });
     expect(await db.raw(plant)).toBe(1);
     expect(await db.processed(plant)).toBe(3);
     expect(await c.metrics.value(c.metrics.rows, { result: 'duplicate' })).toBe(3);
@@ -124,32 +141,9 @@ describe('ingestion consumer', () => {
     const url = await queue({ visibilitySeconds: 2 });
     const plant = testPlant();
     const marker = `poison-again-${plant}`;
-    let failDeletes = true;
-    const faulty = newSqs();
-    faulty.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (failDeletes && context.commandName === 'DeleteMessageBatchCommand')
-          throw new Error('injected: delete lost');
-        return next(args);
-      },
-      { step: 'initialize', name: 'failDeletes' },
-    );
-    cleanups.push(async () => faulty.destroy());
-    await send(sqs, url, `{"marker": "${marker}", "deviceId": `);
-    const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
-
-    await waitFor(
-      'delete failures',
-      async () => (await c.metrics.value(c.metrics.sqsErrors, { operation: 'delete' })) >= 1,
-    );
-    expect(await db.quarantine(marker)).toHaveLength(1);
-    failDeletes = false;
-    await waitFor(
-      'the redelivery refused by message id',
-      async () => (await c.metrics.value(c.metrics.duplicates, { layer: 'message_id' })) === 1,
-    );
-    await waitFor('queue emptied', emptied(url));
-    expect(await c.metrics.value(c.metrics.received)).toBe(2);
+    const c = await redeliveredAfterLostDelete(url, `{"marker": "${marker}", "deviceId": `, async () => {
+      expect(await db.quarantine(marker)).toHaveLength(1);
+    });
     const rows = await db.quarantine(marker);
     expect(rows).toHaveLength(1);
     expect(rows[0]?.reason).toMatch(/^invalid_json: /);

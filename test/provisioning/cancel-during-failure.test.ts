@@ -7,32 +7,13 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
 import { toActivityFailure } from '../../src/iot/aws-errors.js';
-import { resetMoto } from '../support/moto.js';
-import { type ActivityOverrides, newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
-import { createDevServerEnv } from '../support/temporal.js';
+import { type ActivityOverrides, newPlantId } from '../support/provisioning-harness.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 
-let env: TestWorkflowEnvironment;
-let h: ProvisioningHarness;
-
-beforeAll(async () => {
-  env = await createDevServerEnv();
-  h = new ProvisioningHarness(env);
-});
-
-afterAll(async () => {
-  await h?.close();
-  await env?.teardown();
-});
-
-beforeEach(async () => {
-  await resetMoto();
-  h.faults.clear();
-  await h.createQueue();
-});
+const t = useProvisioningHarness({ server: 'dev-server' });
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -58,10 +39,10 @@ describe('provisionPlant cancelled during a failing attempt', () => {
       },
     };
     const events: string[] = []; // how the steps of the history ended, other than completed
-    const error = await h
+    const error = await t.h
       .withWorker(overrides, async (taskQueue) => {
         const handle = await startProvisioning(
-          env.client,
+          t.env.client,
           { plantId, plantName: 'Cancelled' },
           { taskQueue },
         );
@@ -95,10 +76,10 @@ describe('provisionPlant cancelled during a failing attempt', () => {
     expect(events).toEqual(['activity failed']); // the race: the step failed, it was not cancelled
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-    const inventory = await h.awsInventory();
+    const inventory = await t.h.awsInventory();
     expect(inventory).toMatchObject({ things: [], certificates: [], policies: [], plantRules: [] });
     // The outcome reaches the plant's row although the workflow's scope was cancelled.
-    const row = await h.plantRow(plantId);
+    const row = await t.h.plantRow(plantId);
     expect(row?.iotStatus).toBe('failed');
     expect(row?.lastError).toMatch(/^Provisioning was cancelled\. Everything created was rolled back/);
   });

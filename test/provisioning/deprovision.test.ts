@@ -1,33 +1,14 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startDeprovisioning, startProvisioning } from '../../src/client.js';
 import { type DeprovisionResult, deprovisionWorkflowId, statusQuery } from '../../src/workflows/contract.js';
-import { resetMoto } from '../support/moto.js';
-import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
-import { createTimeSkippingEnv } from '../support/temporal.js';
+import { newPlantId } from '../support/provisioning-harness.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 
-let env: TestWorkflowEnvironment;
-let h: ProvisioningHarness;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  h = new ProvisioningHarness(env);
-});
-
-afterAll(async () => {
-  await h?.close();
-  await env?.teardown();
-});
-
-beforeEach(async () => {
-  await resetMoto();
-  h.faults.clear();
-  await h.createQueue();
-});
+const t = useProvisioningHarness();
 
 function deprovision(plantId: string, taskQueue: string): Promise<DeprovisionResult> {
-  return env.client.workflow.execute('deprovisionPlant', {
+  return t.env.client.workflow.execute('deprovisionPlant', {
     taskQueue,
     workflowId: deprovisionWorkflowId(plantId),
     args: [{ plantId }],
@@ -35,16 +16,16 @@ function deprovision(plantId: string, taskQueue: string): Promise<DeprovisionRes
 }
 
 async function expectNothingOfPlantInAws() {
-  const inventory = await h.awsInventory();
+  const inventory = await t.h.awsInventory();
   expect(inventory).toMatchObject({ things: [], certificates: [], policies: [], plantRules: [] });
 }
 
 describe('deprovisionPlant', () => {
   it('removes every resource of a fully provisioned plant, and a second run is a no-op', async () => {
     const plantId = newPlantId();
-    await h.withWorker({}, async (taskQueue) => {
+    await t.h.withWorker({}, async (taskQueue) => {
       const provisioned = await (
-        await startProvisioning(env.client, { plantId, plantName: 'Full' }, { taskQueue })
+        await startProvisioning(t.env.client, { plantId, plantName: 'Full' }, { taskQueue })
       ).result();
       const result = await deprovision(plantId, taskQueue);
       expect(result.removed).toEqual(
@@ -55,51 +36,51 @@ describe('deprovisionPlant', () => {
       );
       await expectNothingOfPlantInAws();
 
-      const row = await h.plantRow(plantId);
+      const row = await t.h.plantRow(plantId);
       expect(row).toMatchObject({
         iotStatus: 'deprovisioned',
         thingName: null,
         certificateId: null,
         policyName: null,
       });
-      const [stored] = await h.certificateRows(plantId);
+      const [stored] = await t.h.certificateRows(plantId);
       expect(stored).toMatchObject({ status: 'destroyed', encryptedPrivateKey: null });
 
       await deprovision(plantId, taskQueue); // again: nothing left to do, and it succeeds
-      expect((await h.plantRow(plantId))?.iotStatus).toBe('deprovisioned');
-      const status = await env.client.workflow.getHandle(deprovisionWorkflowId(plantId)).query(statusQuery);
+      expect((await t.h.plantRow(plantId))?.iotStatus).toBe('deprovisioned');
+      const status = await t.env.client.workflow.getHandle(deprovisionWorkflowId(plantId)).query(statusQuery);
       expect(status).toMatchObject({ operation: 'deprovision', iotStatus: 'deprovisioned', lastError: null });
     });
   });
 
   it('cleans a partly provisioned plant from what exists in AWS and in our records', async () => {
     const plantId = newPlantId();
-    const real = h.realActivities();
+    const real = t.h.realActivities();
     // Thing, certificate and policy exist and the policy is attached, but the certificate never
     // reached the thing: what a crash between steps 4 and 5 leaves without a saga.
     await real.createThing({ plantId });
     const certificate = await real.createCertificate({ plantId, requestId: `manual-${plantId}` });
     const { policyName } = await real.createPolicy({ plantId });
     await real.attachPolicy({ policyName, certificateArn: certificate.certificateArn });
-    expect((await h.awsInventory()).certificates).toHaveLength(1);
+    expect((await t.h.awsInventory()).certificates).toHaveLength(1);
 
-    await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    await t.h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
     await expectNothingOfPlantInAws();
   });
 
   it('finds and deletes a certificate whose creation answer was lost', async () => {
     const plantId = newPlantId();
-    const real = h.realActivities();
-    h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
+    const real = t.h.realActivities();
+    t.h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
     await expect(real.createCertificate({ plantId, requestId: `lost-${plantId}` })).rejects.toThrow(
       /socket hang up/,
     );
-    expect((await h.awsInventory()).certificates).toHaveLength(1); // AWS has it, our record does not
-    expect((await h.certificateRows(plantId))[0]?.certificateId).toBeNull();
+    expect((await t.h.awsInventory()).certificates).toHaveLength(1); // AWS has it, our record does not
+    expect((await t.h.certificateRows(plantId))[0]?.certificateId).toBeNull();
 
-    await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    await t.h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
     await expectNothingOfPlantInAws();
-    expect((await h.certificateRows(plantId))[0]).toMatchObject({
+    expect((await t.h.certificateRows(plantId))[0]).toMatchObject({
       status: 'destroyed',
       encryptedPrivateKey: null,
     });
@@ -108,35 +89,35 @@ describe('deprovisionPlant', () => {
   it('keeps one certificate when a certificate request reaches AWS after its retry got one', async () => {
     const plantId = newPlantId();
     const requestId = `late-${plantId}`;
-    const real = h.realActivities();
-    const release = h.faults.holdOnce('CreateCertificateFromCsrCommand');
+    const real = t.h.realActivities();
+    const release = t.h.faults.holdOnce('CreateCertificateFromCsrCommand');
     // The first attempt's request is stuck in the network; Temporal times the attempt out and retries.
     const firstAttempt = real.createCertificate({ plantId, requestId });
-    while (!(await h.certificateRows(plantId))[0]?.submittedAt) await new Promise((r) => setTimeout(r, 50));
+    while (!(await t.h.certificateRows(plantId))[0]?.submittedAt) await new Promise((r) => setTimeout(r, 50));
     const retried = await real.createCertificate({ plantId, requestId });
     release(); // ...then the stuck request lands and AWS issues a second certificate
     expect(await firstAttempt).toEqual(retried);
 
-    const inventory = await h.awsInventory();
+    const inventory = await t.h.awsInventory();
     expect(inventory.certificates).toEqual([{ id: retried.certificateId, status: 'ACTIVE' }]);
-    expect((await h.certificateRows(plantId)).map((r) => r.certificateId)).toEqual([retried.certificateId]);
+    expect((await t.h.certificateRows(plantId)).map((r) => r.certificateId)).toEqual([retried.certificateId]);
   });
 
   it('succeeds for a plant that was never provisioned', async () => {
     const plantId = newPlantId();
-    const result = await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    const result = await t.h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
     expect(result.plantId).toBe(plantId);
     await expectNothingOfPlantInAws();
   });
 
   it('stops a running provision, lets it roll back, then removes whatever remains', async () => {
     const plantId = newPlantId();
-    const real = h.realActivities();
+    const real = t.h.realActivities();
     let releaseAttach: () => void = () => {};
     const attachStarted = new Promise<void>((resolve) => {
       releaseAttach = resolve;
     });
-    await h.withWorker(
+    await t.h.withWorker(
       {
         // Hold the provision mid-way (policy attached) until the deprovision has started.
         attachThingPrincipal: async (args) => {
@@ -146,17 +127,21 @@ describe('deprovisionPlant', () => {
         },
       },
       async (taskQueue) => {
-        const provision = await startProvisioning(env.client, { plantId, plantName: 'Race' }, { taskQueue });
+        const provision = await startProvisioning(
+          t.env.client,
+          { plantId, plantName: 'Race' },
+          { taskQueue },
+        );
         await attachStarted;
-        const deprovisioning = await startDeprovisioning(env.client, { plantId }, { taskQueue });
+        const deprovisioning = await startDeprovisioning(t.env.client, { plantId }, { taskQueue });
         await deprovisioning.result();
         const provisionError = await provision.result().catch((e: unknown) => e);
         expect(provisionError).toBeInstanceOf(WorkflowFailedError);
       },
     );
     await expectNothingOfPlantInAws();
-    const row = await h.plantRow(plantId);
+    const row = await t.h.plantRow(plantId);
     expect(row?.iotStatus).toBe('deprovisioned');
-    for (const stored of await h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
+    for (const stored of await t.h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
   });
 });

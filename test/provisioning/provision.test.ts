@@ -10,8 +10,7 @@ import {
 } from '@aws-sdk/client-iot';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
 import { startProvisioning } from '../../src/client.js';
 import { FaultInjector } from '../../src/faults/index.js';
@@ -21,31 +20,14 @@ import { policyDocumentFor } from '../../src/iot/policy-document.js';
 import { SHARED_RULE_SQL } from '../../src/iot/topic-rule.js';
 import { type PlantIotResources, provisionWorkflowId, statusQuery } from '../../src/workflows/contract.js';
 import { decodedHistoryText } from '../support/history.js';
-import { awsClientConfig, resetMoto } from '../support/moto.js';
-import { type ActivityOverrides, newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
-import { createTimeSkippingEnv } from '../support/temporal.js';
+import { awsClientConfig } from '../support/moto.js';
+import { type ActivityOverrides, newPlantId } from '../support/provisioning-harness.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 
-let env: TestWorkflowEnvironment;
-let h: ProvisioningHarness;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  h = new ProvisioningHarness(env);
-});
-
-afterAll(async () => {
-  await h?.close();
-  await env?.teardown();
-});
-
-beforeEach(async () => {
-  await resetMoto();
-  h.faults.clear();
-  await h.createQueue();
-});
+const t = useProvisioningHarness();
 
 async function provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
-  return env.client.workflow.execute('provisionPlant', {
+  return t.env.client.workflow.execute('provisionPlant', {
     taskQueue,
     workflowId: provisionWorkflowId(plantId),
     args: [{ plantId, plantName: `Plant ${plantId.slice(0, 8)}` }],
@@ -53,7 +35,7 @@ async function provision(plantId: string, taskQueue: string): Promise<PlantIotRe
 }
 
 async function expectNothingOfPlantInAws() {
-  const inventory = await h.awsInventory();
+  const inventory = await t.h.awsInventory();
   expect(inventory.things).toEqual([]);
   expect(inventory.certificates).toEqual([]);
   expect(inventory.policies).toEqual([]);
@@ -82,39 +64,41 @@ const CREATE_STEPS = [
 describe('provisionPlant', () => {
   it('creates every resource, records it, and keeps key material out of the history', async () => {
     const plantId = newPlantId();
-    const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+    const resources = await t.h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
 
     const thingName = thingNameFor(plantId);
     expect(resources).toMatchObject({
       thingName,
       policyName: policyNameFor(plantId),
-      endpoint: h.settings.iotEndpoint,
+      endpoint: t.h.settings.iotEndpoint,
     });
     expect(resources).not.toHaveProperty('ruleName');
 
-    const thing = await h.iot.send(new DescribeThingCommand({ thingName }));
+    const thing = await t.h.iot.send(new DescribeThingCommand({ thingName }));
     expect(thing.attributes).toEqual({ plantId });
     expect(thing.thingArn).toBe(resources.thingArn);
 
-    const certificate = await h.iot.send(
+    const certificate = await t.h.iot.send(
       new DescribeCertificateCommand({ certificateId: resources.certificateId }),
     );
     expect(certificate.certificateDescription?.status).toBe('ACTIVE');
     expect(certificate.certificateDescription?.certificateArn).toBe(resources.certificateArn);
 
-    const policy = await h.iot.send(new GetPolicyCommand({ policyName: resources.policyName }));
+    const policy = await t.h.iot.send(new GetPolicyCommand({ policyName: resources.policyName }));
     expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(policyDocumentFor(plantId)));
 
-    const attached = await h.iot.send(new ListAttachedPoliciesCommand({ target: resources.certificateArn }));
+    const attached = await t.h.iot.send(
+      new ListAttachedPoliciesCommand({ target: resources.certificateArn }),
+    );
     expect(attached.policies?.map((p) => p.policyName)).toEqual([resources.policyName]);
-    const principals = await h.iot.send(new ListThingPrincipalsCommand({ thingName }));
+    const principals = await t.h.iot.send(new ListThingPrincipalsCommand({ thingName }));
     expect(principals.principals).toEqual([resources.certificateArn]);
 
-    const { rule } = await h.iot.send(new GetTopicRuleCommand({ ruleName: SHARED_RULE_NAME }));
+    const { rule } = await t.h.iot.send(new GetTopicRuleCommand({ ruleName: SHARED_RULE_NAME }));
     expect(rule?.sql).toBe(SHARED_RULE_SQL);
-    expect(rule?.actions?.[0]?.sqs?.queueUrl).toBe(h.settings.sqsQueueUrl);
+    expect(rule?.actions?.[0]?.sqs?.queueUrl).toBe(t.h.settings.sqsQueueUrl);
 
-    const row = await h.plantRow(plantId);
+    const row = await t.h.plantRow(plantId);
     expect(row).toMatchObject({
       iotStatus: 'active',
       thingName,
@@ -126,13 +110,13 @@ describe('provisionPlant', () => {
     });
     expect(row?.provisionedAt).toBeInstanceOf(Date);
 
-    const [stored] = await h.certificateRows(plantId);
+    const [stored] = await t.h.certificateRows(plantId);
     expect(stored?.encryptedPrivateKey).toBeTruthy();
     expect(stored?.encryptedPrivateKey).not.toContain('PRIVATE KEY');
-    const privateKeyPem = await h.vault.decrypt(stored?.encryptedPrivateKey ?? '');
+    const privateKeyPem = await t.h.vault.decrypt(stored?.encryptedPrivateKey ?? '');
     expect(privateKeyPem).toContain('BEGIN PRIVATE KEY');
 
-    const history = await decodedHistoryText(env.client.workflow.getHandle(provisionWorkflowId(plantId)));
+    const history = await decodedHistoryText(t.env.client.workflow.getHandle(provisionWorkflowId(plantId)));
     expect(history).toContain(resources.certificateId); // the search below looks at decoded payloads
     expect(history).not.toContain('PRIVATE KEY');
     expect(history).not.toContain('BEGIN CERTIFICATE');
@@ -142,9 +126,9 @@ describe('provisionPlant', () => {
 
   it('answers the status query and keeps the search attributes current', async () => {
     const plantId = newPlantId();
-    await h.withWorker({}, async (taskQueue) => {
+    await t.h.withWorker({}, async (taskQueue) => {
       const handle = await startProvisioning(
-        env.client,
+        t.env.client,
         { plantId, plantName: 'Status plant' },
         { taskQueue },
       );
@@ -169,9 +153,9 @@ describe('provisionPlant', () => {
 
   it('refuses bad input before any AWS call', async () => {
     for (const plantId of ['', 'a/b', 'x'.repeat(65), 'plant#1']) {
-      const error = await h
+      const error = await t.h
         .withWorker({}, (taskQueue) =>
-          env.client.workflow.execute('provisionPlant', {
+          t.env.client.workflow.execute('provisionPlant', {
             taskQueue,
             workflowId: `bad-input-${Math.random()}`,
             args: [{ plantId, plantName: 'Bad' }],
@@ -194,24 +178,24 @@ describe('provisionPlant', () => {
         throw awsError('InvalidRequestException', 400);
       },
     };
-    const error = await h
+    const error = await t.h
       .withWorker(overrides, (taskQueue) => provision(plantId, taskQueue))
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause?.message).toContain('Everything created was rolled back');
     await expectNothingOfPlantInAws();
-    const row = await h.plantRow(plantId);
+    const row = await t.h.plantRow(plantId);
     expect(row?.iotStatus).toBe('failed');
     expect(row?.lastError).toContain('InvalidRequestException');
-    for (const stored of await h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
+    for (const stored of await t.h.certificateRows(plantId)) expect(stored.encryptedPrivateKey).toBeNull();
   });
 
   it.each(CREATE_STEPS)(
     'retries a transient failure of %s and completes with one certificate',
     async (step) => {
       const plantId = newPlantId();
-      const real = h.realActivities();
+      const real = t.h.realActivities();
       let failures = 0;
       const overrides: ActivityOverrides = {
         [step]: async (...args: unknown[]) => {
@@ -220,13 +204,13 @@ describe('provisionPlant', () => {
           return (real[step] as (...a: unknown[]) => Promise<unknown>)(...args);
         },
       };
-      const resources = await h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue));
+      const resources = await t.h.withWorker(overrides, (taskQueue) => provision(plantId, taskQueue));
 
       expect(failures).toBe(3);
-      const inventory = await h.awsInventory();
+      const inventory = await t.h.awsInventory();
       expect(inventory.certificates).toEqual([{ id: resources.certificateId, status: 'ACTIVE' }]);
       expect(inventory.things).toEqual([thingNameFor(plantId)]);
-      expect((await h.plantRow(plantId))?.iotStatus).toBe('active');
+      expect((await t.h.plantRow(plantId))?.iotStatus).toBe('active');
     },
   );
 
@@ -239,15 +223,15 @@ describe('provisionPlant', () => {
     'CreateTopicRuleCommand',
   ])('completes without orphans when AWS did %s but the answer was lost', async (command) => {
     const plantId = newPlantId();
-    h.faults.once(command, 'lose-response');
-    const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+    t.h.faults.once(command, 'lose-response');
+    const resources = await t.h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
 
-    expect(h.faults.injected).toEqual([`${command}:lose-response`]);
-    const inventory = await h.awsInventory();
+    expect(t.h.faults.injected).toEqual([`${command}:lose-response`]);
+    const inventory = await t.h.awsInventory();
     expect(inventory.certificates).toEqual([{ id: resources.certificateId, status: 'ACTIVE' }]);
     expect(inventory.things).toEqual([resources.thingName]);
     expect(inventory.policies).toEqual([resources.policyName]);
-    const [stored, ...others] = await h.certificateRows(plantId);
+    const [stored, ...others] = await t.h.certificateRows(plantId);
     expect(others).toEqual([]);
     expect(stored?.certificateId).toBe(resources.certificateId);
   });
@@ -257,7 +241,7 @@ describe('provisionPlant', () => {
     for (let i = 0; i < 3; i++) {
       await Promise.all(
         Array.from({ length: 10 }, () =>
-          h.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+          t.h.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
         ),
       );
     }
@@ -268,15 +252,15 @@ describe('provisionPlant', () => {
     faults.install(iot);
     const faulty = createActivities({
       iot,
-      db: h.database.db,
-      vault: h.vault,
-      temporal: env.client,
-      settings: h.settings,
+      db: t.h.database.db,
+      vault: t.h.vault,
+      temporal: t.env.client,
+      settings: t.h.settings,
     });
     let attempts = 0;
     const plantId = newPlantId();
     try {
-      const resources = await h.withWorker(
+      const resources = await t.h.withWorker(
         {
           createCertificate: (args) => {
             attempts += 1;
@@ -290,10 +274,10 @@ describe('provisionPlant', () => {
       const injected = faults.snapshot().injected;
       expect(injected.CreateCertificateFromCsr).toEqual({ 'lost-response': 1 });
       expect(Object.keys(injected.DescribeCertificate ?? {})).not.toEqual([]);
-      const inventory = await h.awsInventory();
+      const inventory = await t.h.awsInventory();
       expect(inventory.certificates).toHaveLength(31);
       expect(inventory.certificates).toContainEqual({ id: resources.certificateId, status: 'ACTIVE' });
-      const [stored, ...others] = await h.certificateRows(plantId);
+      const [stored, ...others] = await t.h.certificateRows(plantId);
       expect(others).toEqual([]);
       expect(stored?.certificateId).toBe(resources.certificateId);
     } finally {
@@ -303,8 +287,8 @@ describe('provisionPlant', () => {
 
   it('rolls back a certificate whose creation answer was lost when a later step fails', async () => {
     const plantId = newPlantId();
-    h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
-    const real = h.realActivities();
+    t.h.faults.once('CreateCertificateFromCsrCommand', 'lose-response');
+    const real = t.h.realActivities();
     let calls = 0;
     const overrides: ActivityOverrides = {
       // AWS issues the certificate but the answer is lost; the retry then hits a hard quota.
@@ -313,48 +297,48 @@ describe('provisionPlant', () => {
         throw awsError('LimitExceededException', 400);
       },
     };
-    const error = await h
+    const error = await t.h
       .withWorker(overrides, (taskQueue) => provision(plantId, taskQueue))
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
-    expect(h.faults.injected).toEqual(['CreateCertificateFromCsrCommand:lose-response']);
+    expect(t.h.faults.injected).toEqual(['CreateCertificateFromCsrCommand:lose-response']);
     await expectNothingOfPlantInAws();
   });
 
   it('runs once when the same provision is started twice', async () => {
     const plantId = newPlantId();
-    await h.withWorker({}, async (taskQueue) => {
-      const first = await startProvisioning(env.client, { plantId, plantName: 'Twice' }, { taskQueue });
-      const second = await startProvisioning(env.client, { plantId, plantName: 'Twice' }, { taskQueue });
+    await t.h.withWorker({}, async (taskQueue) => {
+      const first = await startProvisioning(t.env.client, { plantId, plantName: 'Twice' }, { taskQueue });
+      const second = await startProvisioning(t.env.client, { plantId, plantName: 'Twice' }, { taskQueue });
       expect(second.firstExecutionRunId).toBe(first.firstExecutionRunId);
       const resources = await first.result();
       // Started again after it completed: a new run that finds the plant active and changes nothing.
-      const third = await startProvisioning(env.client, { plantId, plantName: 'Twice' }, { taskQueue });
+      const third = await startProvisioning(t.env.client, { plantId, plantName: 'Twice' }, { taskQueue });
       expect(await third.result()).toEqual(resources);
     });
-    const inventory = await h.awsInventory();
+    const inventory = await t.h.awsInventory();
     expect(inventory.certificates).toHaveLength(1);
     expect(inventory.things).toHaveLength(1);
   });
 
   it('routes telemetry through a rule of its own in per-plant mode, and refuses a FIFO queue', async () => {
     const plantId = newPlantId();
-    h.settings = { ...h.settings, topicRuleMode: 'per-plant' };
+    t.h.settings = { ...t.h.settings, topicRuleMode: 'per-plant' };
     try {
-      const resources = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+      const resources = await t.h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
       expect(resources.ruleName).toMatch(/^solar_plant_rule_[A-Za-z0-9_]+$/);
-      expect((await h.awsInventory()).plantRules).toEqual([resources.ruleName]);
+      expect((await t.h.awsInventory()).plantRules).toEqual([resources.ruleName]);
 
       const fifoPlant = newPlantId();
-      h.settings = { ...h.settings, sqsQueueUrl: `${h.settings.sqsQueueUrl}.fifo` };
-      const error = await h
+      t.h.settings = { ...t.h.settings, sqsQueueUrl: `${t.h.settings.sqsQueueUrl}.fifo` };
+      const error = await t.h
         .withWorker({}, (taskQueue) => provision(fifoPlant, taskQueue))
         .catch((e: unknown) => e);
       expect((error as WorkflowFailedError).cause?.message).toContain('only delivers to standard queues');
-      expect((await h.awsInventory()).things).toEqual([resources.thingName]);
+      expect((await t.h.awsInventory()).things).toEqual([resources.thingName]);
     } finally {
-      h.settings = { ...h.settings, topicRuleMode: 'shared' };
+      t.h.settings = { ...t.h.settings, topicRuleMode: 'shared' };
     }
   });
 });

@@ -11,8 +11,7 @@ import {
   ListTargetsForPolicyCommand,
 } from '@aws-sdk/client-iot';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toActivityFailure } from '../../src/iot/aws-errors.js';
 import { PLANT_ID_ATTRIBUTE, SHARED_POLICY_NAME, thingNameFor } from '../../src/iot/naming.js';
 import {
@@ -27,43 +26,33 @@ import {
   type PlantIotResources,
   provisionWorkflowId,
 } from '../../src/workflows/contract.js';
-import { resetMoto } from '../support/moto.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
-import { createTimeSkippingEnv } from '../support/temporal.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 
-let env: TestWorkflowEnvironment;
-let h: ProvisioningHarness;
 /** AWS calls by command name, counted below the test's own fault middleware. */
 const calls = new Map<string, number>();
 
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  h = new ProvisioningHarness(env);
-  h.iot.middlewareStack.add(
-    (next, context) => async (args) => {
-      const command = String(context.commandName ?? '').replace(/Command$/, '');
-      calls.set(command, (calls.get(command) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCalls' },
-  );
-});
-
-afterAll(async () => {
-  await h?.close();
-  await env?.teardown();
-});
-
-beforeEach(async () => {
-  await resetMoto();
-  h.faults.clear();
-  calls.clear();
-  h.settings = { ...h.settings, policyMode: 'shared' };
-  await h.createQueue();
+const t = useProvisioningHarness({
+  harness: (env) => {
+    const h = new ProvisioningHarness(env);
+    h.iot.middlewareStack.add(
+      (next, context) => async (args) => {
+        const command = String(context.commandName ?? '').replace(/Command$/, '');
+        calls.set(command, (calls.get(command) ?? 0) + 1);
+        return next(args);
+      },
+      { step: 'initialize', name: 'countCalls' },
+    );
+    return h;
+  },
+  beforeEach: (h) => {
+    calls.clear();
+    h.settings = { ...h.settings, policyMode: 'shared' };
+  },
 });
 
 function provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
-  return env.client.workflow.execute('provisionPlant', {
+  return t.env.client.workflow.execute('provisionPlant', {
     taskQueue,
     workflowId: provisionWorkflowId(plantId),
     args: [{ plantId, plantName: `Plant ${plantId.slice(0, 8)}` }],
@@ -71,7 +60,7 @@ function provision(plantId: string, taskQueue: string): Promise<PlantIotResource
 }
 
 function deprovision(plantId: string, taskQueue: string): Promise<DeprovisionResult> {
-  return env.client.workflow.execute('deprovisionPlant', {
+  return t.env.client.workflow.execute('deprovisionPlant', {
     taskQueue,
     workflowId: deprovisionWorkflowId(plantId),
     args: [{ plantId }],
@@ -79,7 +68,7 @@ function deprovision(plantId: string, taskQueue: string): Promise<DeprovisionRes
 }
 
 async function attachedTo(certificateArn: string): Promise<string[]> {
-  const { policies } = await h.iot.send(new ListAttachedPoliciesCommand({ target: certificateArn }));
+  const { policies } = await t.h.iot.send(new ListAttachedPoliciesCommand({ target: certificateArn }));
   return (policies ?? []).map((p) => p.policyName ?? '');
 }
 
@@ -118,19 +107,19 @@ describe('the shared policy document', () => {
 describe('POLICY_MODE=shared', () => {
   it('attaches one shared policy, created once, and no policy of the plant', async () => {
     const [a, b] = [newPlantId(), newPlantId()];
-    const [ra, rb] = await h.withWorker({}, async (taskQueue) => [
+    const [ra, rb] = await t.h.withWorker({}, async (taskQueue) => [
       await provision(a, taskQueue),
       await provision(b, taskQueue),
     ]);
 
     expect(ra.policyName).toBe(SHARED_POLICY_NAME);
     expect(rb.policyName).toBe(SHARED_POLICY_NAME);
-    const policy = await h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    const policy = await t.h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
     expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(sharedPolicyDocument()));
-    expect((await h.awsInventory()).policies).toEqual([SHARED_POLICY_NAME]);
+    expect((await t.h.awsInventory()).policies).toEqual([SHARED_POLICY_NAME]);
     expect(await attachedTo(ra.certificateArn)).toEqual([SHARED_POLICY_NAME]);
     expect(await attachedTo(rb.certificateArn)).toEqual([SHARED_POLICY_NAME]);
-    expect((await h.plantRow(a))?.policyName).toBe(SHARED_POLICY_NAME);
+    expect((await t.h.plantRow(a))?.policyName).toBe(SHARED_POLICY_NAME);
     // Once for both plants (the first one found it missing), then attachments only.
     expect(calls.get('CreatePolicy')).toBe(1);
     expect(calls.get('AttachPolicy')).toBe(2);
@@ -140,18 +129,18 @@ describe('POLICY_MODE=shared', () => {
 
   it('makes the shared policy again when it was deleted out of band since the last check', async () => {
     const [a, b] = [newPlantId(), newPlantId()];
-    const rb = await h.withWorker({}, async (taskQueue) => {
+    const rb = await t.h.withWorker({}, async (taskQueue) => {
       const ra = await provision(a, taskQueue);
       // An operator removes the policy; this worker checked it a moment ago and trusts that for a minute.
-      await h.iot.send(
+      await t.h.iot.send(
         new DetachPolicyCommand({ policyName: SHARED_POLICY_NAME, target: ra.certificateArn }),
       );
-      await h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
+      await t.h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
       return provision(b, taskQueue);
     });
 
     expect(await attachedTo(rb.certificateArn)).toEqual([SHARED_POLICY_NAME]);
-    const policy = await h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    const policy = await t.h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
     expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(sharedPolicyDocument()));
     // The first attach found no policy; the policy was made again and the attach repeated.
     expect(calls.get('CreatePolicy')).toBe(2);
@@ -160,7 +149,7 @@ describe('POLICY_MODE=shared', () => {
 
   it('deprovision detaches the shared policy and leaves it to the other plants', async () => {
     const [a, b] = [newPlantId(), newPlantId()];
-    const { ra, rb, removed } = await h.withWorker({}, async (taskQueue) => {
+    const { ra, rb, removed } = await t.h.withWorker({}, async (taskQueue) => {
       const ra = await provision(a, taskQueue);
       const rb = await provision(b, taskQueue);
       const { removed } = await deprovision(a, taskQueue);
@@ -169,17 +158,19 @@ describe('POLICY_MODE=shared', () => {
 
     expect(removed).toEqual([`certificate ${ra.certificateId}`, `thing ${thingNameFor(a)}`]);
     expect(calls.get('DeletePolicy')).toBeUndefined();
-    const inventory = await h.awsInventory();
+    const inventory = await t.h.awsInventory();
     expect(inventory.policies).toEqual([SHARED_POLICY_NAME]);
     expect(inventory.things).toEqual([thingNameFor(b)]);
-    const { targets } = await h.iot.send(new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    const { targets } = await t.h.iot.send(
+      new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }),
+    );
     expect(targets).toEqual([rb.certificateArn]);
-    expect((await h.plantRow(a))?.iotStatus).toBe('deprovisioned');
+    expect((await t.h.plantRow(a))?.iotStatus).toBe('deprovisioned');
   });
 
   it('rolls a failed provision back without touching the shared policy', async () => {
     const plantId = newPlantId();
-    const error = await h
+    const error = await t.h
       .withWorker(
         {
           attachThingPrincipal: async () => {
@@ -197,20 +188,22 @@ describe('POLICY_MODE=shared', () => {
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
-    const inventory = await h.awsInventory();
+    const inventory = await t.h.awsInventory();
     expect(inventory.things).toEqual([]);
     expect(inventory.certificates).toEqual([]);
     expect(inventory.policies).toEqual([SHARED_POLICY_NAME]);
-    const { targets } = await h.iot.send(new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    const { targets } = await t.h.iot.send(
+      new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }),
+    );
     expect(targets).toEqual([]);
   });
 
   it('refuses a policy of that name with another document, and rolls back', async () => {
-    await h.iot.send(
+    await t.h.iot.send(
       new CreatePolicyCommand({ policyName: SHARED_POLICY_NAME, policyDocument: policyDocumentFor('other') }),
     );
     const plantId = newPlantId();
-    const error = await h
+    const error = await t.h
       .withWorker({}, (taskQueue) => provision(plantId, taskQueue))
       .catch((e: unknown) => e);
 
@@ -218,20 +211,20 @@ describe('POLICY_MODE=shared', () => {
     expect(String((error as WorkflowFailedError).cause?.message)).toMatch(
       /solar-plants-policy exists with a different document/,
     );
-    const inventory = await h.awsInventory();
+    const inventory = await t.h.awsInventory();
     expect(inventory.things).toEqual([]);
     expect(inventory.certificates).toEqual([]);
-    await h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    await t.h.iot.send(new DeletePolicyCommand({ policyName: SHARED_POLICY_NAME }));
   });
 
   it('deprovisions a plant provisioned with a policy of its own before the switch', async () => {
     const plantId = newPlantId();
-    h.settings = { ...h.settings, policyMode: 'per-plant' };
-    await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
-    h.settings = { ...h.settings, policyMode: 'shared' };
-    const { removed } = await h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    t.h.settings = { ...t.h.settings, policyMode: 'per-plant' };
+    await t.h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+    t.h.settings = { ...t.h.settings, policyMode: 'shared' };
+    const { removed } = await t.h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
 
     expect(removed).toContain(`policy solar-plant-${plantId}-policy`);
-    expect((await h.awsInventory()).policies).toEqual([]);
+    expect((await t.h.awsInventory()).policies).toEqual([]);
   });
 });

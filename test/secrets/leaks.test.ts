@@ -16,8 +16,7 @@ import {
 } from '@aws-sdk/client-iot';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDeprovisioning, startProvisioning } from '../../src/client.js';
 import { createDataConverter } from '../../src/codec/data-converter.js';
 import { ENCODING, type EncryptionCodec, KEY_ID_METADATA } from '../../src/codec/payload-codec.js';
@@ -28,8 +27,8 @@ import { rotateCertificateWorkflowId, rotationStatusQuery } from '../../src/rota
 import { AMAZON_ROOT_CA_1_PEM, AMAZON_ROOT_CA_1_SHA256 } from '../../src/secrets/amazon-root-ca.js';
 import { BUNDLE_FILES, exportCommand } from '../../src/secrets/export-credentials.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
-import { resetMoto } from '../support/moto.js';
 import { newPlantId } from '../support/provisioning-harness.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 import {
   allTablesText,
   CodecHarness,
@@ -44,32 +43,27 @@ import {
 } from './support.js';
 
 const ENDPOINT = 'test-ats.iot.us-east-1.amazonaws.com';
-let env: TestWorkflowEnvironment;
-let h: CodecHarness;
 let codec: EncryptionCodec;
 let logs: ReturnType<typeof memoryLogger>;
 let workDir: string;
 
+const t = useProvisioningHarness({
+  server: async () => {
+    // Before anything creates the Temporal Runtime: SDK, workflow, activity and Core logs all land here.
+    logs = memoryLogger();
+    installTemporalLogger(logs.logger, { coreLevel: 'DEBUG' });
+    codec = await testCodec();
+    return createCodecTimeSkippingEnv(createDataConverter(codec));
+  },
+  harness: (env) => new CodecHarness(env, createDataConverter(codec)),
+});
+
 beforeAll(async () => {
-  // Before anything creates the Temporal Runtime: SDK, workflow, activity and Core logs all land here.
-  logs = memoryLogger();
-  installTemporalLogger(logs.logger, { coreLevel: 'DEBUG' });
-  codec = await testCodec();
-  env = await createCodecTimeSkippingEnv(createDataConverter(codec));
-  h = new CodecHarness(env, createDataConverter(codec));
   workDir = await mkdtemp(join(tmpdir(), 'solar-iot-secrets-'));
 });
 
 afterAll(async () => {
-  await h?.close();
-  await env?.teardown();
   if (workDir) await rm(workDir, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  await resetMoto();
-  h.faults.clear();
-  await h.createQueue();
 });
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
@@ -81,11 +75,11 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60
 }
 
 async function principals(thingName: string): Promise<string[]> {
-  return (await h.iot.send(new ListThingPrincipalsCommand({ thingName }))).principals ?? [];
+  return (await t.h.iot.send(new ListThingPrincipalsCommand({ thingName }))).principals ?? [];
 }
 
 async function certificateStatus(certificateId: string): Promise<string | undefined> {
-  const d = await h.iot.send(new DescribeCertificateCommand({ certificateId }));
+  const d = await t.h.iot.send(new DescribeCertificateCommand({ certificateId }));
   return d.certificateDescription?.status;
 }
 
@@ -112,13 +106,13 @@ describe('secrets never leak', () => {
     const output: string[] = [];
     const pems: string[] = [];
     const exportCredentials = (argv: string[]) =>
-      exportCommand(argv, { db: h.database.db, vault: h.vault, endpoint: async () => undefined }, (l) =>
+      exportCommand(argv, { db: t.h.database.db, vault: t.h.vault, endpoint: async () => undefined }, (l) =>
         output.push(l),
       );
 
-    const { first, second, rotated } = await h.withWorker({}, async (taskQueue) => {
+    const { first, second, rotated } = await t.h.withWorker({}, async (taskQueue) => {
       const provisioned = await (
-        await startProvisioning(env.client, { plantId, plantName }, { taskQueue })
+        await startProvisioning(t.env.client, { plantId, plantName }, { taskQueue })
       ).result();
 
       const dir1 = join(workDir, 'bundle-1');
@@ -128,7 +122,7 @@ describe('secrets never leak', () => {
       const first = await readBundle(dir1);
       pems.push(first.key, first.certificate);
 
-      const rotation = await startRotation(env.client, { plantId }, { taskQueue });
+      const rotation = await startRotation(t.env.client, { plantId }, { taskQueue });
       await until(
         async () => (await rotation.query(rotationStatusQuery)).phase === 'grace-period',
         'the grace period',
@@ -139,7 +133,7 @@ describe('secrets never leak', () => {
       expect(both).toHaveLength(2);
       for (const arn of both)
         expect(await certificateStatus(arn.slice(arn.lastIndexOf('/') + 1))).toBe('ACTIVE');
-      expect((await h.plantRow(plantId))?.certificateId).toBe(during.certificateId);
+      expect((await t.h.plantRow(plantId))?.certificateId).toBe(during.certificateId);
 
       const dir2 = join(workDir, 'bundle-2');
       expect(await exportCredentials([plantId, dir2, '--endpoint', ENDPOINT, '--emulator-certificate'])).toBe(
@@ -148,40 +142,42 @@ describe('secrets never leak', () => {
       const second = await readBundle(dir2);
       pems.push(second.key, second.certificate);
       // What was handed over is the new certificate as AWS issued it, and the key stored for it.
-      const stored = (await h.certificateRows(plantId)).find((r) => r.certificateId === during.certificateId);
-      expect(second.key).toBe(await h.vault.decrypt(stored?.encryptedPrivateKey ?? ''));
-      const issued = await h.iot.send(
+      const stored = (await t.h.certificateRows(plantId)).find(
+        (r) => r.certificateId === during.certificateId,
+      );
+      expect(second.key).toBe(await t.h.vault.decrypt(stored?.encryptedPrivateKey ?? ''));
+      const issued = await t.h.iot.send(
         new DescribeCertificateCommand({ certificateId: during.certificateId ?? '' }),
       );
       expect(second.certificate).toBe(issued.certificateDescription?.certificatePem);
       expect(stored?.exportedAt).toBeInstanceOf(Date);
 
-      await env.sleep('7d'); // the durable timer, skipped
+      await t.env.sleep('7d'); // the durable timer, skipped
       const rotated = await rotation.result();
       expect(rotated).toMatchObject({ plantId, previousCertificateId: provisioned.certificateId });
 
       // Exactly one active certificate on the thing: the new one. The old one is gone, its key destroyed.
       expect(await principals(thingName)).toEqual([rotated.certificateArn]);
       expect(await certificateStatus(rotated.certificateId)).toBe('ACTIVE');
-      const inAws = (await h.iot.send(new ListCertificatesCommand({}))).certificates?.map(
+      const inAws = (await t.h.iot.send(new ListCertificatesCommand({}))).certificates?.map(
         (c) => c.certificateId,
       );
       expect(inAws).toEqual([rotated.certificateId]);
-      const rows = await h.certificateRows(plantId);
+      const rows = await t.h.certificateRows(plantId);
       expect(rows.find((r) => r.certificateId === provisioned.certificateId)).toMatchObject({
         status: 'destroyed',
         encryptedPrivateKey: null,
         encryptedCertificatePem: null,
       });
       expect(rows.find((r) => r.certificateId === rotated.certificateId)).toMatchObject({ status: 'active' });
-      expect((await h.plantRow(plantId))?.certificateId).toBe(rotated.certificateId);
+      expect((await t.h.plantRow(plantId))?.certificateId).toBe(rotated.certificateId);
 
       // The database half-way (live keys stored) is searched as well as at the end.
-      const midway = await allTablesText(h.database.pool);
+      const midway = await allTablesText(t.h.database.pool);
       expect(findNeedles(midway.text, secretNeedles(pems))).toEqual([]);
       expect(midway.text).toContain('"encrypted_private_key":"v2:');
 
-      await (await startDeprovisioning(env.client, { plantId }, { taskQueue })).result();
+      await (await startDeprovisioning(t.env.client, { plantId }, { taskQueue })).result();
       return { first, second, rotated };
     });
 
@@ -206,7 +202,7 @@ describe('secrets never leak', () => {
     }
     expect(first.device.certificateId).not.toBe(second.device.certificateId);
     expect(second.device.certificateId).toBe(rotated.certificateId);
-    const exported = (await h.certificateRows(plantId)).filter((r) => r.exportedAt !== null);
+    const exported = (await t.h.certificateRows(plantId)).filter((r) => r.exportedAt !== null);
     expect(exported).toHaveLength(2);
 
     const needles = secretNeedles(pems);
@@ -218,7 +214,7 @@ describe('secrets never leak', () => {
     expect(findNeedles(output.join('\n'), needles)).toEqual([]);
 
     // (b) the histories as the server stores them: only ciphertext; and decrypted, no secret either.
-    const raw = h.rawClient();
+    const raw = t.h.rawClient();
     const ids = [
       provisionWorkflowId(plantId),
       rotateCertificateWorkflowId(plantId),
@@ -277,7 +273,7 @@ describe('secrets never leak', () => {
     expect(findNeedles(decodedText, needles)).toEqual([]);
 
     // (c) every table of the database, after the deprovision.
-    const db = await allTablesText(h.database.pool);
+    const db = await allTablesText(t.h.database.pool);
     expect(db.tables).toEqual(expect.arrayContaining(['public.plants', 'public.certificates']));
     expect(db.text).toContain(plantId);
     expect(findNeedles(db.text, needles)).toEqual([]);
@@ -286,7 +282,7 @@ describe('secrets never leak', () => {
   it('encrypts failure messages and stack traces; a client with the codec still reads them', async () => {
     const plantId = newPlantId();
     const marker = `marker-${randomUUID()}`;
-    const error = await h
+    const error = await t.h
       .withWorker(
         {
           createPolicy: async () => {
@@ -294,13 +290,13 @@ describe('secrets never leak', () => {
           },
         },
         async (taskQueue) =>
-          (await startProvisioning(env.client, { plantId, plantName: 'Failing' }, { taskQueue })).result(),
+          (await startProvisioning(t.env.client, { plantId, plantName: 'Failing' }, { taskQueue })).result(),
       )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause?.message).toContain(marker);
 
-    const history = await rawHistory(h.rawClient().workflow.getHandle(provisionWorkflowId(plantId)));
+    const history = await rawHistory(t.h.rawClient().workflow.getHandle(provisionWorkflowId(plantId)));
     expect(history.json).toContain('Encoded failure');
     expect(history.text).not.toContain(marker);
     const decoded = await codec.decode(

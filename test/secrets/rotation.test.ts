@@ -3,7 +3,7 @@ import { Client, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
 import { createDataConverter } from '../../src/codec/data-converter.js';
 import { ENCODING, type EncryptionCodec } from '../../src/codec/payload-codec.js';
@@ -20,47 +20,40 @@ import {
 import { ensureRotationSchedule } from '../../src/rotation/schedule.js';
 import { RotationSettingsError, readRotationSettings } from '../../src/rotation/settings.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
-import { resetMoto } from '../support/moto.js';
 import { newPlantId } from '../support/provisioning-harness.js';
 import { installTestRuntime } from '../support/temporal.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 import { CodecHarness, createCodecTimeSkippingEnv, testCodec } from './support.js';
 
-let env: TestWorkflowEnvironment;
-let h: CodecHarness;
 let codec: EncryptionCodec;
-
-beforeAll(async () => {
-  installTestRuntime();
-  codec = await testCodec();
-  env = await createCodecTimeSkippingEnv(createDataConverter(codec));
-  h = new CodecHarness(env, createDataConverter(codec));
-});
-
-afterAll(async () => {
-  await h?.close();
-  await env?.teardown();
-});
-
-beforeEach(async () => {
-  await resetMoto();
-  h.faults.clear();
-  await h.createQueue();
+const t = useProvisioningHarness({
+  server: async () => {
+    installTestRuntime();
+    codec = await testCodec();
+    return createCodecTimeSkippingEnv(createDataConverter(codec));
+  },
+  harness: (env) => new CodecHarness(env, createDataConverter(codec)),
 });
 
 async function provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
   return (
-    await startProvisioning(env.client, { plantId, plantName: `Plant ${plantId.slice(0, 8)}` }, { taskQueue })
+    await startProvisioning(
+      t.env.client,
+      { plantId, plantName: `Plant ${plantId.slice(0, 8)}` },
+      { taskQueue },
+    )
   ).result();
 }
 
 async function principals(plantId: string): Promise<string[]> {
   return (
-    (await h.iot.send(new ListThingPrincipalsCommand({ thingName: thingNameFor(plantId) }))).principals ?? []
+    (await t.h.iot.send(new ListThingPrincipalsCommand({ thingName: thingNameFor(plantId) }))).principals ??
+    []
   );
 }
 
 async function certificatesInAws(): Promise<{ id: string; status: string | undefined }[]> {
-  const { certificates: list } = await h.iot.send(new ListCertificatesCommand({}));
+  const { certificates: list } = await t.h.iot.send(new ListCertificatesCommand({}));
   return (list ?? []).map((c) => ({ id: c.certificateId ?? '', status: c.status }));
 }
 
@@ -73,7 +66,7 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
 }
 
 async function setActivatedDaysAgo(certificateId: string, days: number) {
-  await h.database.db
+  await t.h.database.db
     .update(certificates)
     .set({ activatedAt: new Date(Date.now() - days * 24 * 3600 * 1000) })
     .where(eq(certificates.certificateId, certificateId));
@@ -82,22 +75,22 @@ async function setActivatedDaysAgo(certificateId: string, days: number) {
 describe('rotateCertificate', () => {
   it('removes the new certificate when a step before the switch fails, keeping the old one working', async () => {
     const plantId = newPlantId();
-    const error = await h.withWorker(
+    const error = await t.h.withWorker(
       {
         attachThingPrincipal: async (args) => {
           // The provision's own attach works; the rotation's fails for good.
-          if ((await h.plantRow(plantId))?.iotStatus === 'active') {
+          if ((await t.h.plantRow(plantId))?.iotStatus === 'active') {
             throw ApplicationFailure.nonRetryable(
               'AttachThingPrincipal refused (injected)',
               'InvalidRequestException',
             );
           }
-          return h.realActivities().attachThingPrincipal(args);
+          return t.h.realActivities().attachThingPrincipal(args);
         },
       },
       async (taskQueue) => {
         const provisioned = await provision(plantId, taskQueue);
-        const failed = await (await startRotation(env.client, { plantId }, { taskQueue }))
+        const failed = await (await startRotation(t.env.client, { plantId }, { taskQueue }))
           .result()
           .catch((e: unknown) => e);
         return { provisioned, failed };
@@ -112,8 +105,8 @@ describe('rotateCertificate', () => {
 
     expect(await principals(plantId)).toEqual([error.provisioned.certificateArn]);
     expect(await certificatesInAws()).toEqual([{ id: error.provisioned.certificateId, status: 'ACTIVE' }]);
-    expect((await h.plantRow(plantId))?.certificateId).toBe(error.provisioned.certificateId);
-    const rows = await h.certificateRows(plantId);
+    expect((await t.h.plantRow(plantId))?.certificateId).toBe(error.provisioned.certificateId);
+    const rows = await t.h.certificateRows(plantId);
     expect(rows).toHaveLength(2);
     expect(rows.find((r) => r.certificateId !== error.provisioned.certificateId)).toMatchObject({
       status: 'destroyed',
@@ -123,9 +116,9 @@ describe('rotateCertificate', () => {
 
   it('ends the grace period early on the endGracePeriod signal', async () => {
     const plantId = newPlantId();
-    const { provisioned, result } = await h.withWorker({}, async (taskQueue) => {
+    const { provisioned, result } = await t.h.withWorker({}, async (taskQueue) => {
       const provisioned = await provision(plantId, taskQueue);
-      const handle = await startRotation(env.client, { plantId, gracePeriod: '30d' }, { taskQueue });
+      const handle = await startRotation(t.env.client, { plantId, gracePeriod: '30d' }, { taskQueue });
       await until(
         async () => (await handle.query(rotationStatusQuery)).phase === 'grace-period',
         'the grace period',
@@ -133,7 +126,7 @@ describe('rotateCertificate', () => {
       const status = await handle.query(rotationStatusQuery);
       expect(Date.parse(status.graceEndsAt ?? '') - Date.now()).toBeGreaterThan(29 * 24 * 3600 * 1000);
       // A second start while it runs attaches to the same rotation instead of starting another.
-      const again = await startRotation(env.client, { plantId }, { taskQueue });
+      const again = await startRotation(t.env.client, { plantId }, { taskQueue });
       expect(again.firstExecutionRunId).toBe(handle.firstExecutionRunId);
       await handle.signal(endGracePeriodSignal);
       return { provisioned, result: (await handle.result()) as RotateCertificateResult };
@@ -149,11 +142,11 @@ describe('rotateCertificate', () => {
     // to the next deadline whenever it sees nothing running, and it did so with beginRotation
     // scheduled but not yet picked up (10 virtual years: "Workflow execution timed out").
     const client = new Client({
-      connection: env.connection,
-      namespace: env.namespace ?? 'default',
+      connection: t.env.connection,
+      namespace: t.env.namespace ?? 'default',
       dataConverter: createDataConverter(codec),
     });
-    const errors = await h.withWorker({}, async (taskQueue) =>
+    const errors = await t.h.withWorker({}, async (taskQueue) =>
       Promise.all(
         [
           { plantId },
@@ -178,9 +171,9 @@ describe('rotateCertificate', () => {
   });
 
   it('records the switch only on the certificate the rotation started from', async () => {
-    const real = h.realActivities();
+    const real = t.h.realActivities();
     const plantId = newPlantId();
-    const provisioned = await h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+    const provisioned = await t.h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
     const other = {
       certificateId: 'c'.repeat(64),
       certificateArn: 'arn:aws:iot:us-east-1:123456789012:cert/x',
@@ -199,7 +192,7 @@ describe('rotateCertificate', () => {
       previousCertificateId: provisioned.certificateId,
       certificate: other,
     });
-    expect((await h.plantRow(plantId))?.certificateId).toBe(other.certificateId);
+    expect((await t.h.plantRow(plantId))?.certificateId).toBe(other.certificateId);
   });
 });
 
@@ -218,7 +211,7 @@ describe('rotateExpiringCertificates', () => {
       client: { dataConverter: createDataConverter(codec) },
     });
     d = new CodecHarness(dev, createDataConverter(codec));
-    d.settings = h.settings;
+    d.settings = t.h.settings;
   });
 
   afterAll(async () => {
@@ -227,7 +220,7 @@ describe('rotateExpiringCertificates', () => {
   });
 
   it('rotates only certificates older than the limit, oldest first, a bounded number per run', async () => {
-    d.settings = h.settings; // the queue created for this test
+    d.settings = t.h.settings; // the queue created for this test
     const ids = [newPlantId(), newPlantId(), newPlantId()];
     await d.withWorker({}, async (taskQueue) => {
       const provisioned: PlantIotResources[] = [];
@@ -266,7 +259,7 @@ describe('rotateExpiringCertificates', () => {
       expect((await run(5)).started).toEqual([]);
       for (const [i, id] of ids.entries()) {
         expect(await principals(id)).toHaveLength(1);
-        const current = (await h.plantRow(id))?.certificateId;
+        const current = (await t.h.plantRow(id))?.certificateId;
         if (i < 2) expect(current).not.toBe(provisioned[i]?.certificateId);
         else expect(current).toBe(c.certificateId);
       }
