@@ -12,6 +12,10 @@
  * workers are spawned). A variable already set by the caller (DATABASE_URL, TEMPORAL_ADDRESS,
  * AWS_ENDPOINT_URL) replaces the matching server, which is then not started.
  *
+ * MOTO_IOT_CA_FILE (process.env only): the PEM of the CA that signs our moto's
+ * CreateCertificateFromCsr certificates (startMoto's iotCaFile), for tests that verify them.
+ * With AWS_ENDPOINT_URL from the caller, the caller's MOTO_IOT_CA_FILE (if any) is kept.
+ *
  * TEMPORAL_TEST_SERVER_PATH: by default the cached wrapper that starts a fresh JVM for each
  * TestWorkflowEnvironment (about 0.5 s with its class-data archive, 1.5 s on a loaded machine,
  * inside the SDK's 5 s window). SOLAR_IOT_TEST_SERVER=shared starts one Java server for the run
@@ -160,6 +164,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ENCRYPTION_KEY: process.env.ENCRYPTION_KEY || TEST_ENCRYPTION_KEY,
     };
     for (const key of STACK_ENV_KEYS) process.env[key] = stack[key];
+    if (moto) {
+      if (moto.iotCaFile) process.env.MOTO_IOT_CA_FILE = moto.iotCaFile;
+      else delete process.env.MOTO_IOT_CA_FILE;
+    }
     // Real credential sources must not leak into tests that talk to moto.
     if (moto)
       for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'])

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
@@ -354,11 +354,18 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
 
 export interface MotoServer extends Component {
   endpoint: string;
+  /**
+   * PEM file of the CA certificate that signs moto's CreateCertificateFromCsr certificates (the
+   * emulator's stand-in for the Amazon CA behind AWS IoT certificates): trust it to verify them.
+   * Written by moto_server_patched.py before moto answers; undefined when moto runs unpatched.
+   */
+  iotCaFile: string | undefined;
 }
 
 /**
  * moto_server with SQS DeleteMessage under the queue's lock and IoT CreateCertificateFromCsr
- * certifying the CSR's key; the file says why (messages lost; certificates for a key of moto's).
+ * certifying the CSR's key, signed by a CA whose certificate it publishes (MOTO_IOT_CA_FILE); the
+ * file says why (messages lost; certificates for a key of moto's).
  */
 const MOTO_PATCHED = fileURLToPath(new URL('./moto_server_patched.py', import.meta.url));
 
@@ -367,15 +374,31 @@ const MOTO_PATCHED = fileURLToPath(new URL('./moto_server_patched.py', import.me
  * moto_server_patched.py are both there, moto runs through that file: unpatched, an SQS message
  * sent while another one is being deleted can vanish, which loses telemetry in any test that
  * sends while a consumer deletes, and CreateCertificateFromCsr certifies a key of moto's own.
+ * Patched, moto writes its IoT CA certificate next to `logFile` (moto.log: `moto-iot-ca.pem`,
+ * `iotCaFile`); a stale one from an earlier run is removed first, and moto counts as ready only
+ * once the new one is there.
  */
 export async function startMoto(opts: { bin: string; port: number; logFile: string }): Promise<MotoServer> {
   const endpoint = `http://127.0.0.1:${opts.port}`;
   const python = join(dirname(opts.bin), 'python');
   const patched = existsSync(python) && existsSync(MOTO_PATCHED);
+  // Named after the log (moto.log -> moto-iot-ca.pem): two motos logging apart never share it.
+  const logFile = resolve(opts.logFile);
+  const iotCaFile = patched
+    ? join(dirname(logFile), `${basename(logFile, extname(logFile))}-iot-ca.pem`)
+    : undefined;
+  if (iotCaFile) {
+    await mkdir(dirname(iotCaFile), { recursive: true });
+    await rm(iotCaFile, { force: true });
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (iotCaFile) env.MOTO_IOT_CA_FILE = iotCaFile;
+  else delete env.MOTO_IOT_CA_FILE;
   const proc = ManagedProcess.start({
     name: 'moto',
     command: patched ? python : opts.bin,
     args: [...(patched ? [MOTO_PATCHED] : []), '-H', '127.0.0.1', '-p', String(opts.port)],
+    env,
     output: opts.logFile,
     stopTimeoutMs: 5000,
   });
@@ -385,10 +408,12 @@ export async function startMoto(opts: { bin: string; port: number; logFile: stri
       if (!(await waitForTcp(opts.port, 200))) throw new Error('port closed');
       const res = await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(2000) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      // moto writes it at import, before it listens; if it never does, start-up fails with this.
+      if (iotCaFile && !existsSync(iotCaFile)) throw new Error(`no IoT CA certificate at ${iotCaFile}`);
     },
     60_000,
   );
-  return { ...managedComponent(proc, endpoint), endpoint };
+  return { ...managedComponent(proc, endpoint), endpoint, iotCaFile };
 }
 
 export const MOTO_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;

@@ -21,10 +21,22 @@ pair (test/ingest/mqtt-provisioned.test.ts had to use CERTIFICATE_MODE=create-ke
 certificate carries the CSR's public key and subject and is signed by ONE emulator CA key (EC
 P-256, generated at import, once per moto process) under moto's own issuer name (C=US, O=Moto,
 OU=Server CA 1B, CN=Moto). Everything else is moto's: same SAN, validity and random serial, the
-same register_certificate call (certificate id, ARN and status come from it as before).
+same register_certificate call (certificate id, ARN and status come from it as before), plus an
+authorityKeyIdentifier naming the CA's key.
 CreateKeysAndCertificate is untouched (it still calls _generate_certificate_pem with its own key).
-The CA key stays in this process: no CA certificate is published (a TLS peer cannot verify the
-chain of these certificates yet), and the CSR's signature is not checked (nor was it before).
+The CSR's signature is not checked (nor was it before).
+
+The emulator CA's certificate is published: a self-signed certificate for the CA key, made once
+at import (subject = issuer = that name, basicConstraints CA:TRUE pathlen 0, keyUsage keyCertSign
+and cRLSign, subjectKeyIdentifier; valid from a day before start for ten years). It is the issuer
+of every CSR certificate, so a TLS peer that trusts it verifies their chain for real (name,
+signature, key identifier). When the environment variable MOTO_IOT_CA_FILE names a file, its PEM
+is written there at start (a temporary file in the same folder, then renamed: a reader sees the
+whole certificate or no file). startMoto sets it; the end-to-end MQTT test's broker trusts it.
+Real AWS's counterpart is the Amazon CA that signs IoT certificates (the certificates of
+CreateCertificateFromCsr chain to Amazon Root CA 1, the CA devices are given for the ATS
+endpoint); this CA is moto's, per moto process, and only stands in for it.
+
 Second gain, CPU: the RSA-2048 keygen (about 41 ms of CPU alone) was about half of moto's CPU in
 the provisioning benchmark (0.086 CPU-s per plant). bench/moto-csr.ts (`npm run bench:moto-csr`),
 100 CreateCertificateFromCsr on each server, both in the same run, moto process CPU (utime+stime)
@@ -38,7 +50,9 @@ Run with moto's own interpreter: python moto_server_patched.py -H 127.0.0.1 -p P
 
 import functools
 import inspect
+import os
 import sys
+import tempfile
 import textwrap
 from datetime import timedelta
 
@@ -102,6 +116,53 @@ _CA_NAME = x509.Name(
     ]
 )
 _CA_KEY = ec.generate_private_key(ec.SECP256R1())
+_CA_SKI = x509.SubjectKeyIdentifier.from_public_key(_CA_KEY.public_key())
+_CA_START = utcnow()
+# The emulator's CA certificate: self-signed, for _CA_KEY, the issuer of every CSR certificate.
+_CA_CERT = (
+    x509.CertificateBuilder()
+    .subject_name(_CA_NAME)
+    .issuer_name(_CA_NAME)
+    .public_key(_CA_KEY.public_key())
+    .serial_number(x509.random_serial_number())
+    .not_valid_before(_CA_START - timedelta(days=1))
+    .not_valid_after(_CA_START + timedelta(days=3650))
+    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+    .add_extension(
+        x509.KeyUsage(
+            digital_signature=False,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
+        ),
+        critical=True,
+    )
+    .add_extension(_CA_SKI, critical=False)
+    .sign(_CA_KEY, hashes.SHA256())
+)
+_CA_AKI = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_CA_SKI)
+
+
+def _publish_ca_certificate(path: str) -> None:
+    """Writes the CA certificate's PEM to `path`: a temporary file next to it, then a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".moto-iot-ca-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_CA_CERT.public_bytes(Encoding.PEM))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def _create_certificate_from_csr(self, csr: str, set_as_active: bool) -> FakeCertificate:
@@ -110,12 +171,13 @@ def _create_certificate_from_csr(self, csr: str, set_as_active: bool) -> FakeCer
     cert = (
         x509.CertificateBuilder()
         .subject_name(request.subject)
-        .issuer_name(_CA_NAME)
+        .issuer_name(_CA_CERT.subject)
         .public_key(request.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("example.com")]), critical=False)
+        .add_extension(_CA_AKI, critical=False)
         .sign(_CA_KEY, hashes.SHA256())
     )
     pem = cert.public_bytes(Encoding.PEM).decode("utf-8")
@@ -130,6 +192,10 @@ print(
     file=sys.stderr,
     flush=True,
 )
+_CA_FILE = os.environ.get("MOTO_IOT_CA_FILE")
+if _CA_FILE:
+    _publish_ca_certificate(_CA_FILE)
+    print(f"moto_server_patched: IoT CA certificate written to {_CA_FILE}", file=sys.stderr, flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,15 @@
 /**
  * src/stack/moto_server_patched.py, the file startMoto runs moto through: its IoT patch against the
  * moto of the test run (CreateCertificateFromCsr certifies the CSR's own key, like AWS IoT, where
- * plain moto certifies a new key of its own), and both patches applying to the installed moto.
+ * plain moto certifies a new key of its own, signed by the CA whose certificate it publishes in
+ * MOTO_IOT_CA_FILE), and both patches applying to the installed moto.
  * The SQS patch's effect (no message lost while another is deleted) is a race, proven by
  * test/ingest/simulated-load.test.ts.
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -80,6 +83,28 @@ describe('moto patches (src/stack/moto_server_patched.py)', () => {
     );
   });
 
+  it('signs them as the CA whose certificate moto publishes (MOTO_IOT_CA_FILE): the chain verifies', async () => {
+    const caFile = process.env.MOTO_IOT_CA_FILE;
+    if (!caFile) throw new Error('MOTO_IOT_CA_FILE is not set (test/global-setup.ts sets it for its moto)');
+    const ca = new X509Certificate(await readFile(caFile, 'utf8'));
+    expect(ca.subject).toBe(MOTO_ISSUER);
+    expect(ca.issuer).toBe(MOTO_ISSUER);
+    expect(ca.ca).toBe(true);
+    expect(ca.verify(ca.publicKey)).toBe(true);
+
+    const key = generateDeviceKey();
+    const cert = new X509Certificate(
+      (await fromCsr(await csrFor(key.privateKeyPem, 'CN=solar-plant-moto-patch-ca'), true)).certificatePem,
+    );
+    // checkIssued: issuer name, authority key identifier and the CA's keyUsage; verify: the signature.
+    expect(cert.checkIssued(ca)).toBe(true);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    // A certificate of CreateKeysAndCertificate is not issued by it (moto's own self-signed chain).
+    const other = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
+    const otherCert = new X509Certificate(other.certificatePem ?? '');
+    expect(otherCert.verify(ca.publicKey)).toBe(false);
+  });
+
   // Not setAsActive: false, which moto 5.1.22 reads as the string "false" (its CreateCertificateFromCsr
   // handler takes _get_param, not _get_bool_param) and so activates: a moto quirk this file leaves alone.
   it('keeps moto’s status handling: ACTIVE with setAsActive, INACTIVE without it', async () => {
@@ -99,12 +124,27 @@ describe('moto patches (src/stack/moto_server_patched.py)', () => {
     expect(new X509Certificate(out.certificatePem).subject).toBe('CN=AWS IoT Certificate');
   });
 
-  it('applies both patches to the installed moto (its guards accept this moto)', async () => {
+  it('applies both patches to the installed moto (its guards accept this moto) and publishes its CA atomically', async () => {
     const python = join(dirname(motoServerPath()), 'python');
-    const { stderr } = await promisify(execFile)(python, [PATCH, '--help'], { timeout: 60_000 });
-    expect(stderr).toContain('moto_server_patched: Queue.delete_message holds Queue._messages_lock');
-    expect(stderr).toContain(
-      "moto_server_patched: IoT CreateCertificateFromCsr certifies the CSR's public key",
-    );
+    // Its own file: the MOTO_IOT_CA_FILE this process inherited is the running moto's, not this one's.
+    const dir = await mkdtemp(join(tmpdir(), 'solar-iot-moto-ca-'));
+    try {
+      const caFile = join(dir, 'moto-iot-ca.pem');
+      const { stderr } = await promisify(execFile)(python, [PATCH, '--help'], {
+        timeout: 60_000,
+        env: { ...process.env, MOTO_IOT_CA_FILE: caFile },
+      });
+      expect(stderr).toContain('moto_server_patched: Queue.delete_message holds Queue._messages_lock');
+      expect(stderr).toContain(
+        "moto_server_patched: IoT CreateCertificateFromCsr certifies the CSR's public key",
+      );
+      expect(stderr).toContain(`moto_server_patched: IoT CA certificate written to ${caFile}`);
+      expect(await readdir(dir)).toEqual(['moto-iot-ca.pem']);
+      const ca = new X509Certificate(await readFile(caFile, 'utf8'));
+      expect(ca.subject).toBe(MOTO_ISSUER);
+      expect(ca.ca).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,13 +3,20 @@
  * the real export-credentials, then published with by the simulator's MQTT transport, over mutual
  * TLS, to a broker that verifies the plant's certificate and enforces the policy moto holds for it.
  *
- * Why CERTIFICATE_MODE=create-keys here: with CSR (the default) moto signs a certificate for a key
- * of its own, never for ours, so no TLS handshake can use it. With CreateKeysAndCertificate moto
- * returns the key of its certificate, which provisioning stores encrypted like any other. moto
- * issues it under "CN=Moto" with the certificate's own key and publishes no CA, so the test rebuilds
- * that issuer from the key (issuerOfSelfIssued) for the broker to trust: the chain check is real.
+ * Both certificate modes, each proven to connect and publish:
+ * - csr (production's default): the worker makes the device key and sends a CSR. moto, through
+ *   src/stack/moto_server_patched.py, certifies that CSR's key with its emulator CA and publishes
+ *   the CA's certificate (MOTO_IOT_CA_FILE, set by test/global-setup.ts): the broker trusts that
+ *   file, as a real broker trusts the Amazon CA behind AWS IoT certificates.
+ * - create-keys: moto returns a key with a certificate it signs with that same key under
+ *   "CN=Moto" and publishes no CA for it, so the test rebuilds that issuer from the key
+ *   (issuerOfSelfIssued) for the broker to trust.
+ * Either way the chain check is real: a broker trusting an impostor CA of the same name (another
+ * key) refuses the plant, and the bundle's key must match its certificate (loadDeviceBundles
+ * checks it, and so does the TLS handshake, which proves possession of the key).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,8 +28,10 @@ import {
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
+import type { CertificateMode } from '../../src/config/index.js';
 import { loadDeviceBundles, MqttFleetPublisher } from '../../src/ingest/mqtt-publisher.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
+import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { exportDeviceBundle } from '../../src/secrets/export-credentials.js';
 import { newPlantId, ProvisioningHarness, testSettings } from '../support/provisioning-harness.js';
@@ -32,88 +41,129 @@ import { fingerprintOf, issuerOfSelfIssued, TestCa, TlsBroker } from './mqtt-sup
 let env: TestWorkflowEnvironment;
 let h: ProvisioningHarness;
 let workDir: string;
-let broker: TlsBroker | undefined;
+const brokers: TlsBroker[] = [];
 
 beforeAll(async () => {
   env = await createTimeSkippingEnv();
   h = new ProvisioningHarness(env);
-  h.settings = testSettings({ certificateMode: 'create-keys' });
+  h.settings = testSettings();
   await h.createQueue();
   workDir = await mkdtemp(join(tmpdir(), 'solar-iot-mqtt-e2e-'));
 });
 
 afterAll(async () => {
-  await broker?.close();
+  for (const b of brokers) await b.close();
   await h?.close();
   await env?.teardown();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
+/**
+ * What a broker must trust to verify the plant's certificate: moto's published CA (csr), or the
+ * issuer rebuilt from the certificate's own key (create-keys).
+ */
+async function issuerToTrust(
+  mode: CertificateMode,
+  bundle: { certificatePem: string; privateKeyPem: string },
+): Promise<string> {
+  if (mode === 'create-keys') return issuerOfSelfIssued(bundle.certificatePem, bundle.privateKeyPem);
+  const caFile = process.env.MOTO_IOT_CA_FILE;
+  if (!caFile)
+    throw new Error(
+      'MOTO_IOT_CA_FILE is not set: this case needs the moto started by test/global-setup.ts (through' +
+        ' src/stack/moto_server_patched.py), or a caller-set MOTO_IOT_CA_FILE for an external moto',
+    );
+  const caPem = await readFile(caFile, 'utf8');
+  // The direct check: issued by that CA (name and key identifier) and signed with its key.
+  const ca = new X509Certificate(caPem);
+  const leaf = new X509Certificate(bundle.certificatePem);
+  expect(ca.ca).toBe(true);
+  expect(leaf.checkIssued(ca)).toBe(true);
+  expect(leaf.verify(ca.publicKey)).toBe(true);
+  return caPem;
+}
+
 describe('MQTT transport with a provisioned plant', () => {
-  it('provision (moto) -> export-credentials -> simulator over mutual TLS, as the thing name, within its policy', async () => {
-    const plantId = newPlantId();
-    const thingName = thingNameFor(plantId);
-    const provisioned = await h.withWorker({}, async (taskQueue) =>
-      (await startProvisioning(env.client, { plantId, plantName: 'MQTT e2e' }, { taskQueue })).result(),
-    );
-    expect(provisioned.thingName).toBe(thingName);
+  const modes: CertificateMode[] = ['csr', 'create-keys'];
+  it.each(modes)(
+    'CERTIFICATE_MODE=%s: provision (moto) -> export-credentials -> simulator over mutual TLS, as the thing name, within its policy',
+    async (mode) => {
+      h.settings = { ...h.settings, certificateMode: mode };
+      const plantId = newPlantId();
+      const thingName = thingNameFor(plantId);
+      const provisioned = await h.withWorker({}, async (taskQueue) =>
+        (await startProvisioning(env.client, { plantId, plantName: 'MQTT e2e' }, { taskQueue })).result(),
+      );
+      expect(provisioned.thingName).toBe(thingName);
 
-    const directory = join(workDir, plantId);
-    await exportDeviceBundle({
-      db: h.database.db,
-      vault: h.vault,
-      plantId,
-      directory,
-      endpoint: '127.0.0.1',
-    });
-    const bundles = await loadDeviceBundles([directory]);
-    expect(bundles).toHaveLength(1);
-    const bundle = bundles[0] as (typeof bundles)[number];
-    expect(bundle).toMatchObject({ plantId, clientId: thingName });
+      const directory = join(workDir, plantId);
+      await exportDeviceBundle({
+        db: h.database.db,
+        vault: h.vault,
+        plantId,
+        directory,
+        endpoint: '127.0.0.1',
+      });
+      const bundles = await loadDeviceBundles([directory]);
+      expect(bundles).toHaveLength(1);
+      const bundle = bundles[0] as (typeof bundles)[number];
+      expect(bundle).toMatchObject({ plantId, clientId: thingName });
 
-    // What AWS IoT would check at the ATS endpoint: the certificate's chain, the thing it is
-    // attached to, and the policy attached to it (read back from moto, not recomputed).
-    const principals = (await h.iot.send(new ListThingPrincipalsCommand({ thingName }))).principals ?? [];
-    const certificateArn = principals.find((p) => p.endsWith(`/${provisioned.certificateId}`));
-    expect(certificateArn).toBeDefined();
-    const attached =
-      (await h.iot.send(new ListAttachedPoliciesCommand({ target: certificateArn }))).policies ?? [];
-    expect(attached).toHaveLength(1);
-    const policy = await h.iot.send(new GetPolicyCommand({ policyName: attached[0]?.policyName }));
-    expect((await h.iot.send(new DescribeThingCommand({ thingName }))).thingName).toBe(thingName);
+      // What AWS IoT would check at the ATS endpoint: the certificate's chain, the thing it is
+      // attached to, and the policy attached to it (read back from moto, not recomputed).
+      const principals = (await h.iot.send(new ListThingPrincipalsCommand({ thingName }))).principals ?? [];
+      const certificateArn = principals.find((p) => p.endsWith(`/${provisioned.certificateId}`));
+      expect(certificateArn).toBeDefined();
+      const attached =
+        (await h.iot.send(new ListAttachedPoliciesCommand({ target: certificateArn }))).policies ?? [];
+      expect(attached).toHaveLength(1);
+      const policy = await h.iot.send(new GetPolicyCommand({ policyName: attached[0]?.policyName }));
+      expect((await h.iot.send(new DescribeThingCommand({ thingName }))).thingName).toBe(thingName);
 
-    const serverCa = await TestCa.create();
-    const options = { ca: serverCa.certificatePem, connectTimeoutMs: 5_000 };
-    // A broker that does not trust moto's issuer refuses the plant's certificate...
-    const untrusting = await TlsBroker.start(serverCa);
-    untrusting.attachPolicy(bundle.certificatePem, policy.policyDocument as string);
-    try {
-      await expect(
-        MqttFleetPublisher.connect(bundles, { ...options, endpoint: untrusting.endpoint }),
-      ).rejects.toThrow(`cannot connect to mqtts://127.0.0.1:${untrusting.port} as ${thingName}`);
-      expect(untrusting.connects).toEqual([]);
-    } finally {
-      await untrusting.close();
-    }
-    // ...and one that trusts it (rebuilt from the key) verifies the chain and lets it in.
-    const plantCa = await issuerOfSelfIssued(bundle.certificatePem, bundle.privateKeyPem);
-    broker = await TlsBroker.start(serverCa, [plantCa]);
-    broker.attachPolicy(bundle.certificatePem, policy.policyDocument as string);
+      // The bundle's key is the one the certificate certifies (loadDeviceBundles refuses otherwise).
+      expect(publicKeyFingerprintOfCertificate(bundle.certificatePem)).toBe(
+        publicKeyFingerprintOfKey(bundle.privateKeyPem),
+      );
 
-    const sim = new TelemetrySimulator({ plants: 0, plantIds: [plantId], devices: 3, seed: 11 });
-    const messages = Array.from({ length: 30 }, () => sim.next());
-    const publisher = await MqttFleetPublisher.connect(bundles, { ...options, endpoint: broker.endpoint });
-    try {
-      expect(await publisher.publish(messages)).toBe(30);
-    } finally {
-      await publisher.close();
-    }
-    expect(broker.connects).toEqual([
-      { clientId: thingName, certificate: fingerprintOf(bundle.certificatePem) },
-    ]);
-    expect(broker.received.map((r) => r.payload)).toEqual(messages.map((m) => m.payload));
-    expect(new Set(broker.received.map((r) => `${r.clientId} ${r.topic} ${r.qos}`))).toEqual(
-      new Set([`${thingName} solar/${plantId}/data 1`]),
-    );
-  });
+      const serverCa = await TestCa.create();
+      const options = { ca: serverCa.certificatePem, connectTimeoutMs: 5_000 };
+      // A broker that trusts an impostor of the plant's issuer (same name, another key) refuses the
+      // plant's certificate: it checks the issuer's key, not only its name...
+      const issuerName = new X509Certificate(bundle.certificatePem).issuer;
+      const impostor = await TestCa.create(issuerName.split('\n').join(', '));
+      expect(new X509Certificate(impostor.certificatePem).subject).toBe(issuerName);
+      const untrusting = await TlsBroker.start(serverCa, [impostor.certificatePem]);
+      untrusting.attachPolicy(bundle.certificatePem, policy.policyDocument as string);
+      try {
+        await expect(
+          MqttFleetPublisher.connect(bundles, { ...options, endpoint: untrusting.endpoint }),
+        ).rejects.toThrow(`cannot connect to mqtts://127.0.0.1:${untrusting.port} as ${thingName}`);
+        await expect.poll(() => untrusting.tlsErrors.length).toBeGreaterThan(0);
+        expect(untrusting.connects).toEqual([]);
+      } finally {
+        await untrusting.close();
+      }
+      // ...and one that trusts the real issuer verifies the chain and lets it in.
+      const broker = await TlsBroker.start(serverCa, [await issuerToTrust(mode, bundle)]);
+      brokers.push(broker);
+      broker.attachPolicy(bundle.certificatePem, policy.policyDocument as string);
+
+      const sim = new TelemetrySimulator({ plants: 0, plantIds: [plantId], devices: 3, seed: 11 });
+      const messages = Array.from({ length: 30 }, () => sim.next());
+      const publisher = await MqttFleetPublisher.connect(bundles, { ...options, endpoint: broker.endpoint });
+      try {
+        expect(await publisher.publish(messages)).toBe(30);
+      } finally {
+        await publisher.close();
+      }
+      expect(broker.connects).toEqual([
+        { clientId: thingName, certificate: fingerprintOf(bundle.certificatePem) },
+      ]);
+      expect(broker.received.map((r) => r.payload)).toEqual(messages.map((m) => m.payload));
+      expect(new Set(broker.received.map((r) => `${r.clientId} ${r.topic} ${r.qos}`))).toEqual(
+        new Set([`${thingName} solar/${plantId}/data 1`]),
+      );
+      expect(broker.tlsErrors).toEqual([]);
+    },
+  );
 });
