@@ -24,14 +24,12 @@ import {
 import { MOTO_CREDENTIALS } from '../src/stack/components.js';
 import { freePort, ManagedProcess, waitForTcp, waitUntilReady } from '../src/stack/processes.js';
 import { ensureMoto } from '../src/stack/tools.js';
-import { int, log, machine, percentile } from './stack.js';
+import { cpuSecondsOf, int, log, machine, percentile, TICKS_PER_SECOND } from './stack.js';
 
 const CERTS = int('BENCH_CERTS', 100);
 const ROUNDS = int('BENCH_ROUNDS', 4);
 const WARM_UP = 5;
 const PATCH = fileURLToPath(new URL('../src/stack/moto_server_patched.py', import.meta.url));
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ): 100 on Linux. */
-const TICKS_PER_SECOND = 100;
 
 type Kind = 'plain moto_server' | 'moto_server_patched.py';
 
@@ -42,14 +40,6 @@ interface Server {
   cpuSeconds: number;
   latenciesMs: number[];
   keyMatches: number;
-}
-
-/** utime + stime of one process, in seconds. */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at field 3; utime, stime are 14, 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 async function start(kind: Kind, bin: string, logDir: string): Promise<Server> {

@@ -209,6 +209,31 @@ export async function report(title: string, head: string[], rows: (string | numb
   log('appended to bench/results.md');
 }
 
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ): 100 on Linux. */
+export const TICKS_PER_SECOND = 100;
+
+/** Parent, command and CPU ticks (user + system, threads included) of one process from /proc. */
+function procStat(pid: number | string): { ppid: number; comm: string; ticks: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = stat.lastIndexOf(')');
+  // After the command (which may hold spaces): state(0) ppid(1) ... utime(11) stime(12)
+  const fields = stat.slice(close + 2).split(' ');
+  return {
+    ppid: Number(fields[1]),
+    comm: stat.slice(stat.indexOf('(') + 1, close),
+    ticks: Number(fields[11]) + Number(fields[12]),
+  };
+}
+
+/** User + system CPU seconds of one process (its threads included), NaN off Linux or once gone. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    return procStat(pid).ticks / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** CPU seconds (user + system) of this process and its descendants, by kind; empty off Linux. */
 export function cpuOfProcessTree(rootPid = process.pid): Map<string, number> {
   const out = new Map<string, number>();
@@ -221,16 +246,7 @@ export function cpuOfProcessTree(rootPid = process.pid): Map<string, number> {
   const procs = new Map<number, { ppid: number; comm: string; ticks: number }>();
   for (const pid of entries) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      // After the command: state(0) ppid(1) ... utime(11) stime(12)
-      procs.set(Number(pid), {
-        ppid: Number(fields[1]),
-        comm,
-        ticks: Number(fields[11]) + Number(fields[12]),
-      });
+      procs.set(Number(pid), procStat(pid));
     } catch {}
   }
   const children = new Map<number, number[]>();
@@ -249,7 +265,7 @@ export function cpuOfProcessTree(rootPid = process.pid): Map<string, number> {
   while (queue.length) {
     const pid = queue.shift() as number;
     const p = procs.get(pid);
-    if (p) out.set(kind(p.comm), (out.get(kind(p.comm)) ?? 0) + p.ticks / 100);
+    if (p) out.set(kind(p.comm), (out.get(kind(p.comm)) ?? 0) + p.ticks / TICKS_PER_SECOND);
     queue.push(...(children.get(pid) ?? []));
   }
   return out;

@@ -4,20 +4,9 @@
  * samples come back for the report.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cpuSecondsOf } from '../stack.js';
 import type { FleetWorkerConfig, FleetWorkerMessage } from './worker.js';
-
-/** User + system CPU seconds of one process (its threads included), NaN off Linux or once gone. */
-export function cpuSecondsOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 export interface FleetResult {
   pid: number;
