@@ -117,6 +117,21 @@ export const processedData = pgTable(
 );
 
 /**
+ * When each device of each plant last sent an accepted reading (the greatest reading timestamp,
+ * device clock): upserted with GREATEST by the ingest write path in the readings' transaction,
+ * one statement per batch. Silent plants and GET /plants/{id} read it instead of processed_data.
+ */
+export const deviceLastReading = pgTable(
+  'device_last_reading',
+  {
+    plantId: text('plant_id').notNull(),
+    deviceId: text('device_id').notNull(),
+    lastReadingAt: timestamp('last_reading_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.plantId, t.deviceId] })],
+);
+
+/**
  * Messages that failed validation, kept whole with the reason: nothing is dropped silently. One
  * row per SQS message id (inserted ON CONFLICT DO NOTHING): a redelivered poison message, or a
  * batch retried after its COMMIT's answer was lost, does not add a second row. Rows without a

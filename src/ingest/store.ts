@@ -10,7 +10,10 @@
  *   message_id, `ON CONFLICT DO NOTHING`: a poison message delivered again (or a batch retried
  *   after a lost COMMIT answer) is counted as a message_id duplicate, not quarantined twice.
  *
- * Arrays go through `unnest`, so a batch is three statements whatever its size.
+ * - device_last_reading: the greatest reading timestamp per (plant, device) of the batch, upserted
+ *   with GREATEST (silent plants). Reduced per device here, so one short statement per batch.
+ *
+ * Arrays go through `unnest`, so a batch is four statements whatever its size.
  */
 import type { Pool, PoolClient } from 'pg';
 import type { QuarantineReason, Reading, Rejection } from './message.js';
@@ -61,6 +64,34 @@ const INSERT_PROCESSED = `
   INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id)
   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])
   ON CONFLICT DO NOTHING`;
+
+// Only a newer reading rewrites the row (the WHERE): a batch of old or duplicate readings adds
+// no row version. Rows come sorted by (plant, device), so concurrent writers lock them in order.
+const UPSERT_LAST_READING = `
+  INSERT INTO device_last_reading AS d (plant_id, device_id, last_reading_at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+  ON CONFLICT (plant_id, device_id) DO UPDATE
+    SET last_reading_at = GREATEST(d.last_reading_at, EXCLUDED.last_reading_at)
+    WHERE d.last_reading_at < EXCLUDED.last_reading_at`;
+
+/** The latest timestamp per (plant, device) of the readings, sorted by plant then device. */
+function lastReadings(readings: readonly Reading[]): { plant: string[]; device: string[]; ts: string[] } {
+  const latest = new Map<string, Reading>();
+  for (const r of readings) {
+    const key = `${r.plantId}\u0000${r.deviceId}`;
+    const seen = latest.get(key);
+    // Canonical timestamps (same format, UTC) compare as strings.
+    if (!seen || seen.timestamp < r.timestamp) latest.set(key, r);
+  }
+  const sorted = [...latest.values()].sort((a, b) =>
+    a.plantId !== b.plantId ? (a.plantId < b.plantId ? -1 : 1) : a.deviceId < b.deviceId ? -1 : 1,
+  );
+  return {
+    plant: sorted.map((r) => r.plantId),
+    device: sorted.map((r) => r.deviceId),
+    ts: sorted.map((r) => r.timestamp),
+  };
+}
 
 const INSERT_QUARANTINE = `
   INSERT INTO quarantine (message_id, body, reason)
@@ -181,6 +212,12 @@ export async function writeBatch(
         outcome.rowsInserted = processed.rowCount ?? 0;
         outcome.rowsDuplicate = rows.device.length - outcome.rowsInserted;
       }
+      const last = lastReadings(unique);
+      await client.query({
+        name: 'ingest_upsert_last_reading',
+        text: UPSERT_LAST_READING,
+        values: [last.plant, last.device, last.ts],
+      });
     }
     if (poison.length > 0) {
       const quarantined = await client.query<{ message_id: string }>({
