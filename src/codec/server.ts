@@ -7,10 +7,11 @@
  * Protection: every encode/decode needs the token, as `Authorization: Bearer <token>` (the CLI's
  * `--codec-auth`, proxies) or as the path prefix `/t/<token>/` (the Web UI of a dev server has no
  * login, so it cannot send a bearer token; the endpoint URL configured in the UI then carries it).
- * CORS answers only the configured UI origins. Request bodies are never logged.
+ * CORS answers only the configured UI origins, and a request with any other Origin is refused
+ * (403) even with the token. Request bodies are never logged.
  *
  * Status codes: 204 preflight, 200 done, 400 not a codec request, 401 no or wrong token,
- * 404 unknown path, 405 not POST, 413 body too large, 422 a payload that cannot be decoded
+ * 403 foreign Origin, 404 unknown path, 405 not POST, 413 body too large, 422 a payload that cannot be decoded
  * (unknown key id or tampered; the message names the key id).
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -114,20 +115,48 @@ export function codecRequestHandler(options: CodecServerOptions) {
     res.end(JSON.stringify(body));
   }
 
+  /** The token in a `/t/<token>/` path, or undefined when it is not valid percent-encoding. */
+  function pathToken(encoded: string | undefined): string | undefined {
+    if (!encoded) return undefined;
+    try {
+      return decodeURIComponent(encoded);
+    } catch {
+      return undefined;
+    }
+  }
+
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
-    const path = new URL(req.url ?? '/', 'http://codec').pathname;
+    // Origin-form targets only (`/decode`); absolute-form, `*` and the like are not codec requests.
+    const target = req.url ?? '';
+    const path = target.startsWith('/') ? (target.split('?')[0] ?? '') : '';
     // `/t/<token>/decode` or `/decode`; the token never reaches a log line.
     const m = /^(?:\/t\/([^/]+))?\/(encode|decode)\/?$/.exec(path);
-    const route = m ? `/${m[2]}` : path.startsWith('/t/') ? '/t/***' : path;
+    const route = m
+      ? `/${m[2]}`
+      : path.startsWith('/t/')
+        ? '/t/***'
+        : path.slice(0, 100) || '(invalid target)';
     const namespace = typeof req.headers['x-namespace'] === 'string' ? req.headers['x-namespace'] : undefined;
     const log = (status: number, extra: { payloads?: number; error?: string } = {}) =>
       options.onRequest?.({ method, route, status, ...(namespace ? { namespace } : {}), ...extra });
 
     cors(req, res);
+    // A browser always sends Origin on cross-origin requests and on every POST: one from a page
+    // that is not the configured Web UI (another site, a DNS-rebound name) is refused even with
+    // the token, so a page that learnt it cannot use it. Clients without Origin (CLI) need the token.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.has(origin)) {
+      log(403);
+      return send(res, 403, { error: 'origin not allowed: add it to CODEC_CORS_ORIGINS' });
+    }
+    if (!m) {
+      log(404);
+      return send(res, 404, { error: 'not found: the codec server answers POST /encode and POST /decode' });
+    }
     if (method === 'OPTIONS') {
       // Preflight: browsers never send credentials with it, so it is answered without the token.
-      if (req.headers.origin && origins.has(req.headers.origin)) {
+      if (origin) {
         res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
         res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Namespace, Authorization');
         res.setHeader('Access-Control-Max-Age', '600');
@@ -135,21 +164,14 @@ export function codecRequestHandler(options: CodecServerOptions) {
       log(204);
       return send(res, 204);
     }
-    if (!m) {
-      log(404);
-      return send(res, 404, { error: 'not found: the codec server answers POST /encode and POST /decode' });
-    }
     if (method !== 'POST') {
       res.setHeader('Allow', 'POST, OPTIONS');
       log(405);
       return send(res, 405, { error: `${method} not allowed: use POST` });
     }
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    const pathToken = m[1] ? decodeURIComponent(m[1]) : undefined;
-    if (
-      !(bearer && sameToken(bearer, options.token)) &&
-      !(pathToken && sameToken(pathToken, options.token))
-    ) {
+    const fromPath = pathToken(m[1]);
+    if (!(bearer && sameToken(bearer, options.token)) && !(fromPath && sameToken(fromPath, options.token))) {
       log(401);
       return send(res, 401, {
         error: 'missing or wrong token: send Authorization: Bearer <CODEC_SERVER_TOKEN>',
@@ -189,15 +211,27 @@ export function codecRequestHandler(options: CodecServerOptions) {
         log(422, { error: error.message });
         return send(res, 422, { error: error.message, keyId: error.keyId ?? null });
       }
+      // A payload whose decrypted bytes are not a Payload protobuf, a stream error, ...
       log(500, { error: 'internal error' });
       return send(res, 500, { error: 'internal error' });
     }
   };
 }
 
+/**
+ * The codec HTTP server. No request, however malformed, may end the process (the Web UI would
+ * silently stop decoding): whatever the handler throws becomes a 500, and a response that can no
+ * longer be written just closes its connection.
+ */
 export function createCodecServer(options: CodecServerOptions): Server {
   const handler = codecRequestHandler(options);
   return createServer((req, res) => {
-    void handler(req, res);
+    res.on('error', () => undefined);
+    handler(req, res).catch(() => {
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end();
+      } else res.destroy();
+    });
   });
 }
