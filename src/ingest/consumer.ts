@@ -10,7 +10,8 @@
  *   nothing; the pollers stop at INGEST_MAX_IN_FLIGHT; visibility keeps being extended, so the
  *   messages stay with this consumer and are written once the database is back.
  * - A value PostgreSQL refuses (data error) splits the batch: every other message is written, the
- *   culprit is quarantined as `db_rejected`; one bad message never blocks the queue.
+ *   culprit is quarantined as `db_rejected`; one bad message never blocks the queue. One the
+ *   quarantine refuses too is not deleted: it is counted and left to come back from SQS.
  * - Visibility: every received message is tracked until deleted; when it has less than half its
  *   visibility timeout left, ChangeMessageVisibilityBatch gives it a full timeout again.
  * - stop(): no new receive (in-flight long polls are aborted: what they would have returned stays
@@ -251,54 +252,83 @@ export class IngestConsumer {
         await Promise.race([this.signal(), this.sleep(left)]);
       }
       const batch = this.pending.splice(0, batchMessages);
-      const committed = await this.writeWithRetry(batch);
-      if (committed) this.startDelete(batch);
-      else this.uncommitted += batch.length; // stop() gives them back
+      const written = await this.writeWithRetry(batch);
+      if (written === 'gave-up') {
+        this.uncommitted += batch.length; // stop() gives them back
+        continue;
+      }
+      if (written.unstorable.size > 0) this.leaveInSqs(written.unstorable);
+      this.startDelete(batch.filter((t) => !written.unstorable.has(t)));
     }
   }
 
-  /** True once committed; false only when stopping and the deadline passed with the DB still down. */
-  private async writeWithRetry(batch: Tracked[]): Promise<boolean> {
+  /**
+   * `gave-up` only when stopping and the deadline passed with the DB still down. Otherwise the
+   * batch is committed except `unstorable`: messages refused by the tables AND by the quarantine,
+   * which must not be deleted (nothing holds them but SQS).
+   */
+  private async writeWithRetry(batch: Tracked[]): Promise<'gave-up' | { unstorable: Set<Tracked> }> {
     const readings: Reading[] = [];
     const rejections: Rejection[] = [];
     for (const t of batch) {
       if (t.parsed.ok) readings.push(t.parsed.reading);
       else rejections.push(t.parsed.rejection);
     }
+    const unstorable = new Set<Tracked>();
     const result = await this.attempt(readings, rejections);
-    if (result === 'gave-up') return false;
+    if (result === 'gave-up') return 'gave-up';
     if (result !== 'data-error') {
       this.metrics.recordOutcome(result);
-      return true;
+      return { unstorable };
     }
     // PostgreSQL refused a value: write each message on its own; quarantine those it refuses.
     this.log.warn({ messages: batch.length }, 'batch refused by PostgreSQL; writing its messages one by one');
     const total = emptyOutcome();
-    for (const r of readings) {
-      let one = await this.attempt([r], []);
-      if (one === 'data-error') {
-        one = await this.attempt(
-          [],
-          [{ messageId: r.messageId, reason: 'db_rejected', detail: this.lastDataError, body: r.body }],
-        );
+    for (const t of batch) {
+      const { parsed } = t;
+      let one: Awaited<ReturnType<IngestConsumer['attempt']>>;
+      if (parsed.ok) {
+        const r = parsed.reading;
+        one = await this.attempt([r], []);
+        if (one === 'data-error') {
+          one = await this.attempt(
+            [],
+            [{ messageId: r.messageId, reason: 'db_rejected', detail: this.lastDataError, body: r.body }],
+          );
+        }
+      } else {
+        const q = parsed.rejection;
+        one = await this.attempt([], [q]);
+        if (one === 'data-error') {
+          one = await this.attempt(
+            [],
+            [{ ...q, detail: `${q.detail} (body made storable)`, body: storableText(q.body) }],
+          );
+        }
       }
-      if (one === 'gave-up') return false;
+      if (one === 'gave-up') return 'gave-up';
       if (one !== 'data-error') addOutcome(total, one);
-      else this.log.error({ messageId: r.messageId }, 'message refused even by the quarantine; left in SQS');
-    }
-    for (const q of rejections) {
-      let one = await this.attempt([], [q]);
-      if (one === 'data-error') {
-        one = await this.attempt(
-          [],
-          [{ ...q, detail: `${q.detail} (body made storable)`, body: storableText(q.body) }],
-        );
-      }
-      if (one === 'gave-up') return false;
-      if (one !== 'data-error') addOutcome(total, one);
+      else unstorable.add(t);
     }
     this.metrics.recordOutcome(total);
-    return true;
+    return { unstorable };
+  }
+
+  /**
+   * Messages neither the tables nor the quarantine accept: not deleted and no longer extended, so
+   * SQS delivers them again when their visibility expires (to this or another consumer), by then
+   * perhaps storable; a redrive policy on the queue moves them to its dead-letter queue after
+   * maxReceiveCount deliveries.
+   */
+  private leaveInSqs(unstorable: Set<Tracked>): void {
+    this.metrics.unstorable.inc(unstorable.size);
+    this.log.error(
+      { messageIds: [...unstorable].map((t) => t.messageId), error: this.lastDataError },
+      'messages refused even by the quarantine; left in SQS, they come back when their visibility expires',
+    );
+    for (const t of unstorable) this.tracked.delete(t);
+    this.metrics.inFlight.set(this.tracked.size);
+    this.wake();
   }
 
   /** One write with transient-error retries; `data-error` when PostgreSQL refuses the values. */

@@ -86,6 +86,13 @@ export class IngestMetrics {
     help: 'Messages whose visibility timeout was extended while their batch was slow',
     registers: [this.registry],
   });
+  readonly unstorable = new Counter({
+    name: 'ingest_unstorable_messages_total',
+    help:
+      'Messages refused by the tables and by the quarantine: not deleted, left in SQS to come back ' +
+      'when their visibility expires (each delivery counts)',
+    registers: [this.registry],
+  });
   readonly inFlight = new Gauge({
     name: 'ingest_in_flight_messages',
     help: 'Messages received and not yet deleted',

@@ -256,6 +256,63 @@ describe('ingestion consumer', () => {
     expect(await c.metrics.value(c.metrics.dbErrors, { kind: 'data' })).toBeGreaterThanOrEqual(2);
   });
 
+  it('leaves in SQS a message even the quarantine refuses, counts it, and stores it when it comes back', async () => {
+    const url = await queue({ visibilitySeconds: 2 });
+    const plant = testPlant();
+    const culprit = reading(plant, 9);
+    for (let n = 0; n < 5; n++) await send(sqs, url, body(reading(plant, n)));
+    await send(sqs, url, body(culprit));
+    // The quarantine refuses the culprit's row (a real trigger, SQLSTATE 23514) until it is dropped.
+    const fn = `test_refuse_${plant.replaceAll('-', '_')}`;
+    await db.pool.query(`
+      CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.body LIKE '%${culprit.timestamp}%${plant}%' OR NEW.body LIKE '%${plant}%${culprit.timestamp}%' THEN
+          RAISE EXCEPTION 'quarantine refused (injected)' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER ${fn} BEFORE INSERT ON quarantine FOR EACH ROW EXECUTE FUNCTION ${fn}();`);
+    const unblock = async () => {
+      await db.pool.query(`DROP TRIGGER IF EXISTS ${fn} ON quarantine; DROP FUNCTION IF EXISTS ${fn}();`);
+    };
+    cleanups.push(unblock);
+    // The tables refuse the culprit's reading like a bad value (22P02), always.
+    const c = consumer(url, {
+      settings: testSettings({ pollers: 1, lingerMs: 300, visibilitySeconds: 2 }),
+      hooks: {
+        async beforeCommit(client) {
+          const res = await client.query(
+            'SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1 AND "timestamp" = $2',
+            [plant, culprit.timestamp],
+          );
+          if (res.rowCount)
+            throw Object.assign(new Error('invalid input syntax (injected)'), { code: '22P02' });
+        },
+      },
+    });
+
+    await waitFor('the other five written and deleted', async () => (await db.raw(plant)) === 5);
+    await waitFor('the five deleted', async () => (await c.metrics.value(c.metrics.deleted)) >= 5);
+    expect(await queueDepth(sqs, url)).toMatchObject({ total: 1 });
+    expect(await c.metrics.value(c.metrics.deleted)).toBe(5);
+    expect(await db.quarantine(plant)).toEqual([]);
+    await waitFor(
+      'the culprit counted as refused by the quarantine',
+      async () => (await c.metrics.value(c.metrics.unstorable)) >= 1,
+    );
+
+    // Fixed: the message comes back once its visibility expires and reaches the quarantine.
+    await unblock();
+    await waitFor('queue emptied', emptied(url));
+    const q = await db.quarantine(plant);
+    expect(q.map((r) => [r.reason, r.body])).toEqual([
+      ['db_rejected: invalid input syntax (injected)', body(culprit)],
+    ]);
+    expect(await c.metrics.value(c.metrics.received)).toBeGreaterThanOrEqual(7);
+    expect(await c.metrics.value(c.metrics.deleted)).toBe(6);
+  });
+
   it('deletes nothing while the database is down, then ingests everything exactly once', async () => {
     const url = await queue();
     const plant = testPlant();
