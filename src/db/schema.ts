@@ -99,7 +99,11 @@ export const rawMqttData = pgTable(
   ],
 );
 
-/** One value per (device, metric, instant): layer 3, inserted ON CONFLICT DO NOTHING. */
+/**
+ * One value per (plant, metric, instant, device): layer 3, inserted ON CONFLICT DO NOTHING. The plant
+ * is part of the key because device names repeat across plants (`inverter-01` in every plant); the
+ * key's order serves "one plant, one metric, a time range" (optionally one device).
+ */
 export const processedData = pgTable(
   'processed_data',
   {
@@ -111,7 +115,7 @@ export const processedData = pgTable(
     insertedAt: timestamp('inserted_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    primaryKey({ columns: [t.deviceId, t.tagId, t.timestamp] }),
+    primaryKey({ columns: [t.plantId, t.tagId, t.timestamp, t.deviceId] }),
     index('processed_data_plant_idx').on(t.plantId, t.timestamp),
   ],
 );

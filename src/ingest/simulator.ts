@@ -140,8 +140,8 @@ export class TelemetrySimulator {
     this.inverters = this.plants.flatMap((plant) =>
       Array.from({ length: options.devices }, (_, j) => ({
         plant,
-        // Device ids are unique across plants: processed_data's key has no plant id.
-        id: `${plant.id}-inv-${String(j + 1).padStart(2, '0')}`,
+        // Per-plant names, as installers give them: every plant has an inverter-01.
+        id: `inverter-${String(j + 1).padStart(2, '0')}`,
         ratedW: [5_000, 10_000, 20_000, 36_000, 50_000, 60_000][Math.floor(this.random() * 6)] ?? 10_000,
         vmp: 560 + this.random() * 120,
         energyWh: 0,

@@ -4,7 +4,7 @@
  * - raw_mqtt_data: one row per message, `ON CONFLICT DO NOTHING` on both unique indexes
  *   (message_id: a redelivery; message_hash: the same reading under a new message id). Layer 2.
  * - processed_data: one row per metric of every valid message, `ON CONFLICT DO NOTHING` on
- *   (device_id, tag_id, timestamp). Layer 3, which holds even without layer 2: a message whose raw
+ *   (plant_id, tag_id, timestamp, device_id): device names repeat across plants. Layer 3, which holds even without layer 2: a message whose raw
  *   row already exists still offers its rows, and the primary key keeps one.
  * - quarantine: one row per rejected message, with the body and `reason: detail`; unique
  *   message_id, `ON CONFLICT DO NOTHING`: a poison message delivered again (or a batch retried
@@ -150,15 +150,15 @@ export async function writeBatch(
   };
   const order: [Reading, number][] = [];
   for (const r of unique) for (let i = 0; i < r.metrics.length; i++) order.push([r, i]);
-  order.sort(([a, i], [b, j]) => {
-    const ka = a.deviceId;
-    const kb = b.deviceId;
-    if (ka !== kb) return ka < kb ? -1 : 1;
-    const ta = a.metrics[i]?.[0] ?? '';
-    const tb = b.metrics[j]?.[0] ?? '';
-    if (ta !== tb) return ta < tb ? -1 : 1;
-    return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
-  });
+  // In the primary key's order (plant, metric, instant, device): a total order over the key.
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  order.sort(
+    ([a, i], [b, j]) =>
+      cmp(a.plantId, b.plantId) ||
+      cmp(a.metrics[i]?.[0] ?? '', b.metrics[j]?.[0] ?? '') ||
+      cmp(a.timestamp, b.timestamp) ||
+      cmp(a.deviceId, b.deviceId),
+  );
   for (const [r, i] of order) {
     const metric = r.metrics[i] as [string, number];
     rows.device.push(r.deviceId);

@@ -82,6 +82,7 @@ describe('migrations', () => {
       );
       expect(tables.rows.map((r) => r.table_name)).toEqual([
         'certificates',
+        'device_last_reading',
         'plants',
         'processed_data',
         'quarantine',
@@ -99,7 +100,7 @@ describe('migrations', () => {
           'raw_mqtt_data_message_hash_idx',
           'certificates_request_id_idx',
           'certificates_certificate_id_idx',
-          'processed_data_device_id_tag_id_timestamp_pk',
+          'processed_data_plant_id_tag_id_timestamp_device_id_pk',
         ]),
       );
       const applied = async () =>
@@ -260,7 +261,7 @@ describe('tables', () => {
     expect(count[0]?.n).toBe(2);
   });
 
-  it('processed_data: one row per (device, tag, timestamp), ON CONFLICT DO NOTHING keeps the first value', async () => {
+  it('processed_data: one row per (plant, tag, timestamp, device), ON CONFLICT DO NOTHING keeps the first value', async () => {
     const ts = new Date('2030-01-01T12:00:00.000Z');
     const later = new Date('2030-01-01T12:00:01.000Z');
     const first = await h.db
@@ -280,7 +281,9 @@ describe('tables', () => {
         { deviceId: 'inverter-01', tagId: 'power_ac', timestamp: later, value: 4300, plantId: 'plant-1' },
         { deviceId: 'inverter-02', tagId: 'power_ac', timestamp: ts, value: 100, plantId: 'plant-1' },
       ])
-      .onConflictDoNothing({ target: [processedData.deviceId, processedData.tagId, processedData.timestamp] })
+      .onConflictDoNothing({
+        target: [processedData.plantId, processedData.tagId, processedData.timestamp, processedData.deviceId],
+      })
       .returning({ deviceId: processedData.deviceId, timestamp: processedData.timestamp });
     expect(again).toEqual([
       { deviceId: 'inverter-01', timestamp: later },
@@ -298,9 +301,19 @@ describe('tables', () => {
       await pgError(
         h.db
           .insert(processedData)
-          .values({ deviceId: 'inverter-01', tagId: 'power_ac', timestamp: ts, value: 1, plantId: 'p' }),
+          .values({
+            deviceId: 'inverter-01',
+            tagId: 'power_ac',
+            timestamp: ts,
+            value: 1,
+            plantId: 'plant-1',
+          }),
       ),
-    ).toMatchObject({ code: '23505', constraint: 'processed_data_device_id_tag_id_timestamp_pk' });
+    ).toMatchObject({ code: '23505', constraint: 'processed_data_plant_id_tag_id_timestamp_device_id_pk' });
+    // another plant's inverter-01 at the same instant is another reading
+    await h.db
+      .insert(processedData)
+      .values({ deviceId: 'inverter-01', tagId: 'power_ac', timestamp: ts, value: 7, plantId: 'plant-2' });
   });
 
   it('quarantine: keeps the whole body and the reason', async () => {
