@@ -218,7 +218,10 @@ export class IngestConsumer {
       const tracked: Tracked = {
         messageId,
         receiptHandle: m.ReceiptHandle,
-        parsed: parseMessage(m.Body ?? '', messageId, { maxBodyBytes: settings.maxBodyBytes }),
+        parsed: parseMessage(m.Body ?? '', messageId, {
+          maxBodyBytes: settings.maxBodyBytes,
+          maxFutureMs: settings.maxFutureSeconds * 1000,
+        }),
         visibleUntil: requestedAt + settings.visibilitySeconds * 1000,
         queuedAt: now,
       };

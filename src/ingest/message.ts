@@ -17,6 +17,8 @@ export const QUARANTINE_REASONS = [
   'invalid_field',
   'invalid_topic',
   'bad_timestamp',
+  /** Further ahead of the consumer's clock than INGEST_MAX_FUTURE_SECONDS (replayable later). */
+  'future_timestamp',
   'non_numeric_metric',
   /** PostgreSQL refused this one message although it passed validation (kept, never dropped). */
   'db_rejected',
@@ -50,14 +52,20 @@ export type ParseResult = { ok: true; reading: Reading } | { ok: false; rejectio
 
 export interface ParseOptions {
   maxBodyBytes: number;
+  /** How far ahead of `now` a reading may be (INGEST_MAX_FUTURE_SECONDS); default 5 minutes. */
+  maxFutureMs?: number;
   /** Clock for the future-timestamp check (tests). */
   now?: () => number;
 }
 
 /** Readings older than this are a device clock that was never set. */
 const OLDEST = Date.UTC(2000, 0, 1);
-/** Device clocks may run ahead a little, not a day. */
-const MAX_FUTURE_MS = 24 * 3600_000;
+/**
+ * Device clocks may run ahead a little: a datalogger's NTP/GSM-synced clock is within seconds, an
+ * unsynced RTC drifts ~2 s a day (20 ppm), so a logger off the network for weeks is a minute or two
+ * ahead. 5 minutes admits that; a day (the former window) let a device pre-write a day of readings.
+ */
+export const DEFAULT_MAX_FUTURE_SECONDS = 300;
 /** jsonb and our walk both recurse; nothing legitimate nests this deep. */
 const MAX_DEPTH = 32;
 export const MAX_METRICS = 512;
@@ -104,7 +112,6 @@ const TS_RE =
  */
 export function canonicalTimestamp(
   value: string,
-  now = Date.now(),
 ): { ok: true; value: string; ms: number } | { ok: false; error: string } {
   const m = TS_RE.exec(value);
   if (!m) return { ok: false, error: 'is not an ISO 8601 date-time with a zone (e.g. 2024-01-01T12:00:00Z)' };
@@ -123,7 +130,6 @@ export function canonicalTimestamp(
   const offsetMin = zulu ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
   const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMin * 60_000;
   if (ms < OLDEST) return { ok: false, error: 'is before 2000-01-01 (device clock not set?)' };
-  if (ms > now + MAX_FUTURE_MS) return { ok: false, error: 'is more than a day in the future' };
   const micros = frac.padEnd(6, '0').slice(0, 6);
   return { ok: true, value: `${new Date(ms).toISOString().slice(0, 19)}.${micros}Z`, ms };
 }
@@ -197,8 +203,19 @@ export function parseMessage(body: string, messageId: string, options: ParseOpti
   if (!device.success) return reject('invalid_field', issueText(device.error));
 
   if (typeof msg.timestamp !== 'string') return reject('bad_timestamp', 'timestamp is not a string');
-  const ts = canonicalTimestamp(msg.timestamp, options.now?.() ?? Date.now());
+  const ts = canonicalTimestamp(msg.timestamp);
   if (!ts.ok) return reject('bad_timestamp', `timestamp ${JSON.stringify(msg.timestamp)} ${ts.error}`);
+  const now = options.now?.() ?? Date.now();
+  const maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_SECONDS * 1000;
+  if (ts.ms > now + maxFutureMs) {
+    const ahead = ts.ms - now;
+    const shown = ahead >= 120_000 ? `${Math.round(ahead / 60_000)} min` : `${Math.round(ahead / 1000)} s`;
+    return reject(
+      'future_timestamp',
+      `timestamp ${JSON.stringify(msg.timestamp)} is ${shown} ahead of the consumer's clock ` +
+        `(INGEST_MAX_FUTURE_SECONDS=${Math.round(maxFutureMs / 1000)})`,
+    );
+  }
 
   const metricsObj = metricsSchema.safeParse(msg.metrics);
   if (!metricsObj.success || Array.isArray(msg.metrics))

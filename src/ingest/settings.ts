@@ -5,6 +5,7 @@
  * message has one line per wrong variable (name, what is wrong, how to fix it), like `loadConfig`.
  */
 import { z } from 'zod';
+import { DEFAULT_MAX_FUTURE_SECONDS } from './message.js';
 
 export interface IngestSettings {
   /** INGEST_POLLERS: concurrent ReceiveMessage long-polls. */
@@ -15,6 +16,8 @@ export interface IngestSettings {
   readonly visibilitySeconds: number;
   /** INGEST_MAX_BODY_BYTES: larger bodies are quarantined as oversized. */
   readonly maxBodyBytes: number;
+  /** INGEST_MAX_FUTURE_SECONDS: readings further ahead of the consumer's clock are quarantined. */
+  readonly maxFutureSeconds: number;
   /** INGEST_BATCH_MESSAGES: most messages written in one transaction. */
   readonly batchMessages: number;
   /** INGEST_LINGER_MS: how long a partial batch waits for more messages before it is written. */
@@ -58,6 +61,10 @@ const SPECS = {
     schema: int(256, 1_048_576, 131_072),
     fix: 'use a size in bytes from 256 to 1048576 (an MQTT message is at most 131072)',
   },
+  INGEST_MAX_FUTURE_SECONDS: {
+    schema: int(0, 86_400, DEFAULT_MAX_FUTURE_SECONDS),
+    fix: 'use the device clock skew you accept, from 0 to 86400 seconds (default 300)',
+  },
   INGEST_BATCH_MESSAGES: {
     schema: int(1, 5_000, 500),
     fix: 'use a number of messages per transaction from 1 to 5000',
@@ -96,6 +103,7 @@ export function loadIngestSettings(env: Record<string, string | undefined>): Ing
     waitSeconds: out.INGEST_WAIT_SECONDS,
     visibilitySeconds: out.INGEST_VISIBILITY_SECONDS,
     maxBodyBytes: out.INGEST_MAX_BODY_BYTES,
+    maxFutureSeconds: out.INGEST_MAX_FUTURE_SECONDS,
     batchMessages: out.INGEST_BATCH_MESSAGES,
     lingerMs: out.INGEST_LINGER_MS,
     maxInFlight: out.INGEST_MAX_IN_FLIGHT,
