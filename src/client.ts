@@ -13,6 +13,7 @@ import type { BackfillOptions } from './service/backfill.js';
 import { type OpenedSolarIot, openSolarIot } from './service/open.js';
 import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/shadows.js';
 import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
+import type { TelemetryQueryOptions } from './service/telemetry.js';
 
 export { createDataConverter, createTemporalClient, loadPayloadCodec } from './codec/data-converter.js';
 export { decryptData, encryptData, generateEncryptionKey } from './crypto/encryption.js';
@@ -25,6 +26,7 @@ export type { PlantPage, PlantView } from './service/plants.js';
 export { validateRuleSql } from './service/rules.js';
 export type { ShadowDocument } from './service/shadows.js';
 export * from './service/solar-iot.js';
+export * from './service/telemetry.js';
 export {
   getOperationStatus,
   type StartOptions,
@@ -77,6 +79,14 @@ export async function deprovisionPlantIoT(plantId: string, options?: WaitOptions
 
 export async function getPlantIoTStatus(plantId: string) {
   return (await getSolarIot()).getPlantIoTStatus(plantId);
+}
+
+export async function getTelemetry(plantId: string, options?: TelemetryQueryOptions) {
+  return (await getSolarIot()).getTelemetry(plantId, options);
+}
+
+export async function getLatestTelemetry(plantId: string) {
+  return (await getSolarIot()).getLatestTelemetry(plantId);
 }
 
 export async function getThingShadow(plantId: string, options?: ShadowOptions) {

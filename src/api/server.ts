@@ -13,6 +13,7 @@ import { RouteTable } from './route.js';
 import { deviceRoutes } from './routes/devices.js';
 import { operationRoutes } from './routes/operations.js';
 import { plantRoutes } from './routes/plants.js';
+import { telemetryRoutes } from './routes/telemetry.js';
 import type { ApiSettings } from './settings.js';
 
 export interface ServerDeps {
@@ -59,6 +60,7 @@ export function buildServer(deps: ServerDeps): ApiServer {
   };
   plantRoutes(app, table, deps.solarIot);
   deviceRoutes(app, table, deps.solarIot);
+  telemetryRoutes(app, table, deps.solarIot);
   operationRoutes(app, table, deps.solarIot, openapi);
   return { app, routes: table.routes, registered, openapi };
 }

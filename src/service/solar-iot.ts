@@ -82,6 +82,12 @@ import {
   ShadowStoreConflict,
   type UpdateShadowOptions,
 } from './shadows.js';
+import {
+  type LatestTelemetryView,
+  type TelemetryQueryOptions,
+  type TelemetryView,
+  telemetryRepository,
+} from './telemetry.js';
 import { startDeprovisioning, startProvisioning } from './workflow-starters.js';
 
 export const MAX_PLANT_NAME_LENGTH = 256;
@@ -229,6 +235,7 @@ export function createSolarIot(deps: SolarIotDeps) {
   const iotMode = effectiveMode(config, deps.degradedReason);
   const taskQueue = deps.taskQueue ?? config.temporal.taskQueue;
   const plants = plantRepository(db);
+  const telemetry = telemetryRepository(db);
   const backfill = backfillClient(temporal, taskQueue, deps.rpcTimeoutMs ?? 10_000);
 
   if (iotMode === 'aws' && !deps.aws) throw new Error('createSolarIot: AWS clients are required in aws mode');
@@ -491,6 +498,22 @@ export function createSolarIot(deps: SolarIotDeps) {
         ...(options.cursor ? { cursor: options.cursor } : {}),
       });
       return { iotMode, ...page };
+    },
+
+    /**
+     * The plant's readings in time buckets: avg, min, max, last and count per device and metric
+     * (default: the last 24 hours, at most 60 buckets). InvalidInputError names the limit a
+     * request breaks (range, buckets, points).
+     */
+    async getTelemetry(plantId: string, options: TelemetryQueryOptions = {}): Promise<TelemetryView> {
+      await requirePlant(plantId);
+      return telemetry.buckets(plantId, options);
+    },
+
+    /** The latest value of every metric of every device of the plant. */
+    async getLatestTelemetry(plantId: string): Promise<LatestTelemetryView> {
+      await requirePlant(plantId);
+      return telemetry.latest(plantId);
     },
 
     /** The plant's thing shadow (classic, or named with `shadowName`). */

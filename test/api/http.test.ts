@@ -574,6 +574,27 @@ describe('backfill', () => {
   });
 });
 
+describe('telemetry (values: test/api/telemetry.test.ts)', () => {
+  it('GET /plants/:id/telemetry and /telemetry/latest: 200, 400, 404, 503 without PostgreSQL', async () => {
+    const id = await failedPlant();
+    for (const path of [`/plants/${id}/telemetry?bucket=1h`, `/plants/${id}/telemetry/latest`]) {
+      expect((await call(server.main, 'GET', path)).status).toBe(200);
+      expect(await errorOf(server.main, 'GET', path.replace(id, randomUUID()))).toMatchObject({
+        status: 404,
+        code: 'plant_not_found',
+      });
+      expect(await errorOf(server.pgDown, 'GET', path)).toMatchObject({ status: 503 });
+    }
+    expect(await errorOf(server.main, 'GET', `/plants/${id}/telemetry?bucket=1s`)).toMatchObject({
+      status: 400,
+      code: 'too_many_buckets',
+    });
+    expect(await errorOf(server.main, 'GET', '/plants/bad%20id/telemetry/latest')).toMatchObject({
+      status: 400,
+    });
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('documents every registered route, and every documented status but 500 was seen above', () => {
     const documented = Object.entries(doc.paths).flatMap(([path, operations]) =>

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import type { SolarIot } from '../../service/solar-iot.js';
+import type { RouteTable } from '../route.js';
+import { PlantParams } from '../schemas.js';
+import { LatestTelemetrySchema, TelemetryQuery, TelemetrySchema } from '../telemetry-schemas.js';
+
+/** The plant's readings, read back from processed_data. */
+export function telemetryRoutes(app: FastifyInstance, table: RouteTable, solarIot: SolarIot): void {
+  table.add(app, {
+    method: 'GET',
+    url: '/plants/:id/telemetry',
+    operationId: 'getTelemetry',
+    summary: "The plant's readings in time buckets: avg, min, max, last and count per device and metric",
+    description:
+      '400 names the limit a request breaks: time_range_too_long, too_many_buckets, too_many_points, invalid_time_range.',
+    tag: 'telemetry',
+    params: PlantParams,
+    query: TelemetryQuery,
+    status: 200,
+    response: TelemetrySchema,
+    errors: [404, 503],
+    handler: ({ params, query }) => solarIot.getTelemetry(params.id, query),
+  });
+
+  table.add(app, {
+    method: 'GET',
+    url: '/plants/:id/telemetry/latest',
+    operationId: 'getLatestTelemetry',
+    summary: 'The latest value of every metric of every device of the plant',
+    tag: 'telemetry',
+    params: PlantParams,
+    status: 200,
+    response: LatestTelemetrySchema,
+    errors: [404, 503],
+    handler: ({ params }) => solarIot.getLatestTelemetry(params.id),
+  });
+}

@@ -1,0 +1,30 @@
+/** Durations as people type them (`30s`, `15m`, `6h`, `7d`): telemetry buckets, silence thresholds. */
+import { InvalidInputError } from './errors.js';
+
+const UNIT_SECONDS = { s: 1, m: 60, h: 3_600, d: 86_400 } as const;
+const DURATION_RE = /^(\d{1,9})(s|m|h|d)$/;
+
+/** `15m` -> 900; null when the text is not a whole number followed by s, m, h or d. */
+export function durationSeconds(text: string): number | null {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) return null;
+  const seconds = Number(m[1]) * UNIT_SECONDS[m[2] as keyof typeof UNIT_SECONDS];
+  return seconds > 0 ? seconds : null;
+}
+
+/** Like durationSeconds, but a clear InvalidInputError naming `what` instead of null. */
+export function parseDuration(text: string, what: string): number {
+  const seconds = durationSeconds(text);
+  if (seconds === null)
+    throw new InvalidInputError(
+      `${what} ${JSON.stringify(text)} is not a duration: use a whole number and s, m, h or d (e.g. 30s, 15m, 6h, 1d)`,
+    );
+  return seconds;
+}
+
+/** 900 -> `15m`, 90 -> `90s`: the largest unit that divides it. */
+export function formatDuration(seconds: number): string {
+  for (const unit of ['d', 'h', 'm'] as const)
+    if (seconds % UNIT_SECONDS[unit] === 0) return `${seconds / UNIT_SECONDS[unit]}${unit}`;
+  return `${seconds}s`;
+}

@@ -1,0 +1,272 @@
+/**
+ * Reading telemetry back: time buckets of processed_data per device and metric, and the latest
+ * value of every metric per device. Every query names the plant and a time range (or one device
+ * and metric), so it stays on the (plant, metric, time) indexes and within one plant's rows.
+ */
+import { type SQL, sql } from 'drizzle-orm';
+import type { Db } from '../activities/deps.js';
+import { formatDuration, parseDuration } from './durations.js';
+import { InvalidInputError, mapDbError } from './errors.js';
+
+/** Longest from..to of one request. */
+export const MAX_TELEMETRY_RANGE_DAYS = 366;
+/** Most buckets from..to may span at the chosen bucket size (per device and metric). */
+export const MAX_TELEMETRY_BUCKETS = 1_000;
+/** Most points (bucket x device x metric) in one answer: narrow with metric or device beyond. */
+export const MAX_TELEMETRY_POINTS = 50_000;
+/** Most (device, metric) series in a latest answer. */
+export const MAX_LATEST_SERIES = 10_000;
+/** Without `from`: this long before `to`. */
+export const DEFAULT_TELEMETRY_RANGE_SECONDS = 24 * 3_600;
+/** Without `bucket`: the smallest of NICE_BUCKETS giving at most this many buckets (a sparkline's width). */
+export const DEFAULT_TARGET_BUCKETS = 60;
+const NICE_BUCKETS = [
+  1, 5, 10, 15, 30, 60, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 604_800,
+];
+/** Buckets are aligned on multiples of their size since this instant (UTC midnight, whole hours...). */
+const BUCKET_ORIGIN = '1970-01-01T00:00:00Z';
+
+export interface TelemetryQueryOptions {
+  /** One metric (tag) only, e.g. power_ac. */
+  metric?: string | undefined;
+  /** One device only, e.g. inverter-01. */
+  device?: string | undefined;
+  /** Start, inclusive: an ISO 8601 date-time with a zone, or a Date. Default: `to` minus 24 hours. */
+  from?: string | Date | undefined;
+  /** End, exclusive. Default: now. */
+  to?: string | Date | undefined;
+  /** Bucket size (`30s`, `5m`, `1h`, `1d`). Default: the smallest that gives at most 60 buckets. */
+  bucket?: string | undefined;
+}
+
+export interface TelemetryPoint {
+  /** Start of the bucket (buckets are aligned on multiples of their size since 1970-01-01 UTC). */
+  start: string;
+  avg: number;
+  min: number;
+  max: number;
+  /** The value of the bucket's latest reading. */
+  last: number;
+  /** Readings in the bucket. */
+  count: number;
+}
+
+export interface TelemetrySeries {
+  deviceId: string;
+  metric: string;
+  /** Buckets with at least one reading, in time order (empty buckets are left out). */
+  points: TelemetryPoint[];
+}
+
+export interface TelemetryView {
+  plantId: string;
+  from: string;
+  to: string;
+  bucket: string;
+  bucketSeconds: number;
+  /** By device, then metric. */
+  series: TelemetrySeries[];
+}
+
+export interface LatestMetric {
+  metric: string;
+  value: number;
+  timestamp: string;
+}
+
+export interface LatestDevice {
+  deviceId: string;
+  /** The latest of its metrics' timestamps. */
+  lastReadingAt: string;
+  metrics: LatestMetric[];
+}
+
+export interface LatestTelemetryView {
+  plantId: string;
+  devices: LatestDevice[];
+}
+
+const INSTANT_RE =
+  /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
+
+function instant(value: string | Date, what: string): number {
+  const ms =
+    value instanceof Date ? value.getTime() : INSTANT_RE.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new InvalidInputError(
+      `${what} ${JSON.stringify(String(value))} is not a date-time: use ISO 8601 with a zone, e.g. 2024-06-21T12:00:00Z (or a date, 2024-06-21, for UTC midnight)`,
+    );
+  return ms;
+}
+
+/** Buckets from..to touches, with buckets aligned on the origin. */
+function bucketsSpanned(fromMs: number, toMs: number, bucketSeconds: number): number {
+  const size = bucketSeconds * 1_000;
+  return Math.floor((toMs - 1) / size) - Math.floor(fromMs / size) + 1;
+}
+
+function smallestNiceBucket(fromMs: number, toMs: number, most: number): number {
+  return (
+    NICE_BUCKETS.find((b) => bucketsSpanned(fromMs, toMs, b) <= most) ??
+    Math.ceil((toMs - fromMs) / 1_000 / (most - 1))
+  );
+}
+
+/** Validated range and bucket, or an InvalidInputError that names the limit broken. */
+export function resolveTelemetryWindow(
+  options: Pick<TelemetryQueryOptions, 'from' | 'to' | 'bucket'>,
+  now = Date.now(),
+): { fromMs: number; toMs: number; bucketSeconds: number } {
+  const toMs = options.to === undefined ? now : instant(options.to, 'to');
+  const fromMs =
+    options.from === undefined
+      ? toMs - DEFAULT_TELEMETRY_RANGE_SECONDS * 1_000
+      : instant(options.from, 'from');
+  const iso = (ms: number) => new Date(ms).toISOString();
+  if (fromMs >= toMs)
+    throw new InvalidInputError(
+      `from (${iso(fromMs)}) must be before to (${iso(toMs)})`,
+      'invalid_time_range',
+    );
+  const rangeDays = (toMs - fromMs) / 86_400_000;
+  if (rangeDays > MAX_TELEMETRY_RANGE_DAYS)
+    throw new InvalidInputError(
+      `from..to spans ${Math.ceil(rangeDays)} days; at most ${MAX_TELEMETRY_RANGE_DAYS} days per request (MAX_TELEMETRY_RANGE_DAYS): ask for a shorter range`,
+      'time_range_too_long',
+    );
+  const bucketSeconds =
+    options.bucket === undefined
+      ? smallestNiceBucket(fromMs, toMs, DEFAULT_TARGET_BUCKETS)
+      : parseDuration(options.bucket, 'bucket');
+  const buckets = bucketsSpanned(fromMs, toMs, bucketSeconds);
+  if (buckets > MAX_TELEMETRY_BUCKETS)
+    throw new InvalidInputError(
+      `from..to at bucket ${formatDuration(bucketSeconds)} spans ${buckets} buckets; at most ${MAX_TELEMETRY_BUCKETS} per request (MAX_TELEMETRY_BUCKETS): use a bucket of at least ${formatDuration(smallestNiceBucket(fromMs, toMs, MAX_TELEMETRY_BUCKETS))} or a shorter range`,
+      'too_many_buckets',
+    );
+  return { fromMs, toMs, bucketSeconds };
+}
+
+interface BucketRow extends Record<string, unknown> {
+  device_id: string;
+  metric: string;
+  start: string;
+  avg: number;
+  min: number;
+  max: number;
+  last: number;
+  count: number;
+}
+
+interface LatestRow extends Record<string, unknown> {
+  device_id: string;
+  metric: string;
+  timestamp: string;
+  value: number;
+}
+
+/** A timestamptz as JavaScript's toISOString() writes it (UTC, milliseconds). */
+function isoText(column: SQL): SQL {
+  return sql`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+async function guarded<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw mapDbError(error);
+  }
+}
+
+export function telemetryRepository(db: Db) {
+  return {
+    async buckets(plantId: string, options: TelemetryQueryOptions, now = Date.now()): Promise<TelemetryView> {
+      const { fromMs, toMs, bucketSeconds } = resolveTelemetryWindow(options, now);
+      const from = new Date(fromMs).toISOString();
+      const to = new Date(toMs).toISOString();
+      const result = await guarded(() =>
+        db.execute<BucketRow>(sql`
+          SELECT device_id, metric, ${isoText(sql.raw('start'))} AS start, avg, min, max, last, count
+            FROM (
+              SELECT device_id, tag_id AS metric,
+                     date_bin(make_interval(secs => ${bucketSeconds}), "timestamp", ${BUCKET_ORIGIN}::timestamptz) AS start,
+                     avg(value) AS avg, min(value) AS min, max(value) AS max,
+                     (array_agg(value ORDER BY "timestamp" DESC))[1] AS last,
+                     count(*)::int AS count
+                FROM processed_data
+               WHERE plant_id = ${plantId}
+                 AND "timestamp" >= ${from}::timestamptz AND "timestamp" < ${to}::timestamptz
+                 ${options.metric === undefined ? sql`` : sql`AND tag_id = ${options.metric}`}
+                 ${options.device === undefined ? sql`` : sql`AND device_id = ${options.device}`}
+               GROUP BY device_id, tag_id, 3
+               ORDER BY device_id, tag_id, 3
+               LIMIT ${MAX_TELEMETRY_POINTS + 1}) b
+           ORDER BY device_id, metric, b.start`),
+      );
+      if (result.rows.length > MAX_TELEMETRY_POINTS)
+        throw new InvalidInputError(
+          `The answer would hold more than ${MAX_TELEMETRY_POINTS} points (MAX_TELEMETRY_POINTS, buckets x devices x metrics): narrow it with metric or device, a larger bucket or a shorter range`,
+          'too_many_points',
+        );
+      const series: TelemetrySeries[] = [];
+      for (const row of result.rows) {
+        let current = series.at(-1);
+        if (!current || current.deviceId !== row.device_id || current.metric !== row.metric) {
+          current = { deviceId: row.device_id, metric: row.metric, points: [] };
+          series.push(current);
+        }
+        current.points.push({
+          start: row.start,
+          avg: Number(row.avg),
+          min: Number(row.min),
+          max: Number(row.max),
+          last: Number(row.last),
+          count: Number(row.count),
+        });
+      }
+      return { plantId, from, to, bucket: formatDuration(bucketSeconds), bucketSeconds, series };
+    },
+
+    /**
+     * The latest value of every metric of every device: a skip scan over the plant's distinct
+     * (device, metric) pairs, then one backwards index probe per pair, so it reads a few rows per
+     * series instead of the plant's history.
+     */
+    async latest(plantId: string): Promise<LatestTelemetryView> {
+      const result = await guarded(() =>
+        db.execute<LatestRow>(sql`
+          WITH RECURSIVE pairs(device_id, tag_id, n) AS (
+            (SELECT device_id, tag_id, 1 FROM processed_data
+              WHERE plant_id = ${plantId}
+              ORDER BY device_id, tag_id LIMIT 1)
+            UNION ALL
+            SELECT nxt.device_id, nxt.tag_id, p.n + 1 FROM pairs p
+            CROSS JOIN LATERAL (
+              SELECT device_id, tag_id FROM processed_data
+               WHERE plant_id = ${plantId} AND (device_id, tag_id) > (p.device_id, p.tag_id)
+               ORDER BY device_id, tag_id LIMIT 1) nxt
+             WHERE p.n < ${MAX_LATEST_SERIES}
+          )
+          SELECT p.device_id, p.tag_id AS metric, ${isoText(sql`l."timestamp"`)} AS "timestamp", l.value
+            FROM pairs p
+           CROSS JOIN LATERAL (
+             SELECT "timestamp", value FROM processed_data
+              WHERE plant_id = ${plantId} AND device_id = p.device_id AND tag_id = p.tag_id
+              ORDER BY "timestamp" DESC LIMIT 1) l
+           ORDER BY p.device_id, p.tag_id`),
+      );
+      const devices: LatestDevice[] = [];
+      for (const row of result.rows) {
+        const { timestamp } = row;
+        let current = devices.at(-1);
+        if (!current || current.deviceId !== row.device_id) {
+          current = { deviceId: row.device_id, lastReadingAt: timestamp, metrics: [] };
+          devices.push(current);
+        }
+        if (timestamp > current.lastReadingAt) current.lastReadingAt = timestamp;
+        current.metrics.push({ metric: row.metric, value: Number(row.value), timestamp });
+      }
+      return { plantId, devices };
+    },
+  };
+}
