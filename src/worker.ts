@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { iotSettingsFrom } from './activities/deps.js';
 import { createActivities } from './activities/index.js';
-import { loadPayloadCodec } from './codec/data-converter.js';
+import { loadWorkerPayloadCodec } from './codec/data-converter.js';
 import { CodecSettingsError } from './codec/settings.js';
 import { type Config, ConfigError, loadConfig, summarizeConfig } from './config/index.js';
 import { createCipher } from './crypto/encryption.js';
@@ -39,8 +39,22 @@ export async function runWorker(config: Config): Promise<void> {
     ]);
   const vault = createCipher({ currentKey, previousKeys });
   // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
-  const { dataConverter, codec, source } = await loadPayloadCodec(process.env, config.encryption);
-  logger.info({ payloadKeyId: codec.currentKeyId, payloadKeySource: source }, 'payload encryption on');
+  const { dataConverter, codec, source, allowPlain } = await loadWorkerPayloadCodec(
+    process.env,
+    config.encryption,
+  );
+  logger.info(
+    {
+      payloadKeyId: codec.currentKeyId,
+      payloadKeySource: source,
+      plainPayloads: allowPlain ? 'allowed' : 'refused',
+    },
+    'payload encryption on',
+  );
+  if (allowPlain)
+    logger.warn(
+      'TEMPORAL_ALLOW_PLAIN_PAYLOADS=true: workflows started without the payload codec run; unset it once the migration is done',
+    );
   const rotation = readRotationSettings();
   const quotas = readQuotaSettings();
   const utilization = readQuotaUtilization();

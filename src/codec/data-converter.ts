@@ -9,6 +9,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config/index.js';
 import { type EncryptionKeys, type LoadedCodecKeys, loadCodecKeys } from './keys.js';
 import { EncryptionCodec } from './payload-codec.js';
+import { readAllowPlainPayloads } from './settings.js';
 
 /** Failure converter that puts messages and stack traces into (encrypted) payloads. */
 export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
@@ -29,10 +30,25 @@ export interface LoadedCodec extends LoadedCodecKeys {
 export async function loadPayloadCodec(
   env: Record<string, string | undefined>,
   encryption: EncryptionKeys,
+  options: { refusePlain?: boolean } = {},
 ): Promise<LoadedCodec> {
   const loaded = await loadCodecKeys(env, encryption);
-  const codec = new EncryptionCodec(loaded.keys);
+  const codec = new EncryptionCodec(loaded.keys, options);
   return { ...loaded, codec, dataConverter: createDataConverter(codec) };
+}
+
+/**
+ * The worker's codec: as loadPayloadCodec, and it refuses payloads that are not encrypted unless
+ * TEMPORAL_ALLOW_PLAIN_PAYLOADS=true. A refused workflow input fails the workflow task before any
+ * workflow code runs (WorkflowTaskFailed in the history, the message in the worker log; the
+ * server retries the task, so the workflow waits until it is terminated or the worker allows it).
+ */
+export async function loadWorkerPayloadCodec(
+  env: Record<string, string | undefined>,
+  encryption: EncryptionKeys,
+): Promise<LoadedCodec & { allowPlain: boolean }> {
+  const allowPlain = readAllowPlainPayloads(env);
+  return { ...(await loadPayloadCodec(env, encryption, { refusePlain: !allowPlain })), allowPlain };
 }
 
 export interface TemporalClientHandle {

@@ -10,9 +10,12 @@
  * fails authentication instead of being tried under the wrong key.
  *
  * Decoding accepts every configured key, so keys rotate: add the new key first, keep the old
- * ones until no open workflow (or retained history anyone needs to read) uses them. Payloads
- * that are not `binary/encrypted` pass through, so histories written before encryption was turned
- * on stay readable.
+ * ones until no open workflow (or retained history anyone needs to read) uses them.
+ *
+ * Payloads that are not `binary/encrypted` pass through for readers (clients, the codec server:
+ * histories written before encryption was turned on stay readable), but the worker refuses them
+ * (`refusePlain`): anyone who reaches Temporal could otherwise start `deprovisionPlant` with a
+ * plain input and have it executed. TEMPORAL_ALLOW_PLAIN_PAYLOADS=true lifts that for a migration.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
@@ -34,7 +37,7 @@ export class PayloadCodecError extends Error {
   constructor(
     message: string,
     readonly keyId: string | undefined,
-    readonly reason: 'UNKNOWN_KEY' | 'AUTHENTICATION_FAILED' | 'MALFORMED',
+    readonly reason: 'UNKNOWN_KEY' | 'AUTHENTICATION_FAILED' | 'MALFORMED' | 'NOT_ENCRYPTED',
   ) {
     super(message);
   }
@@ -48,8 +51,11 @@ export class EncryptionCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
   private readonly current: CodecKey;
 
-  /** `keys[0]` encrypts; every key decrypts. */
-  constructor(keys: readonly CodecKey[]) {
+  private readonly refusePlain: boolean;
+
+  /** `keys[0]` encrypts; every key decrypts. `refusePlain`: decoding a plain payload throws. */
+  constructor(keys: readonly CodecKey[], options: { refusePlain?: boolean } = {}) {
+    this.refusePlain = options.refusePlain ?? false;
     const [first] = keys;
     if (!first) throw new Error('EncryptionCodec needs at least one key');
     for (const k of keys) {
@@ -91,7 +97,15 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   decodeOne(payload: Payload): Payload {
-    if (text(payload.metadata?.encoding) !== ENCODING) return payload;
+    const encoding = text(payload.metadata?.encoding);
+    if (encoding !== ENCODING) {
+      if (!this.refusePlain) return payload;
+      throw new PayloadCodecError(
+        `refused a payload that is not encrypted by the solar-iot codec (encoding ${JSON.stringify(encoding ?? '')}): it was sent by a client without the payload codec, so nothing of it runs. Start workflows through solar-iot's clients (API, CLI), or set TEMPORAL_ALLOW_PLAIN_PAYLOADS=true on the worker while migrating from unencrypted histories`,
+        undefined,
+        'NOT_ENCRYPTED',
+      );
+    }
     const keyId = text(payload.metadata?.[KEY_ID_METADATA]);
     if (!keyId) {
       throw new PayloadCodecError(

@@ -10,6 +10,8 @@
  *   CODEC_SERVER_PORT     default 8234 (next to the Web UI's 8233).
  *   CODEC_SERVER_HOST     default 127.0.0.1.
  *   CODEC_CORS_ORIGINS    Web UI origins allowed to call it, comma separated; default http://localhost:8233.
+ *   TEMPORAL_ALLOW_PLAIN_PAYLOADS  `true` lets the worker run payloads that are not encrypted (a
+ *                         migration from unencrypted histories); default `false`: refused.
  */
 
 export const DEFAULT_CODEC_SERVER_PORT = 8234;
@@ -131,4 +133,14 @@ export function readCodecServerSettings(env: Env = process.env): CodecServerSett
   }
   if (lines.length) throw new CodecSettingsError(lines);
   return { host: value(env, 'CODEC_SERVER_HOST') ?? '127.0.0.1', port, token: token as string, corsOrigins };
+}
+
+/** TEMPORAL_ALLOW_PLAIN_PAYLOADS (worker): `true`/`false`, default false. Throws CodecSettingsError. */
+export function readAllowPlainPayloads(env: Env = process.env): boolean {
+  const raw = value(env, 'TEMPORAL_ALLOW_PLAIN_PAYLOADS');
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new CodecSettingsError([
+    `TEMPORAL_ALLOW_PLAIN_PAYLOADS: ${JSON.stringify(raw.slice(0, 20))} is neither true nor false. Fix: unset it (unencrypted payloads are refused), or set it to true only while migrating from unencrypted histories`,
+  ]);
 }
