@@ -11,7 +11,9 @@ import { buildServer } from './server.js';
 import { ApiSettingsError, readApiSettings } from './settings.js';
 
 export async function runApi(env: Record<string, string | undefined> = process.env): Promise<void> {
-  const config = loadConfig(env);
+  // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
+  // it only TEMPORAL_CODEC_KEYS for workflow payloads).
+  const config = loadConfig(env, { requireEncryptionKey: false });
   const settings = readApiSettings(env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'api' } });
   logger.info(

@@ -317,11 +317,19 @@ function cleanEnv(env: Env): Record<string, string> {
   return out;
 }
 
+export interface LoadConfigOptions {
+  /**
+   * false: ENCRYPTION_KEY may be unset although AWS IoT is on, for processes that never touch a
+   * stored private key (API, ingestion): they run without it (least privilege). Default true.
+   */
+  readonly requireEncryptionKey?: boolean;
+}
+
 /**
  * Parses and validates the environment. Throws `ConfigError` listing every wrong variable.
  * Pure: reads only `env` (and the Temporal config file it points at, if any).
  */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): Config {
   const clean = cleanEnv(env);
   const issues: ConfigIssue[] = [];
   const parsed: Record<string, unknown> = {};
@@ -345,7 +353,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   // ENCRYPTION_KEY is required only when real private keys are created and stored.
   if (!bad.has('ENCRYPTION_KEY') && p.ENCRYPTION_KEY === undefined) {
-    if (mode === 'aws') {
+    if (mode === 'aws' && options.requireEncryptionKey !== false) {
       issues.push({
         variable: 'ENCRYPTION_KEY',
         problem:

@@ -19,7 +19,8 @@ import { IngestSettingsError, loadIngestSettings } from './settings.js';
 
 function configuration() {
   try {
-    const config = loadConfig(process.env);
+    // The consumer never touches a private key: it runs without ENCRYPTION_KEY.
+    const config = loadConfig(process.env, { requireEncryptionKey: false });
     const settings = loadIngestSettings(process.env);
     const problems: string[] = [];
     if (!config.aws.sqsQueueUrl) {

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { withEmulatorCredentials } from './aws-target.js';
+import { runtimeEnvironment } from './child-env.js';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
@@ -144,6 +146,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     name: 'temporal',
     command: opts.tool.path,
     args,
+    env: runtimeEnvironment(process.env),
     output: opts.logFile,
     stopSignal: 'SIGTERM',
     stopTimeoutMs: 15_000,
@@ -299,7 +302,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
           '--auth-local=trust',
           ...(opts.fast ? ['--no-sync'] : []),
         ],
-        { ...owned, env: { ...process.env, LC_ALL: 'C' } },
+        { ...owned, env: { ...runtimeEnvironment(process.env), LC_ALL: 'C' } },
       );
     } catch (err) {
       const e = err as { stderr?: string; message: string };
@@ -318,7 +321,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
     name: 'postgres',
     command: opts.binaries.postgres,
     args: ['-D', dataDir, '-p', String(opts.port), ...settings.flatMap((s) => ['-c', s])],
-    env: { ...process.env, LC_ALL: 'C' },
+    env: { ...runtimeEnvironment(process.env), LC_ALL: 'C' },
     output: opts.logFile,
     ...owned,
     // SIGINT = "fast shutdown": roll back open transactions, checkpoint, exit.
@@ -391,7 +394,7 @@ export async function startMoto(opts: { bin: string; port: number; logFile: stri
     await mkdir(dirname(iotCaFile), { recursive: true });
     await rm(iotCaFile, { force: true });
   }
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = withEmulatorCredentials(runtimeEnvironment(process.env));
   if (iotCaFile) env.MOTO_IOT_CA_FILE = iotCaFile;
   else delete env.MOTO_IOT_CA_FILE;
   const proc = ManagedProcess.start({

@@ -7,8 +7,13 @@
  *   app processes        APP_PROCESSES below (the worker first), each `node --import tsx <entry>`
  *
  * A component whose connection is already given is not started: TEMPORAL_ADDRESS (Temporal),
- * DATABASE_URL (PostgreSQL), AWS_ENDPOINT_URL or real AWS credentials (moto).
+ * DATABASE_URL (PostgreSQL), AWS_ENDPOINT_URL (moto). Real AWS only with SOLAR_IOT_REAL_AWS=true
+ * (aws-target.ts): an AWS_PROFILE or keys in the shell never take the stack there.
  * Ports: TEMPORAL_PORT, TEMPORAL_UI_PORT, POSTGRES_PORT, MOTO_PORT. Data: SOLAR_IOT_DATA_DIR.
+ *
+ * Secrets (ENCRYPTION_KEY, the API token, the codec token and keys) are generated once into the
+ * data folder (mode 0600) unless given, and reach each child through its environment, filtered by
+ * the allow-list of child-env.ts: only the worker holds ENCRYPTION_KEY.
  *
  * Ctrl-C / SIGTERM stops everything in reverse start order (app processes first, with SIGTERM so
  * the worker drains in-flight activities), waits for each, and leaves no process behind.
@@ -18,18 +23,20 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { deriveCodecKeys } from '../codec/keys.js';
+import { localCodecUiEndpoint, tokenFromFile } from '../codec/local.js';
+import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
+import { type AppName, childEnvironment } from './child-env.js';
 import {
   type Component,
   createMotoQueue,
   MOTO_ACCOUNT_ID,
-  MOTO_CREDENTIALS,
   startMoto,
   startPostgres,
   startTemporalDevServer,
   traversableByOthers,
 } from './components.js';
 import { ManagedProcess, portInUse } from './processes.js';
-import { localCodecUiEndpoint } from '../codec/local.js';
 import { ensureTools, formatToolError, ToolError } from './tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -39,7 +46,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * stopped in reverse. Later issues add one line each (HTTP API, ingestion consumer, ...).
  */
 interface AppProcess {
-  name: string;
+  name: AppName;
   /** TypeScript entry, relative to the repository root. */
   entry: string;
   /** Shown in the table. */
@@ -55,12 +62,6 @@ const APP_PROCESSES: AppProcess[] = [
     name: 'codec',
     entry: 'src/codec/main.ts',
     where: `http://localhost:${process.env.CODEC_SERVER_PORT || 8234} (Temporal codec server)`,
-    env: {
-      CODEC_SERVER_TOKEN_FILE: join(
-        resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data')),
-        'codec-server.token',
-      ),
-    },
   },
   { name: 'api', entry: 'src/api/main.ts', where: `http://localhost:${process.env.PORT || 3000} (HTTP API)` },
   {
@@ -72,7 +73,8 @@ const APP_PROCESSES: AppProcess[] = [
 ];
 
 const QUEUE_NAME = 'solar-plant-data';
-const REGION = process.env.AWS_REGION || 'us-east-1';
+/** The emulator's region; real AWS takes the region of the SDK's chain (describeRealAws). */
+const EMULATOR_REGION = process.env.AWS_REGION || 'us-east-1';
 const DUMMY_ROLE_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-iot-rule`;
 
 function intEnv(name: string, fallback: number): number {
@@ -83,17 +85,6 @@ function intEnv(name: string, fallback: number): number {
     throw new ToolError(`${name}=${raw} is not a TCP port; use a number from 1 to 65535 or unset it`);
   }
   return n;
-}
-
-function realAwsCredentials(): boolean {
-  const e = process.env;
-  return Boolean(
-    e.AWS_PROFILE ||
-      e.AWS_WEB_IDENTITY_TOKEN_FILE ||
-      e.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
-      e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
-      (e.AWS_ACCESS_KEY_ID && e.AWS_ACCESS_KEY_ID !== 'test'),
-  );
 }
 
 /** ENCRYPTION_KEY from the environment, or one generated once and kept in <data>/encryption.key. */
@@ -108,6 +99,28 @@ async function encryptionKey(dataDir: string): Promise<{ key: string; source: st
   await writeFile(file, `${key}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
   return { key, source: `${relative(ROOT, file)} (new)` };
+}
+
+/**
+ * The payload codec keys of every child (TEMPORAL_CODEC_KEYS): the configured ones, or the keys
+ * derived from ENCRYPTION_KEY (codec/keys.ts, same key ids as before), so the API and the codec
+ * server can encrypt and decode workflow payloads without ever holding ENCRYPTION_KEY.
+ */
+async function codecKeys(currentKey: string): Promise<string> {
+  if (process.env.TEMPORAL_CODEC_KEYS?.trim()) return process.env.TEMPORAL_CODEC_KEYS.trim();
+  const previousKeys = (process.env.ENCRYPTION_KEYS_PREVIOUS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const keys = await deriveCodecKeys({ currentKey, previousKeys });
+  return keys.map((k) => `${k.id}:${k.key.toString('base64')}`).join(',');
+}
+
+/** API_TOKEN from the environment, or one generated once and kept in <data>/api.token (0600). */
+async function apiTokenOf(dataDir: string): Promise<{ token: string; source: string }> {
+  if (process.env.API_TOKEN?.trim()) return { token: process.env.API_TOKEN.trim(), source: 'API_TOKEN' };
+  const file = join(dataDir, 'api.token');
+  return { token: await tokenFromFile(file), source: file };
 }
 
 /** PostgreSQL runs as user `postgres` when we are root: its data must be reachable by that user. */
@@ -166,7 +179,14 @@ async function main(): Promise<number> {
   const externalTemporal = process.env.TEMPORAL_ADDRESS;
   const externalDb = process.env.DATABASE_URL;
   const externalAws = process.env.AWS_ENDPOINT_URL;
-  const realAws = !externalAws && realAwsCredentials();
+  const realAws = wantsRealAws(process.env);
+  // Asked before anything starts: who and where, printed, so a wrong account is seen at once.
+  const realIdentity = realAws ? await describeRealAws() : undefined;
+  if (realIdentity) {
+    console.log(
+      `[stack] SOLAR_IOT_REAL_AWS=true: REAL AWS account ${realIdentity.accountId} (${realIdentity.arn}), region ${realIdentity.region}; things, certificates and policies are created there`,
+    );
+  }
 
   const t0 = Date.now();
   const tools = await ensureTools({
@@ -283,30 +303,33 @@ async function main(): Promise<number> {
     const temporalAddress = externalTemporal ?? temporal?.address ?? '';
     const migration = databaseUrl ? await migrate(databaseUrl) : 'skipped (no database)';
 
-    const env: NodeJS.ProcessEnv = {
+    // Everything any child may need; each child gets its allow-listed part (child-env.ts).
+    let env: Record<string, string | undefined> = {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
       DATABASE_URL: databaseUrl,
-      AWS_REGION: REGION,
     };
     let awsWhere: string;
     if (moto || externalAws) {
       const endpoint = externalAws ?? moto?.endpoint ?? '';
-      env.AWS_ENDPOINT_URL = endpoint;
-      if (moto) {
-        env.AWS_ACCESS_KEY_ID = MOTO_CREDENTIALS.accessKeyId;
-        env.AWS_SECRET_ACCESS_KEY = MOTO_CREDENTIALS.secretAccessKey;
-        env.AWS_IOT_ROLE_ARN ||= DUMMY_ROLE_ARN;
-      }
-      env.AWS_SQS_QUEUE_URL ||= await createMotoQueue(endpoint, REGION, QUEUE_NAME);
+      // The user's profile or keys never reach the children: an emulator takes `test` keys.
+      env = { ...emulatorEnvironment(env, endpoint), AWS_REGION: EMULATOR_REGION };
+      if (moto) env.AWS_IOT_ROLE_ARN ||= DUMMY_ROLE_ARN;
+      env.AWS_SQS_QUEUE_URL ||= await createMotoQueue(endpoint, EMULATOR_REGION, QUEUE_NAME);
       awsWhere = `${endpoint} (IoT, IoT data, SQS)`;
     } else {
-      awsWhere = `real AWS (${REGION}, default credential chain)`;
+      const { accountId, region } = realIdentity as NonNullable<typeof realIdentity>;
+      env.AWS_REGION = region;
+      awsWhere = `REAL AWS account ${accountId}, ${region} (SOLAR_IOT_REAL_AWS=true)`;
       if (!env.AWS_SQS_QUEUE_URL)
         console.log('[stack] real AWS: set AWS_SQS_QUEUE_URL to your standard queue');
     }
     const key = await encryptionKey(dataDir);
     env.ENCRYPTION_KEY = key.key;
+    env.TEMPORAL_CODEC_KEYS = await codecKeys(key.key);
+    const apiToken = await apiTokenOf(dataDir);
+    env.API_TOKEN = apiToken.token;
+    env.CODEC_SERVER_TOKEN_FILE = join(dataDir, 'codec-server.token');
 
     rows.push(['component', 'where', 'notes']);
     rows.push([
@@ -324,7 +347,8 @@ async function main(): Promise<number> {
         : `external, migrations ${migration}`,
     ]);
     rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
-    rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source}`]);
+    rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source} (worker only)`]);
+    rows.push(['api token', apiToken.source, 'Authorization: Bearer <token>; the CLI reads API_TOKEN']);
 
     for (const app of APP_PROCESSES) {
       if (stopping) break;
@@ -337,7 +361,7 @@ async function main(): Promise<number> {
         command: process.execPath,
         args: ['--import', 'tsx', app.entry],
         cwd: ROOT,
-        env: { ...env, ...app.env },
+        env: childEnvironment(app.name, { ...env, ...app.env }),
         output: 'inherit',
         stopSignal: 'SIGTERM',
         stopTimeoutMs: app.stopTimeoutMs ?? 15_000,

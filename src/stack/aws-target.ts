@@ -1,0 +1,108 @@
+/**
+ * Which AWS `npm start` talks to (issue 13, item 8). The emulator, always, unless the user opts in
+ * with SOLAR_IOT_REAL_AWS=true: an AWS_PROFILE or real keys in the shell (common on an operator's
+ * laptop) must never make a dev stack create things, certificates and policies in that account.
+ *
+ * Emulator: the children get `test` credentials and none of the user's (profile, keys, session,
+ * role, container/SSO settings). Real AWS: the credentials and region come from the SDK's own
+ * chain (environment, profile, SSO, role; no forced region), and the stack first asks STS who it
+ * is, so the account id and region are printed before anything is created.
+ */
+
+export const REAL_AWS_VARIABLE = 'SOLAR_IOT_REAL_AWS';
+
+/** Variables through which the SDK finds credentials or a profile: dropped for the emulator. */
+const CREDENTIAL_VARIABLES = [
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_CREDENTIAL_EXPIRATION',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_SSO_SESSION',
+];
+
+export const EMULATOR_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } as const;
+
+export class RealAwsOptInError extends Error {
+  override readonly name = 'RealAwsOptInError';
+}
+
+/** SOLAR_IOT_REAL_AWS: true/1 opts in; unset/false/0 = emulator; anything else is refused. */
+export function wantsRealAws(env: Readonly<Record<string, string | undefined>>): boolean {
+  const raw = env[REAL_AWS_VARIABLE]?.trim().toLowerCase();
+  if (!raw || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') {
+    if (env.AWS_ENDPOINT_URL?.trim()) {
+      throw new RealAwsOptInError(
+        `${REAL_AWS_VARIABLE}=true and AWS_ENDPOINT_URL are both set. Fix: unset AWS_ENDPOINT_URL for real AWS, or ${REAL_AWS_VARIABLE} for the emulator`,
+      );
+    }
+    return true;
+  }
+  throw new RealAwsOptInError(
+    `${REAL_AWS_VARIABLE}=${JSON.stringify(raw)} is not true or false. Fix: set ${REAL_AWS_VARIABLE}=true to use the AWS account of your credentials, or unset it for the emulator`,
+  );
+}
+
+/** `env` with the user's credential settings replaced by `test` keys (also moto's own: its botocore
+ * fails every request when AWS_PROFILE names a profile it cannot find). */
+export function withEmulatorCredentials(
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  for (const k of CREDENTIAL_VARIABLES) delete out[k];
+  return { ...out, ...EMULATOR_CREDENTIALS };
+}
+
+/** The environment for an emulator: the user's credential settings removed, `test` keys set. */
+export function emulatorEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  endpoint: string,
+): Record<string, string | undefined> {
+  return { ...withEmulatorCredentials(env), AWS_ENDPOINT_URL: endpoint };
+}
+
+export interface RealAwsIdentity {
+  accountId: string;
+  arn: string;
+  region: string;
+}
+
+/**
+ * Who the SDK's default chain is, and in which region (from the chain too: AWS_REGION, the
+ * profile's region...). Throws a one-line error naming the fix when either is missing.
+ */
+export async function describeRealAws(): Promise<RealAwsIdentity> {
+  const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+  const sts = new STSClient({});
+  try {
+    let region: string;
+    try {
+      region = await sts.config.region();
+    } catch {
+      throw new RealAwsOptInError(
+        `${REAL_AWS_VARIABLE}=true but no AWS region is configured. Fix: set AWS_REGION, or a region in your profile (aws configure set region <region>)`,
+      );
+    }
+    try {
+      const me = await sts.send(new GetCallerIdentityCommand({}));
+      return { accountId: me.Account ?? '?', arn: me.Arn ?? '?', region };
+    } catch (err) {
+      throw new RealAwsOptInError(
+        `${REAL_AWS_VARIABLE}=true but AWS did not say who you are (STS GetCallerIdentity: ${(err as Error).message.split('\n')[0]}). Fix: log in (aws sso login, AWS_PROFILE) or unset ${REAL_AWS_VARIABLE} to use the emulator`,
+      );
+    }
+  } finally {
+    sts.destroy();
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * `npm start` (src/stack/start.ts) as a real process tree, against the test run's Temporal and
+ * PostgreSQL (TEMPORAL_ADDRESS, DATABASE_URL) and its own moto: what each child process gets in
+ * its environment (/proc/<pid>/environ), what no command line shows (/proc/<pid>/cmdline), where
+ * the API token is, and that a user's AWS profile or keys never take the stack to real AWS.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/stack/processes.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const CANARY = 'UNRELATED_SHELL_SECRET';
+const USER_AWS = {
+  AWS_PROFILE: 'someones-production-account',
+  AWS_ACCESS_KEY_ID: 'AKIAREALLOOKINGKEY01',
+  AWS_SECRET_ACCESS_KEY: 'real-looking-secret-access-key-0123456789',
+  AWS_SESSION_TOKEN: 'real-looking-session-token',
+};
+
+interface Proc {
+  pid: number;
+  cmdline: string[];
+  environ: Map<string, string>;
+}
+
+function ppidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every live descendant of `root`, with its command line and environment. */
+function descendants(root: number): Proc[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const ppid = ppidOf(Number(name));
+    if (ppid !== undefined) children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const out: Proc[] = [];
+  const queue = [...(children.get(root) ?? [])];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    queue.push(...(children.get(pid) ?? []));
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const environ = new Map(
+        readFileSync(`/proc/${pid}/environ`, 'utf8')
+          .split('\0')
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]),
+      );
+      out.push({ pid, cmdline, environ });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+let stack: ChildProcess;
+let output = '';
+let dataDir: string;
+let procs: Proc[];
+const app = (entry: string): Proc => {
+  const found = procs.find((p) => p.cmdline.includes(entry));
+  if (!found) throw new Error(`no process runs ${entry}; output:\n${output}`);
+  return found;
+};
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'solar-iot-start-'));
+  const ports = {
+    MOTO_PORT: await freePort(),
+    CODEC_SERVER_PORT: await freePort(),
+    PORT: await freePort(),
+    METRICS_PORT: await freePort(),
+    TEMPORAL_UI_PORT: await freePort(),
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...USER_AWS,
+    [CANARY]: 'must-not-reach-any-child',
+    SOLAR_IOT_DATA_DIR: dataDir,
+    TEMPORAL_TASK_QUEUE: `start-test-${process.pid}`,
+    ROTATION_SCHEDULE: 'off',
+    ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+  };
+  // Temporal and PostgreSQL of the test run; the AWS side is what `npm start` picks itself.
+  for (const k of [
+    'AWS_ENDPOINT_URL',
+    'ENCRYPTION_KEY',
+    'API_TOKEN',
+    'MOTO_IOT_CA_FILE',
+    'SOLAR_IOT_REAL_AWS',
+  ])
+    delete env[k];
+  stack = spawn(process.execPath, ['--import', 'tsx', 'src/stack/start.ts'], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  stack.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  stack.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  await new Promise<void>((resolveUp, reject) => {
+    const poll = setInterval(() => {
+      if (output.includes('[stack] up in')) {
+        clearInterval(poll);
+        resolveUp();
+      }
+    }, 100);
+    stack.once('exit', (code) => {
+      clearInterval(poll);
+      reject(new Error(`npm start exited (code ${code}) before it was up:\n${output}`));
+    });
+  });
+  procs = descendants(stack.pid as number);
+});
+
+afterAll(async () => {
+  if (stack?.pid && stack.exitCode === null) {
+    const exited = new Promise((r) => stack.once('exit', r));
+    process.kill(stack.pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(stack.pid as number), 'SIGKILL');
+      } catch {}
+    }, 90_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start: API token (issue 13, item 2)', () => {
+  it('generates <data>/api.token (0600), gives it to the API through its environment and says where it is', () => {
+    const file = join(dataDir, 'api.token');
+    expect(existsSync(file)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const token = readFileSync(file, 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect(app('src/api/main.ts').environ.get('API_TOKEN')).toBe(token);
+    expect(output).toContain(file);
+  });
+});
+
+describe('npm start: least privilege per process (issue 13, item 7)', () => {
+  it('gives ENCRYPTION_KEY to the worker only', () => {
+    expect(app('src/worker.ts').environ.get('ENCRYPTION_KEY')?.length).toBeGreaterThanOrEqual(32);
+    for (const entry of ['src/api/main.ts', 'src/ingest/main.ts', 'src/codec/main.ts']) {
+      expect(app(entry).environ.has('ENCRYPTION_KEY'), entry).toBe(false);
+      expect(app(entry).environ.has('ENCRYPTION_KEYS_PREVIOUS'), entry).toBe(false);
+    }
+  });
+
+  it('gives each process only what it needs', () => {
+    const codec = app('src/codec/main.ts').environ;
+    expect(codec.get('TEMPORAL_CODEC_KEYS')).toBeTruthy();
+    const awsOrDb = (k: string) =>
+      (k.startsWith('AWS_') && k !== 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED') ||
+      k === 'DATABASE_URL';
+    expect([...codec.keys()].filter(awsOrDb)).toEqual([]);
+    expect(codec.has('API_TOKEN')).toBe(false);
+
+    const api = app('src/api/main.ts').environ;
+    expect(api.get('TEMPORAL_CODEC_KEYS')).toBe(codec.get('TEMPORAL_CODEC_KEYS'));
+    expect(api.get('DATABASE_URL')).toBeTruthy();
+    expect(api.has('CODEC_SERVER_TOKEN')).toBe(false);
+
+    const ingest = app('src/ingest/main.ts').environ;
+    expect(ingest.get('DATABASE_URL')).toBeTruthy();
+    expect(ingest.get('AWS_SQS_QUEUE_URL')).toBeTruthy();
+    for (const k of ['TEMPORAL_CODEC_KEYS', 'API_TOKEN', 'CODEC_SERVER_TOKEN', 'CODEC_SERVER_TOKEN_FILE'])
+      expect(ingest.has(k), k).toBe(false);
+
+    // Every process the stack starts, down to the servers (the esbuild service of start.ts' own
+    // tsx loader is part of the parent, with the parent's environment).
+    const started = procs.filter(
+      (p) => !(p.cmdline[0] ?? '').includes('esbuild') || ppidOf(p.pid) !== stack.pid,
+    );
+    expect(started.length).toBeGreaterThanOrEqual(5);
+    for (const p of started) expect(p.environ.has(CANARY), p.cmdline.join(' ')).toBe(false);
+    expect(app('src/worker.ts').environ.get('TEMPORAL_TASK_QUEUE')).toBe(`start-test-${process.pid}`);
+  });
+
+  it('puts no token or key on any command line of the stack', () => {
+    const secrets = [
+      readFileSync(join(dataDir, 'encryption.key'), 'utf8').trim(),
+      readFileSync(join(dataDir, 'api.token'), 'utf8').trim(),
+      readFileSync(join(dataDir, 'codec-server.token'), 'utf8').trim(),
+      ...(app('src/codec/main.ts').environ.get('TEMPORAL_CODEC_KEYS') ?? '')
+        .split(',')
+        .map((e) => e.slice(e.indexOf(':') + 1)),
+    ].filter((s) => s.length >= 16);
+    expect(secrets.length).toBeGreaterThanOrEqual(4);
+    for (const p of procs) {
+      const line = p.cmdline.join(' ');
+      for (const secret of secrets) expect(line.includes(secret), `pid ${p.pid}: ${line}`).toBe(false);
+    }
+  });
+});
+
+describe('npm start: the processes run with what they were given', () => {
+  it('serves the API and the ingestion metrics, and no process exits', async () => {
+    const api = app('src/api/main.ts').environ;
+    const ingest = app('src/ingest/main.ts').environ;
+    const answers = async (url: string, headers: Record<string, string> = {}) => {
+      for (;;) {
+        if (/exited \(code/.test(output)) throw new Error(`a process exited:\n${output}`);
+        const res = await fetch(url, { headers }).catch(() => undefined);
+        if (res?.ok) return res;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await answers(`http://127.0.0.1:${api.get('PORT')}/healthz`);
+    await answers(`http://127.0.0.1:${ingest.get('METRICS_PORT')}/metrics`);
+    expect(output).not.toMatch(/exited \(code/);
+  });
+});
+
+describe('npm start: never real AWS without asking (issue 13, item 8)', () => {
+  it('runs the emulator with `test` credentials although the user has a profile and keys', () => {
+    expect(output).not.toMatch(/real AWS \(/);
+    for (const entry of ['src/worker.ts', 'src/api/main.ts', 'src/ingest/main.ts']) {
+      const env = app(entry).environ;
+      expect(env.get('AWS_ENDPOINT_URL'), entry).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(env.get('AWS_ACCESS_KEY_ID'), entry).toBe('test');
+      expect(env.get('AWS_SECRET_ACCESS_KEY'), entry).toBe('test');
+      expect(env.has('AWS_PROFILE'), entry).toBe(false);
+      expect(env.has('AWS_SESSION_TOKEN'), entry).toBe(false);
+    }
+  });
+});
