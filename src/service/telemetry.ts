@@ -14,8 +14,10 @@ export const MAX_TELEMETRY_RANGE_DAYS = 366;
 export const MAX_TELEMETRY_BUCKETS = 1_000;
 /** Most points (bucket x device x metric) in one answer: narrow with metric or device beyond. */
 export const MAX_TELEMETRY_POINTS = 50_000;
-/** Most (device, metric) series in a latest answer. */
-export const MAX_LATEST_SERIES = 10_000;
+/** Most distinct metrics of a plant a latest answer looks at. */
+export const MAX_LATEST_METRICS = 1_000;
+/** A latest answer holds the metrics a device reported this long before its last reading. */
+export const LATEST_LOOKBACK_HOURS = 24;
 /** Without `from`: this long before `to`. */
 export const DEFAULT_TELEMETRY_RANGE_SECONDS = 24 * 3_600;
 /** Without `bucket`: the smallest of NICE_BUCKETS giving at most this many buckets (a sparkline's width). */
@@ -76,11 +78,12 @@ export interface LatestMetric {
 
 export interface LatestDevice {
   deviceId: string;
-  /** The latest of its metrics' timestamps. */
+  /** Its last accepted reading (device_last_reading). */
   lastReadingAt: string;
   metrics: LatestMetric[];
 }
 
+/** Devices the ingest write path has seen, with each metric reported in the 24 h before their last reading. */
 export interface LatestTelemetryView {
   plantId: string;
   devices: LatestDevice[];
@@ -160,6 +163,7 @@ interface BucketRow extends Record<string, unknown> {
 
 interface LatestRow extends Record<string, unknown> {
   device_id: string;
+  last_reading_at: string;
   metric: string;
   timestamp: string;
   value: number;
@@ -228,42 +232,45 @@ export function telemetryRepository(db: Db) {
     },
 
     /**
-     * The latest value of every metric of every device: a skip scan over the plant's distinct
-     * (device, metric) pairs, then one backwards index probe per pair, so it reads a few rows per
-     * series instead of the plant's history.
+     * The latest value of every metric of every device, within LATEST_LOOKBACK_HOURS of the
+     * device's last reading (device_last_reading). The plant's metrics come from a skip scan of
+     * the (plant, metric, time) key, then one backwards probe per device and metric from the
+     * device's last reading: a few index pages per series, not the plant's history.
      */
     async latest(plantId: string): Promise<LatestTelemetryView> {
       const result = await guarded(() =>
         db.execute<LatestRow>(sql`
-          WITH RECURSIVE pairs(device_id, tag_id, n) AS (
-            (SELECT device_id, tag_id, 1 FROM processed_data
-              WHERE plant_id = ${plantId}
-              ORDER BY device_id, tag_id LIMIT 1)
+          WITH RECURSIVE tags(tag_id, n) AS (
+            (SELECT tag_id, 1 FROM processed_data WHERE plant_id = ${plantId} ORDER BY tag_id LIMIT 1)
             UNION ALL
-            SELECT nxt.device_id, nxt.tag_id, p.n + 1 FROM pairs p
+            SELECT nxt.tag_id, t.n + 1 FROM tags t
             CROSS JOIN LATERAL (
-              SELECT device_id, tag_id FROM processed_data
-               WHERE plant_id = ${plantId} AND (device_id, tag_id) > (p.device_id, p.tag_id)
-               ORDER BY device_id, tag_id LIMIT 1) nxt
-             WHERE p.n < ${MAX_LATEST_SERIES}
+              SELECT tag_id FROM processed_data
+               WHERE plant_id = ${plantId} AND tag_id > t.tag_id
+               ORDER BY tag_id LIMIT 1) nxt
+             WHERE t.n < ${MAX_LATEST_METRICS}
           )
-          SELECT p.device_id, p.tag_id AS metric, ${isoText(sql`l."timestamp"`)} AS "timestamp", l.value
-            FROM pairs p
+          SELECT d.device_id, t.tag_id AS metric, ${isoText(sql`d.last_reading_at`)} AS last_reading_at,
+                 ${isoText(sql`l."timestamp"`)} AS "timestamp", l.value
+            FROM device_last_reading d
+           CROSS JOIN tags t
            CROSS JOIN LATERAL (
              SELECT "timestamp", value FROM processed_data
-              WHERE plant_id = ${plantId} AND device_id = p.device_id AND tag_id = p.tag_id
+              WHERE plant_id = ${plantId} AND tag_id = t.tag_id AND device_id = d.device_id
+                AND "timestamp" <= d.last_reading_at
+                AND "timestamp" > d.last_reading_at - make_interval(hours => ${LATEST_LOOKBACK_HOURS})
               ORDER BY "timestamp" DESC LIMIT 1) l
-           ORDER BY p.device_id, p.tag_id`),
+           WHERE d.plant_id = ${plantId}
+           ORDER BY d.device_id, t.tag_id`),
       );
       const devices: LatestDevice[] = [];
       for (const row of result.rows) {
         const { timestamp } = row;
         let current = devices.at(-1);
         if (!current || current.deviceId !== row.device_id) {
-          current = { deviceId: row.device_id, lastReadingAt: timestamp, metrics: [] };
+          current = { deviceId: row.device_id, lastReadingAt: row.last_reading_at, metrics: [] };
           devices.push(current);
         }
-        if (timestamp > current.lastReadingAt) current.lastReadingAt = timestamp;
         current.metrics.push({ metric: row.metric, value: Number(row.value), timestamp });
       }
       return { plantId, devices };

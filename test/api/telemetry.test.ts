@@ -61,9 +61,9 @@ beforeAll(async () => {
     // Outside [from, to) of the queries below.
     { deviceId: 'inverter-01', timestamp: at('12:20:00'), metrics: { power_ac: 1_000 } },
   ]);
-  // Another plant with the same device names.
+  // Another plant with the same device names, at the same instant (issue 14, item 1).
   await storeReadings(pool, neighbour, [
-    { deviceId: 'inverter-01', timestamp: at('12:01:30'), metrics: { power_ac: 999 } },
+    { deviceId: 'inverter-01', timestamp: at('12:01:00'), metrics: { power_ac: 999 } },
     { deviceId: 'inverter-01', timestamp: at('12:30:00'), metrics: { power_ac: 998 } },
   ]);
 });

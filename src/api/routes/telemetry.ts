@@ -27,6 +27,8 @@ export function telemetryRoutes(app: FastifyInstance, table: RouteTable, solarIo
     url: '/plants/:id/telemetry/latest',
     operationId: 'getLatestTelemetry',
     summary: 'The latest value of every metric of every device of the plant',
+    description:
+      'Devices as the ingest recorded them (device_last_reading), each metric it reported within 24 hours before its last reading.',
     tag: 'telemetry',
     params: PlantParams,
     status: 200,
