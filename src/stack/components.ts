@@ -58,8 +58,13 @@ export interface TemporalDevServerOptions {
   dbFile?: string | undefined;
   logFile: string;
   ip?: string;
-  /** Codec server the Web UI decodes payloads with (`--ui-codec-endpoint`). */
+  /**
+   * Codec server the Web UI decodes payloads with. Its URL may carry a token, so it reaches the
+   * dev server through a 0600 env file (uiCodecEnvFile), never its command line.
+   */
   uiCodecEndpoint?: string | undefined;
+  /** Where that env file goes; default `temporal-cli-env.yaml` beside dbFile (else logFile). */
+  uiCodecEnvFile?: string | undefined;
   /** Dynamic config values on top of DEV_SERVER_DYNAMIC_CONFIG. */
   dynamicConfig?: Readonly<Record<string, number | boolean | string>> | undefined;
 }
@@ -102,6 +107,25 @@ async function temporalAnswers(address: string): Promise<void> {
   }
 }
 
+/** Env file and name of the Temporal CLI's own env config. */
+const UI_CODEC_ENV = 'solar-iot-dev';
+
+/**
+ * `--env-file <file> --env solar-iot-dev`, the file holding `ui-codec-endpoint` (mode 0600): the
+ * CLI sets any unset flag from its env file (temporalcli populateFlagsFromEnv), so the codec
+ * token stays out of /proc/<pid>/cmdline, which every local user can read. The Web UI still
+ * hands the endpoint to whoever can load it (/api/v1/settings): that is how the browser calls it.
+ */
+async function uiCodecEndpointArgs(opts: TemporalDevServerOptions): Promise<string[]> {
+  if (!opts.uiCodecEndpoint) return [];
+  const file = opts.uiCodecEnvFile ?? join(dirname(opts.dbFile ?? opts.logFile), 'temporal-cli-env.yaml');
+  await mkdir(dirname(file), { recursive: true });
+  const yaml = `env:\n  ${UI_CODEC_ENV}:\n    ui-codec-endpoint: ${JSON.stringify(opts.uiCodecEndpoint)}\n`;
+  await writeFile(file, yaml, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return ['--env-file', file, '--env', UI_CODEC_ENV];
+}
+
 export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const ip = opts.ip ?? '127.0.0.1';
   const address = `${ip}:${opts.port}`;
@@ -117,10 +141,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
         port: opts.port,
         ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
         ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
-        extraArgs: [
-          ...dynamicConfigArgs(opts.dynamicConfig),
-          ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
-        ],
+        extraArgs: [...dynamicConfigArgs(opts.dynamicConfig), ...(await uiCodecEndpointArgs(opts))],
         searchAttributes: SEARCH_ATTRIBUTES.map((a) =>
           defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD),
         ),
@@ -139,7 +160,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
-  if (opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
+  args.push(...(await uiCodecEndpointArgs(opts)));
   for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
   args.push(...dynamicConfigArgs(opts.dynamicConfig));
   const proc = ManagedProcess.start({

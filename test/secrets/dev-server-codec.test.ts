@@ -1,0 +1,68 @@
+/**
+ * The Temporal dev server `npm start` runs (src/stack/components.ts) gets its Web UI's codec
+ * endpoint, whose URL carries the codec server's token, without the token on its command line
+ * (/proc/<pid>/cmdline is readable by every local user, `ps` shows it), and its Web UI still
+ * hands that endpoint to the browser so payloads are decoded.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTemporalDevServer, type TemporalDevServer } from '../../src/stack/components.js';
+import { freePort } from '../../src/stack/processes.js';
+import { ensureTools } from '../../src/stack/tools.js';
+
+const TOKEN = randomBytes(32).toString('hex');
+const ENDPOINT = `http://localhost:8234/t/${TOKEN}`;
+
+/** The command line of `pid` and of every descendant. */
+function commandLines(pid: number): string[] {
+  const lines = [readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')];
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+  for (const child of children.filter(Boolean)) lines.push(...commandLines(Number(child)));
+  return lines;
+}
+
+describe('dev server with the Web UI codec endpoint', () => {
+  let dir: string;
+  let server: TemporalDevServer;
+
+  beforeAll(async () => {
+    const tools = await ensureTools({ temporalCli: true });
+    if (!tools.temporalCli) throw new Error('no Temporal CLI');
+    dir = await mkdtemp(join(tmpdir(), 'solar-iot-devserver-'));
+    await mkdir(join(dir, 'logs'));
+    server = await startTemporalDevServer({
+      tool: tools.temporalCli,
+      port: await freePort(),
+      uiPort: await freePort(),
+      logFile: join(dir, 'logs', 'temporal.log'),
+      dbFile: join(dir, 'temporal', 'temporal.db'),
+      uiCodecEndpoint: ENDPOINT,
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the codec token off the command line', () => {
+    expect(server.pid).toBeGreaterThan(0);
+    const lines = commandLines(server.pid as number);
+    expect(lines.join('\n')).toContain('start-dev');
+    for (const line of lines) expect(line).not.toContain(TOKEN);
+  });
+
+  it('still gives the Web UI the codec endpoint, from a file only the owner reads', async () => {
+    const settings = (await (await fetch(`${server.uiUrl}/api/v1/settings`)).json()) as {
+      Codec?: { Endpoint?: string };
+    };
+    expect(settings.Codec?.Endpoint).toBe(ENDPOINT);
+    const files = (await readdir(dir, { recursive: true })).map((f) => join(dir, String(f)));
+    const holders = files.filter((f) => statSync(f).isFile() && readFileSync(f, 'latin1').includes(TOKEN));
+    expect(holders.length).toBe(1);
+    for (const f of holders) expect(statSync(f).mode & 0o077, f).toBe(0);
+  });
+});
