@@ -19,6 +19,7 @@ import type { SolarIot } from '../service/solar-iot.js';
 import { BACKFILL_WORKFLOW_ID } from '../workflows/backfill-contract.js';
 import { type CliIo, EXIT } from './io.js';
 import { keyValues, Output, plantDetails, table, truncate } from './output.js';
+import { telemetryCommand } from './telemetry.js';
 
 /** Steps of a provision, for the progress bar (the workflow reports them by name). */
 const PROVISION_STEPS = 10;
@@ -378,6 +379,8 @@ export function buildProgram(
       // The run went through, but scripts must notice plants that are still without IoT.
       if (result.failed > 0) state.exitCode = EXIT.failure;
     });
+
+  telemetryCommand(program, io, session, out);
 
   program
     .command('keygen')
