@@ -3,7 +3,8 @@
  * worker, with the same environment).
  *
  * Environment: AWS_SQS_QUEUE_URL and DATABASE_URL (required), AWS_REGION, AWS_ENDPOINT_URL,
- * LOG_LEVEL (see src/config), and the INGEST_* / METRICS_PORT settings of ./settings.ts.
+ * LOG_LEVEL (see src/config), the INGEST_* / METRICS_PORT settings of ./settings.ts, and the
+ * retention and partition settings of ./partition-maintainer.ts.
  * SIGTERM or SIGINT: graceful stop (see IngestConsumer.stop); exit code 0 when everything received
  * was committed and deleted, 1 when the database stayed down past the shutdown deadline (those
  * messages are left in SQS, nothing is lost), 2 on bad configuration.
@@ -15,6 +16,7 @@ import { createAwsClients } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { IngestConsumer } from './consumer.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
+import { loadPartitionSettings, startPartitionMaintainer } from './partition-maintainer.js';
 import { IngestSettingsError, loadIngestSettings } from './settings.js';
 
 function configuration() {
@@ -22,6 +24,7 @@ function configuration() {
     // The consumer never touches a private key: it runs without ENCRYPTION_KEY.
     const config = loadConfig(process.env, { requireEncryptionKey: false });
     const settings = loadIngestSettings(process.env);
+    const partitions = loadPartitionSettings(process.env);
     const problems: string[] = [];
     if (!config.aws.sqsQueueUrl) {
       problems.push(
@@ -35,6 +38,7 @@ function configuration() {
     return {
       config,
       settings,
+      partitions,
       queueUrl: config.aws.sqsQueueUrl as string,
       databaseUrl: config.databaseUrl as string,
     };
@@ -48,7 +52,7 @@ function configuration() {
 }
 
 async function main(): Promise<void> {
-  const { config, settings, queueUrl, databaseUrl } = configuration();
+  const { config, settings, partitions, queueUrl, databaseUrl } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = createAwsClients(config);
   // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
 
   const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool, settings, logger, metrics });
   consumer.start();
+  const maintainer = startPartitionMaintainer(databaseUrl, partitions, logger);
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
@@ -84,6 +89,7 @@ async function main(): Promise<void> {
       logger.error({ err: serializeError(err) }, 'error while stopping');
       code = 1;
     }
+    await maintainer.stop();
     await endpoint?.close();
     await pool.end();
     aws.destroy();

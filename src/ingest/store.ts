@@ -58,7 +58,11 @@ const INSERT_RAW = `
   ON CONFLICT DO NOTHING
   RETURNING message_id`;
 
-const EXISTING_IDS = 'SELECT message_id FROM raw_mqtt_data WHERE message_id = ANY($1::text[])';
+// With the timestamp (the partition key, and in the unique index), each id is looked up in its
+// partition only, not in every day's index.
+const EXISTING_IDS = `
+  SELECT r.message_id FROM unnest($1::text[], $2::timestamptz[]) AS u(message_id, "timestamp")
+  JOIN raw_mqtt_data r ON r.message_id = u.message_id AND r."timestamp" = u."timestamp"`;
 
 const INSERT_PROCESSED = `
   INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id)
@@ -194,11 +198,11 @@ export async function writeBatch(
       outcome.rawInserted = raw.rowCount ?? raw.rows.length;
       if (outcome.rawInserted < unique.length) {
         const inserted = new Set(raw.rows.map((row) => row.message_id));
-        const refused = unique.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId);
+        const refused = unique.filter((r) => !inserted.has(r.messageId));
         const existing = await client.query<{ message_id: string }>({
           name: 'ingest_existing_ids',
           text: EXISTING_IDS,
-          values: [refused],
+          values: [refused.map((r) => r.messageId), refused.map((r) => r.timestamp)],
         });
         outcome.duplicates.messageId += existing.rows.length;
         outcome.duplicates.messageHash += refused.length - existing.rows.length;

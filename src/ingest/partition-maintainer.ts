@@ -1,0 +1,125 @@
+/**
+ * The consumer's side of the telemetry partitions (src/db/partitions.ts): once at start, then every
+ * INGEST_PARTITION_MAINTENANCE_MINUTES, on its own connection. Every consumer process runs it; the
+ * advisory lock in maintainPartitions makes that safe, and any one process keeps the partitions.
+ * Ingestion never waits for it: a reading without its partition lands in the default partition
+ * and is moved when the partition is created.
+ */
+import pg from 'pg';
+import { z } from 'zod';
+import { maintainPartitions, type RetentionSettings } from '../db/partitions.js';
+import { type Logger, serializeError } from '../logging/index.js';
+import { IngestSettingsError } from './settings.js';
+
+export interface PartitionSettings extends RetentionSettings {
+  /** INGEST_PARTITION_MAINTENANCE_MINUTES: minutes between two runs; 0 = never (another process keeps them). */
+  readonly maintenanceMinutes: number;
+}
+
+const int = (min: number, max: number, def: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: 'is not a whole number' })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `is below ${min}` })
+        .max(max, { error: `is above ${max}` }),
+    )
+    .default(def);
+
+const SPECS = {
+  INGEST_RAW_RETENTION_DAYS: {
+    schema: int(1, 3_650, 30),
+    fix: 'use a number of days from 1 to 3650 (raw messages; default 30)',
+  },
+  INGEST_PROCESSED_RETENTION_DAYS: {
+    schema: int(1, 36_500, 1_827),
+    fix: 'use a number of days from 1 to 36500 (readings; default 1827, five years)',
+  },
+  INGEST_PARTITIONS_AHEAD_DAYS: {
+    schema: int(1, 365, 7),
+    fix: 'use a number of days from 1 to 365 (partitions created ahead of now)',
+  },
+  INGEST_PARTITION_MAINTENANCE_MINUTES: {
+    schema: int(0, 1_440, 60),
+    fix: 'use a number of minutes from 1 to 1440, or 0 to leave partitions to another process',
+  },
+} satisfies Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
+
+type Variable = keyof typeof SPECS;
+
+/** The settings, or an IngestSettingsError with one line per wrong variable (like loadIngestSettings). */
+export function loadPartitionSettings(env: Record<string, string | undefined>): PartitionSettings {
+  const lines: string[] = [];
+  const out = {} as Record<Variable, number>;
+  for (const [variable, spec] of Object.entries(SPECS) as [Variable, (typeof SPECS)[Variable]][]) {
+    const raw = env[variable]?.trim();
+    const result = spec.schema.safeParse(raw === '' ? undefined : raw);
+    if (result.success) out[variable] = result.data;
+    else {
+      const problem = result.error.issues[0]?.message ?? 'is invalid';
+      lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
+    }
+  }
+  if (lines.length === 0 && out.INGEST_RAW_RETENTION_DAYS > out.INGEST_PROCESSED_RETENTION_DAYS) {
+    lines.push(
+      `INGEST_RAW_RETENTION_DAYS: ${out.INGEST_RAW_RETENTION_DAYS} is longer than INGEST_PROCESSED_RETENTION_DAYS (${out.INGEST_PROCESSED_RETENTION_DAYS}). Fix: keep raw messages no longer than the readings made from them`,
+    );
+  }
+  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  return Object.freeze({
+    rawRetentionDays: out.INGEST_RAW_RETENTION_DAYS,
+    processedRetentionDays: out.INGEST_PROCESSED_RETENTION_DAYS,
+    aheadDays: out.INGEST_PARTITIONS_AHEAD_DAYS,
+    maintenanceMinutes: out.INGEST_PARTITION_MAINTENANCE_MINUTES,
+  });
+}
+
+export const PARTITION_DEFAULTS: PartitionSettings = loadPartitionSettings({});
+
+export interface PartitionMaintainer {
+  /** Waits for a run in progress, then stops the timer. */
+  stop(): Promise<void>;
+}
+
+export function startPartitionMaintainer(
+  databaseUrl: string,
+  settings: PartitionSettings,
+  logger: Logger,
+): PartitionMaintainer {
+  if (settings.maintenanceMinutes === 0) return { stop: async () => undefined };
+  let running: Promise<void> | undefined;
+  const run = () => {
+    running ??= (async () => {
+      // Its own connection: the advisory lock is a session's, and the consumer's pool stays free.
+      const client = new pg.Client({
+        connectionString: databaseUrl,
+        application_name: 'solar-iot-partitions',
+      });
+      client.on('error', () => undefined); // a lost connection fails the query below
+      try {
+        await client.connect();
+        const result = await maintainPartitions(client, settings);
+        if (result.created.length + result.dropped.length + result.deletedFromDefault > 0)
+          logger.info(result, 'telemetry partitions maintained');
+      } catch (err) {
+        logger.warn({ err: serializeError(err) }, 'telemetry partition maintenance failed; retried next run');
+      } finally {
+        await client.end().catch(() => undefined);
+        running = undefined;
+      }
+    })();
+    return running;
+  };
+  void run();
+  const timer = setInterval(run, settings.maintenanceMinutes * 60_000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
