@@ -3,8 +3,9 @@
  * worker, with the same environment).
  *
  * Environment: AWS_SQS_QUEUE_URL and DATABASE_URL (required), AWS_REGION, AWS_ENDPOINT_URL,
- * LOG_LEVEL (see src/config), the INGEST_* / METRICS_PORT settings of ./settings.ts, and the
- * retention and partition settings of ./partition-maintainer.ts.
+ * LOG_LEVEL (see src/config), the INGEST_* / METRICS_PORT settings of ./settings.ts, the
+ * retention and partition settings of ./partition-maintainer.ts, and METRICS_HOST (default
+ * 127.0.0.1: the metrics are not for everyone who reaches the machine).
  * SIGTERM or SIGINT: graceful stop (see IngestConsumer.stop); exit code 0 when everything received
  * was committed and deleted, 1 when the database stayed down past the shutdown deadline (those
  * messages are left in SQS, nothing is lost), 2 on bad configuration.
@@ -34,11 +35,18 @@ function configuration() {
     if (!config.databaseUrl) {
       problems.push('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
     }
+    const metricsHost = process.env.METRICS_HOST?.trim() || '127.0.0.1';
+    if (!/^[A-Za-z0-9.:-]+$/.test(metricsHost)) {
+      problems.push(
+        `METRICS_HOST: ${JSON.stringify(metricsHost.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container) or ::`,
+      );
+    }
     if (problems.length > 0) throw new IngestSettingsError(problems.join('\n'));
     return {
       config,
       settings,
       partitions,
+      metricsHost,
       queueUrl: config.aws.sqsQueueUrl as string,
       databaseUrl: config.databaseUrl as string,
     };
@@ -52,7 +60,7 @@ function configuration() {
 }
 
 async function main(): Promise<void> {
-  const { config, settings, partitions, queueUrl, databaseUrl } = configuration();
+  const { config, settings, partitions, metricsHost, queueUrl, databaseUrl } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = createAwsClients(config);
   // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
@@ -65,9 +73,10 @@ async function main(): Promise<void> {
   });
   pool.on('error', (err) => logger.warn({ err: serializeError(err) }, 'idle database connection lost'));
   const metrics = new IngestMetrics({ defaultMetrics: true });
-  const endpoint = settings.metricsPort > 0 ? await serveMetrics(metrics, settings.metricsPort) : undefined;
+  const endpoint =
+    settings.metricsPort > 0 ? await serveMetrics(metrics, settings.metricsPort, metricsHost) : undefined;
   if (endpoint)
-    logger.info({ url: `http://localhost:${endpoint.port}/metrics` }, 'metrics endpoint listening');
+    logger.info({ url: `http://${metricsHost}:${endpoint.port}/metrics` }, 'metrics endpoint listening');
 
   const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool, settings, logger, metrics });
   consumer.start();

@@ -130,7 +130,8 @@ export class IngestMetrics {
 export async function serveMetrics(
   metrics: IngestMetrics,
   port: number,
-  host = '0.0.0.0',
+  // Loopback unless the caller opens it (METRICS_HOST): metrics tell queue depths and plant ids.
+  host = '127.0.0.1',
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {

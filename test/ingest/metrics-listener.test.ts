@@ -1,0 +1,114 @@
+/**
+ * The ingestion consumer's Prometheus endpoint listens on loopback unless METRICS_HOST opens it
+ * (issue 13, item 10): read from the kernel's socket table (/proc/net/tcp, tcp6), not by trying
+ * to connect from outside, so the answer does not depend on this machine's network.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/stack/processes.js';
+import { createQueue, newSqs, waitFor } from './support.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Local addresses of the listening TCP sockets on `port` ('127.0.0.1', '0.0.0.0', '::', ...). */
+function listeningAddresses(port: number): string[] {
+  const out: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.trim().split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      const [hex, portHex] = (local ?? '').split(':');
+      if (state !== '0A' || Number.parseInt(portHex ?? '', 16) !== port || !hex) continue;
+      if (hex.length === 8) {
+        out.push(Buffer.from(hex, 'hex').reverse().join('.'));
+      } else {
+        out.push(/^0+$/.test(hex) ? '::' : hex === '00000000000000000000000001000000' ? '::1' : hex);
+      }
+    }
+  }
+  return out;
+}
+
+let sqs: SQSClient;
+let queueUrl: string;
+beforeAll(async () => {
+  sqs = newSqs();
+  queueUrl = await createQueue(sqs);
+});
+afterAll(() => sqs.destroy());
+
+async function run(env: Record<string, string>, check: (port: number) => void): Promise<void> {
+  const port = await freePort();
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_SQS_QUEUE_URL: queueUrl,
+    METRICS_PORT: String(port),
+    LOG_LEVEL: 'info',
+    ...env,
+  };
+  // As npm start runs it: without ENCRYPTION_KEY (the consumer never touches a private key).
+  delete childEnv.ENCRYPTION_KEY;
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
+    cwd: ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    await waitFor('the metrics endpoint listening', () => {
+      if (child.exitCode !== null) throw new Error(`ingest exited ${child.exitCode}:\n${out}`);
+      return out.includes('metrics endpoint listening');
+    });
+    check(port);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+describe('ingest metrics listener', () => {
+  it('listens on 127.0.0.1 only by default', async () => {
+    await run({}, (port) => expect(listeningAddresses(port)).toEqual(['127.0.0.1']));
+  });
+
+  it('listens where METRICS_HOST says (0.0.0.0 in a container)', async () => {
+    await run({ METRICS_HOST: '0.0.0.0' }, (port) => expect(listeningAddresses(port)).toEqual(['0.0.0.0']));
+  });
+
+  it('refuses a METRICS_HOST that is not an address, exit code 2', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, AWS_SQS_QUEUE_URL: queueUrl, METRICS_HOST: 'http://0.0.0.0/' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      await waitFor('ingest to exit', () => child.exitCode !== null);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    await exited;
+    expect(child.exitCode).toBe(2);
+    expect(out).toMatch(/^METRICS_HOST: .* Fix: /m);
+  });
+});
