@@ -8,10 +8,12 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { EncryptionKeyError, generateEncryptionKey } from '../crypto/encryption.js';
+import { createDb, type DbHandle } from '../db/client.js';
 import { IOT_STATUSES, type IotStatus } from '../db/schema.js';
+import { IngestSettingsError } from '../ingest/settings.js';
 import { createLogger } from '../logging/index.js';
 import { InvalidInputError, SolarIotError } from '../service/errors.js';
-import { type OpenedSolarIot, openSolarIot } from '../service/open.js';
+import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../service/open.js';
 import type { OperationView } from '../service/operations.js';
 import type { PlantView } from '../service/plants.js';
 import type { ShadowState } from '../service/shadows.js';
@@ -19,6 +21,7 @@ import type { SolarIot } from '../service/solar-iot.js';
 import { BACKFILL_WORKFLOW_ID } from '../workflows/backfill-contract.js';
 import { type CliIo, EXIT } from './io.js';
 import { keyValues, Output, plantDetails, table, truncate } from './output.js';
+import { addQuarantineCommands } from './quarantine.js';
 import { telemetryCommand } from './telemetry.js';
 
 /** Steps of a provision, for the progress bar (the workflow reports them by name). */
@@ -89,7 +92,8 @@ export function exitCodeOf(error: unknown): number {
   if (
     error instanceof ConfigError ||
     error instanceof EncryptionKeyError ||
-    error instanceof CodecSettingsError
+    error instanceof CodecSettingsError ||
+    error instanceof IngestSettingsError
   ) {
     return EXIT.usage;
   }
@@ -98,7 +102,7 @@ export function exitCodeOf(error: unknown): number {
 
 export function buildProgram(
   io: CliIo,
-  session: { open(): Promise<SolarIot> },
+  session: { open(): Promise<SolarIot>; database(): Promise<DbHandle['pool']> },
 ): { program: Command; output: () => Output; state: { exitCode: number } } {
   let output: Output | undefined;
   const state: { exitCode: number } = { exitCode: EXIT.ok };
@@ -381,6 +385,7 @@ export function buildProgram(
     });
 
   telemetryCommand(program, io, session, out);
+  addQuarantineCommands(program, { database: () => session.database(), out, env: io.env });
 
   program
     .command('keygen')
@@ -396,7 +401,16 @@ export function buildProgram(
 /** Runs the CLI; resolves with the exit code (the process entry exits with it). */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   let opened: Promise<OpenedSolarIot> | undefined;
+  let database: DbHandle | undefined;
   const session = {
+    /** PostgreSQL only (quarantine commands): no Temporal connection, no AWS. */
+    async database() {
+      database ??= createDb(requireDatabaseUrl(loadConfig(io.env)), {
+        max: 2,
+        applicationName: 'solar-iot-cli',
+      });
+      return database.pool;
+    },
     async open(): Promise<SolarIot> {
       opened ??= (async () => {
         const config = loadConfig(io.env);
@@ -431,5 +445,6 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return exitCodeOf(error);
   } finally {
     if (opened) await (await opened.catch(() => undefined))?.close();
+    await database?.close();
   }
 }

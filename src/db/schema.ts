@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  boolean,
   doublePrecision,
   index,
+  integer,
   jsonb,
   pgTable,
   primaryKey,
@@ -153,9 +155,18 @@ export const quarantine = pgTable(
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     messageId: text('message_id'),
+    /** The body as received; an oversized one only as its first bytes (`bodyTruncated`). */
     body: text('body').notNull(),
     reason: text('reason').notNull(),
+    /** Size in bytes and sha256 (hex) of the whole body as received. */
+    bodyBytes: integer('body_bytes').notNull(),
+    bodySha256: text('body_sha256').notNull(),
+    bodyTruncated: boolean('body_truncated').notNull().default(false),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().default(sql`now()`),
   },
-  (t) => [uniqueIndex('quarantine_message_id_idx').on(t.messageId)],
+  (t) => [
+    uniqueIndex('quarantine_message_id_idx').on(t.messageId),
+    // Expiry (INGEST_QUARANTINE_RETENTION_DAYS) deletes by age.
+    index('quarantine_received_at_idx').on(t.receivedAt),
+  ],
 );

@@ -29,9 +29,17 @@ import {
 import type { Pool } from 'pg';
 import type { Logger } from '../logging/index.js';
 import { serializeError } from '../logging/index.js';
-import { type ParseResult, parseMessage, type Reading, type Rejection } from './message.js';
+import {
+  type ParseResult,
+  parseMessage,
+  QUARANTINE_PREFIX_BYTES,
+  type Reading,
+  type Rejection,
+  sha256Hex,
+} from './message.js';
 import { IngestMetrics } from './metrics.js';
-import type { IngestSettings } from './settings.js';
+import { purgeExpiredQuarantine } from './quarantine.js';
+import { type IngestSettings, RECEIVE_MESSAGES } from './settings.js';
 import {
   addOutcome,
   type BatchOutcome,
@@ -63,6 +71,8 @@ interface Tracked {
   messageId: string;
   receiptHandle: string;
   parsed: ParseResult;
+  /** Bytes of the body held (an oversized body: its prefix), counted against INGEST_MAX_IN_FLIGHT_BYTES. */
+  bytes: number;
   /** When SQS will make it visible again unless we extend or delete it (ms epoch). */
   visibleUntil: number;
   queuedAt: number;
@@ -80,7 +90,9 @@ export interface StopResult {
  * 5 s is no load for a database that is coming up.
  */
 const DEFAULT_RETRY: RetryPolicy = { initialMs: 250, maxMs: 5_000 };
-const SQS_BATCH = 10;
+const SQS_BATCH = RECEIVE_MESSAGES;
+/** Expired quarantine rows are deleted at start, then this often. */
+const QUARANTINE_PURGE_EVERY_MS = 3_600_000;
 const DELETE_ATTEMPTS = 4;
 
 export class IngestConsumer {
@@ -91,6 +103,11 @@ export class IngestConsumer {
   private readonly pending: Tracked[] = [];
   /** Everything received and not yet deleted (pending, being written, being deleted). */
   private readonly tracked = new Set<Tracked>();
+  /** Sum of `bytes` over `tracked`, and what pollers waiting on a receive have reserved. */
+  private trackedBytes = 0;
+  private reservedBytes = 0;
+  private purger: NodeJS.Timeout | undefined;
+  private purging: Promise<void> | undefined;
   private readonly deletions = new Set<Promise<void>>();
   private waiters: (() => void)[] = [];
   private running: Promise<void> | undefined;
@@ -128,6 +145,13 @@ export class IngestConsumer {
         this.extending = undefined;
       });
     }, period);
+    const purge = () => {
+      this.purging ??= this.purgeQuarantine().finally(() => {
+        this.purging = undefined;
+      });
+    };
+    purge();
+    this.purger = setInterval(purge, QUARANTINE_PURGE_EVERY_MS);
     this.running = Promise.all([pollersDone, this.writeLoop()]).then(async () => {
       await Promise.all(this.deletions);
     });
@@ -153,7 +177,9 @@ export class IngestConsumer {
     await this.running;
     if (this.keeper) clearInterval(this.keeper);
     this.keeper = undefined;
+    clearInterval(this.purger);
     await this.extending;
+    await this.purging;
     const left = [...this.tracked];
     if (left.length > 0) await this.giveBack(left);
     this.log.info({ uncommitted: this.uncommitted }, 'ingest consumer stopped');
@@ -164,6 +190,11 @@ export class IngestConsumer {
     return this.tracked.size;
   }
 
+  /** Bytes of the bodies received and not yet deleted (never above INGEST_MAX_IN_FLIGHT_BYTES). */
+  get inFlightBytes(): number {
+    return this.trackedBytes;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Receiving
   // -------------------------------------------------------------------------------------------
@@ -172,8 +203,16 @@ export class IngestConsumer {
     const { sqs, queueUrl, settings } = this.options;
     let failures = 0;
     while (!this.stopping) {
-      await this.until(() => this.stopping || this.tracked.size + SQS_BATCH <= settings.maxInFlight);
+      // A receive may bring SQS_BATCH bodies of up to maxBodyBytes each (an oversized one is cut to
+      // its prefix at once): room for them is reserved before the call, so the cap always holds.
+      const reserve = SQS_BATCH * Math.max(settings.maxBodyBytes, QUARANTINE_PREFIX_BYTES);
+      // Checked and reserved with no await in between: the other pollers see the reservation.
+      const fits = () =>
+        this.tracked.size + SQS_BATCH <= settings.maxInFlight &&
+        this.trackedBytes + this.reservedBytes + reserve <= settings.maxInFlightBytes;
+      while (!this.stopping && !fits()) await this.signal();
       if (this.stopping) break;
+      this.reservedBytes += reserve;
       let messages: Message[];
       // Visibility is counted from before the call: SQS starts the clock somewhere inside it.
       const requestedAt = Date.now();
@@ -197,6 +236,9 @@ export class IngestConsumer {
         this.log.warn({ err: serializeError(err), poller: index }, 'ReceiveMessage failed; retrying');
         await this.pause(this.backoff(failures));
         continue;
+      } finally {
+        this.reservedBytes -= reserve;
+        this.wake(); // another poller may fit now
       }
       this.accept(messages, requestedAt);
     }
@@ -215,21 +257,24 @@ export class IngestConsumer {
       }
       if (!m.ReceiptHandle || !m.MessageId) continue; // never happens with SQS; nothing to delete by
       const messageId = m.MessageId;
+      const parsed = parseMessage(m.Body ?? '', messageId, {
+        maxBodyBytes: settings.maxBodyBytes,
+        maxFutureMs: settings.maxFutureSeconds * 1000,
+      });
       const tracked: Tracked = {
         messageId,
         receiptHandle: m.ReceiptHandle,
-        parsed: parseMessage(m.Body ?? '', messageId, {
-          maxBodyBytes: settings.maxBodyBytes,
-          maxFutureMs: settings.maxFutureSeconds * 1000,
-        }),
+        parsed,
+        bytes: Buffer.byteLength(parsed.ok ? parsed.reading.body : parsed.rejection.body),
         visibleUntil: requestedAt + settings.visibilitySeconds * 1000,
         queuedAt: now,
       };
       this.tracked.add(tracked);
+      this.trackedBytes += tracked.bytes;
       this.pending.push(tracked);
     }
     this.metrics.queueLag.set(Number.isFinite(oldest) ? Math.max(0, now - oldest) / 1000 : 0);
-    this.metrics.inFlight.set(this.tracked.size);
+    this.updateInFlight();
     if (messages.length > 0) this.wake();
   }
 
@@ -305,7 +350,16 @@ export class IngestConsumer {
         if (one === 'data-error') {
           one = await this.attempt(
             [],
-            [{ ...q, detail: `${q.detail} (body made storable)`, body: storableText(q.body) }],
+            [
+              {
+                ...q,
+                detail: `${q.detail} (body made storable)`,
+                body: storableText(q.body),
+                // The digest and size describe the body as received, not the escaped one.
+                bodyBytes: q.bodyBytes ?? Buffer.byteLength(q.body),
+                bodySha256: q.bodySha256 ?? sha256Hex(q.body),
+              },
+            ],
           );
         }
       }
@@ -329,8 +383,8 @@ export class IngestConsumer {
       { messageIds: [...unstorable].map((t) => t.messageId), error: this.lastDataError },
       'messages refused even by the quarantine; left in SQS, they come back when their visibility expires',
     );
-    for (const t of unstorable) this.tracked.delete(t);
-    this.metrics.inFlight.set(this.tracked.size);
+    for (const t of unstorable) this.untrack(t);
+    this.updateInFlight();
     this.wake();
   }
 
@@ -386,8 +440,8 @@ export class IngestConsumer {
   private startDelete(batch: Tracked[]): void {
     const p = this.deleteCommitted(batch).finally(() => {
       this.deletions.delete(p);
-      for (const t of batch) this.tracked.delete(t);
-      this.metrics.inFlight.set(this.tracked.size);
+      for (const t of batch) this.untrack(t);
+      this.updateInFlight();
       this.wake();
     });
     this.deletions.add(p);
@@ -496,14 +550,37 @@ export class IngestConsumer {
           }),
         )
         .catch((err: unknown) => this.log.warn({ err: serializeError(err) }, 'could not give messages back'));
-      for (const t of chunk) this.tracked.delete(t);
+      for (const t of chunk) this.untrack(t);
     }
-    this.metrics.inFlight.set(this.tracked.size);
+    this.updateInFlight();
   }
 
   // -------------------------------------------------------------------------------------------
   // Small tools
   // -------------------------------------------------------------------------------------------
+
+  private untrack(t: Tracked): void {
+    if (this.tracked.delete(t)) this.trackedBytes -= t.bytes;
+  }
+
+  private updateInFlight(): void {
+    this.metrics.inFlight.set(this.tracked.size);
+    this.metrics.inFlightBytes.set(this.trackedBytes);
+  }
+
+  /** Deletes expired quarantine rows; several consumers may do it at once (see purgeExpiredQuarantine). */
+  private async purgeQuarantine(): Promise<void> {
+    const retentionDays = this.options.settings.quarantineRetentionDays;
+    try {
+      const deleted = await purgeExpiredQuarantine(this.options.pool, { retentionDays });
+      if (deleted > 0) this.log.info({ deleted, retentionDays }, 'expired quarantine rows deleted');
+    } catch (err) {
+      this.log.warn(
+        { err: serializeError(err) },
+        'could not delete expired quarantine rows; next try in an hour',
+      );
+    }
+  }
 
   private backoff(failures: number): number {
     const ceiling = Math.min(this.retry.maxMs, this.retry.initialMs * 2 ** Math.min(failures - 1, 20));
@@ -519,10 +596,6 @@ export class IngestConsumer {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
-  }
-
-  private async until(condition: () => boolean): Promise<void> {
-    while (!condition()) await this.signal();
   }
 
   private sleep(ms: number): Promise<void> {

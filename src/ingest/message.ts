@@ -45,7 +45,12 @@ export interface Rejection {
   reason: QuarantineReason;
   /** Human-readable detail, stored after the reason code. */
   detail: string;
+  /** The body, or only its first QUARANTINE_PREFIX_BYTES when `truncated`. */
   body: string;
+  /** Size and sha256 of the whole body as received (set when `body` is not it). */
+  bodyBytes?: number;
+  bodySha256?: string;
+  truncated?: boolean;
 }
 
 export type ParseResult = { ok: true; reading: Reading } | { ok: false; rejection: Rejection };
@@ -56,6 +61,21 @@ export interface ParseOptions {
   maxFutureMs?: number;
   /** Clock for the future-timestamp check (tests). */
   now?: () => number;
+}
+
+/**
+ * Bytes of an oversized body kept (in memory at once, then in the quarantine) with its sha256 and
+ * size: enough to see its plant, device and time, never the megabyte that was sent.
+ */
+export const QUARANTINE_PREFIX_BYTES = 1024;
+
+/** The first `maxBytes` bytes of `text` as UTF-8, never cutting a character in two. */
+export function utf8Prefix(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--; // a continuation byte: back up
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 /** Readings older than this are a device clock that was never set. */
@@ -166,7 +186,19 @@ export function parseMessage(body: string, messageId: string, options: ParseOpti
 
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > options.maxBodyBytes) {
-    return reject('oversized_body', `${bytes} bytes, limit ${options.maxBodyBytes}`);
+    // Only the prefix is kept from here on: the whole body is not held until its batch is written.
+    return {
+      ok: false,
+      rejection: {
+        messageId,
+        reason: 'oversized_body',
+        detail: `${bytes} bytes, limit ${options.maxBodyBytes}`,
+        body: utf8Prefix(body, QUARANTINE_PREFIX_BYTES),
+        bodyBytes: bytes,
+        bodySha256: sha256Hex(body),
+        truncated: true,
+      },
+    };
   }
 
   let parsed: unknown;

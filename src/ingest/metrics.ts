@@ -99,6 +99,12 @@ export class IngestMetrics {
     registers: [this.registry],
   });
 
+  readonly inFlightBytes = new Gauge({
+    name: 'ingest_in_flight_bytes',
+    help: 'Bytes of the message bodies received and not yet deleted (capped by INGEST_MAX_IN_FLIGHT_BYTES)',
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     // Zero-valued series exist from the start, so a dashboard shows 0 rather than "no data".
     for (const result of ['inserted', 'duplicate']) this.rows.inc({ result }, 0);

@@ -5,7 +5,7 @@
  * message has one line per wrong variable (name, what is wrong, how to fix it), like `loadConfig`.
  */
 import { z } from 'zod';
-import { DEFAULT_MAX_FUTURE_SECONDS } from './message.js';
+import { DEFAULT_MAX_FUTURE_SECONDS, QUARANTINE_PREFIX_BYTES } from './message.js';
 
 export interface IngestSettings {
   /** INGEST_POLLERS: concurrent ReceiveMessage long-polls. */
@@ -24,6 +24,13 @@ export interface IngestSettings {
   readonly lingerMs: number;
   /** INGEST_MAX_IN_FLIGHT: received but not yet deleted messages before the pollers pause. */
   readonly maxInFlight: number;
+  /**
+   * INGEST_MAX_IN_FLIGHT_BYTES: bodies held (received, not yet deleted) before the pollers pause.
+   * Each receive reserves room for 10 bodies of INGEST_MAX_BODY_BYTES, so it is never exceeded.
+   */
+  readonly maxInFlightBytes: number;
+  /** INGEST_QUARANTINE_RETENTION_DAYS: quarantine rows older than this are deleted by the consumer. */
+  readonly quarantineRetentionDays: number;
   /** INGEST_SHUTDOWN_TIMEOUT_SECONDS: how long a stop may keep retrying an unreachable database. */
   readonly shutdownTimeoutSeconds: number;
   /** METRICS_PORT: Prometheus endpoint (`/metrics`); 0 disables it. */
@@ -33,6 +40,9 @@ export interface IngestSettings {
 export class IngestSettingsError extends Error {
   override readonly name = 'IngestSettingsError';
 }
+
+/** Messages one ReceiveMessage returns at most (SQS limit). */
+export const RECEIVE_MESSAGES = 10;
 
 const int = (min: number, max: number, def: number) =>
   z
@@ -74,6 +84,14 @@ const SPECS = {
     schema: int(10, 100_000, 2_000),
     fix: 'use a number of unacknowledged messages from 10 to 100000',
   },
+  INGEST_MAX_IN_FLIGHT_BYTES: {
+    schema: int(2_560, 17_179_869_184, 67_108_864),
+    fix: 'use a number of bytes of at least 10 x INGEST_MAX_BODY_BYTES (one receive), default 67108864 (64 MiB)',
+  },
+  INGEST_QUARANTINE_RETENTION_DAYS: {
+    schema: int(1, 3_650, 30),
+    fix: 'use a number of days from 1 to 3650',
+  },
   INGEST_SHUTDOWN_TIMEOUT_SECONDS: {
     schema: int(1, 3_600, 25),
     fix: 'use a number of seconds from 1 to 3600',
@@ -97,6 +115,14 @@ export function loadIngestSettings(env: Record<string, string | undefined>): Ing
       lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
     }
   }
+  // One receive (10 messages, each kept as at most its body or an oversized body's prefix) must fit.
+  const oneReceive = RECEIVE_MESSAGES * Math.max(out.INGEST_MAX_BODY_BYTES, QUARANTINE_PREFIX_BYTES);
+  if (lines.length === 0 && out.INGEST_MAX_IN_FLIGHT_BYTES < oneReceive) {
+    lines.push(
+      `INGEST_MAX_IN_FLIGHT_BYTES: "${out.INGEST_MAX_IN_FLIGHT_BYTES}" is below one receive of ${RECEIVE_MESSAGES} ` +
+        `bodies of INGEST_MAX_BODY_BYTES (${oneReceive}). Fix: raise it to at least ${oneReceive}, or lower INGEST_MAX_BODY_BYTES`,
+    );
+  }
   if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
   return Object.freeze({
     pollers: out.INGEST_POLLERS,
@@ -107,6 +133,8 @@ export function loadIngestSettings(env: Record<string, string | undefined>): Ing
     batchMessages: out.INGEST_BATCH_MESSAGES,
     lingerMs: out.INGEST_LINGER_MS,
     maxInFlight: out.INGEST_MAX_IN_FLIGHT,
+    maxInFlightBytes: out.INGEST_MAX_IN_FLIGHT_BYTES,
+    quarantineRetentionDays: out.INGEST_QUARANTINE_RETENTION_DAYS,
     shutdownTimeoutSeconds: out.INGEST_SHUTDOWN_TIMEOUT_SECONDS,
     metricsPort: out.METRICS_PORT,
   });

@@ -6,7 +6,8 @@
  * - processed_data: one row per metric of every valid message, `ON CONFLICT DO NOTHING` on
  *   (plant_id, tag_id, timestamp, device_id): device names repeat across plants. Layer 3, which holds even without layer 2: a message whose raw
  *   row already exists still offers its rows, and the primary key keeps one.
- * - quarantine: one row per rejected message, with the body and `reason: detail`; unique
+ * - quarantine: one row per rejected message, with the body (an oversized one: its prefix), its
+ *   size and sha256, and `reason: detail`; unique
  *   message_id, `ON CONFLICT DO NOTHING`: a poison message delivered again (or a batch retried
  *   after a lost COMMIT answer) is counted as a message_id duplicate, not quarantined twice.
  *
@@ -16,7 +17,7 @@
  * Arrays go through `unnest`, so a batch is four statements whatever its size.
  */
 import type { Pool, PoolClient } from 'pg';
-import type { QuarantineReason, Reading, Rejection } from './message.js';
+import { type QuarantineReason, type Reading, type Rejection, sha256Hex } from './message.js';
 
 export interface BatchOutcome {
   /** Messages whose raw row was new. */
@@ -98,8 +99,8 @@ function lastReadings(readings: readonly Reading[]): { plant: string[]; device: 
 }
 
 const INSERT_QUARANTINE = `
-  INSERT INTO quarantine (message_id, body, reason)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+  INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256, body_truncated)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bool[])
   ON CONFLICT (message_id) DO NOTHING
   RETURNING message_id`;
 
@@ -231,6 +232,9 @@ export async function writeBatch(
           poison.map((p) => p.messageId),
           poison.map((p) => p.body),
           poison.map((p) => `${p.reason}: ${p.detail}`),
+          poison.map((p) => p.bodyBytes ?? Buffer.byteLength(p.body)),
+          poison.map((p) => p.bodySha256 ?? sha256Hex(p.body)),
+          poison.map((p) => p.truncated ?? false),
         ],
       });
       const inserted = new Set(quarantined.rows.map((row) => row.message_id));

@@ -3,8 +3,8 @@
  * on the server of the test run), idempotent and safe to run concurrently; a round trip through
  * each table; the deduplication constraints the ingestion relies on.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,47 @@ describe('migrations', () => {
         await client.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
          WHERE l.locktype = 'advisory' AND d.datname = current_database()`);
       expect(locks.rows[0].n).toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('quarantine_body_digest keeps every quarantine row, with the size and sha256 of its body', async () => {
+    // The migrations up to the one before it, then all of them, on a row written in between.
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+      entries: { tag: string }[];
+    };
+    const at = journal.entries.findIndex((e) => e.tag.endsWith('_quarantine_body_digest'));
+    expect(at).toBeGreaterThan(0);
+    const before = mkdtempSync(join(tmpdir(), 'migrations-'));
+    cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
+    writeFileSync(
+      join(before, 'meta', '_journal.json'),
+      JSON.stringify({ ...journal, entries: journal.entries.slice(0, at) }),
+    );
+    const url = await freshDatabase();
+    await migrateDatabase(url, { migrationsFolder: before });
+    rmSync(before, { recursive: true, force: true });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const body = '{"note": "é"';
+      await client.query(
+        `INSERT INTO quarantine (message_id, body, reason) VALUES ('m-old', $1, 'invalid_json: x')`,
+        [body],
+      );
+      await migrateDatabase(url);
+      const { rows } = await client.query(
+        'SELECT body, body_bytes, body_sha256, body_truncated FROM quarantine',
+      );
+      expect(rows).toEqual([
+        {
+          body,
+          body_bytes: Buffer.byteLength(body),
+          body_sha256: createHash('sha256').update(body).digest('hex'),
+          body_truncated: false,
+        },
+      ]);
     } finally {
       await client.end();
     }
@@ -317,15 +358,20 @@ describe('tables', () => {
       .values({ deviceId: 'inverter-01', tagId: 'power_ac', timestamp: ts, value: 7, plantId: 'plant-2' });
   });
 
-  it('quarantine: keeps the whole body and the reason', async () => {
+  it('quarantine: keeps the body, its size and digest, and the reason', async () => {
     const body = '{"plantId": 42, "broken": true';
+    const digest = { bodyBytes: body.length, bodySha256: 'f'.repeat(64) };
     const [row] = await h.db
       .insert(quarantine)
-      .values({ messageId: 'm-bad', body, reason: 'invalid JSON: Unexpected end of JSON input' })
+      .values({ messageId: 'm-bad', body, reason: 'invalid JSON: Unexpected end of JSON input', ...digest })
       .returning();
     expect(row).toMatchObject({ messageId: 'm-bad', body, reason: expect.stringMatching(/invalid JSON/) });
+    expect(row).toMatchObject({ ...digest, bodyTruncated: false });
     expect(row?.receivedAt).toBeInstanceOf(Date);
-    const [noId] = await h.db.insert(quarantine).values({ body: 'x', reason: 'no message id' }).returning();
+    const [noId] = await h.db
+      .insert(quarantine)
+      .values({ body: 'x', reason: 'no message id', ...digest })
+      .returning();
     expect(noId?.messageId).toBeNull();
   });
 });

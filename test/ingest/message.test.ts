@@ -5,7 +5,9 @@ import {
   md5Hex,
   type ParseResult,
   parseMessage,
+  QUARANTINE_PREFIX_BYTES,
   readingHash,
+  sha256Hex,
 } from '../../src/ingest/message.js';
 import { IngestSettingsError, loadIngestSettings } from '../../src/ingest/settings.js';
 import { storableText } from '../../src/ingest/store.js';
@@ -105,6 +107,22 @@ describe('parseMessage', () => {
     expect(parseMessage(ruled({ timestamp: at(0) }), 'm', { ...opts, maxFutureMs: 0 }).ok).toBe(true);
   });
 
+  it('keeps only a prefix of an oversized body, cut between characters, with its size and sha256', () => {
+    const body = ruled({ pad: '€'.repeat(2_000) });
+    const result = parseMessage(body, 'm-big', opts);
+    if (result.ok) throw new Error('expected a rejection');
+    const { rejection } = result;
+    expect(rejection).toMatchObject({
+      reason: 'oversized_body',
+      truncated: true,
+      bodyBytes: Buffer.byteLength(body),
+    });
+    expect(rejection.bodySha256).toBe(sha256Hex(body));
+    expect(body.startsWith(rejection.body)).toBe(true);
+    expect(Buffer.byteLength(rejection.body)).toBeLessThanOrEqual(QUARANTINE_PREFIX_BYTES);
+    expect(Buffer.byteLength(rejection.body)).toBeGreaterThan(QUARANTINE_PREFIX_BYTES - 3);
+  });
+
   it('keeps the body and message id of what it rejects', () => {
     const result = parseMessage('not json', 'm-9', opts);
     expect(result).toMatchObject({
@@ -149,6 +167,31 @@ describe('loadIngestSettings', () => {
       maxBodyBytes: 131072,
       maxFutureSeconds: 300,
     });
+  });
+
+  it('validates the byte cap against one receive, and the quarantine retention', () => {
+    expect(loadIngestSettings({})).toMatchObject({
+      maxInFlightBytes: 67_108_864,
+      quarantineRetentionDays: 30,
+    });
+    expect(loadIngestSettings({ INGEST_MAX_IN_FLIGHT_BYTES: '1310720' }).maxInFlightBytes).toBe(1_310_720);
+    // 10 bodies of the default 128 KiB must fit.
+    expect(() => loadIngestSettings({ INGEST_MAX_IN_FLIGHT_BYTES: '1310719' })).toThrow(
+      /^INGEST_MAX_IN_FLIGHT_BYTES: "1310719" is below one receive of 10 bodies .*\(1310720\)\. Fix: /,
+    );
+    expect(
+      loadIngestSettings({ INGEST_MAX_IN_FLIGHT_BYTES: '40960', INGEST_MAX_BODY_BYTES: '4096' })
+        .maxInFlightBytes,
+    ).toBe(40_960);
+    for (const bad of ['0', '1e9', '64MiB'])
+      expect(() => loadIngestSettings({ INGEST_MAX_IN_FLIGHT_BYTES: bad })).toThrow(
+        /^INGEST_MAX_IN_FLIGHT_BYTES: /,
+      );
+    expect(loadIngestSettings({ INGEST_QUARANTINE_RETENTION_DAYS: '7' }).quarantineRetentionDays).toBe(7);
+    for (const bad of ['0', '3651', '30d'])
+      expect(() => loadIngestSettings({ INGEST_QUARANTINE_RETENTION_DAYS: bad })).toThrow(
+        /^INGEST_QUARANTINE_RETENTION_DAYS: .*Fix: /,
+      );
   });
 
   it('validates INGEST_MAX_FUTURE_SECONDS (0 to 86400)', () => {

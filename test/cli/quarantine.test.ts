@@ -1,0 +1,175 @@
+/**
+ * `solar-iot quarantine list | replay` against the real PostgreSQL, in-process through `run` with
+ * the environment a shell would give it, and once as a real process through `npm run cli`.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/io.js';
+import { run } from '../../src/cli/program.js';
+import { ruleOutput } from '../../src/ingest/message.js';
+import { envFor } from '../api/stack.js';
+
+const repoRoot = new URL('../../', import.meta.url).pathname;
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let env: Record<string, string | undefined>;
+let pool: pg.Pool;
+
+async function cli(argv: string[]): Promise<Ran> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(argv, {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: false },
+    env,
+  });
+  return { code, stdout, stderr };
+}
+
+async function quarantined(
+  body: string,
+  reason: string,
+  extra: { truncated?: boolean } = {},
+): Promise<string> {
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256, body_truncated)
+     VALUES ($1, $2, $3, $4, encode(sha256(convert_to($2, 'UTF8')), 'hex'), $5) RETURNING id::text`,
+    [
+      `cli-q-${randomUUID()}`,
+      body,
+      reason,
+      Buffer.byteLength(body) * (extra.truncated ? 10 : 1),
+      Boolean(extra.truncated),
+    ],
+  );
+  return rows[0]?.id ?? '';
+}
+
+const device = (plantId: string, timestamp: string, metrics: Record<string, unknown> = { power_ac: 4200 }) =>
+  ruleOutput({ plantId, deviceId: 'inverter-01', timestamp, metrics }, plantId);
+
+beforeAll(async () => {
+  env = await envFor('disabled', 'unused');
+  pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
+});
+afterAll(async () => pool?.end());
+
+describe('solar-iot quarantine', () => {
+  it('lists quarantined messages grouped by reason, and the messages of one reason', async () => {
+    const plant = `cli-q-${randomUUID()}`;
+    const a = await quarantined(`{"plant": "${plant}", `, 'invalid_json: Unexpected end of JSON input');
+    const b = await quarantined(`{"plant": "${plant}", "x": `, 'invalid_json: Unexpected end of JSON input');
+    const c = await quarantined(
+      device(plant, 'yesterday'),
+      'bad_timestamp: timestamp "yesterday" is not ISO',
+    );
+
+    const grouped = await cli(['--json', 'quarantine', 'list']);
+    expect(grouped.code).toBe(EXIT.ok);
+    const reasons = JSON.parse(grouped.stdout).reasons as { reason: string; count: number }[];
+    expect(reasons.find((r) => r.reason === 'invalid_json')?.count).toBeGreaterThanOrEqual(2);
+    expect(reasons.find((r) => r.reason === 'bad_timestamp')?.count).toBeGreaterThanOrEqual(1);
+    const human = await cli(['quarantine', 'list']);
+    expect(human.stdout).toMatch(/REASON.*COUNT/);
+    expect(human.stdout).toMatch(/invalid_json/);
+
+    const one = await cli(['--json', 'quarantine', 'list', '--reason', 'invalid_json', '--limit', '500']);
+    expect(one.code).toBe(EXIT.ok);
+    const items = JSON.parse(one.stdout).items as { id: string; reason: string; body: string }[];
+    expect(items.every((i) => i.reason === 'invalid_json')).toBe(true);
+    const ids = items.map((i) => i.id);
+    expect(ids).toEqual(expect.arrayContaining([a, b]));
+    expect(ids).not.toContain(c);
+    const text = await cli(['quarantine', 'list', '--reason', 'bad_timestamp', '--limit', '500']);
+    expect(text.stdout).toContain(c);
+
+    const wrong = await cli(['quarantine', 'list', '--reason', 'no_such_reason']);
+    expect(wrong.code).toBe(EXIT.usage);
+  });
+
+  it('replays selected messages: stores what is now valid, updates the reason of what is not', async () => {
+    const plant = `cli-q-${randomUUID()}`;
+    // Quarantined as future when it came, its time has come (2024); replay stores it.
+    const nowValid = await quarantined(
+      device(plant, '2024-06-21T12:00:00Z'),
+      'future_timestamp: timestamp "2024-06-21T12:00:00Z" is 10 min ahead',
+    );
+    const stillBad = await quarantined(
+      device(plant, '2024-06-21T12:01:00Z', { power_ac: 'N/A' }),
+      'invalid_json: an older detail',
+    );
+    const prefixOnly = await quarantined(
+      device(plant, '2024-06-21T12:02:00Z').slice(0, 40),
+      'oversized_body: 900000 bytes, limit 131072',
+      {
+        truncated: true,
+      },
+    );
+
+    const ran = await cli(['--json', 'quarantine', 'replay', nowValid, stillBad, prefixOnly]);
+    expect(ran.code).toBe(EXIT.ok);
+    const results = JSON.parse(ran.stdout).results as { id: string; result: string; reason: string | null }[];
+    expect(Object.fromEntries(results.map((r) => [r.id, r.result]))).toEqual({
+      [nowValid]: 'stored',
+      [stillBad]: 'still_invalid',
+      [prefixOnly]: 'not_replayable',
+    });
+
+    // Stored through the normal write path, and gone from the quarantine.
+    const raw = await pool.query('SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1', [plant]);
+    expect(raw.rowCount).toBe(1);
+    const processed = await pool.query(
+      `SELECT device_id, tag_id, value FROM processed_data WHERE plant_id = $1`,
+      [plant],
+    );
+    expect(processed.rows).toEqual([{ device_id: 'inverter-01', tag_id: 'power_ac', value: 4200 }]);
+    const left = await pool.query<{ id: string; reason: string }>(
+      'SELECT id::text, reason FROM quarantine WHERE id = ANY($1::bigint[]) ORDER BY id',
+      [[nowValid, stillBad, prefixOnly]],
+    );
+    expect(left.rows).toEqual([
+      { id: stillBad, reason: 'non_numeric_metric: metrics.power_ac is "N/A", not a finite number' },
+      { id: prefixOnly, reason: 'oversized_body: 900000 bytes, limit 131072' },
+    ]);
+
+    // By reason; a second replay of what is stored finds nothing, an unknown id is "not found".
+    const byReason = await cli(['quarantine', 'replay', '--reason', 'non_numeric_metric']);
+    expect(byReason.code).toBe(EXIT.ok);
+    expect(byReason.stdout).toMatch(new RegExp(`${stillBad}.*still_invalid`));
+    const missing = await cli(['quarantine', 'replay', nowValid]);
+    expect(missing.code).toBe(EXIT.notFound);
+    expect(missing.stderr).toMatch(new RegExp(`${nowValid}`));
+    expect((await cli(['quarantine', 'replay'])).code).toBe(EXIT.usage);
+    expect((await cli(['quarantine', 'replay', 'abc'])).code).toBe(EXIT.usage);
+  });
+
+  it('runs as a real process through npm run cli', async () => {
+    const ran = await new Promise<Ran>((resolve, reject) => {
+      const child = spawn('npm', ['run', '-s', 'cli', '--', '--json', 'quarantine', 'list'], {
+        cwd: repoRoot,
+        env: { ...env, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += String(d);
+      });
+      child.stderr.on('data', (d) => {
+        stderr += String(d);
+      });
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+    expect(ran.stderr).toBe('');
+    expect(ran.code).toBe(EXIT.ok);
+    expect(Array.isArray(JSON.parse(ran.stdout).reasons)).toBe(true);
+  });
+});
