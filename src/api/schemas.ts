@@ -23,6 +23,7 @@ import {
   MAX_BACKFILL_CONCURRENCY,
   MAX_BACKFILL_PAGE_SIZE,
 } from '../workflows/backfill-contract.js';
+import { PlantTelemetryStatusSchema } from './telemetry-schemas.js';
 
 const IOT_MODES = ['aws', 'mock', 'disabled'] as const;
 
@@ -87,13 +88,22 @@ export const OperationSchema = z
   .meta({ id: 'Operation' }) satisfies z.ZodType<OperationView>;
 
 export const PlantStatusSchema = z
-  .object({ iotMode: IotMode, plant: PlantSchema, operation: OperationSchema.nullable() })
+  .object({
+    iotMode: IotMode,
+    plant: PlantSchema,
+    operation: OperationSchema.nullable(),
+    telemetry: PlantTelemetryStatusSchema,
+  })
   .meta({ id: 'PlantStatus' }) satisfies z.ZodType<PlantStatus>;
 
 export const PlantPageSchema = z
   .object({
     iotMode: IotMode,
-    items: z.array(PlantSchema),
+    items: z.array(
+      PlantSchema.extend({
+        lastReadingAt: z.string().nullable().meta({ description: 'Newest accepted reading; null if none' }),
+      }),
+    ),
     nextCursor: z
       .string()
       .nullable()
@@ -220,6 +230,11 @@ export const ListPlantsQuery = z
     iotStatus: z.enum(IOT_STATUSES).optional(),
     limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
     cursor: PlantId.optional(),
+    silentFor: z.string().max(16).optional().meta({
+      description:
+        'Only plants whose newest reading is older than this (15m, 2h, 1d) or that never sent one; only active plants unless iotStatus is given',
+      example: '15m',
+    }),
   })
   .strict();
 

@@ -1,5 +1,6 @@
 /** Request and response schemas of the telemetry routes (see ./schemas.ts for the conventions). */
 import { z } from 'zod';
+import type { PlantTelemetryStatus } from '../service/silence.js';
 import {
   DEFAULT_TARGET_BUCKETS,
   type LatestTelemetryView,
@@ -79,3 +80,13 @@ export const LatestTelemetrySchema = z
     ),
   })
   .meta({ id: 'LatestTelemetry' }) satisfies z.ZodType<LatestTelemetryView>;
+
+export const PlantTelemetryStatusSchema = z
+  .object({
+    lastReadingAt: z
+      .string()
+      .nullable()
+      .meta({ description: 'Newest accepted reading of any of its devices; null when it never sent one' }),
+    devices: z.array(z.object({ deviceId: z.string(), lastReadingAt: z.string() })),
+  })
+  .meta({ id: 'PlantTelemetryStatus' }) satisfies z.ZodType<PlantTelemetryStatus>;

@@ -15,7 +15,7 @@ import { createLogger } from '../logging/index.js';
 import { InvalidInputError, SolarIotError } from '../service/errors.js';
 import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../service/open.js';
 import type { OperationView } from '../service/operations.js';
-import type { PlantView } from '../service/plants.js';
+import type { PlantListItem } from '../service/plants.js';
 import type { ShadowState } from '../service/shadows.js';
 import type { SolarIot } from '../service/solar-iot.js';
 import { BACKFILL_WORKFLOW_ID } from '../workflows/backfill-contract.js';
@@ -100,6 +100,14 @@ export function exitCodeOf(error: unknown): number {
   return EXIT.failure;
 }
 
+interface ListOptions {
+  status?: IotStatus;
+  limit: number;
+  cursor?: string;
+  all?: boolean;
+  silent?: string;
+}
+
 export function buildProgram(
   io: CliIo,
   session: { open(): Promise<SolarIot>; database(): Promise<DbHandle['pool']> },
@@ -174,31 +182,53 @@ export function buildProgram(
     .option('--limit <n>', 'plants per page (1 to 500)', positiveInt('--limit', 500), 50)
     .option('--cursor <id>', 'continue after this plant id (from the previous page)')
     .option('--all', 'follow every page')
-    .action(async (opts: { status?: IotStatus; limit: number; cursor?: string; all?: boolean }) => {
+    .option(
+      '--silent <duration>',
+      'only plants that sent nothing for this long (15m, 2h), never-sent included; active ones unless --status',
+    )
+    .action(async (opts: ListOptions) => {
       const iot = await session.open();
-      const items: PlantView[] = [];
+      const items: PlantListItem[] = [];
       let cursor = opts.cursor;
       let nextCursor: string | null = null;
       do {
-        const page = await iot.listPlants({ iotStatus: opts.status, limit: opts.limit, cursor });
+        const page = await iot.listPlants({
+          iotStatus: opts.status,
+          limit: opts.limit,
+          cursor,
+          silentFor: opts.silent,
+        });
         items.push(...page.items);
         nextCursor = page.nextCursor;
         cursor = nextCursor ?? undefined;
       } while (opts.all && nextCursor);
       out().result({ iotMode: iot.iotMode, items, nextCursor }, () => {
         const rendered = table(
-          ['ID', 'NAME', 'IOT STATUS', 'THING', 'LAST ERROR'],
-          items.map((p) => [p.id, p.name, p.iotStatus, p.thingName, truncate(p.lastError)]),
+          ['ID', 'NAME', 'IOT STATUS', 'THING', 'LAST ERROR', 'LAST READING'],
+          items.map((p) => [
+            p.id,
+            p.name,
+            p.iotStatus,
+            p.thingName,
+            truncate(p.lastError),
+            p.lastReadingAt ?? 'never',
+          ]),
         );
-        const footer = nextCursor ? `\nMore: solar-iot plants list --cursor ${nextCursor}` : '';
-        return `${rendered}\n${items.length} plant(s)${footer}`;
+        const more = `--cursor ${nextCursor}${opts.silent ? ` --silent ${opts.silent}` : ''}`;
+        const footer = nextCursor ? `\nMore: solar-iot plants list ${more}` : '';
+        const what = opts.silent ? `silent plant(s) (nothing for ${opts.silent})` : 'plant(s)';
+        return `${rendered}\n${items.length} ${what}${footer}`;
       });
     });
 
   const show = async (id: string) => {
     const iot = await session.open();
     const status = await iot.getPlantIoTStatus(id);
-    out().result(status, () => plantDetails(status.plant, status.operation, status.iotMode));
+    out().result(status, () => {
+      const { lastReadingAt, devices } = status.telemetry;
+      const last = lastReadingAt ? `${lastReadingAt} (${devices.length} device(s))` : 'never';
+      return `${plantDetails(status.plant, status.operation, status.iotMode)}\nLast reading: ${last}`;
+    });
   };
   plants
     .command('show')

@@ -1,8 +1,9 @@
 /** The plants table as the plant service sees it: rows in, JSON-ready views out. */
-import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../activities/deps.js';
 import { type IotStatus, plants } from '../db/schema.js';
 import { mapDbError } from './errors.js';
+import { plantLastReadingAt } from './silence.js';
 
 export interface PlantView {
   id: string;
@@ -22,8 +23,13 @@ export interface PlantView {
   deprovisionedAt: string | null;
 }
 
+export interface PlantListItem extends PlantView {
+  /** The newest accepted reading of any of its devices; null when it never sent one. */
+  lastReadingAt: string | null;
+}
+
 export interface PlantPage {
-  items: PlantView[];
+  items: PlantListItem[];
   /** Pass as `cursor` to get the next page; null on the last page. */
   nextCursor: string | null;
 }
@@ -99,20 +105,40 @@ export function plantRepository(db: Db) {
       );
     },
 
-    /** Pages in plant id order; `cursor` is the last id of the previous page. */
-    async list(options: { iotStatus?: IotStatus; limit: number; cursor?: string }): Promise<PlantPage> {
+    /**
+     * Pages in plant id order; `cursor` is the last id of the previous page. `silentForSeconds`:
+     * only plants whose newest reading is older than that, or that never sent one.
+     */
+    async list(options: {
+      iotStatus?: IotStatus;
+      limit: number;
+      cursor?: string;
+      silentForSeconds?: number;
+    }): Promise<PlantPage> {
       const conditions: SQL[] = [];
       if (options.iotStatus) conditions.push(eq(plants.iotStatus, options.iotStatus));
       if (options.cursor) conditions.push(gt(plants.id, options.cursor));
+      const last = plantLastReadingAt(plants.id);
+      if (options.silentForSeconds !== undefined)
+        conditions.push(
+          sql`coalesce(${last}, '-infinity') < now() - make_interval(secs => ${options.silentForSeconds})`,
+        );
       const rows = await guarded(() =>
         db
-          .select()
+          .select({
+            plant: plants,
+            lastReadingAt: sql<
+              string | null
+            >`to_char(${last} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+          })
           .from(plants)
           .where(and(...conditions))
           .orderBy(asc(plants.id))
           .limit(options.limit + 1),
       );
-      const items = rows.slice(0, options.limit).map(toPlantView);
+      const items = rows
+        .slice(0, options.limit)
+        .map((r) => ({ ...toPlantView(r.plant), lastReadingAt: r.lastReadingAt }));
       const nextCursor = rows.length > options.limit ? (items.at(-1)?.id ?? null) : null;
       return { items, nextCursor };
     },

@@ -46,6 +46,7 @@ import {
   encodeCommand,
   mockCommandPublisher,
 } from './commands.js';
+import { parseDuration } from './durations.js';
 import {
   ConflictError,
   DependencyUnavailableError,
@@ -82,6 +83,7 @@ import {
   ShadowStoreConflict,
   type UpdateShadowOptions,
 } from './shadows.js';
+import { NO_TELEMETRY, type PlantTelemetryStatus, plantTelemetryStatus } from './silence.js';
 import {
   type LatestTelemetryView,
   type TelemetryQueryOptions,
@@ -123,6 +125,8 @@ export interface PlantStatus {
   iotMode: IotMode;
   plant: PlantView;
   operation: OperationView | null;
+  /** When its devices last sent an accepted reading. */
+  telemetry: PlantTelemetryStatus;
 }
 
 export interface WaitOptions {
@@ -197,6 +201,11 @@ export interface Readiness {
 
 export interface ListPlantsOptions {
   iotStatus?: IotStatus | undefined;
+  /**
+   * Only plants silent this long (`15m`, `2h`): newest reading older than that, or none ever.
+   * Without iotStatus, only `active` plants (the ones expected to send) are considered.
+   */
+  silentFor?: string | undefined;
   limit?: number | undefined;
   cursor?: string | undefined;
 }
@@ -378,7 +387,8 @@ export function createSolarIot(deps: SolarIotDeps) {
       });
       if (!created)
         throw new ConflictError('plant_exists', `Plant ${id} exists already; choose another id or omit it`);
-      if (iotMode === 'disabled') return { iotMode, plant: created, operation: null };
+      if (iotMode === 'disabled')
+        return { iotMode, plant: created, operation: null, telemetry: NO_TELEMETRY };
       try {
         await temporalCall(() =>
           startProvisioning(temporal, { plantId: id, plantName: input.name }, { taskQueue }),
@@ -481,7 +491,7 @@ export function createSolarIot(deps: SolarIotDeps) {
       // it could show a deprovision past record-start on a plant still 'active'.
       const operation = await operationOf(plantId);
       const plant = await requirePlant(plantId);
-      return { iotMode, plant, operation };
+      return { iotMode, plant, operation, telemetry: await plantTelemetryStatus(db, plantId) };
     },
 
     async listPlants(options: ListPlantsOptions = {}): Promise<PlantPage & { iotMode: IotMode }> {
@@ -492,9 +502,14 @@ export function createSolarIot(deps: SolarIotDeps) {
       if (options.iotStatus !== undefined && !IOT_STATUSES.includes(options.iotStatus)) {
         throw new InvalidInputError(`iotStatus must be one of ${IOT_STATUSES.join(', ')}`);
       }
+      // Silence is asked of plants expected to send, unless the caller names another status.
+      const silentForSeconds =
+        options.silentFor === undefined ? undefined : parseDuration(options.silentFor, 'silentFor');
+      const iotStatus = options.iotStatus ?? (silentForSeconds === undefined ? undefined : 'active');
       const page = await plants.list({
         limit,
-        ...(options.iotStatus ? { iotStatus: options.iotStatus } : {}),
+        ...(silentForSeconds === undefined ? {} : { silentForSeconds }),
+        ...(iotStatus ? { iotStatus } : {}),
         ...(options.cursor ? { cursor: options.cursor } : {}),
       });
       return { iotMode, ...page };
