@@ -1,6 +1,7 @@
 /**
  * The HTTP API process: `tsx src/api/main.ts` (spawned by `npm start`). Configuration from the
- * environment (src/config plus API_TOKEN, API_HOST); exits 2 with one line per wrong variable.
+ * environment (src/config plus API_TOKEN, API_HOST, API_ALLOWED_HOSTS); exits 2 with one line per
+ * wrong variable, and refuses a non-loopback API_HOST without API_TOKEN.
  */
 import { fileURLToPath } from 'node:url';
 import { CodecSettingsError } from '../codec/settings.js';
@@ -20,6 +21,12 @@ export async function runApi(env: Record<string, string | undefined> = process.e
     { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
     'starting API',
   );
+  if (!settings.token) {
+    logger.warn(
+      { host: settings.host },
+      'API_TOKEN is unset: every process and user on this machine can call the API (set API_TOKEN; `npm start` does)',
+    );
+  }
   const { solarIot, close } = await openSolarIot(config, { logger, env });
   const { app } = buildServer({ solarIot, settings, logger });
 

@@ -92,7 +92,7 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[], version
       title: 'solar-iot plant service',
       version,
       description:
-        'Plants and their AWS IoT identity: create and delete plants (provisioning runs as Temporal workflows), read and set thing shadows, send commands, backfill. Errors are JSON: {"error": {"code", "message"}}.',
+        'Plants and their AWS IoT identity: create and delete plants (provisioning runs as Temporal workflows), read and set thing shadows, send commands, backfill. Errors are JSON: {"error": {"code", "message"}}. Every route answers 403 to a Host header the API does not serve (DNS rebinding) and to a browser Origin of another site (the probes /healthz and /readyz excepted).',
     },
     paths,
     components: {

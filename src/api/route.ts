@@ -6,7 +6,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { InvalidInputError } from '../service/errors.js';
+import { jsonDepthExceeds } from '../service/json-depth.js';
 import { ErrorBody } from './schemas.js';
+
+/** No route needs more (a shadow's state: 6 levels under `desired`; command params: 16). */
+export const MAX_BODY_DEPTH = 32;
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -30,6 +34,8 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /** A tighter nesting bound than MAX_BODY_DEPTH, with the reason given to the caller. */
+  bodyDepth?: { max: number; reason: string };
   /** Success status and body. */
   status: number;
   response: R;
@@ -130,6 +136,17 @@ export class RouteTable {
       url: spec.url,
       config: { public: spec.public ?? false },
       handler: async (request, reply) => {
+        // Before zod or anything recursive touches it (see json-depth.ts).
+        const depth = spec.bodyDepth ?? {
+          max: MAX_BODY_DEPTH,
+          reason: `this API accepts at most ${MAX_BODY_DEPTH} levels`,
+        };
+        if (jsonDepthExceeds(request.body, depth.max)) {
+          throw new InvalidInputError(
+            `The request body nests objects or arrays too deep: ${depth.reason}`,
+            'body_too_deep',
+          );
+        }
         const input = {
           params: spec.params ? parse(spec.params, request.params, 'params') : undefined,
           query: spec.query ? parse(spec.query, request.query, 'query') : undefined,

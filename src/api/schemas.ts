@@ -277,7 +277,10 @@ export const CommandBody = z
 const BackfillWorkflowId = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,200}$/, { error: 'use 1 to 200 letters, digits, ".", "_" or "-"' })
-  .meta({ description: 'A separate backfill run; default backfill-plants (one per namespace)' });
+  .meta({
+    description:
+      'A separate backfill run, under backfill-<id> (an id already starting with backfill- is used as is); default backfill-plants (one per namespace)',
+  });
 
 export const BackfillQuery = z.object({ workflowId: BackfillWorkflowId.optional() }).strict();
 

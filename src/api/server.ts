@@ -7,7 +7,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/index.js';
 import type { SolarIot } from '../service/solar-iot.js';
 import { installAuth } from './auth.js';
-import { installErrorHandling } from './errors.js';
+import { installBrowserGuard } from './browser-guard.js';
+import { installErrorHandling, MAX_BODY_BYTES } from './errors.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { RouteTable } from './route.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -18,7 +19,8 @@ import type { ApiSettings } from './settings.js';
 
 export interface ServerDeps {
   solarIot: SolarIot;
-  settings: Pick<ApiSettings, 'token'>;
+  /** allowedHosts: API_ALLOWED_HOSTS; host: API_HOST (a specific address is a name served too). */
+  settings: Pick<ApiSettings, 'token'> & Partial<Pick<ApiSettings, 'allowedHosts' | 'host'>>;
   /** Request logs; none when absent (tests). */
   logger?: Logger;
 }
@@ -40,7 +42,7 @@ export function buildServer(deps: ServerDeps): ApiServer {
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens fastify's inferred generics.
     ...(deps.logger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: false }),
-    bodyLimit: 256 * 1024,
+    bodyLimit: MAX_BODY_BYTES,
     // The CLI and proxies send ids in paths; nothing else needs more.
     routerOptions: { maxParamLength: 200 },
   });
@@ -50,6 +52,11 @@ export function buildServer(deps: ServerDeps): ApiServer {
       if (method !== 'HEAD') registered.push({ method, url: route.url });
   });
   installErrorHandling(app);
+  // Browser checks first: a cross-site page gets 403 whether or not it guessed a token.
+  installBrowserGuard(app, {
+    allowedHosts: deps.settings.allowedHosts ?? [],
+    listenHost: deps.settings.host,
+  });
   installAuth(app, deps.settings.token);
 
   const table = new RouteTable();

@@ -5,6 +5,20 @@ import type { OperationView } from '../service/operations.js';
 import type { PlantView } from '../service/plants.js';
 import type { CliIo } from './io.js';
 
+/** What a terminal would interpret: C0 and C1 controls (ESC, CSI, BEL...), DEL, bidi overrides. */
+const CONTROL = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * Data from the database or AWS (a plant name, an error message) shown as `\u001b` instead of
+ * reaching the terminal raw, where an escape sequence could retitle the window or rewrite the
+ * screen. Newlines stay unless `cell` (a table cell is one line).
+ */
+export function printable(text: string, cell = false): string {
+  return text.replace(CONTROL, (c) =>
+    c === '\n' && !cell ? c : `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export class Output {
   constructor(
     private readonly io: CliIo,
@@ -13,17 +27,17 @@ export class Output {
 
   /** The command's result: JSON on stdout with --json, else the human rendering. */
   result(value: unknown, human: () => string): void {
-    this.io.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+    this.io.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${printable(human())}\n`);
   }
 
   /** Progress notes for people; never mixed into JSON output. */
   note(text: string): void {
-    if (!this.json) this.io.stderr.write(`${text}\n`);
+    if (!this.json) this.io.stderr.write(`${printable(text)}\n`);
   }
 
   error(code: string, message: string): void {
     this.io.stderr.write(
-      this.json ? `${JSON.stringify({ error: { code, message } })}\n` : `error: ${message}\n`,
+      this.json ? `${JSON.stringify({ error: { code, message } })}\n` : `error: ${printable(message)}\n`,
     );
   }
 
@@ -57,13 +71,14 @@ export interface Progress {
 export function table(head: string[], rows: (string | number | null | undefined)[][]): string {
   const t = new Table({ head, style: { head: [], border: [] }, wordWrap: true });
   for (const row of rows)
-    t.push(row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell))));
+    t.push(row.map((cell) => (cell === null || cell === undefined ? '-' : printable(String(cell), true))));
   return t.toString();
 }
 
 export function keyValues(pairs: [string, string | number | null | undefined][]): string {
   const t = new Table({ style: { head: [], border: [] }, wordWrap: true });
-  for (const [k, v] of pairs) t.push({ [k]: v === null || v === undefined || v === '' ? '-' : String(v) });
+  for (const [k, v] of pairs)
+    t.push({ [k]: v === null || v === undefined || v === '' ? '-' : printable(String(v), true) });
   return t.toString();
 }
 

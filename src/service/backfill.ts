@@ -12,13 +12,17 @@ import {
 } from '../workflows/backfill-contract.js';
 import type { backfillPlants } from '../workflows/index.js';
 import { InvalidInputError, mapTemporalError, OperationFailedError } from './errors.js';
+import { requireWorkflowType } from './workflow-starters.js';
 
 export interface BackfillOptions {
   /** Provisions at once (1 to 50, default 5). */
   concurrency?: number;
   /** Plants per page / per workflow run (1 to 1000, default 100). */
   pageSize?: number;
-  /** Default `backfill-plants`: one backfill per namespace; starting again attaches to it. */
+  /**
+   * Default `backfill-plants`: one backfill per namespace; starting again attaches to it. Another
+   * id runs under `backfill-<id>` (see backfillWorkflowId).
+   */
   workflowId?: string;
 }
 
@@ -30,6 +34,23 @@ export interface BackfillHandleInfo {
 export interface FollowOptions {
   onProgress?: (progress: BackfillProgress) => void;
   pollIntervalMs?: number;
+}
+
+const BACKFILL_ID_PREFIX = 'backfill-';
+const CALLER_ID = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/**
+ * The workflow id of a caller's backfill: always under `backfill-`, so a caller can never choose
+ * a plant's `provision-plant-<id>` / `deprovision-plant-<id>` (or any other workflow's) id. An id
+ * that already has the prefix (the default, or what a start answered) is used as is.
+ */
+export function backfillWorkflowId(callerId: string = BACKFILL_WORKFLOW_ID): string {
+  if (!CALLER_ID.test(callerId)) {
+    throw new InvalidInputError(
+      `workflowId ${JSON.stringify(callerId.slice(0, 80))} is invalid: use 1 to 200 letters, digits, ".", "_" or "-"`,
+    );
+  }
+  return callerId.startsWith(BACKFILL_ID_PREFIX) ? callerId : `${BACKFILL_ID_PREFIX}${callerId}`;
 }
 
 function checkBound(value: number | undefined, max: number, name: string) {
@@ -62,29 +83,31 @@ export function backfillClient(client: Client, taskQueue: string, rpcTimeoutMs =
     async start(options: BackfillOptions = {}): Promise<BackfillHandleInfo> {
       checkBound(options.concurrency, MAX_BACKFILL_CONCURRENCY, 'concurrency');
       checkBound(options.pageSize, MAX_BACKFILL_PAGE_SIZE, 'pageSize');
-      const workflowId = options.workflowId ?? BACKFILL_WORKFLOW_ID;
-      const handle = await temporal(() =>
-        client.workflow.start<typeof backfillPlants>('backfillPlants', {
+      const workflowId = backfillWorkflowId(options.workflowId);
+      const handle = await temporal(async () => {
+        const started = await client.workflow.start<typeof backfillPlants>('backfillPlants', {
           args: [{ concurrency: options.concurrency, pageSize: options.pageSize }],
           taskQueue,
           workflowId,
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        }),
-      );
+        });
+        return requireWorkflowType(client, started, 'backfillPlants');
+      });
       return { workflowId, runId: handle.firstExecutionRunId };
     },
 
     /** The latest run's progress, or null if no backfill with this id ever ran. */
     progress(workflowId: string = BACKFILL_WORKFLOW_ID): Promise<BackfillProgress | null> {
-      return progressOf(workflowId);
+      return progressOf(backfillWorkflowId(workflowId));
     },
 
     /** Waits for the backfill (across its continue-as-new runs), reporting progress meanwhile. */
     async wait(
-      workflowId: string = BACKFILL_WORKFLOW_ID,
+      callerId: string = BACKFILL_WORKFLOW_ID,
       options: FollowOptions = {},
     ): Promise<BackfillResult> {
+      const workflowId = backfillWorkflowId(callerId);
       const handle = client.workflow.getHandle<typeof backfillPlants>(workflowId);
       const result = handle.result().then(
         (value) => ({ value }),

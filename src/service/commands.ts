@@ -2,6 +2,7 @@
 import { type IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import { mapAwsUnavailable } from './aws.js';
 import { InvalidInputError } from './errors.js';
+import { jsonDepthExceeds } from './json-depth.js';
 
 export interface PublishedMessage {
   topic: string;
@@ -16,6 +17,8 @@ export interface CommandPublisher {
 const COMMAND_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** AWS IoT's MQTT message size limit. */
 export const MAX_COMMAND_BYTES = 128 * 1024;
+/** Our bound (AWS sets none for MQTT payloads): far above any device parameter, and safe to serialize. */
+export const MAX_COMMAND_PARAMS_DEPTH = 16;
 
 export interface CommandEnvelope {
   /** Devices use it to drop a command they already executed. */
@@ -36,6 +39,15 @@ export function assertCommandName(command: unknown): asserts command is string {
 export function assertQos(qos: unknown): asserts qos is 0 | 1 {
   if (qos !== 0 && qos !== 1)
     throw new InvalidInputError('qos must be 0 or 1 (AWS IoT does not support QoS 2)');
+}
+
+export function assertCommandParams(params: unknown): void {
+  if (jsonDepthExceeds(params, MAX_COMMAND_PARAMS_DEPTH)) {
+    throw new InvalidInputError(
+      `The command params nest deeper than ${MAX_COMMAND_PARAMS_DEPTH} levels; at most ${MAX_COMMAND_PARAMS_DEPTH} are accepted`,
+      'params_too_deep',
+    );
+  }
 }
 
 export function encodeCommand(envelope: CommandEnvelope): string {

@@ -49,16 +49,17 @@ export async function latestOperation(
     const described = await Promise.all(
       (
         [
-          ['provision', provisionWorkflowId(plantId)],
-          ['deprovision', deprovisionWorkflowId(plantId)],
+          ['provision', provisionWorkflowId(plantId), 'provisionPlant'],
+          ['deprovision', deprovisionWorkflowId(plantId), 'deprovisionPlant'],
         ] as const
-      ).map(async ([kind, workflowId]) => {
+      ).map(async ([kind, workflowId, workflowType]) => {
         const handle = client.workflow.getHandle(workflowId);
         try {
           const description = await client.connection.withDeadline(Date.now() + rpcTimeoutMs, () =>
             handle.describe(),
           );
-          return { kind, handle, description };
+          // Another type under the plant's id is not the plant's operation (see requireWorkflowType).
+          return description.type === workflowType ? { kind, handle, description } : null;
         } catch (error) {
           if (error instanceof WorkflowNotFoundError) return null;
           throw error;

@@ -11,7 +11,12 @@ import {
   type TopicRulePayload,
 } from '@aws-sdk/client-iot';
 import { isAwsError } from '../iot/aws-errors.js';
-import { assertValidPlantId, InvalidPlantIdError, plantRuleNameFor } from '../iot/naming.js';
+import {
+  assertValidPlantId,
+  InvalidPlantIdError,
+  plantRuleNameFor,
+  SHARED_RULE_NAME,
+} from '../iot/naming.js';
 import { FifoQueueNotSupportedError, plantRuleSql, topicRulePayload } from '../iot/topic-rule.js';
 import { mapAwsUnavailable } from './aws.js';
 import { ConflictError, DependencyUnavailableError, InvalidInputError, NotFoundError } from './errors.js';
@@ -88,7 +93,69 @@ export function validateRuleSql(sql: unknown, plantId?: string): ValidatedRuleSq
       fail(`it reads plant ${plantLevel}'s topics, but the rule belongs to plant ${plantId}`);
     }
   }
+  const outside = functionsOutsideAllowList(text);
+  if (outside.length > 0) {
+    fail(
+      `it uses ${outside.join(', ')}; telemetry rules may only use ${[...RULE_SQL_FUNCTIONS].join(', ')} (nothing that reaches other services, secrets or data)`,
+    );
+  }
   return { sql: text, topicFilter };
+}
+
+/**
+ * The functions a telemetry rule may call: what routing and light shaping of a plant's own
+ * messages need. Everything else is refused, above all what reaches outside the message
+ * (aws_lambda, get_secret, get_dynamodb, get_thing_shadow, get_registry_data,
+ * machinelearning_predict, sql lookups): a rule runs with the IoT role's rights.
+ */
+export const RULE_SQL_FUNCTIONS = new Set([
+  'topic',
+  'timestamp',
+  'clientid',
+  'principal',
+  'traceid',
+  'newuuid',
+  'parse_time',
+  'cast',
+  'isundefined',
+  'isnull',
+  'abs',
+  'round',
+  'floor',
+  'ceil',
+  'lower',
+  'upper',
+  'concat',
+  'substring',
+  'startswith',
+  'endswith',
+]);
+
+/** SQL words that may precede "(" without being a call. */
+const SQL_WORDS = new Set([
+  'select',
+  'from',
+  'where',
+  'and',
+  'or',
+  'not',
+  'in',
+  'as',
+  'value',
+  'case',
+  'when',
+  'then',
+  'else',
+  'is',
+]);
+
+function functionsOutsideAllowList(sql: string): string[] {
+  // String literals may say anything: only code is looked at. Plain '...' pairs: whatever
+  // escaping the engine applies can only make a literal longer, never turn this code into text.
+  const code = sql.replace(/'[^']*'/g, "''");
+  if (/\/\*|--/.test(code)) return ['comments (/* */, --)'];
+  const called = [...code.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((m) => (m[1] ?? '').toLowerCase());
+  return [...new Set(called.filter((name) => !RULE_SQL_FUNCTIONS.has(name) && !SQL_WORDS.has(name)))];
 }
 
 export interface RuleSettings {
@@ -119,8 +186,21 @@ function checkedArgs(plantId: string, ruleName: string | undefined) {
   return name;
 }
 
+class RuleNotOursError extends ConflictError {
+  override readonly name = 'RuleNotOursError';
+  constructor(ruleName: string, why: string) {
+    super(
+      'rule_not_ours',
+      `Topic rule ${ruleName} was not created by createDataIngestionRule (${why}); updateRule only changes per-plant rules it created`,
+    );
+  }
+}
+
 function checkedUpdate(ruleName: string, plantId: string, update: { sql?: string; description?: string }) {
   assertRuleName(ruleName);
+  // The shared rule routes every plant; the provisioning workflows own it, not a per-plant update.
+  if (ruleName === SHARED_RULE_NAME)
+    throw new RuleNotOursError(ruleName, 'it is the rule shared by every plant');
   assertPlantId(plantId);
   if (update.sql === undefined && update.description === undefined) {
     throw new InvalidInputError('Nothing to update: give sql, description or both');
@@ -193,6 +273,15 @@ export function awsRuleManager(iot: IoTClient, settings: RuleSettings): RuleMana
           'rule_not_found',
           `Topic rule ${ruleName} does not exist; create it with createDataIngestionRule`,
         );
+      // Ours: what createDataIngestionRule makes, one SQS action to the telemetry queue. Another
+      // system's rule (other actions, other queue) is not this library's to rewrite.
+      const actions = existing.actions ?? [];
+      if (actions.length !== 1 || actions[0]?.sqs?.queueUrl !== settings.sqsQueueUrl) {
+        throw new RuleNotOursError(
+          ruleName,
+          'its actions are not the one SQS action to AWS_SQS_QUEUE_URL that createDataIngestionRule creates',
+        );
+      }
       const topicRulePayload: TopicRulePayload = {
         sql: sql ?? existing.sql,
         description: update.description ?? existing.description,

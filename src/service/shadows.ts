@@ -11,6 +11,7 @@ import {
 import { isAwsError } from '../iot/aws-errors.js';
 import { mapAwsUnavailable } from './aws.js';
 import { InvalidInputError, NotFoundError } from './errors.js';
+import { jsonDepthExceeds } from './json-depth.js';
 
 export type ShadowState = Record<string, unknown>;
 
@@ -48,6 +49,12 @@ export interface ShadowStore {
 const SHADOW_NAME = /^[a-zA-Z0-9:_-]{1,64}$/;
 /** AWS IoT's limit on a shadow document's state. */
 export const MAX_SHADOW_STATE_BYTES = 8 * 1024;
+/**
+ * AWS IoT's limit on nesting in a shadow's desired or reported section ("JSON contains too many
+ * levels of nesting; maximum is 6", Device Shadow error messages). Objects and arrays count a
+ * level each, the desired object itself included: `{"a": {"b": 1}}` is 2.
+ */
+export const MAX_SHADOW_STATE_DEPTH = 6;
 
 export function assertShadowName(shadowName: string | undefined): void {
   if (shadowName !== undefined && !SHADOW_NAME.test(shadowName)) {
@@ -61,6 +68,12 @@ export function assertDesiredState(desired: unknown): asserts desired is ShadowS
   if (typeof desired !== 'object' || desired === null || Array.isArray(desired)) {
     throw new InvalidInputError(
       'The desired state must be a JSON object, e.g. {"powerLimit": 1000, "mode": "auto"}',
+    );
+  }
+  if (jsonDepthExceeds(desired, MAX_SHADOW_STATE_DEPTH)) {
+    throw new InvalidInputError(
+      `The desired state nests deeper than ${MAX_SHADOW_STATE_DEPTH} levels; AWS IoT accepts at most ${MAX_SHADOW_STATE_DEPTH} levels in a shadow's desired or reported state`,
+      'shadow_too_deep',
     );
   }
   const size = Buffer.byteLength(JSON.stringify(desired));

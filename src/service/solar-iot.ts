@@ -40,6 +40,7 @@ import {
 } from './backfill.js';
 import {
   assertCommandName,
+  assertCommandParams,
   assertQos,
   awsCommandPublisher,
   type CommandPublisher,
@@ -215,12 +216,23 @@ export function effectiveMode(config: Config, degradedReason?: string | null): I
   return config.iot.mode === 'aws' && degradedReason ? 'disabled' : config.iot.mode;
 }
 
+/** C0 and C1 controls (NUL, ESC, CSI...) and bidirectional overrides: nothing a name needs. */
+const CONTROL_CHARACTER = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+
 function assertPlantName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.trim() === '')
     throw new InvalidInputError('The plant name must be a non-empty string');
   if (name.length > MAX_PLANT_NAME_LENGTH) {
     throw new InvalidInputError(
       `The plant name is ${name.length} characters long; at most ${MAX_PLANT_NAME_LENGTH} are allowed`,
+    );
+  }
+  const control = CONTROL_CHARACTER.exec(name);
+  if (control) {
+    const code = (control[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+    throw new InvalidInputError(
+      `The plant name contains a control character (U+${code} at position ${control.index + 1}); names are shown in terminals, tables and logs, so use printable characters only`,
+      'invalid_plant_name',
     );
   }
 }
@@ -577,6 +589,7 @@ export function createSolarIot(deps: SolarIotDeps) {
       assertCommandName(command);
       const qos = options.qos ?? 1;
       assertQos(qos);
+      assertCommandParams(params);
       const publisher = requireIot(commands);
       await activeThing(plantId);
       const commandId = randomUUID();

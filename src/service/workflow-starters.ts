@@ -2,7 +2,11 @@
  * Typed starters for the provisioning workflows and their status (moved here unchanged from
  * src/client.ts, which re-exports them, so the library API can use them without an import cycle).
  */
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  type WorkflowHandleWithFirstExecutionRunId,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import {
   type DeprovisionPlantInput,
@@ -16,9 +20,30 @@ import {
   TASK_QUEUE,
 } from '../workflows/contract.js';
 import type { deprovisionPlant, provisionPlant } from '../workflows/index.js';
+import { ConflictError } from './errors.js';
 
 export interface StartOptions {
   taskQueue?: string;
+}
+
+/**
+ * A start with USE_EXISTING returns the run already under the id, whatever its type: a workflow
+ * of another type squatting a plant's id (started by anyone who reaches Temporal) would otherwise
+ * be taken for the plant's operation. Refuses the mismatch; returns the handle otherwise.
+ */
+export async function requireWorkflowType<H extends WorkflowHandleWithFirstExecutionRunId>(
+  client: Client,
+  handle: H,
+  workflowType: string,
+): Promise<H> {
+  const running = await client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
+  if (running.type !== workflowType) {
+    throw new ConflictError(
+      'workflow_id_in_use',
+      `Workflow id ${handle.workflowId} is held by a running ${running.type} workflow (run ${running.runId}), not ${workflowType}; nothing was started. Find out who started it; terminate it (temporal workflow terminate --workflow-id ${handle.workflowId}) and retry`,
+    );
+  }
+  return handle;
 }
 
 /**
@@ -30,7 +55,7 @@ export async function startProvisioning(
   input: ProvisionPlantInput,
   options: StartOptions = {},
 ) {
-  return client.workflow.start<typeof provisionPlant>('provisionPlant', {
+  const handle = await client.workflow.start<typeof provisionPlant>('provisionPlant', {
     args: [input],
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     workflowId: provisionWorkflowId(input.plantId),
@@ -41,6 +66,7 @@ export async function startProvisioning(
       { key: IotStatusSearchAttribute, value: 'provisioning' },
     ],
   });
+  return requireWorkflowType(client, handle, 'provisionPlant');
 }
 
 /** Starts deprovisioning; a running provision of the same plant is cancelled and rolled back first. */
@@ -49,7 +75,7 @@ export async function startDeprovisioning(
   input: DeprovisionPlantInput,
   options: StartOptions = {},
 ) {
-  return client.workflow.start<typeof deprovisionPlant>('deprovisionPlant', {
+  const handle = await client.workflow.start<typeof deprovisionPlant>('deprovisionPlant', {
     args: [input],
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     workflowId: deprovisionWorkflowId(input.plantId),
@@ -60,6 +86,7 @@ export async function startDeprovisioning(
       { key: IotStatusSearchAttribute, value: 'deprovisioning' },
     ],
   });
+  return requireWorkflowType(client, handle, 'deprovisionPlant');
 }
 
 /**
@@ -68,10 +95,16 @@ export async function startDeprovisioning(
  */
 export async function getOperationStatus(client: Client, plantId: string): Promise<OperationStatus | null> {
   const candidates = await Promise.all(
-    [provisionWorkflowId(plantId), deprovisionWorkflowId(plantId)].map(async (workflowId) => {
+    (
+      [
+        [provisionWorkflowId(plantId), 'provisionPlant'],
+        [deprovisionWorkflowId(plantId), 'deprovisionPlant'],
+      ] as const
+    ).map(async ([workflowId, workflowType]) => {
       const handle = client.workflow.getHandle(workflowId);
       try {
         const description = await handle.describe();
+        if (description.type !== workflowType) return null;
         return { handle, startTime: description.startTime.getTime() };
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return null;

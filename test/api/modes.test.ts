@@ -24,6 +24,7 @@ import { provisionWorkflowId } from '../../src/workflows/contract.js';
 import { envFor, memoryLogger, TestStack } from './stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
+const MODES_API_TOKEN = 'modes-test-api-token-0123456789';
 
 async function awsThingNames(): Promise<string[]> {
   const aws = createAwsClients(loadConfig(await envFor('aws', 'unused')));
@@ -144,7 +145,11 @@ describe('graceful degradation', () => {
       home = await mkdtemp(join(tmpdir(), 'solar-iot-nocreds-'));
       const port = await freePort();
       base = `http://127.0.0.1:${port}`;
-      const env = await envFor('aws', 'no-creds-queue', { PORT: String(port), LOG_LEVEL: 'info' });
+      const env = await envFor('aws', 'no-creds-queue', {
+        PORT: String(port),
+        LOG_LEVEL: 'info',
+        API_TOKEN: MODES_API_TOKEN,
+      });
       for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
         delete env[key];
       Object.assign(env, {
@@ -188,7 +193,7 @@ describe('graceful degradation', () => {
       expect(health.iotMode).toBe('disabled');
       const res = await fetch(`${base}/plants`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${MODES_API_TOKEN}` },
         body: JSON.stringify({ name: 'No creds plant' }),
       });
       expect(res.status).toBe(202);

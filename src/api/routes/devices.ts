@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { MAX_SHADOW_STATE_DEPTH } from '../../service/shadows.js';
 import type { SolarIot } from '../../service/solar-iot.js';
 import type { RouteTable } from '../route.js';
 import {
@@ -37,6 +38,11 @@ export function deviceRoutes(app: FastifyInstance, table: RouteTable, solarIot: 
     params: PlantParams,
     query: ShadowQuery,
     body: PatchShadowBody,
+    // The body is {"desired": <state>}: one level above the state AWS limits.
+    bodyDepth: {
+      max: MAX_SHADOW_STATE_DEPTH + 1,
+      reason: `AWS IoT accepts at most ${MAX_SHADOW_STATE_DEPTH} levels in a shadow's desired or reported state`,
+    },
     status: 200,
     response: ShadowSchema,
     errors: [404, 409, 503],

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../service/errors.js';
-import type { SolarIot } from '../../service/solar-iot.js';
+import type { Readiness, ReadinessCheck, SolarIot } from '../../service/solar-iot.js';
 import { BACKFILL_WORKFLOW_ID } from '../../workflows/backfill-contract.js';
 import type { OpenApiDocument } from '../openapi.js';
 import type { RouteTable } from '../route.js';
@@ -13,6 +13,22 @@ import {
   OpenApiDocumentSchema,
   ReadinessSchema,
 } from '../schemas.js';
+
+/**
+ * Readiness for a caller without the token: which dependency is down, not its address or the
+ * driver's error (a probe needs no more; the log and callers with the token get the detail).
+ */
+function withoutDetail(readiness: Readiness): Readiness {
+  const redact = (check: ReadinessCheck): ReadinessCheck => ({
+    ...check,
+    detail: check.ok ? (check.detail.startsWith('not used') ? 'not used' : 'reachable') : 'unreachable',
+  });
+  const { temporal, postgresql, aws } = readiness.checks;
+  return {
+    ...readiness,
+    checks: { temporal: redact(temporal), postgresql: redact(postgresql), aws: redact(aws) },
+  };
+}
 
 /** Health, readiness, backfill and the API's own description. */
 export function operationRoutes(
@@ -45,16 +61,19 @@ export function operationRoutes(
     url: '/readyz',
     operationId: 'readiness',
     summary: 'Temporal, PostgreSQL and AWS reachable (503 with the failing checks otherwise)',
+    description:
+      'Without the API token each check says only reachable / unreachable / not used; with it, where and why (the server log always has the detail).',
     tag: 'operations',
     public: true,
     status: 200,
     response: ReadinessSchema,
     otherResponses: { 503: ReadinessSchema },
     errors: [],
-    handler: async (_input, _request, reply) => {
+    handler: async (_input, request, reply) => {
       const readiness = await solarIot.checkReadiness();
       reply.code(readiness.ready ? 200 : 503);
-      return readiness;
+      if (!readiness.ready) request.log.warn({ readiness }, 'not ready');
+      return request.authenticated ? readiness : withoutDetail(readiness);
     },
   });
 
