@@ -53,7 +53,9 @@ MQTT transport (devices publishing with mutual TLS, one connection per plant, Qo
                       which has Amazon Root CA 1)
   --start ISO         simulated time of the first reading (default now)
   --step-seconds S    simulated seconds between two readings of one inverter
-                      (default: real time, plants*devices/rate)
+                      (default: real time, plants*devices/rate); faster than real time runs
+                      ahead of the clock: the consumer quarantines readings more than
+                      INGEST_MAX_FUTURE_SECONDS ahead, so give a --start in the past
   --seed N            random seed (default: time based)
 Environment: AWS_REGION, AWS_ENDPOINT_URL (emulator; default http://127.0.0.1:5000 when no queue URL
 is given), AWS credentials from the SDK default chain.`;

@@ -125,6 +125,9 @@ describe('PostgreSQL crash mid-ingestion', () => {
       malformed: 0.01,
       seed: 11,
       plantPrefix: prefix,
+      // Generated at once, one round a simulated minute: started now, the last rounds would be
+      // ahead of the clock and quarantined as future_timestamp (INGEST_MAX_FUTURE_SECONDS, 5 min).
+      start: new Date(Date.now() - 24 * 3_600_000),
     });
     const messages = Array.from({ length: MESSAGES }, () => sim.next());
     const metricsPort = await freePort();
