@@ -4,8 +4,9 @@
  *   tsx src/secrets/export-credentials.ts <plantId> <directory> [--endpoint <ats-host>]
  *                                         [--emulator-certificate]  (moto: its certificate is not of our key)
  *
- * Writes the plant's device bundle for the installer into a new (or empty) directory, mode 0700,
- * every file mode 0600 and created exclusively (never through an existing file or symlink):
+ * Writes the plant's device bundle for the installer into a new directory, or an empty one the
+ * caller owns that is not a symbolic link, mode 0700, every file mode 0600 and created exclusively
+ * (O_EXCL | O_NOFOLLOW: never through an existing file or link):
  *
  *   certificate.pem.crt   the plant's current certificate
  *   private.pem.key       its private key, decrypted
@@ -14,8 +15,9 @@
  *
  * and records the export time on the certificate (`exported_at`). Prints file names, never content.
  */
-import { chmod, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DescribeEndpointCommand } from '@aws-sdk/client-iot';
 import { eq } from 'drizzle-orm';
@@ -65,25 +67,53 @@ export interface ExportResult {
   exportedAt: Date;
 }
 
+/**
+ * The bundle's directory: created (0700), or an existing one that is empty, a real directory (not
+ * a symbolic link to one) and owned by the caller. Anyone else who owns it, or a link inside it,
+ * could read, replace or redirect the private key once it is written.
+ */
 async function prepareDirectory(directory: string): Promise<void> {
-  const existing = await stat(directory).catch(() => undefined);
-  if (existing) {
-    if (!existing.isDirectory()) throw new ExportError(`${directory} exists and is not a directory`);
-    if ((await readdir(directory)).length > 0) {
-      throw new ExportError(
-        `${directory} is not empty; choose a new directory (a bundle is never written over files)`,
-      );
+  await mkdir(dirname(directory), { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(directory, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const existing = await lstat(directory);
+  if (existing.isSymbolicLink()) {
+    throw new ExportError(
+      `${directory} is a symbolic link; give the real path of a directory you own (a link could point the key elsewhere)`,
+    );
+  }
+  if (!existing.isDirectory()) throw new ExportError(`${directory} exists and is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && existing.uid !== uid) {
+    throw new ExportError(
+      `${directory} is owned by uid ${existing.uid}, not by you (uid ${uid}); its owner could read or replace the key: choose a new directory`,
+    );
+  }
+  const entries = await readdir(directory);
+  if (entries.length > 0) {
+    for (const name of entries) {
+      const entry = await lstat(join(directory, name));
+      if (entry.isSymbolicLink())
+        throw new ExportError(`${directory} holds a symbolic link ${name}; choose a new directory`);
+      if (entry.nlink > 1 && !entry.isDirectory())
+        throw new ExportError(`${directory} holds a hard link ${name}; choose a new directory`);
     }
-  } else {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
+    throw new ExportError(
+      `${directory} is not empty; choose a new directory (a bundle is never written over files)`,
+    );
   }
   await chmod(directory, 0o700);
 }
 
 async function writePrivate(path: string, content: string): Promise<void> {
-  // `wx`: fails if anything (file, symlink) is already there. The mode is set again after, since
-  // the umask can only narrow it but a wider inherited default must never stay.
-  const file = await open(path, 'wx', 0o600);
+  // O_EXCL: fails if anything (file, link) is already there; O_NOFOLLOW: never through a link.
+  // The mode is set again after, since the umask can only narrow it but a wider inherited default
+  // must never stay.
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+  const file = await open(path, flags, 0o600);
   try {
     await file.writeFile(content, 'utf8');
     await file.chmod(0o600);

@@ -1,0 +1,123 @@
+/**
+ * Where `export-credentials` may write a plant's private key (issue 13, item 10): a new directory,
+ * or an existing empty one that the caller owns, reached without a symbolic link; files created
+ * exclusively and without following links, so nothing planted can redirect or read the key.
+ * The bundle's content is not the point here: a pass-through vault and any PEM-like strings.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { chown, link, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDb, type DbHandle } from '../../src/db/client.js';
+import { certificates, plants } from '../../src/db/schema.js';
+import { BUNDLE_FILES, ExportError, exportDeviceBundle } from '../../src/secrets/export-credentials.js';
+
+const KEY = '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n';
+const passThrough = { encrypt: async (s: string) => s, decrypt: async (s: string) => s };
+let database: DbHandle;
+let workDir: string;
+
+beforeAll(async () => {
+  database = createDb(inject('stack').DATABASE_URL, { max: 2 });
+  workDir = await mkdtemp(join(tmpdir(), 'solar-iot-export-dir-'));
+});
+afterAll(async () => {
+  await database?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+async function activePlant(): Promise<string> {
+  const plantId = `plant-${randomBytes(4).toString('hex')}`;
+  const certificateId = randomBytes(32).toString('hex');
+  await database.db.insert(plants).values({
+    id: plantId,
+    name: 'Export directory plant',
+    iotStatus: 'active',
+    thingName: `solar-plant-${plantId}`,
+    certificateId,
+    certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${certificateId}`,
+    policyName: `solar-plant-${plantId}-policy`,
+  });
+  await database.db.insert(certificates).values({
+    requestId: `req-${plantId}`,
+    plantId,
+    certificateId,
+    status: 'active',
+    encryptedPrivateKey: KEY,
+    encryptedCertificatePem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n',
+  });
+  return plantId;
+}
+
+const exportTo = async (directory: string) =>
+  exportDeviceBundle({
+    db: database.db,
+    vault: passThrough,
+    plantId: await activePlant(),
+    directory,
+    endpoint: 'abc-ats.iot.us-east-1.amazonaws.com',
+    checkKeyMatches: false,
+  });
+
+/** No file of the bundle anywhere under `dir` holds the key. */
+function keyNowhereUnder(dir: string): void {
+  for (const name of existsSync(dir) ? readdirSyncDeep(dir) : []) {
+    const st = lstatSync(name);
+    if (st.isFile()) expect(readFileSync(name, 'utf8'), name).not.toContain('not-a-real-key');
+  }
+}
+function readdirSyncDeep(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? readdirSyncDeep(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
+describe('export-credentials target directory', () => {
+  it('writes into an existing empty directory of the caller', async () => {
+    const directory = join(workDir, 'mine');
+    await mkdir(directory);
+    const result = await exportTo(directory);
+    expect(result.files).toEqual(Object.values(BUNDLE_FILES));
+  });
+
+  it('refuses a directory reached through a symbolic link, and writes nothing where it points', async () => {
+    const elsewhere = join(workDir, 'elsewhere');
+    await mkdir(elsewhere);
+    const directory = join(workDir, 'link-to-elsewhere');
+    await symlink(elsewhere, directory);
+    await expect(exportTo(directory)).rejects.toThrow(ExportError);
+    await expect(exportTo(directory)).rejects.toThrow(/symbolic link/);
+    expect(await readdir(elsewhere)).toEqual([]);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    'refuses an empty directory another user owns (run as root here)',
+    async () => {
+      const directory = join(workDir, 'someone-elses');
+      await mkdir(directory, { mode: 0o777 });
+      await chown(directory, 65534, 65534);
+      await expect(exportTo(directory)).rejects.toThrow(/owned by uid 65534/);
+      expect(await readdir(directory)).toEqual([]);
+    },
+  );
+
+  it('refuses a directory holding a link, naming it, and leaves the link and its target alone', async () => {
+    const target = join(workDir, 'victim.txt');
+    await writeFile(target, 'keep me');
+    const directory = join(workDir, 'planted');
+    await mkdir(directory);
+    await symlink(target, join(directory, BUNDLE_FILES.privateKey));
+    await expect(exportTo(directory)).rejects.toThrow(/symbolic link private\.pem\.key/);
+    expect(readFileSync(target, 'utf8')).toBe('keep me');
+
+    const hard = join(workDir, 'hard');
+    await mkdir(hard);
+    await link(target, join(hard, 'innocent-looking'));
+    await expect(exportTo(hard)).rejects.toThrow(/link innocent-looking/);
+    keyNowhereUnder(directory);
+    keyNowhereUnder(hard);
+    expect(readFileSync(target, 'utf8')).toBe('keep me');
+  });
+});
