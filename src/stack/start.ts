@@ -120,7 +120,8 @@ async function codecKeys(currentKey: string): Promise<string> {
 async function apiTokenOf(dataDir: string): Promise<{ token: string; source: string }> {
   if (process.env.API_TOKEN?.trim()) return { token: process.env.API_TOKEN.trim(), source: 'API_TOKEN' };
   const file = join(dataDir, 'api.token');
-  return { token: await tokenFromFile(file), source: file };
+  const shown = file.startsWith(`${ROOT}/`) ? relative(ROOT, file) : file;
+  return { token: await tokenFromFile(file), source: shown };
 }
 
 /** PostgreSQL runs as user `postgres` when we are root: its data must be reachable by that user. */
