@@ -415,7 +415,12 @@ export async function startMoto(opts: { bin: string; port: number; logFile: stri
     await mkdir(dirname(iotCaFile), { recursive: true });
     await rm(iotCaFile, { force: true });
   }
-  const env: NodeJS.ProcessEnv = withEmulatorCredentials(runtimeEnvironment(process.env));
+  // The runtime and moto's own MOTO_* settings; nothing else of the caller's (secrets, AWS_PROFILE).
+  const motoSettings = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MOTO_')));
+  const env: NodeJS.ProcessEnv = withEmulatorCredentials({
+    ...runtimeEnvironment(process.env),
+    ...motoSettings,
+  });
   if (iotCaFile) env.MOTO_IOT_CA_FILE = iotCaFile;
   else delete env.MOTO_IOT_CA_FILE;
   const proc = ManagedProcess.start({
