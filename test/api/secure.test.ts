@@ -273,6 +273,27 @@ describe('item 9: bad input answers 4xx naming the problem', () => {
     expect(six.body.error?.code).toBe('plant_not_found');
   });
 
+  it('on a provisioned plant too: deep shadow state and commands never reach AWS (was 503 and 500)', async () => {
+    const created = await send(port.secured, 'POST', '/plants', { body: { name: 'Deep input plant' } });
+    const plantId = (created.body.plant as { id: string }).id;
+    await stack.until(async () => (await stack.plantRow(plantId))?.iotStatus === 'active');
+    for (const levels of [1_000, 5_000]) {
+      const shadow = await send(port.secured, 'PATCH', `/plants/${plantId}/shadow`, {
+        raw: `{"desired":${nested(levels)}}`,
+      });
+      expect(shadow.status, `shadow ${levels}: ${shadow.text.slice(0, 200)}`).toBe(400);
+      expect(shadow.body.error?.message).toMatch(/6 levels/);
+    }
+    const command = await send(port.secured, 'POST', `/plants/${plantId}/commands`, {
+      raw: `{"command":"restart","params":${nested(5_000)}}`,
+    });
+    expect(command.status, command.text.slice(0, 200)).toBe(400);
+    const fine = await send(port.secured, 'PATCH', `/plants/${plantId}/shadow`, {
+      body: { desired: { a: { b: { c: 1 } } } },
+    });
+    expect(fine.status).toBe(200);
+  });
+
   it('refuses a command nested 5,000 levels with 400', async () => {
     const answer = await send(port.secured, 'POST', `/plants/${randomUUID()}/commands`, {
       raw: `{"command":"restart","params":${nested(5_000)}}`,
