@@ -4,8 +4,9 @@
  *
  * Environment: AWS_SQS_QUEUE_URL and DATABASE_URL (required), AWS_REGION, AWS_ENDPOINT_URL,
  * LOG_LEVEL (see src/config), the INGEST_* / METRICS_PORT settings of ./settings.ts, the
- * retention and partition settings of ./partition-maintainer.ts, and METRICS_HOST (default
- * 127.0.0.1: the metrics are not for everyone who reaches the machine).
+ * retention and partition settings of ./partition-maintainer.ts, the silent-plants gauge's of
+ * ./silent-plants.ts, and METRICS_HOST (default 127.0.0.1: the metrics are not for everyone who
+ * reaches the machine).
  * SIGTERM or SIGINT: graceful stop (see IngestConsumer.stop); exit code 0 when everything received
  * was committed and deleted, 1 when the database stayed down past the shutdown deadline (those
  * messages are left in SQS, nothing is lost), 2 on bad configuration.
@@ -19,6 +20,7 @@ import { IngestConsumer } from './consumer.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
 import { loadPartitionSettings, startPartitionMaintainer } from './partition-maintainer.js';
 import { IngestSettingsError, loadIngestSettings } from './settings.js';
+import { loadSilentPlantsSettings, startSilentPlantsMonitor } from './silent-plants.js';
 
 function configuration() {
   try {
@@ -26,6 +28,7 @@ function configuration() {
     const config = loadConfig(process.env, { requireEncryptionKey: false });
     const settings = loadIngestSettings(process.env);
     const partitions = loadPartitionSettings(process.env);
+    const silence = loadSilentPlantsSettings(process.env);
     const problems: string[] = [];
     if (!config.aws.sqsQueueUrl) {
       problems.push(
@@ -46,6 +49,7 @@ function configuration() {
       config,
       settings,
       partitions,
+      silence,
       metricsHost,
       queueUrl: config.aws.sqsQueueUrl as string,
       databaseUrl: config.databaseUrl as string,
@@ -60,7 +64,7 @@ function configuration() {
 }
 
 async function main(): Promise<void> {
-  const { config, settings, partitions, metricsHost, queueUrl, databaseUrl } = configuration();
+  const { config, settings, partitions, silence, metricsHost, queueUrl, databaseUrl } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = createAwsClients(config);
   // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
   const consumer = new IngestConsumer({ sqs: aws.sqs, queueUrl, pool, settings, logger, metrics });
   consumer.start();
   const maintainer = startPartitionMaintainer(databaseUrl, partitions, logger);
+  const silentPlants = startSilentPlantsMonitor(pool, metrics, silence, logger);
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
       code = 1;
     }
     await maintainer.stop();
+    await silentPlants.stop();
     await endpoint?.close();
     await pool.end();
     aws.destroy();

@@ -93,6 +93,13 @@ export class IngestMetrics {
       'when their visibility expires (each delivery counts)',
     registers: [this.registry],
   });
+  readonly silentPlants = new Gauge({
+    name: 'ingest_silent_plants',
+    help:
+      'Active plants without an accepted reading for INGEST_SILENT_AFTER_SECONDS (default 900), never-sent ' +
+      'included; counted every INGEST_SILENT_CHECK_SECONDS (default 60) by every consumer process',
+    registers: [this.registry],
+  });
   readonly inFlight = new Gauge({
     name: 'ingest_in_flight_messages',
     help: 'Messages received and not yet deleted',
