@@ -103,8 +103,9 @@ export class IngestConsumer {
   private readonly pending: Tracked[] = [];
   /** Everything received and not yet deleted (pending, being written, being deleted). */
   private readonly tracked = new Set<Tracked>();
-  /** Sum of `bytes` over `tracked`, and what pollers waiting on a receive have reserved. */
+  /** Sum of `bytes` over `tracked`; room (messages, bytes) reserved by pollers waiting on a receive. */
   private trackedBytes = 0;
+  private reservedMessages = 0;
   private reservedBytes = 0;
   private purger: NodeJS.Timeout | undefined;
   private purging: Promise<void> | undefined;
@@ -206,13 +207,20 @@ export class IngestConsumer {
       // A receive may bring SQS_BATCH bodies of up to maxBodyBytes each (an oversized one is cut to
       // its prefix at once): room for them is reserved before the call, so the cap always holds.
       const reserve = SQS_BATCH * Math.max(settings.maxBodyBytes, QUARANTINE_PREFIX_BYTES);
-      // Checked and reserved with no await in between: the other pollers see the reservation.
+      // Checked and reserved with no await in between: the other pollers see the reservation
+      // (without it, every poller passed the check at once and held pollers x 10 messages).
       const fits = () =>
-        this.tracked.size + SQS_BATCH <= settings.maxInFlight &&
+        this.tracked.size + this.reservedMessages + SQS_BATCH <= settings.maxInFlight &&
         this.trackedBytes + this.reservedBytes + reserve <= settings.maxInFlightBytes;
       while (!this.stopping && !fits()) await this.signal();
       if (this.stopping) break;
+      this.reservedMessages += SQS_BATCH;
       this.reservedBytes += reserve;
+      const release = () => {
+        this.reservedMessages -= SQS_BATCH;
+        this.reservedBytes -= reserve;
+        this.wake(); // another poller may fit now
+      };
       let messages: Message[];
       // Visibility is counted from before the call: SQS starts the clock somewhere inside it.
       const requestedAt = Date.now();
@@ -230,16 +238,15 @@ export class IngestConsumer {
         messages = res.Messages ?? [];
         failures = 0;
       } catch (err) {
+        release();
         if (this.stopping) break;
         failures++;
         this.metrics.sqsErrors.inc({ operation: 'receive' });
         this.log.warn({ err: serializeError(err), poller: index }, 'ReceiveMessage failed; retrying');
         await this.pause(this.backoff(failures));
         continue;
-      } finally {
-        this.reservedBytes -= reserve;
-        this.wake(); // another poller may fit now
       }
+      release(); // accept() takes the messages into account in the same tick
       this.accept(messages, requestedAt);
     }
   }

@@ -316,6 +316,25 @@ describe('ingestion consumer', () => {
     expect(await c.metrics.value(c.metrics.deleted)).toBe(6);
   });
 
+  it('holds at most INGEST_MAX_IN_FLIGHT messages, however many pollers receive at once', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    for (let n = 0; n < 40; n++) await send(sqs, url, body(reading(plant, n)));
+    let peak = 0;
+    const c = consumer(url, {
+      settings: testSettings({ pollers: 4, maxInFlight: 10, lingerMs: 1_000 }),
+      hooks: {
+        async beforeCommit() {
+          peak = Math.max(peak, c.consumer.inFlight);
+        },
+      },
+    });
+    await waitFor('queue emptied', emptied(url));
+    expect(await db.raw(plant)).toBe(40);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(10);
+  });
+
   it('deletes nothing while the database is down, then ingests everything exactly once', async () => {
     const url = await queue();
     const plant = testPlant();
