@@ -242,6 +242,11 @@ export interface PostgresOptions {
   logFile: string;
   /** Trades durability for speed (tests). */
   fast?: boolean;
+  /**
+   * Password of the superuser `postgres` (default: the well-known `postgres`, for throw-away test
+   * servers). A data folder initialized with another password is moved to this one at start.
+   */
+  password?: string;
 }
 
 export interface PostgresServer extends Component {
@@ -249,7 +254,8 @@ export interface PostgresServer extends Component {
 }
 
 const PG_USER = 'postgres';
-const PG_PASSWORD = 'postgres';
+/** What earlier versions initialized every data folder with; tests' throw-away servers still do. */
+const PG_DEFAULT_PASSWORD = 'postgres';
 
 async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
@@ -294,6 +300,7 @@ export function traversableByOthers(dir: string): boolean {
 }
 
 export async function startPostgres(opts: PostgresOptions): Promise<PostgresServer> {
+  const password = opts.password ?? PG_DEFAULT_PASSWORD;
   const ids = await postgresIds();
   const dataDir = resolve(opts.dataDir);
   if (ids && !traversableByOthers(dirname(dataDir))) {
@@ -308,7 +315,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
 
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     const pwfile = join(tmpdir(), `solar-iot-pgpass-${process.pid}-${Date.now()}`);
-    await writeFile(pwfile, `${PG_PASSWORD}\n`, { mode: 0o600 });
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
     if (ids) await chown(pwfile, ids.uid, ids.gid);
     try {
       await exec(
@@ -351,13 +358,31 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
   });
 
   const pg = (await import('pg')).default;
-  const adminUrl = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/postgres`;
+  const adminUrl = (pw: string) =>
+    `postgres://${PG_USER}:${encodeURIComponent(pw)}@127.0.0.1:${opts.port}/postgres`;
+  const connect = async (pw: string) => {
+    const client = new pg.Client({ connectionString: adminUrl(pw), connectionTimeoutMillis: 2000 });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  };
   await waitUntilReady(
     proc,
     async () => {
-      const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
-      client.on('error', () => undefined);
-      await client.connect();
+      let client: InstanceType<typeof pg.Client>;
+      try {
+        client = await connect(password);
+      } catch (error) {
+        // 28P01: a data folder from before the password was generated; move it to the new one.
+        if ((error as { code?: string }).code !== '28P01' || password === PG_DEFAULT_PASSWORD) throw error;
+        const old = await connect(PG_DEFAULT_PASSWORD);
+        try {
+          await old.query(`ALTER ROLE ${PG_USER} PASSWORD ${old.escapeLiteral(password)}`);
+        } finally {
+          await old.end();
+        }
+        client = await connect(password);
+      }
       try {
         const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [opts.database]);
         if (found.rowCount === 0)
@@ -368,8 +393,10 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
     },
     60_000,
   );
-  const url = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/${opts.database}`;
-  return { ...managedComponent(proc, url), url };
+  const url = `postgres://${PG_USER}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${opts.database}`;
+  // `where` is printed: no password in it.
+  const where = `postgres://${PG_USER}:***@127.0.0.1:${opts.port}/${opts.database}`;
+  return { ...managedComponent(proc, where), url };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ const APP_PROCESSES: AppProcess[] = [
   {
     name: 'ingest',
     entry: 'src/ingest/main.ts',
-    where: 'SQS solar-plant-data -> PostgreSQL, metrics :9464/metrics',
+    where: `SQS solar-plant-data -> PostgreSQL, metrics http://127.0.0.1:${process.env.METRICS_PORT || 9464}/metrics`,
     stopTimeoutMs: 60_000,
   },
 ];
@@ -274,6 +274,8 @@ async function main(): Promise<number> {
             port: postgresPort,
             database: 'solar_iot',
             logFile: join(logDir, 'postgres.log'),
+            // Any local user can reach 127.0.0.1: not the well-known password.
+            password: await tokenFromFile(join(dataDir, 'postgres.password')),
           }),
       externalTemporal || !tools.temporalCli
         ? undefined
@@ -342,9 +344,9 @@ async function main(): Promise<number> {
     ]);
     rows.push([
       'postgres',
-      pgServer ? pgServer.url : '(DATABASE_URL)',
+      pgServer ? pgServer.where : '(DATABASE_URL)',
       pgServer
-        ? `migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}`
+        ? `password in ${relative(ROOT, join(dataDir, 'postgres.password'))}, migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}`
         : `external, migrations ${migration}`,
     ]);
     rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
