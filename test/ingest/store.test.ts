@@ -60,6 +60,25 @@ describe('writeBatch', () => {
   });
 });
 
+describe('writeBatch on processed rows without their raw row', () => {
+  it('keeps the first value and counts duplicates when a new message repeats stored readings', async () => {
+    // The raw row is gone (its day dropped by the retention, which keeps readings longer) while
+    // the readings remain: layer 2 takes the message as new, layer 3 must still refuse the rows.
+    const plantId = testPlant();
+    const at = '2024-06-21T12:00:00.000Z';
+    const message = (power: number, id: string) =>
+      parsed(body({ plantId, deviceId: 'inverter-01', timestamp: at, metrics: { power_ac: power } }), id);
+    await writeBatch(db.pool, [message(4200, `${plantId}-m1`)], []);
+    await db.pool.query('DELETE FROM raw_mqtt_data WHERE plant_id = $1', [plantId]);
+
+    const again = await writeBatch(db.pool, [message(9999, `${plantId}-m2`)], []);
+    expect(again).toMatchObject({ rawInserted: 1, rowsInserted: 0, rowsDuplicate: 1 });
+    const values = await db.pool.query('SELECT value FROM processed_data WHERE plant_id = $1', [plantId]);
+    expect(values.rows).toEqual([{ value: 4200 }]);
+    expect(await db.raw(plantId)).toBe(1);
+  });
+});
+
 describe('TelemetrySimulator', () => {
   it('names devices as installers do, inverter-01..inverter-N in every plant', () => {
     const sim = new TelemetrySimulator({ plants: 2, devices: 3, seed: 1, plantPrefix: 'names' });
