@@ -5,6 +5,7 @@
  * The probes (/healthz, /readyz) are exempt: orchestrators send the pod's address as Host, and
  * without the token they say nothing but up / ready.
  */
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errorPayload } from './errors.js';
 import { isLoopbackHost } from './settings.js';
@@ -31,7 +32,11 @@ export function hostServed(host: string, localPort: number, rules: HostRules): b
   const { name, port } = split(host);
   const portMatches = port === undefined ? localPort === 80 : port === String(localPort);
   const listen = rules.listenHost?.toLowerCase();
-  const ownAddresses = listen && !ANY_INTERFACE.has(listen) && !isLoopbackHost(listen) ? [listen] : [];
+  // An IPv6 address arrives in Host in brackets: [fd00::5]:3000.
+  const ownAddresses =
+    listen && !ANY_INTERFACE.has(listen) && !isLoopbackHost(listen)
+      ? [isIP(listen) === 6 ? `[${listen}]` : listen]
+      : [];
   if ([...LOOPBACK_NAMES, ...ownAddresses].includes(name)) return portMatches;
   return rules.allowedHosts.some((entry) => {
     const allowed = split(entry);
@@ -48,7 +53,9 @@ export function originServed(origin: string, localPort: number, rules: HostRules
     return false;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
-  return hostServed(url.host, localPort, rules);
+  // URL drops a scheme's default port: https://localhost is port 443, not the bare Host's 80.
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return hostServed(`${url.hostname}:${port}`, localPort, rules);
 }
 
 const PROBES = new Set(['/healthz', '/readyz']);

@@ -19,6 +19,21 @@ export function printable(text: string, cell = false): string {
   );
 }
 
+/** What CONTROL holds beyond C0, which JSON.stringify escapes itself (its own newlines indent). */
+const NOT_ESCAPED_BY_JSON = /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON for stdout/stderr: JSON.stringify escapes C0 controls only, so DEL, C1 (\u009b is CSI)
+ * and bidi overrides would reach the terminal raw; they can only occur inside strings, where
+ * the escape `\uXXXX` is the same JSON value.
+ */
+export function safeJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    NOT_ESCAPED_BY_JSON,
+    (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export class Output {
   constructor(
     private readonly io: CliIo,
@@ -27,7 +42,7 @@ export class Output {
 
   /** The command's result: JSON on stdout with --json, else the human rendering. */
   result(value: unknown, human: () => string): void {
-    this.io.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${printable(human())}\n`);
+    this.io.stdout.write(this.json ? `${safeJson(value, 2)}\n` : `${printable(human())}\n`);
   }
 
   /** Progress notes for people; never mixed into JSON output. */
@@ -37,7 +52,7 @@ export class Output {
 
   error(code: string, message: string): void {
     this.io.stderr.write(
-      this.json ? `${JSON.stringify({ error: { code, message } })}\n` : `error: ${printable(message)}\n`,
+      this.json ? `${safeJson({ error: { code, message } })}\n` : `error: ${printable(message)}\n`,
     );
   }
 

@@ -25,7 +25,45 @@ const RULE_NAME = /^[a-zA-Z0-9_]{1,128}$/;
 /** A sanity bound, far above any rule this product needs; AWS applies its own limits after it. */
 export const MAX_RULE_SQL_LENGTH = 4096;
 
-const STATEMENT = /^SELECT\s+([\s\S]+?)\s+FROM\s+'([^']*)'(?:\s+WHERE\s+([\s\S]+))?$/i;
+/** Matched on the statement with its string literals masked as `'<index>'` (see maskLiterals). */
+const STATEMENT = /^SELECT\s+([\s\S]+?)\s+FROM\s+'(\d+)'(?:\s+WHERE\s+([\s\S]+))?$/i;
+
+/**
+ * The statement with each '...' literal replaced by its index, and the literals. What the checks
+ * then look at is what the engine parses as code, never text a string literal holds. Anything
+ * that would make the engine delimit literals differently from '...' with '' doubling is refused:
+ * "..." and `...` (quoted names, in which ' is no delimiter) and \ (an escape in some dialects).
+ */
+function maskLiterals(sql: string): { code: string; literals: string[] } | { refused: string } {
+  const quoting = /["`\\]/.exec(sql);
+  if (quoting)
+    return {
+      refused: `it contains ${JSON.stringify(quoting[0])}; telemetry rules need no quoted names or escapes, only '...' strings ('' for a quote)`,
+    };
+  const literals: string[] = [];
+  let code = '';
+  for (let i = 0; i < sql.length; ) {
+    if (sql[i] !== "'") {
+      code += sql[i];
+      i++;
+      continue;
+    }
+    let text = '';
+    let end = i + 1;
+    for (; end < sql.length; end++) {
+      if (sql[end] !== "'") text += sql[end];
+      else if (sql[end + 1] === "'") {
+        text += "'";
+        end++;
+      } else break;
+    }
+    if (end >= sql.length) return { refused: 'a string literal is not closed' };
+    code += `'${literals.length}'`;
+    literals.push(text);
+    i = end + 1;
+  }
+  return { code, literals };
+}
 
 export function assertRuleName(ruleName: unknown): asserts ruleName is string {
   if (typeof ruleName !== 'string' || !RULE_NAME.test(ruleName)) {
@@ -61,12 +99,14 @@ export function validateRuleSql(sql: unknown, plantId?: string): ValidatedRuleSq
   const text = sql.trim();
   if (text.length > MAX_RULE_SQL_LENGTH) fail(`it is longer than ${MAX_RULE_SQL_LENGTH} characters`);
   if (text.includes(';')) fail('it contains ";" (one statement only)');
-  const match = STATEMENT.exec(text);
-  if (!match)
+  const masked = maskLiterals(text);
+  if ('refused' in masked) return fail(masked.refused);
+  const match = STATEMENT.exec(masked.code);
+  if (!match || /\bFROM\b/i.test(match[3] ?? ''))
     return fail(
       `expected SELECT <fields> FROM 'solar/<plantId>/<...>' [WHERE <condition>], got ${JSON.stringify(text.slice(0, 80))}`,
     );
-  const topicFilter = match[2] ?? '';
+  const topicFilter = masked.literals[Number(match[2])] ?? '';
   const levels = topicFilter.split('/');
   if (levels[0] !== 'solar' || levels.length < 3) {
     fail(
@@ -93,7 +133,7 @@ export function validateRuleSql(sql: unknown, plantId?: string): ValidatedRuleSq
       fail(`it reads plant ${plantLevel}'s topics, but the rule belongs to plant ${plantId}`);
     }
   }
-  const outside = functionsOutsideAllowList(text);
+  const outside = functionsOutsideAllowList(masked.code);
   if (outside.length > 0) {
     fail(
       `it uses ${outside.join(', ')}; telemetry rules may only use ${[...RULE_SQL_FUNCTIONS].join(', ')} (nothing that reaches other services, secrets or data)`,
@@ -149,10 +189,8 @@ const SQL_WORDS = new Set([
   'is',
 ]);
 
-function functionsOutsideAllowList(sql: string): string[] {
-  // String literals may say anything: only code is looked at. Plain '...' pairs: whatever
-  // escaping the engine applies can only make a literal longer, never turn this code into text.
-  const code = sql.replace(/'[^']*'/g, "''");
+/** `code`: the statement with its string literals masked (they may say anything). */
+function functionsOutsideAllowList(code: string): string[] {
   if (/\/\*|--/.test(code)) return ['comments (/* */, --)'];
   const called = [...code.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((m) => (m[1] ?? '').toLowerCase());
   return [...new Set(called.filter((name) => !RULE_SQL_FUNCTIONS.has(name) && !SQL_WORDS.has(name)))];

@@ -37,4 +37,23 @@ describe('CLI output escapes control characters', () => {
     for (const text of [stdout, stderr]) expect(rawControlIn(text)).toBeNull();
     expect(stdout).toContain('created\nnext line');
   });
+
+  it('in JSON output too (--json): C1 controls and bidi overrides escaped, still the same JSON', () => {
+    let stdout = '';
+    let stderr = '';
+    const out = new Output(
+      {
+        stdout: { write: (s: string) => (stdout += s), isTTY: true },
+        stderr: { write: (s: string) => (stderr += s), isTTY: true },
+        env: {},
+      },
+      true,
+    );
+    out.result({ name: HOSTILE }, () => '');
+    out.error('x', `error ${HOSTILE}`);
+    // JSON.stringify escapes C0 only: \u009b (CSI) and \u202e went out raw.
+    for (const text of [stdout, stderr]) expect(rawControlIn(text)).toBeNull();
+    expect(JSON.parse(stdout)).toEqual({ name: HOSTILE });
+    expect(JSON.parse(stderr)).toEqual({ error: { code: 'x', message: `error ${HOSTILE}` } });
+  });
 });
