@@ -14,6 +14,8 @@ import { buildServer } from '../../src/api/server.js';
 import { createDb } from '../../src/db/client.js';
 import { plants } from '../../src/db/schema.js';
 import { plantRuleNameFor, SHARED_RULE_NAME } from '../../src/iot/naming.js';
+import { startRotation } from '../../src/rotation/client.js';
+import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
 import { createSolarIot, type SolarIot } from '../../src/service/solar-iot.js';
 import { freePort } from '../../src/stack/processes.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
@@ -252,6 +254,21 @@ describe('item 5: caller-chosen workflow ids cannot squat a plant', () => {
       } finally {
         await squatter.terminate('test over');
       }
+    }
+  });
+  it('refuses to attach a certificate rotation to a running workflow of another type under its id', async () => {
+    const plantId = randomUUID();
+    const squatter = await stack.temporal.workflow.start('backfillPlants', {
+      args: [{}],
+      taskQueue: `nobody-polls-${randomUUID()}`,
+      workflowId: rotateCertificateWorkflowId(plantId),
+    });
+    try {
+      await expect(
+        startRotation(stack.temporal, { plantId }, { taskQueue: `nobody-polls-${randomUUID()}` }),
+      ).rejects.toMatchObject({ code: 'workflow_id_in_use' });
+    } finally {
+      await squatter.terminate('test over');
     }
   });
 });
