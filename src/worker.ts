@@ -39,7 +39,7 @@ export async function runWorker(config: Config): Promise<void> {
     ]);
   const vault = createCipher({ currentKey, previousKeys });
   // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
-  const { dataConverter, codec, source, allowPlain } = await loadWorkerPayloadCodec(
+  const { dataConverter, codec, source, allowPlain, warning } = await loadWorkerPayloadCodec(
     process.env,
     config.encryption,
   );
@@ -51,6 +51,7 @@ export async function runWorker(config: Config): Promise<void> {
     },
     'payload encryption on',
   );
+  if (warning) logger.warn(warning);
   if (allowPlain)
     logger.warn(
       'TEMPORAL_ALLOW_PLAIN_PAYLOADS=true: workflows started without the payload codec run; unset it once the migration is done',

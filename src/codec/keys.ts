@@ -5,9 +5,12 @@
  * in the operators' browser path, then never holds ENCRYPTION_KEY (the key that opens every stored
  * device private key), and the two keys rotate on their own schedules.
  *
- * When TEMPORAL_CODEC_KEYS is unset (local `npm start`, tests), one key per ENCRYPTION_KEY /
- * ENCRYPTION_KEYS_PREVIOUS entry is derived, so the stack needs no extra configuration and a
- * rotated ENCRYPTION_KEY keeps old histories readable. The derivation is PBKDF2-SHA256 with
+ * `npm start` sets TEMPORAL_CODEC_KEYS too, from <data>/codec.keys (local.ts).
+ *
+ * Only when TEMPORAL_CODEC_KEYS is unset (a process started by hand, tests), one key per
+ * ENCRYPTION_KEY / ENCRYPTION_KEYS_PREVIOUS entry is derived: a fallback that ties the two
+ * lifecycles (dropping an old ENCRYPTION_KEY makes the histories written under its codec key
+ * undecodable), so it says so (DERIVED_KEYS_WARNING) in the log of whoever uses it. The derivation is PBKDF2-SHA256 with
  * 100,000 iterations rather than HKDF: ENCRYPTION_KEY may be a passphrase, and every encrypted
  * payload with a guessable plaintext (`{"plantId":...`) would otherwise be a fast oracle for
  * guessing it. The key id is `ek-<fingerprint of the encryption key>`, the same public
@@ -44,9 +47,14 @@ export async function deriveCodecKeys(encryption: EncryptionKeys): Promise<Codec
   );
 }
 
+export const DERIVED_KEYS_WARNING =
+  'TEMPORAL_CODEC_KEYS is not set: payload keys are derived from ENCRYPTION_KEY, which ties their lifecycle to the at-rest key (dropping an old ENCRYPTION_KEY from ENCRYPTION_KEYS_PREVIOUS makes open workflows, schedules and retained histories under its ek-<fingerprint> key undecodable). Set TEMPORAL_CODEC_KEYS (npm start does, from .data/codec.keys)';
+
 export interface LoadedCodecKeys {
   keys: CodecKey[];
   source: 'TEMPORAL_CODEC_KEYS' | 'derived from ENCRYPTION_KEY';
+  /** Set when the keys are derived: what that means for key rotation. */
+  warning?: string;
 }
 
 /** TEMPORAL_CODEC_KEYS if set, otherwise keys derived from the encryption keys. */
@@ -56,5 +64,9 @@ export async function loadCodecKeys(
 ): Promise<LoadedCodecKeys> {
   const configured = parseCodecKeys(env);
   if (configured) return { keys: configured, source: 'TEMPORAL_CODEC_KEYS' };
-  return { keys: await deriveCodecKeys(encryption), source: 'derived from ENCRYPTION_KEY' };
+  return {
+    keys: await deriveCodecKeys(encryption),
+    source: 'derived from ENCRYPTION_KEY',
+    warning: DERIVED_KEYS_WARNING,
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * The codec server in the local stack (`npm start`): its token lives in a file of the data
+ * The codec server and keys in the local stack (`npm start`). The token lives in a file of the data
  * directory (CODEC_SERVER_TOKEN_FILE, created 0600 on first use), so the stack needs no
  * configuration, and the Temporal dev server's Web UI can be pointed at it with the token in the
  * endpoint path (the UI of a dev server has no login and cannot send a bearer token).
@@ -7,7 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DEFAULT_CODEC_SERVER_PORT, MIN_TOKEN_LENGTH } from './settings.js';
+import { deriveCodecKeys, type EncryptionKeys } from './keys.js';
+import {
+  CODEC_KEY_BYTES,
+  CodecSettingsError,
+  DEFAULT_CODEC_SERVER_PORT,
+  MIN_TOKEN_LENGTH,
+  parseCodecKeys,
+} from './settings.js';
 
 /** The token in `file`, created (random, mode 0600) if the file does not exist yet. */
 export async function tokenFromFile(file: string): Promise<string> {
@@ -37,4 +44,64 @@ export async function withTokenFromFile(
 export async function localCodecUiEndpoint(options: { tokenFile: string; port?: number }): Promise<string> {
   const token = await tokenFromFile(options.tokenFile);
   return `http://localhost:${options.port ?? DEFAULT_CODEC_SERVER_PORT}/t/${token}`;
+}
+
+export interface StackCodecKeys {
+  /** TEMPORAL_CODEC_KEYS for every child of the stack. */
+  value: string;
+  /** Where they come from, for the start-up table. */
+  source: string;
+}
+
+/**
+ * The codec keys of the local stack, on their own lifecycle: TEMPORAL_CODEC_KEYS when set, else
+ * `file` (<data>/codec.keys, TEMPORAL_CODEC_KEYS format, mode 0600), generated on first use with
+ * one random key. Rotating ENCRYPTION_KEY never changes them, so histories, schedules and open
+ * workflows stay readable after the old at-rest key is dropped.
+ *
+ * A data folder whose Temporal state predates the file (`hasHistories`) has payloads under the
+ * keys earlier versions derived from ENCRYPTION_KEY (and ENCRYPTION_KEYS_PREVIOUS): those are
+ * kept in the file as decrypt-only entries (after the new key), so nothing already written is
+ * lost; they stay until those histories are gone (see reencrypt-keys' report).
+ */
+export async function stackCodecKeys(options: {
+  env: Record<string, string | undefined>;
+  file: string;
+  encryption: EncryptionKeys;
+  hasHistories: boolean;
+}): Promise<StackCodecKeys> {
+  const configured = options.env.TEMPORAL_CODEC_KEYS?.trim();
+  if (configured) {
+    parseCodecKeys({ TEMPORAL_CODEC_KEYS: configured });
+    return { value: configured, source: 'TEMPORAL_CODEC_KEYS' };
+  }
+  try {
+    const value = (await readFile(options.file, 'utf8')).trim();
+    // A broken file stops the stack with the variable-style message, naming the file.
+    try {
+      parseCodecKeys({ TEMPORAL_CODEC_KEYS: value });
+    } catch (error) {
+      if (error instanceof CodecSettingsError)
+        throw new CodecSettingsError(error.lines.map((l) => `${options.file}: ${l}`));
+      throw error;
+    }
+    return { value, source: options.file };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const id = `c-${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
+  const entries = [`${id}:${randomBytes(CODEC_KEY_BYTES).toString('base64')}`];
+  if (options.hasHistories && options.encryption.currentKey) {
+    for (const k of await deriveCodecKeys(options.encryption))
+      entries.push(`${k.id}:${k.key.toString('base64')}`);
+  }
+  const value = entries.join(',');
+  await mkdir(dirname(options.file), { recursive: true });
+  // wx: two stacks starting at once never overwrite each other's keys.
+  await writeFile(options.file, `${value}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(options.file, 0o600);
+  return {
+    value,
+    source: `${options.file} (new${entries.length > 1 ? ', keeps the keys derived from ENCRYPTION_KEY to read older histories' : ''})`,
+  };
 }

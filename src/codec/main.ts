@@ -28,7 +28,7 @@ export async function runCodecServer(
   const encryption = parseCodecKeys(env)
     ? { currentKey: undefined, previousKeys: [] }
     : loadConfig(env).encryption;
-  const { keys, source } = await loadCodecKeys(env, encryption);
+  const { keys, source, warning } = await loadCodecKeys(env, encryption);
   const codec = new EncryptionCodec(keys);
   const logger = createLogger({ level: 'info', base: { service: 'codec-server' } });
   const server = createCodecServer({
@@ -56,6 +56,7 @@ export async function runCodecServer(
     },
     'codec server listening (POST /encode, /decode; Authorization: Bearer <CODEC_SERVER_TOKEN> or /t/<token>/ prefix)',
   );
+  if (warning) logger.warn(warning);
   return {
     url,
     close: () =>

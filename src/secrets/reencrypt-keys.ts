@@ -8,7 +8,14 @@
  *   1. Deploy workers with ENCRYPTION_KEY=<new> and ENCRYPTION_KEYS_PREVIOUS=<old> (new values are
  *      sealed with the new key, old ones still open).
  *   2. Run this command (as often as needed: it only touches what is still under an old key).
- *   3. When it reports 0 remaining, drop the old key from ENCRYPTION_KEYS_PREVIOUS.
+ *   3. When it reports 0 remaining, drop the old key from ENCRYPTION_KEYS_PREVIOUS, unless the
+ *      lines on Temporal payloads below say a codec key derived from it is still needed.
+ *
+ * Temporal payloads: with TEMPORAL_CODEC_KEYS (production, and `npm start` from .data/codec.keys)
+ * the codec keys rotate on their own and dropping an old ENCRYPTION_KEY affects no history. With
+ * derived codec keys (TEMPORAL_CODEC_KEYS unset), payloads written under `ek-<old fingerprint>`
+ * need the old key; the command says so, and with TEMPORAL_ADDRESS set lists the open workflows
+ * and schedules under each codec key id (key-usage.ts).
  *
  * Each batch is one transaction over rows locked `FOR UPDATE SKIP LOCKED`, so it never waits for
  * or overwrites a row an activity is writing; a row skipped that way is left for the next run.
@@ -17,8 +24,11 @@
  * by row and left untouched.
  */
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { codecKeyUsage } from '../codec/key-usage.js';
+import { type EncryptionKeys, loadCodecKeys } from '../codec/keys.js';
+import { type Config, ConfigError, loadConfig } from '../config/index.js';
 import { type Cipher, createCipher, currentEnvelopePrefix, DecryptionError } from '../crypto/encryption.js';
 import { createDb, type Db } from '../db/client.js';
 import { certificates } from '../db/schema.js';
@@ -175,6 +185,77 @@ export async function reencryptStoredKeys(options: ReencryptOptions): Promise<Re
   return report;
 }
 
+const listed = (ids: string[]) =>
+  ids.length === 0 ? '' : ` (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? `, +${ids.length - 5}` : ''})`;
+
+/**
+ * What of Temporal still needs which key: one line per fact, never a key. `client` (raw, no
+ * codec) lists the open workflows and schedules per codec key id; without it, only the key facts.
+ */
+export async function codecKeyLines(options: {
+  env: Record<string, string | undefined>;
+  encryption: EncryptionKeys;
+  client?: Client | undefined;
+}): Promise<string[]> {
+  const lines: string[] = [];
+  const { keys, source } = await loadCodecKeys(options.env, options.encryption);
+  const configured = new Set(keys.map((k) => k.id));
+  const derivedFromPrevious = new Set<string>();
+  if (source === 'TEMPORAL_CODEC_KEYS') {
+    lines.push(
+      `Temporal payloads: codec keys from TEMPORAL_CODEC_KEYS (${[...configured].join(', ')}), independent of ENCRYPTION_KEY: dropping an old ENCRYPTION_KEY leaves every history readable`,
+    );
+  } else {
+    const { currentKey, previousKeys } = options.encryption;
+    const fingerprints = await createCipher({
+      currentKey: currentKey ?? '',
+      previousKeys: [...previousKeys],
+    }).keyFingerprints();
+    for (const fp of fingerprints.slice(1)) {
+      derivedFromPrevious.add(`ek-${fp}`);
+      lines.push(
+        `Temporal payloads: codec key ek-${fp} is derived from the previous ENCRYPTION_KEY ${fp}; open workflows, schedules and retained histories written under it cannot be read without that key. Keep it in ENCRYPTION_KEYS_PREVIOUS until they are gone, or move to TEMPORAL_CODEC_KEYS with ek-${fp} as a decrypt-only entry`,
+      );
+    }
+  }
+  if (!options.client) {
+    lines.push(
+      'Temporal payloads: set TEMPORAL_ADDRESS to list the open workflows and schedules under each codec key',
+    );
+    return lines;
+  }
+  const report = await codecKeyUsage(options.client);
+  for (const u of report.usage) {
+    const note = derivedFromPrevious.has(u.keyId)
+      ? ' (derived from a previous ENCRYPTION_KEY: still needed)'
+      : configured.has(u.keyId)
+        ? ''
+        : ' (NOT configured here: these cannot be decoded)';
+    lines.push(
+      `codec key ${u.keyId}${note}: ${u.workflows.length} open workflows${listed(u.workflows)}, ${u.schedules.length} schedules${listed(u.schedules)}`,
+    );
+  }
+  lines.push(
+    `scanned ${report.workflowsScanned} open workflows${report.truncated ? ' (more not scanned)' : ''} and ${report.schedulesScanned} schedules; closed histories in retention are not scanned`,
+  );
+  return lines;
+}
+
+async function temporalKeyReport(config: Config, out: (line: string) => void): Promise<void> {
+  let connection: Connection | undefined;
+  try {
+    if (process.env.TEMPORAL_ADDRESS)
+      connection = await Connection.connect({ ...config.temporal.connectionOptions, connectTimeout: 5000 });
+    const client = connection && new Client({ connection, namespace: config.temporal.namespace });
+    for (const line of await codecKeyLines({ env: process.env, encryption: config.encryption, client }))
+      out(line);
+  } catch (error) {
+    out(`Temporal payloads: could not check codec keys: ${(error as Error).message.split('\n')[0]}`);
+  } finally {
+    await connection?.close();
+  }
+}
+
 function parseArgs(argv: string[]): { batchSize: number; dryRun: boolean } {
   let batchSize = 50;
   let dryRun = false;
@@ -244,6 +325,7 @@ export async function main(
           (report.remaining > 0 ? ': fix the failures or run again' : ''),
       );
     }
+    await temporalKeyReport(config, out);
     if (report.failures.length > 0) return 1;
     if (report.interrupted) return 130;
     return 0;

@@ -23,8 +23,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { deriveCodecKeys } from '../codec/keys.js';
-import { localCodecUiEndpoint, tokenFromFile } from '../codec/local.js';
+import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../codec/local.js';
 import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
 import { type AppName, childEnvironment } from './child-env.js';
 import {
@@ -102,18 +101,23 @@ async function encryptionKey(dataDir: string): Promise<{ key: string; source: st
 }
 
 /**
- * The payload codec keys of every child (TEMPORAL_CODEC_KEYS): the configured ones, or the keys
- * derived from ENCRYPTION_KEY (codec/keys.ts, same key ids as before), so the API and the codec
- * server can encrypt and decode workflow payloads without ever holding ENCRYPTION_KEY.
+ * The payload codec keys of every child (TEMPORAL_CODEC_KEYS): the configured ones, or those of
+ * <data>/codec.keys (generated once, codec/local.ts), on their own lifecycle: rotating
+ * ENCRYPTION_KEY never makes a history undecodable, and only the worker holds ENCRYPTION_KEY.
  */
-async function codecKeys(currentKey: string): Promise<string> {
-  if (process.env.TEMPORAL_CODEC_KEYS?.trim()) return process.env.TEMPORAL_CODEC_KEYS.trim();
+async function codecKeys(dataDir: string, currentKey: string, hasHistories: boolean) {
   const previousKeys = (process.env.ENCRYPTION_KEYS_PREVIOUS ?? '')
     .split(',')
     .map((k) => k.trim())
     .filter(Boolean);
-  const keys = await deriveCodecKeys({ currentKey, previousKeys });
-  return keys.map((k) => `${k.id}:${k.key.toString('base64')}`).join(',');
+  const keys = await stackCodecKeys({
+    env: process.env,
+    file: join(dataDir, 'codec.keys'),
+    encryption: { currentKey, previousKeys },
+    hasHistories,
+  });
+  const file = join(dataDir, 'codec.keys');
+  return { ...keys, source: keys.source.replace(file, relative(ROOT, file) || file) };
 }
 
 /** API_TOKEN from the environment, or one generated once and kept in <data>/api.token (0600). */
@@ -178,6 +182,9 @@ async function main(): Promise<number> {
   process.env.CODEC_CORS_ORIGINS ||= `http://localhost:${uiPort}`;
 
   const externalTemporal = process.env.TEMPORAL_ADDRESS;
+  // Histories may already hold payloads under the keys derived from ENCRYPTION_KEY (before
+  // <data>/codec.keys existed): asked before the dev server creates its database.
+  const hasHistories = Boolean(externalTemporal) || existsSync(join(dataDir, 'temporal', 'temporal.db'));
   const externalDb = process.env.DATABASE_URL;
   const externalAws = process.env.AWS_ENDPOINT_URL;
   const realAws = wantsRealAws(process.env);
@@ -329,7 +336,8 @@ async function main(): Promise<number> {
     }
     const key = await encryptionKey(dataDir);
     env.ENCRYPTION_KEY = key.key;
-    env.TEMPORAL_CODEC_KEYS = await codecKeys(key.key);
+    const payloadKeys = await codecKeys(dataDir, key.key, hasHistories);
+    env.TEMPORAL_CODEC_KEYS = payloadKeys.value;
     const apiToken = await apiTokenOf(dataDir);
     env.API_TOKEN = apiToken.token;
     env.CODEC_SERVER_TOKEN_FILE = join(dataDir, 'codec-server.token');
@@ -351,6 +359,7 @@ async function main(): Promise<number> {
     ]);
     rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
     rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source} (worker only)`]);
+    rows.push(['payload keys', 'TEMPORAL_CODEC_KEYS', `from ${payloadKeys.source}`]);
     rows.push(['api token', apiToken.source, 'Authorization: Bearer <token>; the CLI reads API_TOKEN']);
 
     for (const app of APP_PROCESSES) {

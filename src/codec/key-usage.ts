@@ -1,0 +1,73 @@
+/**
+ * Which codec key ids the payloads of open workflows and of schedules are encrypted under: what
+ * must stay in TEMPORAL_CODEC_KEYS (or, with derived keys, in ENCRYPTION_KEYS_PREVIOUS) for
+ * them to be read. Reads raw histories through the gRPC service, so it needs no key at all.
+ * Closed histories in retention also carry payloads; they are not scanned (count them with a
+ * visibility query if a retained history must stay readable).
+ */
+import type { Client } from '@temporalio/client';
+import { KEY_ID_METADATA } from './payload-codec.js';
+
+export interface CodecKeyUsage {
+  keyId: string;
+  workflows: string[];
+  schedules: string[];
+}
+
+export interface CodecKeyUsageReport {
+  usage: CodecKeyUsage[];
+  workflowsScanned: number;
+  schedulesScanned: number;
+  /** More open workflows than `limit`: the rest were not scanned. */
+  truncated: boolean;
+}
+
+/** Every key id found in payload metadata anywhere inside `value` (a proto message). */
+function keyIdsIn(value: unknown, found: Set<string>, depth = 0): void {
+  if (!value || typeof value !== 'object' || depth > 64 || value instanceof Uint8Array) return;
+  if (Array.isArray(value)) {
+    for (const v of value) keyIdsIn(v, found, depth + 1);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  const metadata = record.metadata as Record<string, unknown> | undefined;
+  const id = metadata?.[KEY_ID_METADATA];
+  if (id instanceof Uint8Array) found.add(Buffer.from(id).toString('utf8'));
+  for (const v of Object.values(record)) keyIdsIn(v, found, depth + 1);
+}
+
+export async function codecKeyUsage(
+  client: Client,
+  options: { limit?: number } = {},
+): Promise<CodecKeyUsageReport> {
+  const limit = options.limit ?? 1000;
+  const byKey = new Map<string, CodecKeyUsage>();
+  const entry = (keyId: string) => {
+    const known = byKey.get(keyId);
+    if (known) return known;
+    const created: CodecKeyUsage = { keyId, workflows: [], schedules: [] };
+    byKey.set(keyId, created);
+    return created;
+  };
+  let workflowsScanned = 0;
+  let truncated = false;
+  for await (const wf of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
+    if (workflowsScanned >= limit) {
+      truncated = true;
+      break;
+    }
+    workflowsScanned++;
+    const found = new Set<string>();
+    keyIdsIn(await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(), found);
+    for (const id of found) entry(id).workflows.push(wf.workflowId);
+  }
+  let schedulesScanned = 0;
+  const namespace = client.options.namespace;
+  for await (const s of client.schedule.list()) {
+    schedulesScanned++;
+    const found = new Set<string>();
+    keyIdsIn(await client.workflowService.describeSchedule({ namespace, scheduleId: s.scheduleId }), found);
+    for (const id of found) entry(id).schedules.push(s.scheduleId);
+  }
+  return { usage: [...byKey.values()], workflowsScanned, schedulesScanned, truncated };
+}
