@@ -7,13 +7,15 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { thingNameFor } from '../../src/iot/naming.js';
+import { storeReadings } from '../support/telemetry.js';
 import { TestStack } from './stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 
 const SCRIPT = `
 import {
-  closeSolarIot, decryptData, encryptData, getPlantIoTStatus, getThingShadow, isAwsIotEnabled,
+  closeSolarIot, decryptData, encryptData, getLatestTelemetry, getPlantIoTStatus, getTelemetry,
+  getThingShadow, isAwsIotEnabled,
   PlantNotFoundError, provisionPlantIoT, publishCommand, updateThingShadow,
 } from './src/client.ts';
 const plantId = process.env.PLANT_ID;
@@ -24,11 +26,14 @@ const shadow = await getThingShadow(plantId);
 const command = await publishCommand(plantId, 'restart');
 const status = await getPlantIoTStatus(plantId);
 const sealed = await encryptData('sensitive-data');
+const telemetry = await getTelemetry(plantId, { from: '2024-06-21T12:00:00Z', to: '2024-06-21T13:00:00Z', bucket: '1h' });
+const latest = await getLatestTelemetry(plantId);
 let notFound = null;
 try { await getPlantIoTStatus('missing-' + plantId); } catch (e) { notFound = e instanceof PlantNotFoundError ? e.code : String(e); }
 console.log(JSON.stringify({
   enabled, thingName: provisioned.resources.thingName, desired: shadow.state.desired,
   topic: command.topic, iotStatus: status.plant.iotStatus, roundTrip: await decryptData(sealed), notFound,
+  telemetry: telemetry.series, latest: latest.devices.map((d) => d.metrics),
 }));
 await closeSolarIot();
 `;
@@ -41,6 +46,9 @@ afterAll(async () => stack?.close());
 
 it('provisions, sets a shadow and sends a command from a script using only the environment', async () => {
   const plantId = randomUUID();
+  await storeReadings(stack.database.pool, plantId, [
+    { deviceId: 'inverter-01', timestamp: '2024-06-21T12:30:00Z', metrics: { power_ac: 4200 } },
+  ]);
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
@@ -70,6 +78,16 @@ it('provisions, sets a shadow and sends a command from a script using only the e
     iotStatus: 'active',
     roundTrip: 'sensitive-data',
     notFound: 'plant_not_found',
+    telemetry: [
+      {
+        deviceId: 'inverter-01',
+        metric: 'power_ac',
+        points: [
+          { start: '2024-06-21T12:00:00.000Z', avg: 4200, min: 4200, max: 4200, last: 4200, count: 1 },
+        ],
+      },
+    ],
+    latest: [[{ metric: 'power_ac', value: 4200, timestamp: '2024-06-21T12:30:00.000Z' }]],
   });
   expect((await stack.plantRow(plantId))?.iotStatus).toBe('active');
 });
