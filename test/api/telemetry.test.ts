@@ -230,6 +230,31 @@ describe('GET /plants/{id}/telemetry/latest', () => {
     });
   });
 
+  it('holds the metrics a device reported in the 24 hours before its last reading', async () => {
+    const id = await newPlant();
+    await storeReadings(stack.database.pool, id, [
+      {
+        deviceId: 'meter-01',
+        timestamp: '2024-06-20T11:00:00Z',
+        metrics: { energy_total: 1, irradiance: 5 },
+      },
+      { deviceId: 'meter-01', timestamp: '2024-06-20T13:00:00Z', metrics: { irradiance: 6 } },
+      { deviceId: 'meter-01', timestamp: '2024-06-21T12:00:00Z', metrics: { power_ac: 7 } },
+    ]);
+    const { body } = await get<LatestTelemetryView>(`/plants/${id}/telemetry/latest`);
+    expect(body.devices).toEqual([
+      {
+        deviceId: 'meter-01',
+        lastReadingAt: at('12:00:00.000'),
+        metrics: [
+          // energy_total, 25 hours before, is left out.
+          { metric: 'irradiance', value: 6, timestamp: '2024-06-20T13:00:00.000Z' },
+          { metric: 'power_ac', value: 7, timestamp: at('12:00:00.000') },
+        ],
+      },
+    ]);
+  });
+
   it('answers no devices for a plant that never sent anything, 404 for an unknown plant', async () => {
     const silent = await newPlant();
     expect(await get(`/plants/${silent}/telemetry/latest`)).toEqual({
