@@ -234,6 +234,18 @@ class RuleNotOursError extends ConflictError {
   }
 }
 
+/**
+ * A rule created for one plant reads that plant's topics (or every plant's, `+`, if widened on
+ * purpose): updating it in another plant's name would take its telemetry routing over.
+ */
+function assertRuleOfPlant(ruleName: string, plantId: string, existingSql: string | undefined) {
+  const plantLevel = /\bFROM\s+'solar\/([^/']+)\//i.exec(existingSql ?? '')?.[1];
+  if (plantLevel === undefined)
+    throw new RuleNotOursError(ruleName, "its SQL does not read the plants' solar/<plantId>/... topics");
+  if (plantLevel !== '+' && plantLevel !== plantId)
+    throw new RuleNotOursError(ruleName, `it routes plant ${plantLevel}'s telemetry, not plant ${plantId}'s`);
+}
+
 function checkedUpdate(ruleName: string, plantId: string, update: { sql?: string; description?: string }) {
   assertRuleName(ruleName);
   // The shared rule routes every plant; the provisioning workflows own it, not a per-plant update.
@@ -320,6 +332,7 @@ export function awsRuleManager(iot: IoTClient, settings: RuleSettings): RuleMana
           'its actions are not the one SQS action to AWS_SQS_QUEUE_URL that createDataIngestionRule creates',
         );
       }
+      assertRuleOfPlant(ruleName, plantId, existing.sql);
       const topicRulePayload: TopicRulePayload = {
         sql: sql ?? existing.sql,
         description: update.description ?? existing.description,
@@ -366,6 +379,7 @@ export function mockRuleManager(): RuleManager & { readonly rules: Map<string, s
       const existing = rules.get(ruleName);
       if (existing === undefined)
         throw new NotFoundError('rule_not_found', `Topic rule ${ruleName} does not exist (mock mode)`);
+      assertRuleOfPlant(ruleName, plantId, existing);
       rules.set(ruleName, sql ?? existing);
       return { ruleName, sql: sql ?? existing, created: false };
     },

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateTopicRuleCommand, DeleteTopicRuleCommand } from '@aws-sdk/client-iot';
+import { CreateTopicRuleCommand, DeleteTopicRuleCommand, GetTopicRuleCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/api/server.js';
 import { createDb } from '../../src/db/client.js';
@@ -392,6 +392,20 @@ describe('item 9: bad input answers 4xx naming the problem', () => {
     }
     const allowed = `SELECT *, topic(2) AS plantId, timestamp() AS receivedAt FROM 'solar/${plantId}/data' WHERE abs(temperature) > 50`;
     expect((await stack.solarIot.updateRule(ruleName, plantId, { sql: allowed })).sql).toBe(allowed);
+  });
+
+  it("updateRule refuses another plant's rule: plant A cannot take over the rule routing plant B", async () => {
+    const [plantA, plantB] = [randomUUID(), randomUUID()];
+    await stack.solarIot.createDataIngestionRule(plantB);
+    const ruleOfB = plantRuleNameFor(plantB);
+    for (const update of [{ sql: `SELECT * FROM 'solar/${plantA}/data'` }, { description: 'taken over' }]) {
+      await expect(
+        stack.solarIot.updateRule(ruleOfB, plantA, update),
+        JSON.stringify(update),
+      ).rejects.toMatchObject({ code: 'rule_not_ours' });
+    }
+    const inAws = await stack.aws?.iot.send(new GetTopicRuleCommand({ ruleName: ruleOfB }));
+    expect(inAws?.rule?.sql).toContain(`'solar/${plantB}/data'`);
   });
 });
 
