@@ -55,6 +55,12 @@ describe('docker-compose.yml', () => {
     expect(services[api as string]?.ports).toEqual([`${BIND}:3000:3000`]);
   });
 
+  it('passes API_ALLOWED_HOSTS to the API: published beyond loopback, clients call it by another name', () => {
+    const [api] = running('src/api/main.ts');
+    // Without it the API answers 403 forbidden_host to every name but localhost/127.0.0.1/[::1].
+    expect(env(api as string).API_ALLOWED_HOSTS).toBe('${API_ALLOWED_HOSTS:-}');
+  });
+
   it('has no fixed PostgreSQL password: POSTGRES_PASSWORD is required and the URLs use it', () => {
     for (const name of Object.keys(services)) {
       const e = env(name);
