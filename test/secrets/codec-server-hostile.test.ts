@@ -126,6 +126,10 @@ describe('codec server process under hostile input', () => {
         'declared body larger than the limit',
         `POST /decode HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n{`,
       ],
+      [
+        'chunked body past the 8 MiB limit',
+        `POST /decode HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${`100000\r\n${'a'.repeat(0x100000)}\r\n`.repeat(9)}0\r\n\r\n`,
+      ],
       ['body shorter than declared (client hangs up)', post('/decode', auth).replace(/\}\]\}$/, '')],
       ['payload JSON that is not JSON', post('/decode', auth, '{"payloads":[')],
       ['payload JSON with a prototype key', post('/decode', auth, '{"__proto__":{"payloads":[]}}')],
