@@ -311,6 +311,41 @@ describe('partition maintenance', () => {
   });
 });
 
+describe('reading one plant, one metric, a time range', () => {
+  it('reads only the partitions of the range, through the primary key', async () => {
+    const url = await freshDatabase();
+    await migrateDatabase(url);
+    const db = await connect(url);
+    const now = new Date('2026-03-15T10:00:00Z');
+    await maintainPartitions(db, { rawRetentionDays: 3, processedRetentionDays: 90, aheadDays: 2 }, now);
+    // 5 plants x 4 metrics x 2 devices, hourly over two and a half months.
+    await db.query(`
+      INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id)
+      SELECT 'inverter-0' || d, 'metric_' || m, t, 1, 'plant-' || p
+        FROM generate_series(1, 5) p, generate_series(1, 4) m, generate_series(1, 2) d,
+             generate_series('2026-01-01'::timestamptz, '2026-03-15', interval '1 hour') t`);
+    await db.query('ANALYZE processed_data');
+    const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(
+      `EXPLAIN (FORMAT JSON) SELECT device_id, avg(value) FROM processed_data
+        WHERE plant_id = 'plant-2' AND tag_id = 'metric_3'
+          AND "timestamp" >= '2026-02-20T00:00:00Z' AND "timestamp" < '2026-03-02T00:00:00Z'
+        GROUP BY device_id`,
+    );
+    const relations: string[] = [];
+    const indexes: string[] = [];
+    const walk = (node: Record<string, unknown>) => {
+      if (typeof node['Relation Name'] === 'string') relations.push(node['Relation Name']);
+      if (typeof node['Index Name'] === 'string') indexes.push(node['Index Name']);
+      for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+    };
+    const plan = rows[0]?.['QUERY PLAN'] as { Plan: Record<string, unknown> }[];
+    walk(plan[0]?.Plan ?? {});
+    // Pruned to the two months, each read through its primary key (an index scan or a bitmap of it).
+    expect(relations.sort()).toEqual(['processed_data_p2026_02', 'processed_data_p2026_03']);
+    expect(indexes.sort()).toEqual(['processed_data_p2026_02_pkey', 'processed_data_p2026_03_pkey']);
+  });
+});
+
 describe('partition settings', () => {
   it('default to 30 days of raw messages, five years of readings, 7 days ahead, hourly', () => {
     expect(PARTITION_DEFAULTS).toEqual({
