@@ -90,16 +90,58 @@ export interface LatestTelemetryView {
 }
 
 const INSTANT_RE =
-  /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-](\d{2}):?(\d{2})))?$/;
+/** Instants PostgreSQL reads as JavaScript writes them: toISOString() has no year 0 or 10000 PostgreSQL takes. */
+const EARLIEST_MS = Date.parse('0001-01-01T00:00:00Z');
+const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** A real calendar date-time: Date.parse would bend February 30th or hour 24 into another day. */
+function isCalendarInstant(m: RegExpExecArray): boolean {
+  const [, y, mo, d, h = '0', mi = '0', s = '0', oh = '0', om = '0'] = m;
+  const [month, day] = [Number(mo), Number(d)];
+  const lastOfMonth = new Date(0);
+  lastOfMonth.setUTCFullYear(Number(y), month, 0); // not Date.UTC, which reads years 0..99 as 1900..1999
+  return (
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= lastOfMonth.getUTCDate() &&
+    Number(h) <= 23 &&
+    Number(mi) <= 59 &&
+    Number(s) <= 59 &&
+    Number(oh) <= 23 &&
+    Number(om) <= 59
+  );
+}
 
 function instant(value: string | Date, what: string): number {
-  const ms =
-    value instanceof Date ? value.getTime() : INSTANT_RE.test(value) ? Date.parse(value) : Number.NaN;
+  let ms = Number.NaN;
+  if (value instanceof Date) ms = value.getTime();
+  else {
+    const m = INSTANT_RE.exec(value);
+    if (m && isCalendarInstant(m)) ms = Date.parse(value);
+  }
   if (Number.isNaN(ms))
     throw new InvalidInputError(
       `${what} ${JSON.stringify(String(value))} is not a date-time: use ISO 8601 with a zone, e.g. 2024-06-21T12:00:00Z (or a date, 2024-06-21, for UTC midnight)`,
     );
   return ms;
+}
+
+function assertWithinCalendar(ms: number, what: string): void {
+  if (ms < EARLIEST_MS || ms > LATEST_MS)
+    throw new InvalidInputError(
+      `${what} (${Number.isFinite(ms) ? new Date(ms).toISOString() : ms}) is outside 0001-01-01..9999-12-31 UTC`,
+      'invalid_time_range',
+    );
+}
+
+/** A metric or device name as the ingest stores them (message.ts): no control characters, at most 128. */
+function assertName(value: string | undefined, what: string): void {
+  if (value !== undefined && (value.length === 0 || value.length > 128 || /\p{Cc}/u.test(value)))
+    throw new InvalidInputError(
+      `${what} ${JSON.stringify(value.slice(0, 140))} is not a ${what} name: 1 to 128 characters, no control characters`,
+    );
 }
 
 /** Buckets from..to touches, with buckets aligned on the origin. */
@@ -125,6 +167,8 @@ export function resolveTelemetryWindow(
     options.from === undefined
       ? toMs - DEFAULT_TELEMETRY_RANGE_SECONDS * 1_000
       : instant(options.from, 'from');
+  assertWithinCalendar(fromMs, 'from');
+  assertWithinCalendar(toMs, 'to');
   const iso = (ms: number) => new Date(ms).toISOString();
   if (fromMs >= toMs)
     throw new InvalidInputError(
@@ -185,6 +229,8 @@ async function guarded<T>(run: () => Promise<T>): Promise<T> {
 export function telemetryRepository(db: Db) {
   return {
     async buckets(plantId: string, options: TelemetryQueryOptions, now = Date.now()): Promise<TelemetryView> {
+      assertName(options.metric, 'metric');
+      assertName(options.device, 'device');
       const { fromMs, toMs, bucketSeconds } = resolveTelemetryWindow(options, now);
       const from = new Date(fromMs).toISOString();
       const to = new Date(toMs).toISOString();
