@@ -91,14 +91,22 @@ export function statusDescription(status: number): string {
   return DESCRIPTIONS[status] ?? 'Response';
 }
 
+const MAX_PROBLEMS = 5;
+
+function shorten(text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => {
+  // zod names unknown keys in full: a caller's 100 KB key (or 3,000 keys) is not echoed back.
+  const problems = result.error.issues.slice(0, MAX_PROBLEMS).map((i) => {
     const path = [where, ...i.path.map(String)].join('.');
-    return `${path}: ${i.message}`;
+    return shorten(`${path}: ${i.message}`);
   });
-  throw new InvalidInputError(problems.join('; '));
+  const more = result.error.issues.length - problems.length;
+  throw new InvalidInputError(`${problems.join('; ')}${more > 0 ? ` (and ${more} more)` : ''}`);
 }
 
 /** Collects the routes for the OpenAPI document while registering them with fastify. */

@@ -3,12 +3,12 @@
  * the same way. Routes are grouped per resource in ./routes; each is described by one RouteSpec.
  */
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../logging/index.js';
 import type { SolarIot } from '../service/solar-iot.js';
 import { installAuth } from './auth.js';
 import { installBrowserGuard } from './browser-guard.js';
-import { installErrorHandling, MAX_BODY_BYTES } from './errors.js';
+import { errorPayload, installErrorHandling, MAX_BODY_BYTES } from './errors.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { RouteTable } from './route.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -45,6 +45,20 @@ export function buildServer(deps: ServerDeps): ApiServer {
     bodyLimit: MAX_BODY_BYTES,
     // The CLI and proxies send ids in paths; nothing else needs more.
     routerOptions: { maxParamLength: 200 },
+    // A path that does not decode (`/plants/%ff`): fastify's own body would echo it in another shape.
+    frameworkErrors: (error, _request, reply) => {
+      // fastify types this reply with the schema generics of no route in particular.
+      (reply as FastifyReply)
+        .code(400)
+        .send(
+          errorPayload(
+            'invalid_request',
+            error.code === 'FST_ERR_BAD_URL'
+              ? 'The request path is not valid percent-encoded UTF-8'
+              : 'The request could not be routed',
+          ),
+        );
+    },
   });
   const registered: ApiServer['registered'] = [];
   app.addHook('onRoute', (route) => {

@@ -353,6 +353,25 @@ describe('item 9: bad input answers 4xx naming the problem', () => {
     expect(deep.status).toBe(400);
   });
 
+  it('echoes no huge key or path back: unknown keys and bad percent-encoding answer short 400s in the API error shape', async () => {
+    const huge = 'k'.repeat(10_000);
+    const manyKeys = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`key${i}`, 1]));
+    for (const [method, path, raw] of [
+      ['GET', `/plants?${huge}=1`, undefined],
+      ['POST', '/plants', JSON.stringify({ name: 'x', [huge.repeat(10)]: 1 })],
+      ['POST', '/backfill', JSON.stringify(manyKeys)],
+      ['GET', '/plants/%ff%fe', undefined],
+      ['GET', `/plants/%%${'a'.repeat(150)}`, undefined],
+      ['DELETE', '/plants/%E0%A4%A', undefined],
+    ] as const) {
+      const answer = await send(port.secured, method, path, raw === undefined ? {} : { raw });
+      const what = `${method} ${path.slice(0, 30)}: ${answer.text.slice(0, 120)}`;
+      expect(answer.status, what).toBe(400);
+      expect(answer.text.length, what).toBeLessThan(1_000);
+      expect(answer.body.error?.code, what).toMatch(/^invalid_/);
+    }
+  });
+
   it('updateRule refuses the shared rule, rules it did not create, and SQL that reaches outside', async () => {
     const plantId = randomUUID();
     await expect(
