@@ -103,7 +103,6 @@ const name = (what: string) =>
 
 const deviceIdSchema = name('deviceId');
 const metricNameSchema = name('metric name');
-const metricsSchema = z.record(z.string(), z.unknown(), { error: 'metrics is not an object' });
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -249,10 +248,11 @@ export function parseMessage(body: string, messageId: string, options: ParseOpti
     );
   }
 
-  const metricsObj = metricsSchema.safeParse(msg.metrics);
-  if (!metricsObj.success || Array.isArray(msg.metrics))
+  if (typeof msg.metrics !== 'object' || Array.isArray(msg.metrics))
     return reject('invalid_field', 'metrics is not an object');
-  const entries = Object.entries(metricsObj.data);
+  // The parsed object itself, not a zod record: z.record drops a "__proto__" key, which JSON.parse
+  // keeps as an own property, and the metric was lost without a trace.
+  const entries = Object.entries(msg.metrics as Record<string, unknown>);
   if (entries.length === 0) return reject('missing_field', 'metrics is empty');
   if (entries.length > MAX_METRICS) return reject('invalid_field', `more than ${MAX_METRICS} metrics`);
   const metrics: [string, number][] = [];

@@ -1,0 +1,152 @@
+/**
+ * Readings a device in the field (or an attacker holding its certificate) may send, through the
+ * consumer, moto's SQS and the real partitioned tables: each is stored or quarantined with its
+ * reason, none blocks the queue, and a device cannot write under another plant.
+ */
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ruleOutput } from '../../src/ingest/message.js';
+import {
+  createQueue,
+  Db,
+  deleteQueue,
+  newSqs,
+  queueDepth,
+  send,
+  startConsumer,
+  type TestConsumer,
+  testPlant,
+  testSettings,
+  waitFor,
+} from './support.js';
+
+let sqs: SQSClient;
+let db: Db;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(() => {
+  sqs = newSqs();
+  db = new Db();
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+afterAll(async () => {
+  sqs.destroy();
+  await db.close();
+});
+
+async function queue(): Promise<string> {
+  const url = await createQueue(sqs);
+  cleanups.push(() => deleteQueue(sqs, url));
+  return url;
+}
+
+function consumer(queueUrl: string): TestConsumer {
+  const c = startConsumer(queueUrl, { settings: testSettings({ pollers: 1, lingerMs: 300 }) });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+const emptied = (url: string) => async () => (await queueDepth(sqs, url)).total === 0;
+
+interface Stored {
+  device_id: string;
+  tag_id: string;
+  ts: string;
+  value: number;
+}
+
+async function storedRows(plant: string): Promise<Stored[]> {
+  const { rows } = await db.pool.query<Stored>(
+    `SELECT device_id, tag_id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts, value
+       FROM processed_data WHERE plant_id = $1 ORDER BY ts, device_id, tag_id`,
+    [plant],
+  );
+  return rows;
+}
+
+describe('hostile readings through the consumer', () => {
+  it('stores or quarantines each with its reason; the batch and the queue go on', async () => {
+    const url = await queue();
+    const plant = testPlant();
+    const other = testPlant();
+    const marker = `hostile-${plant}`;
+    const device = (deviceId: string, timestamp: string, metrics: unknown, extra: object = {}) =>
+      ruleOutput({ plantId: plant, deviceId, timestamp, metrics, marker, ...extra }, plant);
+
+    const stored = [
+      // The oldest instant accepted: older than every partition, so it lands in the default one.
+      device('inverter-01', '2000-01-01T00:00:00Z', { power_ac: 1 }),
+      // Month end and leap day, the last microsecond of a partition and the first of the next.
+      device('inverter-01', '2024-02-29T23:59:59.999999Z', { power_ac: 2 }),
+      device('inverter-01', '2024-03-01T00:00:00Z', { power_ac: 3 }),
+      // Another zone: 05:00 in India on 1 March is 23:30 UTC on the leap day.
+      device('inverter-02', '2024-03-01T05:00:00+05:30', { power_ac: 4 }),
+      // The extremes of a double, and a 128-character name in a script other than Latin.
+      device('inverter-03', '2024-03-01T00:00:00Z', {
+        max: Number.MAX_VALUE,
+        tiny: Number.MIN_VALUE,
+        negative: -Number.MAX_VALUE,
+      }),
+      device('é'.repeat(128), '2024-03-01T00:00:00Z', { power_ac: 5 }),
+      // The body names another plant: the topic's plant wins.
+      device('inverter-04', '2024-03-01T00:00:00Z', { power_ac: 6 }, { plantId: other }),
+      // Metric names JavaScript objects treat specially are still metrics.
+      device('inverter-05', '2024-03-01T00:00:00Z', { __proto__: 7, constructor: 8 }),
+    ];
+    // JSON.stringify drops __proto__ set as a literal key; write the body as a device would.
+    stored[7] = (stored[7] as string).replace('"metrics":{', '"metrics":{"__proto__":7,');
+
+    const quarantined: [string, string][] = [
+      ['bad_timestamp', device('inverter-01', '1970-01-01T00:00:00Z', { power_ac: 1 })],
+      ['bad_timestamp', device('inverter-01', '1999-12-31T23:59:59.999Z', { power_ac: 1 })],
+      ['bad_timestamp', device('inverter-01', '-000001-01-01T00:00:00Z', { power_ac: 1 })],
+      ['bad_timestamp', device('inverter-01', '+275760-09-13T00:00:00Z', { power_ac: 1 })],
+      ['bad_timestamp', device('inverter-01', '2016-12-31T23:59:60Z', { power_ac: 1 })],
+      ['bad_timestamp', device('inverter-01', '2024-03-01T00:00:00', { power_ac: 1 })],
+      ['bad_timestamp', device('inverter-01', 1_709_251_200 as never, { power_ac: 1 })],
+      ['future_timestamp', device('inverter-01', '9999-12-31T23:59:59Z', { power_ac: 1 })],
+      [
+        'non_numeric_metric',
+        device('inverter-01', '2024-03-01T00:00:00Z', {}).replace('"metrics":{}', '"metrics":{"p":1e309}'),
+      ],
+      ['non_numeric_metric', device('inverter-01', '2024-03-01T00:00:00Z', { p: 'NaN' })],
+      ['non_numeric_metric', device('inverter-01', '2024-03-01T00:00:00Z', { p: null })],
+      ['invalid_field', device('é'.repeat(129), '2024-03-01T00:00:00Z', { power_ac: 1 })],
+      ['invalid_field', device('inverter\u0007', '2024-03-01T00:00:00Z', { power_ac: 1 })],
+      ['invalid_field', device('inverter-01', '2024-03-01T00:00:00Z', { 'power\nac': 1 })],
+      ['invalid_field', device('inverter-01', '2024-03-01T00:00:00Z', { ['x'.repeat(129)]: 1 })],
+      ['invalid_json', device('inverter-\u0000', '2024-03-01T00:00:00Z', { power_ac: 1 })],
+    ];
+    for (const b of stored) await send(sqs, url, b);
+    for (const [, b] of quarantined) await send(sqs, url, b);
+    consumer(url);
+
+    await waitFor('queue emptied', emptied(url));
+    expect(await storedRows(plant)).toEqual([
+      { device_id: 'inverter-01', tag_id: 'power_ac', ts: '2000-01-01T00:00:00.000000', value: 1 },
+      { device_id: 'inverter-02', tag_id: 'power_ac', ts: '2024-02-29T23:30:00.000000', value: 4 },
+      { device_id: 'inverter-01', tag_id: 'power_ac', ts: '2024-02-29T23:59:59.999999', value: 2 },
+      { device_id: 'inverter-01', tag_id: 'power_ac', ts: '2024-03-01T00:00:00.000000', value: 3 },
+      { device_id: 'inverter-03', tag_id: 'max', ts: '2024-03-01T00:00:00.000000', value: Number.MAX_VALUE },
+      {
+        device_id: 'inverter-03',
+        tag_id: 'negative',
+        ts: '2024-03-01T00:00:00.000000',
+        value: -Number.MAX_VALUE,
+      },
+      { device_id: 'inverter-03', tag_id: 'tiny', ts: '2024-03-01T00:00:00.000000', value: Number.MIN_VALUE },
+      { device_id: 'inverter-04', tag_id: 'power_ac', ts: '2024-03-01T00:00:00.000000', value: 6 },
+      { device_id: 'inverter-05', tag_id: '__proto__', ts: '2024-03-01T00:00:00.000000', value: 7 },
+      { device_id: 'inverter-05', tag_id: 'constructor', ts: '2024-03-01T00:00:00.000000', value: 8 },
+      { device_id: 'é'.repeat(128), tag_id: 'power_ac', ts: '2024-03-01T00:00:00.000000', value: 5 },
+    ]);
+    expect(await db.processed(other)).toBe(0);
+    expect(await db.raw(other)).toBe(0);
+    const rows = await db.quarantine(marker);
+    expect(rows.map((r) => r.reason.split(':')[0]).sort()).toEqual(quarantined.map(([r]) => r).sort());
+  });
+});
