@@ -35,6 +35,7 @@ export async function runCodecServer(
     codec,
     token: settings.token,
     corsOrigins: settings.corsOrigins,
+    allowEncode: settings.allowEncode,
     onRequest: (entry) => logger.info(entry, 'codec request'),
   });
   await new Promise<void>((resolve, reject) => {
@@ -50,11 +51,12 @@ export async function runCodecServer(
       currentKeyId: codec.currentKeyId,
       keySource: source,
       corsOrigins: settings.corsOrigins,
+      encode: settings.allowEncode ? 'on (CODEC_SERVER_ALLOW_ENCODE)' : 'off',
       ...(env.CODEC_SERVER_TOKEN_FILE
         ? { uiEndpoint: `${url}/t/<token in ${env.CODEC_SERVER_TOKEN_FILE}>` }
         : {}),
     },
-    'codec server listening (POST /encode, /decode; Authorization: Bearer <CODEC_SERVER_TOKEN> or /t/<token>/ prefix)',
+    'codec server listening (POST /decode, /encode if allowed; Authorization: Bearer <CODEC_SERVER_TOKEN> or /t/<token>/ prefix)',
   );
   if (warning) logger.warn(warning);
   return {

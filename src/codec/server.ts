@@ -10,9 +10,16 @@
  * CORS answers only the configured UI origins, and a request with any other Origin is refused
  * (403) even with the token. Request bodies are never logged.
  *
+ * `/encode` is off unless `allowEncode` (CODEC_SERVER_ALLOW_ENCODE=true): the token is no secret
+ * from local users (the dev server's Web UI hands its endpoint to whoever loads
+ * /api/v1/settings), and an encoder lets its holder turn any input into one the worker runs
+ * (`temporal workflow start --codec-endpoint ... --type deprovisionPlant`), which is what the
+ * worker's refusal of plain payloads exists to stop. Decoding only reads.
+ *
  * Status codes: 204 preflight, 200 done, 400 not a codec request, 401 no or wrong token,
- * 403 foreign Origin, 404 unknown path, 405 not POST, 413 body too large, 422 a payload that cannot be decoded
- * (unknown key id or tampered; the message names the key id).
+ * 403 foreign Origin or encoding off, 404 unknown path, 405 not POST, 413 body too large or more
+ * than MAX_PAYLOADS payloads, 422 a payload that cannot be decoded (unknown key id or tampered;
+ * the message names the key id).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -21,11 +28,19 @@ import { z } from 'zod';
 import { PayloadCodecError } from './payload-codec.js';
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/**
+ * Payloads per request. 8 MiB of `{}` is 2.7 million payloads: decoding them blocked the process
+ * for 24 s, encoding for 4 minutes at 2.5 GB. A history event carries a handful; the Web UI and
+ * the CLI send one request per event.
+ */
+export const MAX_PAYLOADS = 10_000;
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
   token: string;
   corsOrigins: readonly string[];
+  /** Serve POST /encode (default false: see the header comment). */
+  allowEncode?: boolean;
   /** Called once per request, with no body and no token (path shown without the token). */
   onRequest?: (entry: {
     method: string;
@@ -48,6 +63,7 @@ const codecRequest = z.object({
     }),
   ),
 });
+const payloadList = z.object({ payloads: z.array(z.unknown()) });
 
 class HttpError extends Error {
   constructor(
@@ -177,6 +193,13 @@ export function codecRequestHandler(options: CodecServerOptions) {
         error: 'missing or wrong token: send Authorization: Bearer <CODEC_SERVER_TOKEN>',
       });
     }
+    if (m[2] === 'encode' && !options.allowEncode) {
+      log(403);
+      return send(res, 403, {
+        error:
+          'encoding is off: whoever holds the codec token could encrypt workflow inputs the worker runs. Start workflows through the API or CLI, or set CODEC_SERVER_ALLOW_ENCODE=true',
+      });
+    }
     try {
       const contentType = req.headers['content-type'] ?? '';
       if (!/^application\/json\b/i.test(contentType)) {
@@ -188,6 +211,14 @@ export function codecRequestHandler(options: CodecServerOptions) {
       } catch (error) {
         if (error instanceof HttpError) throw error;
         throw new HttpError(400, 'not a codec request: the body is not JSON');
+      }
+      // Counted before the per-payload checks, which alone take seconds on millions of payloads.
+      const list = payloadList.safeParse(json);
+      if (list.success && list.data.payloads.length > MAX_PAYLOADS) {
+        throw new HttpError(
+          413,
+          `${list.data.payloads.length} payloads in one request; at most ${MAX_PAYLOADS}: split the request`,
+        );
       }
       const parsed = codecRequest.safeParse(json);
       if (!parsed.success) {

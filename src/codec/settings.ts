@@ -10,6 +10,9 @@
  *   CODEC_SERVER_PORT     default 8234 (next to the Web UI's 8233).
  *   CODEC_SERVER_HOST     default 127.0.0.1.
  *   CODEC_CORS_ORIGINS    Web UI origins allowed to call it, comma separated; default http://localhost:8233.
+ *   CODEC_SERVER_ALLOW_ENCODE  `true` serves POST /encode (the Web UI's start/signal forms need it);
+ *                         default `false`: an encoder would let anyone who reads the token from the
+ *                         Web UI encrypt inputs the worker runs (server.ts).
  *   TEMPORAL_ALLOW_PLAIN_PAYLOADS  `true` lets the worker run payloads that are not encrypted (a
  *                         migration from unencrypted histories); default `false`: refused.
  */
@@ -89,6 +92,7 @@ export interface CodecServerSettings {
   port: number;
   token: string;
   corsOrigins: string[];
+  allowEncode: boolean;
 }
 
 /** The codec server's own variables (the keys are read by `loadCodecKeys`). */
@@ -131,8 +135,20 @@ export function readCodecServerSettings(env: Env = process.env): CodecServerSett
       );
     }
   }
+  const encodeText = value(env, 'CODEC_SERVER_ALLOW_ENCODE') ?? 'false';
+  if (encodeText !== 'true' && encodeText !== 'false') {
+    lines.push(
+      `CODEC_SERVER_ALLOW_ENCODE: ${JSON.stringify(encodeText.slice(0, 20))} is neither true nor false. Fix: unset it (POST /encode refused), or true to let token holders encrypt payloads`,
+    );
+  }
   if (lines.length) throw new CodecSettingsError(lines);
-  return { host: value(env, 'CODEC_SERVER_HOST') ?? '127.0.0.1', port, token: token as string, corsOrigins };
+  return {
+    host: value(env, 'CODEC_SERVER_HOST') ?? '127.0.0.1',
+    port,
+    token: token as string,
+    corsOrigins,
+    allowEncode: encodeText === 'true',
+  };
 }
 
 /** TEMPORAL_ALLOW_PLAIN_PAYLOADS (worker): `true`/`false`, default false. Throws CodecSettingsError. */

@@ -186,6 +186,33 @@ describe('codec server process under hostile input', () => {
     expect(alive(), output).toBe(true);
   });
 
+  it('refuses to encode (the token is readable from the Web UI) and caps the payloads per request', async () => {
+    const plain = asJson(defaultPayloadConverter.toPayload({ plantId: 'plant-1' }));
+    const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` };
+    // An encoder would turn any deprovisionPlant input into one the worker runs.
+    const encode = await fetch(`http://127.0.0.1:${port}/t/${TOKEN}/encode`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ payloads: [plain] }),
+    });
+    expect(encode.status).toBe(403);
+    expect(((await encode.json()) as { error: string }).error).toMatch(/CODEC_SERVER_ALLOW_ENCODE/);
+    // 2.7 million `{}` fit in 8 MiB; each request is bounded in payloads, not only in bytes.
+    const many = await fetch(`http://127.0.0.1:${port}/decode`, {
+      method: 'POST',
+      headers,
+      body: `{"payloads":[${Array(10_001).fill('{}').join(',')}]}`,
+    });
+    expect(many.status).toBe(413);
+    expect(((await many.json()) as { error: string }).error).toMatch(/at most 10000/);
+    const enough = await fetch(`http://127.0.0.1:${port}/decode`, {
+      method: 'POST',
+      headers,
+      body: `{"payloads":[${Array(10_000).fill('{}').join(',')}]}`,
+    });
+    expect(enough.status).toBe(200);
+  });
+
   it('still decodes a real payload afterwards', async () => {
     const [encoded] = await new EncryptionCodec([k1]).encode([defaultPayloadConverter.toPayload('hello')]);
     const res = await fetch(`http://127.0.0.1:${port}/t/${TOKEN}/decode`, {

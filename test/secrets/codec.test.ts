@@ -169,6 +169,7 @@ describe('codec keys from the environment', () => {
       port: 8234,
       host: '127.0.0.1',
       corsOrigins: [UI],
+      allowEncode: false,
     });
   });
 });
@@ -180,6 +181,7 @@ describe('codec server', () => {
     codec,
     token: TOKEN,
     corsOrigins: [UI],
+    allowEncode: true,
     onRequest: (r) => requests.push(r),
   });
   let base = '';
