@@ -20,12 +20,20 @@ export function operationActivities({ temporal, settings }: ActivityDeps) {
     return temporal;
   }
 
-  /** Waits for a workflow to close, heartbeating so a dead worker is noticed; false if none ran. */
-  async function waitForClose(workflowId: string, cancelFirst: boolean): Promise<boolean> {
+  /**
+   * Waits for a workflow to close, heartbeating so a dead worker is noticed; false if none ran.
+   * A run of another type under the id (squatted by anyone who reaches Temporal) is not the
+   * operation looked for: it is neither cancelled nor waited for (it may never end).
+   */
+  async function waitForClose(
+    workflowId: string,
+    workflowType: string,
+    cancelFirst: boolean,
+  ): Promise<boolean> {
     const handle = client().workflow.getHandle(workflowId);
     try {
-      const { status } = await handle.describe();
-      if (status.name !== 'RUNNING') return false;
+      const { status, type } = await handle.describe();
+      if (status.name !== 'RUNNING' || type !== workflowType) return false;
       if (cancelFirst) await handle.cancel();
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return false;
@@ -44,7 +52,7 @@ export function operationActivities({ temporal, settings }: ActivityDeps) {
   return {
     /** Cancels a running provision of the plant and waits until its compensations have run. */
     async stopProvisioning({ plantId }: { plantId: string }): Promise<boolean> {
-      return waitForClose(provisionWorkflowId(plantId), true);
+      return waitForClose(provisionWorkflowId(plantId), 'provisionPlant', true);
     },
 
     /**
@@ -53,12 +61,12 @@ export function operationActivities({ temporal, settings }: ActivityDeps) {
      * both certificates, which the deprovision then removes). False if none was running.
      */
     async stopRotation({ plantId }: { plantId: string }): Promise<boolean> {
-      return waitForClose(rotateCertificateWorkflowId(plantId), true);
+      return waitForClose(rotateCertificateWorkflowId(plantId), 'rotateCertificate', true);
     },
 
     /** A provision started while the plant is being deprovisioned waits for that to finish. */
     async waitForDeprovisioning({ plantId }: { plantId: string }): Promise<boolean> {
-      return waitForClose(deprovisionWorkflowId(plantId), false);
+      return waitForClose(deprovisionWorkflowId(plantId), 'deprovisionPlant', false);
     },
   };
 }

@@ -256,6 +256,34 @@ describe('item 5: caller-chosen workflow ids cannot squat a plant', () => {
       }
     }
   });
+  it("a deprovision neither cancels nor waits for another type's workflow squatting the plant's rotation or provision id", async () => {
+    const created = await send(port.secured, 'POST', '/plants', { body: { name: 'Squatted rotation id' } });
+    const plantId = (created.body.plant as { id: string }).id;
+    await stack.until(async () => (await stack.plantRow(plantId))?.iotStatus === 'active');
+    // Never polled: a cancel request would stay pending, and a wait for it would never end.
+    const squatters = await Promise.all(
+      [rotateCertificateWorkflowId(plantId), provisionWorkflowId(plantId)].map((workflowId) =>
+        stack.temporal.workflow.start('backfillPlants', {
+          args: [{}],
+          taskQueue: `nobody-polls-${randomUUID()}`,
+          workflowId,
+        }),
+      ),
+    );
+    try {
+      expect((await send(port.secured, 'DELETE', `/plants/${plantId}`)).status).toBe(202);
+      await stack.temporal.workflow.getHandle(deprovisionWorkflowId(plantId)).result();
+      expect((await stack.plantRow(plantId))?.iotStatus).toBe('deprovisioned');
+      for (const squatter of squatters) {
+        const { events } = await squatter.fetchHistory();
+        const cancelRequested = (events ?? []).some((e) => e.workflowExecutionCancelRequestedEventAttributes);
+        expect(cancelRequested, squatter.workflowId).toBe(false);
+      }
+    } finally {
+      for (const squatter of squatters) await squatter.terminate('test over');
+    }
+  });
+
   it('refuses to attach a certificate rotation to a running workflow of another type under its id', async () => {
     const plantId = randomUUID();
     const squatter = await stack.temporal.workflow.start('backfillPlants', {
