@@ -148,6 +148,17 @@ async function createPartition(
   });
 }
 
+/** Some steps failed (retried next run); `result` holds what the others did. */
+export class PartitionMaintenanceError extends Error {
+  constructor(
+    message: string,
+    readonly result: MaintenanceResult,
+  ) {
+    super(message);
+    this.name = 'PartitionMaintenanceError';
+  }
+}
+
 /**
  * Brings the partitions of both tables in line with `settings` at `now`: every period from the
  * retention cut-off to `aheadDays` past now exists, periods entirely older than the cut-off are
@@ -159,6 +170,17 @@ export async function maintainPartitions(
   now: Date = new Date(),
 ): Promise<MaintenanceResult> {
   const result: MaintenanceResult = { created: [], dropped: [], movedFromDefault: 0, deletedFromDefault: 0 };
+  // One step that fails (a lock timeout behind a long reader) does not stop the others: before,
+  // a drop waiting on a dashboard's query threw before the partitions ahead were created, run
+  // after run, and every reading went to the default partition. They are reported at the end.
+  const failures: string[] = [];
+  const attempt = async (what: string, step: () => Promise<void>) => {
+    try {
+      await step();
+    } catch (err) {
+      failures.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
   await client.query('SELECT pg_advisory_lock($1::bigint)', [MAINTENANCE_LOCK_KEY]);
   try {
     for (const table of [PROCESSED, RAW]) {
@@ -167,32 +189,45 @@ export async function maintainPartitions(
       const horizon = new Date(now.getTime() + settings.aheadDays * DAY_MS);
       const existing = await partitionsOf(client, table);
 
-      for (const name of [...existing].sort()) {
-        const start = partitionStart(table, name);
-        if (!start || nextPeriod(start, table.granularity) > cutoff) continue;
-        await inTransaction(client, () => client.query(`DROP TABLE ${client.escapeIdentifier(name)}`));
-        result.dropped.push(name);
-      }
+      // Ahead first: ingestion needs these, retention can wait for the next run.
       for (let start = periodStart(cutoff, table.granularity); start < horizon; ) {
         const end = nextPeriod(start, table.granularity);
         const name = partitionName(table, start);
         if (!existing.has(name)) {
-          result.movedFromDefault += await createPartition(client, table, name, start, end);
-          result.created.push(name);
+          const from = start;
+          await attempt(`create ${name}`, async () => {
+            result.movedFromDefault += await createPartition(client, table, name, from, end);
+            result.created.push(name);
+          });
         }
         start = end;
       }
-      const deleted = await inTransaction(client, () =>
-        client.query(
-          `DELETE FROM ${client.escapeIdentifier(`${table.name}_default`)}
-            WHERE ${client.escapeIdentifier(table.arrivalColumn)} < $1::timestamptz - make_interval(days => $2)`,
-          [now.toISOString(), days],
-        ),
-      );
-      result.deletedFromDefault += deleted.rowCount ?? 0;
+      for (const name of [...existing].sort()) {
+        const start = partitionStart(table, name);
+        if (!start || nextPeriod(start, table.granularity) > cutoff) continue;
+        await attempt(`drop ${name}`, async () => {
+          await inTransaction(client, () => client.query(`DROP TABLE ${client.escapeIdentifier(name)}`));
+          result.dropped.push(name);
+        });
+      }
+      await attempt(`expire ${table.name}_default`, async () => {
+        const deleted = await inTransaction(client, () =>
+          client.query(
+            `DELETE FROM ${client.escapeIdentifier(`${table.name}_default`)}
+              WHERE ${client.escapeIdentifier(table.arrivalColumn)} < $1::timestamptz - make_interval(days => $2)`,
+            [now.toISOString(), days],
+          ),
+        );
+        result.deletedFromDefault += deleted.rowCount ?? 0;
+      });
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1::bigint)', [MAINTENANCE_LOCK_KEY]);
   }
+  if (failures.length > 0)
+    throw new PartitionMaintenanceError(
+      `telemetry partition maintenance left work for the next run: ${failures.join('; ')}`,
+      result,
+    );
   return result;
 }

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { z } from 'zod';
-import { maintainPartitions, type RetentionSettings } from '../db/partitions.js';
+import { maintainPartitions, PartitionMaintenanceError, type RetentionSettings } from '../db/partitions.js';
 import { type Logger, serializeError } from '../logging/index.js';
 import { IngestSettingsError } from './settings.js';
 
@@ -105,7 +105,12 @@ export function startPartitionMaintainer(
         if (result.created.length + result.dropped.length + result.deletedFromDefault > 0)
           logger.info(result, 'telemetry partitions maintained');
       } catch (err) {
-        logger.warn({ err: serializeError(err) }, 'telemetry partition maintenance failed; retried next run');
+        // A partial failure still did the rest (partitions ahead created): say what.
+        const done = err instanceof PartitionMaintenanceError ? { result: err.result } : {};
+        logger.warn(
+          { err: serializeError(err), ...done },
+          'telemetry partition maintenance failed; retried next run',
+        );
       } finally {
         await client.end().catch(() => undefined);
         running = undefined;

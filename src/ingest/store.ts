@@ -316,10 +316,16 @@ export type DbErrorKind = 'data' | 'transient';
  * `data`: PostgreSQL refused these values (SQLSTATE class 22 data exception, 23 integrity, 54
  * too complex); retrying the same batch cannot succeed, so the batch is split and the culprit
  * quarantined. Everything else (connection refused or lost, shutdown, deadlock, a missing table
- * before migrations) is `transient`: back off and retry the same batch, delete nothing.
+ * before migrations, a default partition's constraint after a concurrent ATTACH) is `transient`:
+ * back off and retry the same batch, delete nothing.
  */
 export function classifyDbError(err: unknown): DbErrorKind {
-  const code = (err as { code?: unknown } | null)?.code;
+  const { code, table } = (err ?? {}) as { code?: unknown; table?: unknown };
+  // A row routed to a default partition just before maintenance attached the partition of its
+  // range violates the default's new partition constraint (check_violation on the default);
+  // written again, it goes to the new partition. Was 'data': the batch was split and valid
+  // readings could be quarantined as db_rejected.
+  if (code === '23514' && typeof table === 'string' && table.endsWith('_default')) return 'transient';
   if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return 'data';
   return 'transient';
 }
