@@ -5,7 +5,7 @@
  * endpoint path (the UI of a dev server has no login and cannot send a bearer token).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { deriveCodecKeys, type EncryptionKeys } from './keys.js';
 import {
@@ -77,6 +77,13 @@ export async function stackCodecKeys(options: {
   }
   try {
     const value = (await readFile(options.file, 'utf8')).trim();
+    if (!value) {
+      // Never regenerated, never ignored: an empty value would silently switch every process
+      // to keys derived from ENCRYPTION_KEY, and a new key cannot read what the lost one wrote.
+      throw new CodecSettingsError([
+        `${options.file}: is empty. Fix: restore it from a backup of the data folder; delete it to generate a new key only if no open workflow, schedule or retained history needs the old one (npm run reencrypt-keys lists them)`,
+      ]);
+    }
     // A broken file stops the stack with the variable-style message, naming the file.
     try {
       parseCodecKeys({ TEMPORAL_CODEC_KEYS: value });
@@ -84,6 +91,14 @@ export async function stackCodecKeys(options: {
       if (error instanceof CodecSettingsError)
         throw new CodecSettingsError(error.lines.map((l) => `${options.file}: ${l}`));
       throw error;
+    }
+    // After the read, so a missing file still falls through to ENOENT below.
+    const { mode, uid } = await stat(options.file);
+    if ((mode & 0o077) !== 0 || (process.getuid && uid !== process.getuid())) {
+      // Whoever reads the keys decrypts every history and encrypts inputs the worker runs.
+      throw new CodecSettingsError([
+        `${options.file}: readable by other users or not yours (mode ${(mode & 0o777).toString(8)}, owner ${uid}): the keys decrypt every workflow's data. Fix: chmod 600 ${options.file} (and chown it to the user running npm start)`,
+      ]);
     }
     return { value, source: options.file };
   } catch (error) {

@@ -18,9 +18,9 @@
  * Ctrl-C / SIGTERM stops everything in reverse start order (app processes first, with SIGTERM so
  * the worker drains in-flight activities), waits for each, and leaves no process behind.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../codec/local.js';
@@ -35,6 +35,7 @@ import {
   startTemporalDevServer,
   traversableByOthers,
 } from './components.js';
+import { stackEncryptionKey } from './encryption-key.js';
 import { ManagedProcess, portInUse } from './processes.js';
 import { ensureTools, formatToolError, ToolError } from './tools.js';
 
@@ -86,18 +87,10 @@ function intEnv(name: string, fallback: number): number {
   return n;
 }
 
-/** ENCRYPTION_KEY from the environment, or one generated once and kept in <data>/encryption.key. */
+/** ENCRYPTION_KEY from the environment, or <data>/encryption.key (encryption-key.ts). */
 async function encryptionKey(dataDir: string): Promise<{ key: string; source: string }> {
-  if (process.env.ENCRYPTION_KEY) return { key: process.env.ENCRYPTION_KEY, source: 'ENCRYPTION_KEY' };
-  const file = join(dataDir, 'encryption.key');
-  if (existsSync(file)) {
-    const key = (await readFile(file, 'utf8')).trim();
-    if (key.length >= 32) return { key, source: relative(ROOT, file) || file };
-  }
-  const key = randomBytes(32).toString('hex');
-  await writeFile(file, `${key}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  return { key, source: `${relative(ROOT, file)} (new)` };
+  const { key, source, file } = await stackEncryptionKey(process.env, dataDir);
+  return { key, source: file ? source.replace(file, relative(ROOT, file) || file) : source };
 }
 
 /**
