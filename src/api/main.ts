@@ -42,7 +42,16 @@ export async function runApi(env: Record<string, string | undefined> = process.e
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 
-  await app.listen({ port: config.port, host: settings.host });
+  try {
+    await app.listen({ port: config.port, host: settings.host });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    await app.close();
+    await close();
+    throw new ApiSettingsError(
+      `PORT: ${config.port} on ${settings.host} is already in use (another API instance?). Fix: stop the other process or set PORT to a free port`,
+    );
+  }
   logger.info({ url: `http://${settings.host}:${config.port}`, iotMode: solarIot.iotMode }, 'API listening');
 }
 

@@ -202,6 +202,45 @@ describe('item 2: the API is closed by default', () => {
     expect(output).toMatch(/API_TOKEN/);
     expect(output).toMatch(/0\.0\.0\.0/);
   });
+  it('a second instance on the same port exits 2 with one line naming PORT, not a stack trace', async () => {
+    const env = await envFor('aws', 'never-polled-queue', {
+      PORT: String(await freePort()),
+      API_TOKEN: TOKEN,
+    });
+    const start = () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
+        cwd: repoRoot,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      for (const stream of [child.stdout, child.stderr])
+        stream.on('data', (d) => {
+          output += String(d);
+        });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      return { child, exited, output: () => output };
+    };
+    const first = start();
+    try {
+      await stack.until(async () =>
+        (await fetch(`http://127.0.0.1:${env.PORT}/healthz`).catch(() => undefined))?.ok ? true : undefined,
+      );
+      const second = start();
+      const code = await Promise.race([
+        second.exited,
+        new Promise<'running'>((r) => setTimeout(() => r('running'), 60_000)),
+      ]);
+      if (code === 'running') second.child.kill('SIGTERM');
+      expect(code, second.output()).toBe(2);
+      expect(second.output()).toMatch(/PORT/);
+      expect(second.output()).toMatch(new RegExp(`${env.PORT}.*in use`));
+      expect(second.output()).not.toMatch(/^\s+at /m);
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+    }
+  });
 });
 
 describe('item 5: caller-chosen workflow ids cannot squat a plant', () => {
