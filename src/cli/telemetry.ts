@@ -28,23 +28,29 @@ export function sparkline(
   const first = Math.floor(Date.parse(view.from) / size);
   const buckets = Math.floor((Date.parse(view.to) - 1) / size) - first + 1;
   const group = Math.ceil(buckets / SPARKLINE_WIDTH);
-  const sums = new Map<number, { sum: number; count: number }>();
+  // Running means, not sums, and halves when scaling: readings near Number.MAX_VALUE overflowed
+  // the sum to Infinity and the line showed "undefined".
+  const means = new Map<number, { mean: number; count: number }>();
   for (const p of series.points) {
     const slot = Math.floor((Math.floor(Date.parse(p.start) / size) - first) / group);
-    const acc = sums.get(slot) ?? { sum: 0, count: 0 };
-    acc.sum += p.avg * p.count;
-    acc.count += p.count;
-    sums.set(slot, acc);
+    const acc = means.get(slot) ?? { mean: 0, count: 0 };
+    const count = acc.count + p.count;
+    acc.mean = acc.mean * (acc.count / count) + p.avg * (p.count / count);
+    acc.count = count;
+    means.set(slot, acc);
   }
-  const averages = [...sums.values()].map((a) => a.sum / a.count);
+  const averages = [...means.values()].map((a) => a.mean);
   const low = Math.min(...averages);
   const high = Math.max(...averages);
   let line = '';
   for (let slot = 0; slot < Math.ceil(buckets / group); slot++) {
-    const acc = sums.get(slot);
+    const acc = means.get(slot);
     if (!acc) line += ' ';
     else if (high === low) line += SPARKS[3];
-    else line += SPARKS[Math.round(((acc.sum / acc.count - low) / (high - low)) * (SPARKS.length - 1))];
+    else {
+      const position = (acc.mean / 2 - low / 2) / (high / 2 - low / 2);
+      line += SPARKS[Math.round(position * (SPARKS.length - 1))];
+    }
   }
   return line;
 }
@@ -64,7 +70,8 @@ export function telemetryTable(view: TelemetryView, sparklines: boolean): string
   ];
   const rows = view.series.map((s) => {
     const count = s.points.reduce((n, p) => n + p.count, 0);
-    const avg = s.points.reduce((n, p) => n + p.avg * p.count, 0) / count;
+    // Weighted by each bucket's share, not summed first: near Number.MAX_VALUE a sum is Infinity.
+    const avg = s.points.reduce((n, p) => n + p.avg * (p.count / count), 0);
     return [
       s.deviceId,
       s.metric,

@@ -218,6 +218,13 @@ function isoText(column: SQL): SQL {
   return sql`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
+/** PostgreSQL's numeric_value_out_of_range (22003), possibly wrapped by drizzle. */
+function isOverflow(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++)
+    if ((e as { code?: unknown }).code === '22003') return true;
+  return false;
+}
+
 async function guarded<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -234,13 +241,13 @@ export function telemetryRepository(db: Db) {
       const { fromMs, toMs, bucketSeconds } = resolveTelemetryWindow(options, now);
       const from = new Date(fromMs).toISOString();
       const to = new Date(toMs).toISOString();
-      const result = await guarded(() =>
+      const query = (average: SQL) =>
         db.execute<BucketRow>(sql`
           SELECT device_id, metric, ${isoText(sql.raw('start'))} AS start, avg, min, max, last, count
             FROM (
               SELECT device_id, tag_id AS metric,
                      date_bin(make_interval(secs => ${bucketSeconds}), "timestamp", ${BUCKET_ORIGIN}::timestamptz) AS start,
-                     avg(value) AS avg, min(value) AS min, max(value) AS max,
+                     ${average} AS avg, min(value) AS min, max(value) AS max,
                      (array_agg(value ORDER BY "timestamp" DESC))[1] AS last,
                      count(*)::int AS count
                 FROM processed_data
@@ -251,7 +258,15 @@ export function telemetryRepository(db: Db) {
                GROUP BY device_id, tag_id, 3
                ORDER BY device_id, tag_id, 3
                LIMIT ${MAX_TELEMETRY_POINTS + 1}) b
-           ORDER BY device_id, metric, b.start`),
+           ORDER BY device_id, metric, b.start`);
+      // float8 avg raises "value out of range: overflow" once a bucket's sum passes
+      // Number.MAX_VALUE (one device can send that): then again with a numeric sum, slower but
+      // exact. Through text: float8 -> numeric keeps 15 digits, and 1.79769313486232e308 is no double.
+      const result = await guarded(() =>
+        query(sql`avg(value)`).catch((error: unknown) => {
+          if (!isOverflow(error)) throw error;
+          return query(sql`avg(value::text::numeric)::float8`);
+        }),
       );
       if (result.rows.length > MAX_TELEMETRY_POINTS)
         throw new InvalidInputError(

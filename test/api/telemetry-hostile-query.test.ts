@@ -170,6 +170,48 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
   });
 });
 
+describe('readings at the limits of a double', () => {
+  it('answers buckets whose sum overflows a double (two readings of Number.MAX_VALUE) with 200 and their true average', async () => {
+    // One device can send these; PostgreSQL's float8 avg raised "value out of range: overflow",
+    // and every query over the bucket answered 500 for the whole plant.
+    const extreme = await newPlant();
+    await storeReadings(stack.database.pool, extreme, [
+      { deviceId: 'meter', timestamp: '2024-03-01T00:00:00Z', metrics: { energy: Number.MAX_VALUE } },
+      { deviceId: 'meter', timestamp: '2024-03-01T00:00:01Z', metrics: { energy: Number.MAX_VALUE } },
+      { deviceId: 'meter', timestamp: '2024-03-01T00:00:02Z', metrics: { power_ac: -Number.MAX_VALUE } },
+      { deviceId: 'meter', timestamp: '2024-03-01T00:00:03Z', metrics: { power_ac: Number.MAX_VALUE } },
+    ]);
+    const { status, body } = await get<TelemetryView>(
+      `/plants/${extreme}/telemetry?from=2024-03-01&to=2024-03-02&bucket=1h`,
+    );
+    expect(status).toBe(200);
+    expect(body.series.map((s) => [s.metric, s.points[0]])).toEqual([
+      [
+        'energy',
+        {
+          start: '2024-03-01T00:00:00.000Z',
+          avg: Number.MAX_VALUE,
+          min: Number.MAX_VALUE,
+          max: Number.MAX_VALUE,
+          last: Number.MAX_VALUE,
+          count: 2,
+        },
+      ],
+      [
+        'power_ac',
+        {
+          start: '2024-03-01T00:00:00.000Z',
+          avg: 0,
+          min: -Number.MAX_VALUE,
+          max: Number.MAX_VALUE,
+          last: Number.MAX_VALUE,
+          count: 2,
+        },
+      ],
+    ]);
+  });
+});
+
 describe('GET /plants?silentFor= with hostile values', () => {
   it('answers 0, negative, fractional, empty or unit-less thresholds with 400', async () => {
     for (const value of ['0m', '-15m', '1.5h', '', '15', '15 m', '15minutes', '1ms']) {

@@ -90,6 +90,21 @@ describe('solar-iot telemetry', () => {
     expect(ran.stdout).toContain('▄▄    ');
   });
 
+  it('draws a sparkline of averages at the limits of a double, without "undefined" or NaN', async () => {
+    const extreme = `cli-tel-${randomUUID()}`;
+    await stack.database.db.insert(plants).values({ id: extreme, name: 'Extremes', iotStatus: 'active' });
+    await storeReadings(stack.database.pool, extreme, [
+      { deviceId: 'meter', timestamp: at('12:00'), metrics: { power_ac: -Number.MAX_VALUE } },
+      { deviceId: 'meter', timestamp: at('12:05'), metrics: { power_ac: Number.MAX_VALUE } },
+      { deviceId: 'meter', timestamp: at('12:06'), metrics: { power_ac: Number.MAX_VALUE } },
+      { deviceId: 'meter', timestamp: at('12:10'), metrics: { power_ac: 0 } },
+    ]);
+    const ran = await cli(['telemetry', extreme, ...RANGE], true);
+    expect(ran.code).toBe(EXIT.ok);
+    expect(ran.stdout).not.toMatch(/undefined|NaN|Infinity/);
+    expect(ran.stdout).toContain('▁█▅   ');
+  });
+
   it('--json prints what the library answers; --metric and --device filter', async () => {
     const ran = await cli([
       '--json',
