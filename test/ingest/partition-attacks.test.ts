@@ -2,12 +2,16 @@
  * The partitioned telemetry tables under an operator's and a device's worst days, on databases of
  * their own (real PostgreSQL): a reading redelivered after its raw partition was dropped, partition
  * maintenance beside a reader that holds the table, maintenance racing the write path on a fresh
- * database, and the same quarantined messages replayed twice at once.
+ * database, the migration on rows of 2000 and 2099 in a +13:45 database, and the same quarantined
+ * messages replayed twice at once.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateDatabase } from '../../src/db/migrate.js';
+import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate.js';
 import { maintainPartitions, type RetentionSettings } from '../../src/db/partitions.js';
 import { parseMessage, type Reading, ruleOutput } from '../../src/ingest/message.js';
 import { listQuarantined, replayQuarantined } from '../../src/ingest/quarantine.js';
@@ -18,6 +22,7 @@ let admin: pg.Client;
 const databases: string[] = [];
 const pools: pg.Pool[] = [];
 const clients: pg.Client[] = [];
+const folders: string[] = [];
 
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: databaseUrl() });
@@ -29,16 +34,38 @@ afterAll(async () => {
   for (const p of pools) await p.end().catch(() => undefined);
   for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin.end();
+  for (const f of folders) await rm(f, { recursive: true, force: true });
 });
 
+/** The migrations folder cut just before `tag`. */
+async function migrationsBefore(tag: string): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), 'migrations-'));
+  folders.push(folder);
+  await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
+  const journalPath = join(folder, 'meta', '_journal.json');
+  const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: { tag: string }[] };
+  journal.entries = journal.entries.slice(
+    0,
+    journal.entries.findIndex((e) => e.tag === tag),
+  );
+  await writeFile(journalPath, JSON.stringify(journal));
+  return folder;
+}
+
 /** A migrated database of the test's own, with a pool (the write path's) on it. */
-async function freshDatabase(): Promise<{ url: string; pool: pg.Pool }> {
+async function freshDatabase(
+  options: { migrationsFolder?: string; timeZone?: string } = {},
+): Promise<{ url: string; pool: pg.Pool }> {
   const name = `attack_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE DATABASE ${name}`);
   databases.push(name);
+  if (options.timeZone) await admin.query(`ALTER DATABASE ${name} SET timezone = '${options.timeZone}'`);
   const url = new URL(databaseUrl());
   url.pathname = `/${name}`;
-  await migrateDatabase(url.toString());
+  await migrateDatabase(
+    url.toString(),
+    options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : undefined,
+  );
   const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
   pools.push(pool);
   return { url: url.toString(), pool };
@@ -178,6 +205,72 @@ describe('partitions under attack', () => {
     expect(await count(pool, 'raw_mqtt_data WHERE plant_id = $1', [plant])).toBe(500);
     expect(await count(pool, 'ONLY processed_data_default')).toBe(0);
     expect(await count(pool, 'ONLY raw_mqtt_data_default')).toBe(0);
+  });
+});
+
+describe('the partitioning migration under attack', () => {
+  it('converts rows from 2000 and 2099 in a database whose time zone is +13:45, by UTC bounds, keeping each', async () => {
+    const { url, pool } = await freshDatabase({
+      migrationsFolder: await migrationsBefore('0004_partition_telemetry_by_time'),
+      timeZone: 'Pacific/Chatham',
+    });
+    const instants = [
+      '2000-01-01T00:00:00Z',
+      '2024-12-31T23:59:59.999999Z',
+      '2025-01-01T00:00:00+13:45', // 2024-12-31T10:15Z
+      '2099-12-31T23:59:59.999999Z',
+    ];
+    for (const [n, at] of instants.entries()) {
+      await pool.query(
+        `INSERT INTO raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload)
+         VALUES ($1, $2, 'plant-a', 'inverter-01', $3, '{}')`,
+        [`m-${n}`, `h-${n}`, at],
+      );
+      await pool.query(
+        `INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id) VALUES ('inverter-01', 'power_ac', $1, $2, 'plant-a')`,
+        [at, n],
+      );
+    }
+    await migrateDatabase(url);
+    const names = async (table: string) =>
+      (
+        await pool.query<{ name: string }>(
+          `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = $1::regclass ORDER BY 1`,
+          [table],
+        )
+      ).rows.map((r) => r.name);
+    expect(await names('processed_data')).toEqual([
+      'processed_data_default',
+      'processed_data_p2000_01',
+      'processed_data_p2024_12',
+      'processed_data_p2099_12',
+    ]);
+    expect(await names('raw_mqtt_data')).toEqual([
+      'raw_mqtt_data_default',
+      'raw_mqtt_data_p2000_01_01',
+      'raw_mqtt_data_p2024_12_31',
+      'raw_mqtt_data_p2099_12_31',
+    ]);
+    expect(await count(pool, 'processed_data')).toBe(4);
+    expect(await count(pool, 'raw_mqtt_data')).toBe(4);
+    expect(await count(pool, 'ONLY processed_data_default')).toBe(0);
+
+    // The first maintenance after the upgrade, in the same zone: 2000 is past five years and goes,
+    // 2099 stays, this month and the next days come.
+    const maintainer = await connect(url);
+    const result = await maintainPartitions(
+      maintainer,
+      { rawRetentionDays: 30, processedRetentionDays: 1_827, aheadDays: 7 },
+      new Date('2025-01-10T12:00:00Z'),
+    );
+    expect(result.dropped).toEqual(['processed_data_p2000_01', 'raw_mqtt_data_p2000_01_01']);
+    expect(await names('processed_data')).toEqual(expect.arrayContaining(['processed_data_p2099_12']));
+    expect(await count(pool, 'processed_data')).toBe(3);
+    const kept = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM processed_data WHERE "timestamp" = '2099-12-31T23:59:59.999999Z'`,
+    );
+    expect(kept.rows[0]?.n).toBe(1);
   });
 });
 
