@@ -143,6 +143,23 @@ describe('solar-iot telemetry', () => {
     expect(latest.stdout).toMatch(/inverter-01\s+│\s+voltage_dc\s+│\s+300\s+│\s+2024-06-21T12:05:00.000Z/);
   });
 
+  it('exits 2 with a clear message for hostile --from, --to and --bucket, never crashes', async () => {
+    for (const argv of [
+      ['--from', '999999999d'],
+      ['--from', '0s'],
+      ['--from', '2024-02-30T00:00:00Z', '--to', '2024-03-02T00:00:00Z'],
+      ['--from', at('12:30'), '--to', at('12:00')],
+      ['--to', '0001-01-01T00:00:00Z'],
+      ['--bucket', '999999999d'],
+      ['--bucket', '0s'],
+      ['--metric', 'power\u0000ac'],
+    ]) {
+      const ran = await cli(['telemetry', plant, ...argv]);
+      expect({ argv, code: ran.code }).toEqual({ argv, code: EXIT.usage });
+      expect(ran.stderr).not.toMatch(/RangeError|Invalid time value|internal/i);
+    }
+  });
+
   it('exits 2 naming the limit a request breaks, 3 for an unknown plant', async () => {
     const tooMany = await cli([
       'telemetry',
