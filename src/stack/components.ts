@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -314,9 +314,12 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
   const owned = ids ? { uid: ids.uid, gid: ids.gid } : {};
 
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-    const pwfile = join(tmpdir(), `solar-iot-pgpass-${process.pid}-${Date.now()}`);
-    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-    if (ids) await chown(pwfile, ids.uid, ids.gid);
+    // A fresh 0700 folder of ours (mkdtemp), the file created there (wx): a name in /tmp itself is
+    // predictable, and writing it would follow a link any local user planted to catch the password.
+    const pwdir = await mkdtemp(join(tmpdir(), 'solar-iot-pgpass-'));
+    const pwfile = join(pwdir, 'password');
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600, flag: 'wx' });
+    if (ids) await Promise.all([chown(pwdir, ids.uid, ids.gid), chown(pwfile, ids.uid, ids.gid)]);
     try {
       await exec(
         opts.binaries.initdb,
@@ -336,7 +339,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
       const e = err as { stderr?: string; message: string };
       throw new Error(`initdb failed for ${dataDir}: ${(e.stderr || e.message).trim()}`);
     } finally {
-      await rm(pwfile, { force: true });
+      await rm(pwdir, { recursive: true, force: true });
     }
   }
 
