@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { readPrivateFile, writeNewPrivateFile } from '../stack/data-dir.js';
 import { deriveCodecKeys, type EncryptionKeys } from './keys.js';
 import {
   CODEC_KEY_BYTES,
@@ -16,19 +17,41 @@ import {
   parseCodecKeys,
 } from './settings.js';
 
-/** The token in `file`, created (random, mode 0600) if the file does not exist yet. */
-export async function tokenFromFile(file: string): Promise<string> {
-  try {
-    const token = (await readFile(file, 'utf8')).trim();
+/**
+ * The token in `file`, created (random, mode 0600, exclusively: never over a file or through a
+ * link) if the file does not exist yet. A file too short to be a token is refused, not replaced:
+ * it may be a link to a file that is not ours. `private` (the data folder of `npm start`): the
+ * file must also be a regular file of ours that nobody else can read (readPrivateFile); without
+ * it, a file given by the operator (CODEC_SERVER_TOKEN_FILE, e.g. a mounted secret) is read as is.
+ */
+export async function tokenFromFile(file: string, options: { private?: boolean } = {}): Promise<string> {
+  const existing = options.private ? await readPrivateFile(file) : await readIfExists(file);
+  if (existing !== undefined) {
+    const token = existing.trim();
     if (token.length >= MIN_TOKEN_LENGTH) return token;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new Error(
+      `${file}: holds ${token.length} characters, not a token of at least ${MIN_TOKEN_LENGTH}. Fix: delete it to have a new one generated`,
+    );
   }
   const token = randomBytes(32).toString('hex');
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
+  try {
+    await writeNewPrivateFile(file, `${token}\n`);
+  } catch (error) {
+    // Another start created it meanwhile: theirs is the token.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return tokenFromFile(file, options);
+    throw error;
+  }
   return token;
+}
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /** The environment with CODEC_SERVER_TOKEN filled from CODEC_SERVER_TOKEN_FILE when only the file is given. */

@@ -1,9 +1,9 @@
 /** ENCRYPTION_KEY of the local stack: from the environment, or generated once into <data>/encryption.key. */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MIN_KEY_LENGTH } from '../crypto/encryption.js';
+import { readPrivateFile, writeNewPrivateFile } from './data-dir.js';
 
 export async function stackEncryptionKey(
   env: Record<string, string | undefined>,
@@ -11,8 +11,9 @@ export async function stackEncryptionKey(
 ): Promise<{ key: string; source: string; file?: string }> {
   if (env.ENCRYPTION_KEY) return { key: env.ENCRYPTION_KEY, source: 'ENCRYPTION_KEY' };
   const file = join(dataDir, 'encryption.key');
-  if (existsSync(file)) {
-    const key = (await readFile(file, 'utf8')).trim();
+  const existing = await readPrivateFile(file);
+  if (existing !== undefined) {
+    const key = existing.trim();
     if (key.length >= MIN_KEY_LENGTH) return { key, source: file, file };
     // Never replaced: a new key cannot decrypt a single stored private key written under the old one.
     throw new Error(
@@ -21,7 +22,6 @@ export async function stackEncryptionKey(
   }
   const key = randomBytes(32).toString('hex');
   await mkdir(dataDir, { recursive: true });
-  await writeFile(file, `${key}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writeNewPrivateFile(file, `${key}\n`);
   return { key, source: `${file} (new)`, file };
 }

@@ -20,7 +20,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../codec/local.js';
@@ -35,6 +34,7 @@ import {
   startTemporalDevServer,
   traversableByOthers,
 } from './components.js';
+import { prepareDataDir } from './data-dir.js';
 import { stackEncryptionKey } from './encryption-key.js';
 import { ManagedProcess, portInUse } from './processes.js';
 import { ensureTools, formatToolError, ToolError } from './tools.js';
@@ -118,7 +118,7 @@ async function apiTokenOf(dataDir: string): Promise<{ token: string; source: str
   if (process.env.API_TOKEN?.trim()) return { token: process.env.API_TOKEN.trim(), source: 'API_TOKEN' };
   const file = join(dataDir, 'api.token');
   const shown = file.startsWith(`${ROOT}/`) ? relative(ROOT, file) : file;
-  return { token: await tokenFromFile(file), source: shown };
+  return { token: await tokenFromFile(file, { private: true }), source: shown };
 }
 
 /** PostgreSQL runs as user `postgres` when we are root: its data must be reachable by that user. */
@@ -159,7 +159,9 @@ async function main(): Promise<number> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dataDir = resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data'));
   const logDir = join(dataDir, 'logs');
-  await mkdir(logDir, { recursive: true });
+  // 0711 under any umask, refused when others can write it (data-dir.ts); logs and Temporal's
+  // state (histories) for us alone.
+  await prepareDataDir(dataDir, ['logs', 'temporal']);
 
   const temporalPort = intEnv('TEMPORAL_PORT', 7233);
   const uiPort = intEnv('TEMPORAL_UI_PORT', 8233);
@@ -168,6 +170,7 @@ async function main(): Promise<number> {
   const codecPort = intEnv('CODEC_SERVER_PORT', 8234);
   // The Web UI decodes payloads through the local codec server (token in the data dir, in the URL:
   // the dev server's UI has no login to send a bearer token), and the codec server lets it call.
+  await tokenFromFile(join(dataDir, 'codec-server.token'), { private: true });
   const uiCodecEndpoint = await localCodecUiEndpoint({
     tokenFile: join(dataDir, 'codec-server.token'),
     port: codecPort,
@@ -275,7 +278,7 @@ async function main(): Promise<number> {
             database: 'solar_iot',
             logFile: join(logDir, 'postgres.log'),
             // Any local user can reach 127.0.0.1: not the well-known password.
-            password: await tokenFromFile(join(dataDir, 'postgres.password')),
+            password: await tokenFromFile(join(dataDir, 'postgres.password'), { private: true }),
           }),
       externalTemporal || !tools.temporalCli
         ? undefined

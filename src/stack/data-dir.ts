@@ -1,0 +1,81 @@
+/**
+ * The data folder of `npm start` (.data, or SOLAR_IOT_DATA_DIR) and the secret files in it, kept
+ * out of other local users' reach whatever the umask: the folder is created 0711 (others may
+ * traverse it, as user postgres must under root, but not list or write it), and a secret file is
+ * read only if it is a regular file of ours that nobody else can read, never through a symbolic
+ * link. Another user who can write the folder, plant a file or a link in it, or read a token
+ * could choose or learn the API token, the database password or the keys.
+ */
+import { constants as fs } from 'node:fs';
+import { chmod, type FileHandle, mkdir, open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Creates `dir` (0711 under any umask) or checks an existing one: ours, writable by us only.
+ * `privateFolders` (logs, the Temporal dev server's state) are made 0700, existing ones too: their
+ * names are known, so a traversable parent alone would let anyone read the logs and histories.
+ */
+export async function prepareDataDir(dir: string, privateFolders: readonly string[] = []): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o711 });
+  const s = await stat(dir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && s.uid !== uid) {
+    throw new Error(
+      `${dir}: the data folder is owned by uid ${s.uid}, not by you (uid ${uid}): its owner could replace the keys and tokens in it. Fix: chown it to the user running npm start, or set SOLAR_IOT_DATA_DIR to a folder of yours`,
+    );
+  }
+  if ((s.mode & 0o022) !== 0) {
+    throw new Error(
+      `${dir}: the data folder is writable by other users (mode ${(s.mode & 0o777).toString(8)}): anyone could replace the keys and tokens in it. Fix: chmod go-w ${dir}`,
+    );
+  }
+  for (const name of privateFolders) {
+    await mkdir(join(dir, name), { recursive: true, mode: 0o700 });
+    await chmod(join(dir, name), 0o700);
+  }
+}
+
+/**
+ * The content of `file`, or undefined when it does not exist. Refused (an Error naming the file
+ * and the fix): a symbolic link, anything but a regular file, a file of another user, a file
+ * others can read. Checked on the opened file, so a swap after the check changes nothing.
+ */
+export async function readPrivateFile(file: string): Promise<string | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, fs.O_RDONLY | fs.O_NOFOLLOW | fs.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') {
+      throw new Error(
+        `${file}: is a symbolic link; a secret of the stack is read only from a file of its own (the link's owner would choose or read it). Fix: delete the link`,
+      );
+    }
+    throw error;
+  }
+  try {
+    const s = await handle.stat();
+    if (!s.isFile()) throw new Error(`${file}: is not a regular file. Fix: delete it`);
+    const uid = process.getuid?.();
+    if ((s.mode & 0o077) !== 0 || (uid !== undefined && s.uid !== uid)) {
+      throw new Error(
+        `${file}: readable by other users or not yours (mode ${(s.mode & 0o777).toString(8)}, owner ${s.uid}): whoever reads it holds the secret. Fix: chmod 600 ${file} (and chown it to the user running npm start); replace the secret if someone else may have read it`,
+      );
+    }
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `content` into a NEW file `file`, 0600 under any umask; never over a file or a link. */
+export async function writeNewPrivateFile(file: string, content: string): Promise<void> {
+  const handle = await open(file, fs.O_WRONLY | fs.O_CREAT | fs.O_EXCL | fs.O_NOFOLLOW, 0o600);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.chmod(0o600);
+  } finally {
+    await handle.close();
+  }
+}
