@@ -64,12 +64,32 @@ describe('docker-compose.yml', () => {
   it('has no fixed PostgreSQL password: POSTGRES_PASSWORD is required and the URLs use it', () => {
     for (const name of Object.keys(services)) {
       const e = env(name);
+      // Temporal's database has a password of its own (next test).
+      const variable = name.startsWith('temporal') ? 'TEMPORAL_POSTGRES_PASSWORD' : 'POSTGRES_PASSWORD';
       for (const k of ['POSTGRES_PASSWORD', 'POSTGRES_PWD', 'SQL_PASSWORD']) {
-        if (k in e) required(e[k], 'POSTGRES_PASSWORD');
+        if (k in e) required(e[k], variable);
       }
       if (e.DATABASE_URL) expect(e.DATABASE_URL, name).toContain(':${POSTGRES_PASSWORD:?');
     }
     expect(env('postgres').POSTGRES_PASSWORD).toBeDefined();
+  });
+
+  it("gives Temporal's PostgreSQL another password than the app's: DATABASE_URL never opens Temporal's state", () => {
+    // The worker, API and ingest hold DATABASE_URL and share a network with temporal-postgresql:
+    // with one password, any of them could rewrite Temporal's histories and task queues.
+    const temporalDb = ['temporal-postgresql', 'temporal-schema', 'temporal'].map((n) => env(n));
+    required(temporalDb[0]?.POSTGRES_PASSWORD, 'TEMPORAL_POSTGRES_PASSWORD');
+    required(temporalDb[1]?.SQL_PASSWORD, 'TEMPORAL_POSTGRES_PASSWORD');
+    required(temporalDb[2]?.POSTGRES_PWD, 'TEMPORAL_POSTGRES_PASSWORD');
+    for (const [name, s] of Object.entries(services)) {
+      if (name.startsWith('temporal')) continue;
+      expect(JSON.stringify(s), name).not.toContain('TEMPORAL_POSTGRES_PASSWORD');
+    }
+    expect(TEXT.split('\nname:')[0]).toContain('TEMPORAL_POSTGRES_PASSWORD=');
+  });
+
+  it('says that docker inspect shows the secrets, the codec token in the Web UI settings included', () => {
+    expect(TEXT.split('\nname:')[0]).toMatch(/docker inspect/);
   });
 
   it('gives ENCRYPTION_KEY to the worker only, and the payload keys to worker, API and codec server', () => {
