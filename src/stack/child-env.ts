@@ -106,3 +106,31 @@ export function childEnvironment(
   for (const [k, v] of Object.entries(env)) if (v !== undefined && allowed(app, k)) out[k] = v;
   return out;
 }
+
+/**
+ * How a Temporal client connects, besides TEMPORAL_ADDRESS (the SDK's envconfig): an operator's
+ * shell may hold these for Temporal Cloud. Against the stack's own dev server they are wrong
+ * (TLS, an API key, a namespace it does not have) and a secret the children must not hold.
+ */
+const TEMPORAL_CONNECTION =
+  /^TEMPORAL_(API_KEY|NAMESPACE|TLS|TLS_.*|GRPC_META_.*|PROFILE|CONFIG_FILE|CODEC_ENDPOINT|CODEC_AUTH)$/;
+
+/** What withLocalTemporal's config file holds: a default profile that sets nothing. */
+export const LOCAL_TEMPORAL_CONFIG =
+  '# Written by npm start: the Temporal client config of its children (its own dev server).\n[profile.default]\n';
+
+/**
+ * `env` for children of a stack that runs its own Temporal dev server at `address`: the user's
+ * connection settings dropped, and the Temporal config file (default ~/.config/temporalio/
+ * temporal.toml, whose default profile the SDK would apply: an API key, TLS) replaced by
+ * `configFile`, which holds LOCAL_TEMPORAL_CONFIG.
+ */
+export function withLocalTemporal(
+  env: Readonly<Record<string, string | undefined>>,
+  address: string,
+  configFile: string,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) if (!TEMPORAL_CONNECTION.test(k)) out[k] = v;
+  return { ...out, TEMPORAL_ADDRESS: address, TEMPORAL_CONFIG_FILE: configFile };
+}

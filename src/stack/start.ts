@@ -20,11 +20,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../codec/local.js';
 import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
-import { type AppName, childEnvironment } from './child-env.js';
+import { type AppName, childEnvironment, LOCAL_TEMPORAL_CONFIG, withLocalTemporal } from './child-env.js';
 import {
   type Component,
   createMotoQueue,
@@ -315,6 +316,13 @@ async function main(): Promise<number> {
       TEMPORAL_ADDRESS: temporalAddress,
       DATABASE_URL: databaseUrl,
     };
+    if (temporal) {
+      // Our own dev server: the user's Temporal Cloud settings (key, TLS, namespace, profile,
+      // config file) neither reach the children nor point them elsewhere.
+      const clientConfig = join(dataDir, 'temporal', 'client.toml');
+      await writeFile(clientConfig, LOCAL_TEMPORAL_CONFIG, { mode: 0o600 });
+      env = withLocalTemporal(env, temporal.address, clientConfig);
+    }
     let awsWhere: string;
     if (moto || externalAws) {
       const endpoint = externalAws ?? moto?.endpoint ?? '';
