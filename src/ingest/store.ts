@@ -6,8 +6,13 @@
  * - processed_data: one row per metric of every valid message, keyed (plant_id, tag_id, timestamp,
  *   device_id) since device names repeat across plants. Layer 3, which holds even without layer 2:
  *   a message whose raw row already exists still offers its rows (`ON CONFLICT DO NOTHING`), and
- *   the primary key keeps one. The rows of messages layer 2 found new go in without ON CONFLICT
- *   (faster); a duplicate key there writes the batch again with ON CONFLICT.
+ *   the primary key keeps one.
+ * - Fast path (every batch first): layer 2 is asked which messages raw_mqtt_data already has
+ *   (KNOWN_RAW), and the raw and processed rows of the new ones go in with `COPY FROM STDIN`
+ *   (copy-rows.ts), which has no ON CONFLICT but writes rows in bulk. A duplicate key there (a
+ *   concurrent writer committed the same reading between the question and the COPY, or a reading
+ *   whose raw row the retention dropped) rolls the batch back, and it is written again with the
+ *   INSERT ... ON CONFLICT statements below, for every row.
  * - quarantine: one row per rejected message, with the body (an oversized one: its prefix), its
  *   size and sha256, and `reason: detail`; unique
  *   message_id, `ON CONFLICT DO NOTHING`: a poison message delivered again (or a batch retried
@@ -16,9 +21,11 @@
  * - device_last_reading: the greatest reading timestamp per (plant, device) of the batch, upserted
  *   with GREATEST (silent plants). Reduced per device here, so one short statement per batch.
  *
- * Arrays go through `unnest`, so a batch is four statements whatever its size.
+ * Arrays go through `unnest` (or one COPY stream), so a batch is a handful of statements whatever
+ * its size.
  */
 import type { Pool, PoolClient } from 'pg';
+import { copyField, copyRows } from './copy-rows.js';
 import { type QuarantineReason, type Reading, type Rejection, sha256Hex } from './message.js';
 
 export interface BatchOutcome {
@@ -31,6 +38,8 @@ export interface BatchOutcome {
   rowsInserted: number;
   rowsDuplicate: number;
   quarantined: Partial<Record<QuarantineReason, number>>;
+  /** Batches the fast path (COPY) gave back to INSERT ... ON CONFLICT after a duplicate key. */
+  fallbacks: number;
 }
 
 export function emptyOutcome(): BatchOutcome {
@@ -40,6 +49,7 @@ export function emptyOutcome(): BatchOutcome {
     rowsInserted: 0,
     rowsDuplicate: 0,
     quarantined: {},
+    fallbacks: 0,
   };
 }
 
@@ -49,6 +59,7 @@ export function addOutcome(into: BatchOutcome, other: BatchOutcome): BatchOutcom
   into.duplicates.messageHash += other.duplicates.messageHash;
   into.rowsInserted += other.rowsInserted;
   into.rowsDuplicate += other.rowsDuplicate;
+  into.fallbacks += other.fallbacks;
   for (const [reason, n] of Object.entries(other.quarantined) as [QuarantineReason, number][]) {
     into.quarantined[reason] = (into.quarantined[reason] ?? 0) + n;
   }
@@ -73,15 +84,39 @@ const INSERT_PROCESSED = `
   ON CONFLICT DO NOTHING`;
 
 /**
- * The rows of messages layer 2 just accepted as new cannot be in processed_data yet (their reading
- * hash was unseen), except in rare cases (the raw row's partition dropped by retention, an older
- * database): they go in without ON CONFLICT, whose speculative insertion costs about half again
- * (measured: bench/ingest.ts). A duplicate key there rolls the batch back, and it is written again
- * with INSERT_PROCESSED for every row. Layer 3 holds as before.
+ * Layer 2 asked before COPY, which cannot skip a row: the stored messages with one of the batch's
+ * reading hashes. The hash covers the timestamp, so the time range only prunes the partitions to
+ * the batch's days; each hash is then one probe of a day's (message_hash, timestamp) index. A
+ * redelivery (same message id) has the same body, hence the same hash: it is found too, and
+ * told apart by its message id.
  */
-const INSERT_PROCESSED_FRESH = `
-  INSERT INTO processed_data (device_id, tag_id, "timestamp", value, plant_id)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])`;
+const KNOWN_RAW = `
+  SELECT message_id, message_hash FROM raw_mqtt_data
+   WHERE message_hash = ANY($1::text[]) AND "timestamp" BETWEEN $2::timestamptz AND $3::timestamptz`;
+
+const COPY_RAW =
+  'COPY raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload) FROM STDIN';
+const COPY_PROCESSED = 'COPY processed_data (device_id, tag_id, "timestamp", value, plant_id) FROM STDIN';
+
+/** A metric of a reading: the reading and the metric's index in it. */
+type MetricRef = readonly [Reading, number];
+
+/**
+ * One row per metric, in the primary key's order (plant, metric, instant, device): a total order
+ * over the key, so concurrent writers (several consumer processes) take row locks (and wait on
+ * each other's uncommitted keys) in the same order and do not deadlock.
+ */
+function sortedMetrics(readings: readonly Reading[]): MetricRef[] {
+  const keyed: [string, Reading, number][] = [];
+  for (const r of readings) {
+    for (let i = 0; i < r.metrics.length; i++) {
+      // \u0000 cannot occur in the parts (message.ts refuses control characters): a safe separator.
+      keyed.push([`${r.plantId}\u0000${r.metrics[i]?.[0]}\u0000${r.timestamp}\u0000${r.deviceId}`, r, i]);
+    }
+  }
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map(([, r, i]) => [r, i] as const);
+}
 
 interface MetricRows {
   device: string[];
@@ -91,22 +126,9 @@ interface MetricRows {
   plant: string[];
 }
 
-/**
- * One row per metric, in the primary key's order (plant, metric, instant, device): a total order
- * over the key, so concurrent writers (several consumer processes) take row locks in the same
- * order and do not deadlock on each other's duplicates.
- */
 function metricRows(readings: readonly Reading[]): MetricRows {
-  const keyed: [string, Reading, number][] = [];
-  for (const r of readings) {
-    for (let i = 0; i < r.metrics.length; i++) {
-      // \u0000 cannot occur in the parts (message.ts refuses control characters): a safe separator.
-      keyed.push([`${r.plantId}\u0000${r.metrics[i]?.[0]}\u0000${r.timestamp}\u0000${r.deviceId}`, r, i]);
-    }
-  }
-  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const rows: MetricRows = { device: [], tag: [], ts: [], value: [], plant: [] };
-  for (const [, r, i] of keyed) {
+  for (const [r, i] of sortedMetrics(readings)) {
     const metric = r.metrics[i] as [string, number];
     rows.device.push(r.deviceId);
     rows.tag.push(metric[0]);
@@ -115,6 +137,30 @@ function metricRows(readings: readonly Reading[]): MetricRows {
     rows.plant.push(r.plantId);
   }
   return rows;
+}
+
+/** COPY_PROCESSED's text: the same rows, in the same order, as metricRows. */
+function metricCopyText(readings: readonly Reading[]): { text: string; rows: number } {
+  const sorted = sortedMetrics(readings);
+  const lines: string[] = new Array(sorted.length);
+  for (let k = 0; k < sorted.length; k++) {
+    const [r, i] = sorted[k] as MetricRef;
+    const [tag, value] = r.metrics[i] as [string, number];
+    // A finite number (message.ts): its shortest round-trip decimal is what float8 reads back.
+    lines[k] =
+      `${copyField(r.deviceId)}\t${copyField(tag)}\t${r.timestamp}\t${value}\t${copyField(r.plantId)}\n`;
+  }
+  return { text: lines.join(''), rows: sorted.length };
+}
+
+/** COPY_RAW's text for these messages. */
+function rawCopyText(readings: readonly Reading[]): string {
+  return readings
+    .map(
+      (r) =>
+        `${copyField(r.messageId)}\t${r.hash}\t${copyField(r.plantId)}\t${copyField(r.deviceId)}\t${r.timestamp}\t${copyField(r.body)}\n`,
+    )
+    .join('');
 }
 
 // Only a newer reading rewrites the row (the WHERE): a batch of old or duplicate readings adds
@@ -202,8 +248,8 @@ export async function writeBatch(
   };
   client.on('error', onError);
   try {
-    // Fast path first; a duplicate key from it (see INSERT_PROCESSED_FRESH) rolls the batch back
-    // and writes it again with ON CONFLICT everywhere. The counts start again from `outcome`.
+    // Fast path (COPY) first; a duplicate key from it rolls the batch back and writes it again
+    // with ON CONFLICT everywhere. The counts start again from `outcome`.
     for (let fastPath = true; ; fastPath = false) {
       const attempt = addOutcome(emptyOutcome(), outcome);
       await client.query('BEGIN');
@@ -212,6 +258,7 @@ export async function writeBatch(
       } catch (err) {
         if (!fastPath || (err as { code?: unknown }).code !== '23505') throw err;
         await client.query('ROLLBACK');
+        outcome.fallbacks++;
         continue;
       }
       await hooks.beforeCommit?.(client);
@@ -240,47 +287,25 @@ async function writeRows(
   fastPath: boolean,
 ): Promise<void> {
   if (unique.length > 0) {
-    const raw = await client.query<{ message_id: string }>({
-      name: 'ingest_insert_raw',
-      text: INSERT_RAW,
-      values: [
-        unique.map((r) => r.messageId),
-        unique.map((r) => r.hash),
-        unique.map((r) => r.plantId),
-        unique.map((r) => r.deviceId),
-        unique.map((r) => r.timestamp),
-        unique.map((r) => r.body),
-      ],
-    });
-    outcome.rawInserted = raw.rowCount ?? raw.rows.length;
-    const inserted = new Set(raw.rows.map((row) => row.message_id));
-    const refused = unique.filter((r) => !inserted.has(r.messageId));
-    if (refused.length > 0) {
-      const existing = await client.query<{ message_id: string }>({
-        name: 'ingest_existing_ids',
-        text: EXISTING_IDS,
-        values: [refused.map((r) => r.messageId), refused.map((r) => r.timestamp)],
-      });
-      outcome.duplicates.messageId += existing.rows.length;
-      outcome.duplicates.messageHash += refused.length - existing.rows.length;
-    }
-    const insertRows = async (name: string, text: string, rows: MetricRows) => {
+    const insertRows = async (readings: readonly Reading[]) => {
+      const rows = metricRows(readings);
       const result = await client.query({
-        name,
-        text,
+        name: 'ingest_insert_processed',
+        text: INSERT_PROCESSED,
         values: [rows.device, rows.tag, rows.ts, rows.value, rows.plant],
       });
       outcome.rowsInserted += result.rowCount ?? 0;
       outcome.rowsDuplicate += rows.device.length - (result.rowCount ?? 0);
     };
-    const fresh = metricRows(refused.length > 0 ? unique.filter((r) => inserted.has(r.messageId)) : unique);
-    if (fresh.device.length > 0) {
-      if (fastPath) await insertRows('ingest_insert_processed_fresh', INSERT_PROCESSED_FRESH, fresh);
-      else await insertRows('ingest_insert_processed', INSERT_PROCESSED, fresh);
+    let refused: readonly Reading[];
+    if (fastPath) refused = await copyNew(client, unique, outcome);
+    else {
+      const raw = await insertRaw(client, unique, outcome);
+      if (raw.fresh.length > 0) await insertRows(raw.fresh);
+      refused = raw.refused;
     }
     // Every valid message offers its rows: layer 3 holds even where layer 2 did not.
-    if (refused.length > 0)
-      await insertRows('ingest_insert_processed', INSERT_PROCESSED, metricRows(refused));
+    if (refused.length > 0) await insertRows(refused);
     const last = lastReadings(unique);
     await client.query({
       name: 'ingest_upsert_last_reading',
@@ -308,6 +333,103 @@ async function writeRows(
       } else outcome.duplicates.messageId++;
     }
   }
+}
+
+/** Layer 2 by INSERT ... ON CONFLICT DO NOTHING (the fallback): what it took, and what it refused. */
+async function insertRaw(
+  client: PoolClient,
+  unique: readonly Reading[],
+  outcome: BatchOutcome,
+): Promise<{ fresh: Reading[]; refused: Reading[] }> {
+  const raw = await client.query<{ message_id: string }>({
+    name: 'ingest_insert_raw',
+    text: INSERT_RAW,
+    values: [
+      unique.map((r) => r.messageId),
+      unique.map((r) => r.hash),
+      unique.map((r) => r.plantId),
+      unique.map((r) => r.deviceId),
+      unique.map((r) => r.timestamp),
+      unique.map((r) => r.body),
+    ],
+  });
+  outcome.rawInserted = raw.rowCount ?? raw.rows.length;
+  const inserted = new Set(raw.rows.map((row) => row.message_id));
+  const fresh = unique.filter((r) => inserted.has(r.messageId));
+  const refused = unique.filter((r) => !inserted.has(r.messageId));
+  if (refused.length > 0) {
+    const existing = await client.query<{ message_id: string }>({
+      name: 'ingest_existing_ids',
+      text: EXISTING_IDS,
+      values: [refused.map((r) => r.messageId), refused.map((r) => r.timestamp)],
+    });
+    outcome.duplicates.messageId += existing.rows.length;
+    outcome.duplicates.messageHash += refused.length - existing.rows.length;
+  }
+  return { fresh, refused };
+}
+
+/**
+ * The fast path: layer 2 by question, then COPY of the raw and processed rows of what it found
+ * new; returns the refused messages. A message whose hash raw_mqtt_data has is
+ * refused (as a message_id duplicate when the stored row is this very message), and so is one
+ * whose hash an earlier message of the batch took (the one INSERT_RAW would have kept: `unique`
+ * is sorted by hash, stably); the rest is copied. What the question cannot see makes the COPY fail
+ * with 23505 and writeBatch fall back: another writer's rows committed since, a stored row of this
+ * message id under another hash, or readings whose raw row the retention dropped.
+ */
+async function copyNew(
+  client: PoolClient,
+  unique: readonly Reading[],
+  outcome: BatchOutcome,
+): Promise<Reading[]> {
+  let first = unique[0] as Reading;
+  let last = first;
+  for (const r of unique) {
+    if (r.timestamp < first.timestamp) first = r;
+    if (r.timestamp > last.timestamp) last = r;
+  }
+  // Sent now; the COPY texts are built while PostgreSQL answers. Unnamed, so planned for each
+  // batch: a prepared statement's generic plan, made while the partition was small, kept
+  // scanning it whole as it grew (measured: 20 s instead of 1 s for bench:ingest's 10,000).
+  const question = client.query<{ message_id: string; message_hash: string }>(KNOWN_RAW, [
+    unique.map((r) => r.hash),
+    first.timestamp,
+    last.timestamp,
+  ]);
+  let rawText = rawCopyText(unique);
+  let metrics = metricCopyText(unique);
+  const known = await question;
+  let fresh = unique;
+  const refused: Reading[] = [];
+  if (known.rows.length > 0 || hasRepeatedHash(unique)) {
+    const knownHashes = new Set(known.rows.map((row) => row.message_hash));
+    const knownIds = new Set(known.rows.map((row) => row.message_id));
+    const kept: Reading[] = [];
+    let lastKeptHash: string | undefined;
+    for (const r of unique) {
+      if (!knownHashes.has(r.hash) && r.hash !== lastKeptHash) {
+        kept.push(r);
+        lastKeptHash = r.hash;
+        continue;
+      }
+      refused.push(r);
+      if (knownIds.has(r.messageId)) outcome.duplicates.messageId++;
+      else outcome.duplicates.messageHash++;
+    }
+    fresh = kept;
+    rawText = rawCopyText(fresh);
+    metrics = metricCopyText(fresh);
+  }
+  if (fresh.length > 0) outcome.rawInserted = await copyRows(client, COPY_RAW, rawText);
+  if (metrics.rows > 0) outcome.rowsInserted += await copyRows(client, COPY_PROCESSED, metrics.text);
+  return refused;
+}
+
+/** `sorted` by hash: does a hash occur twice? */
+function hasRepeatedHash(sorted: readonly Reading[]): boolean {
+  for (let i = 1; i < sorted.length; i++) if (sorted[i]?.hash === sorted[i - 1]?.hash) return true;
+  return false;
 }
 
 export type DbErrorKind = 'data' | 'transient';

@@ -72,7 +72,8 @@ describe('writeBatch on processed rows without their raw row', () => {
     await db.pool.query('DELETE FROM raw_mqtt_data WHERE plant_id = $1', [plantId]);
 
     const again = await writeBatch(db.pool, [message(9999, `${plantId}-m2`)], []);
-    expect(again).toMatchObject({ rawInserted: 1, rowsInserted: 0, rowsDuplicate: 1 });
+    // The COPY of the new message's readings met the stored key: the batch was written again.
+    expect(again).toMatchObject({ rawInserted: 1, rowsInserted: 0, rowsDuplicate: 1, fallbacks: 1 });
     const values = await db.pool.query('SELECT value FROM processed_data WHERE plant_id = $1', [plantId]);
     expect(values.rows).toEqual([{ value: 4200 }]);
     expect(await db.raw(plantId)).toBe(1);
@@ -90,5 +91,137 @@ describe('TelemetrySimulator', () => {
       'names-plant-002/inverter-02',
       'names-plant-002/inverter-03',
     ]);
+  });
+});
+
+describe('writeBatch through COPY (the fast path)', () => {
+  it('stores hostile device ids, metric names and bodies exactly as received', async () => {
+    // What COPY's text format would misread unescaped: backslashes (its escape), `\.` (end of
+    // data), `\N` (NULL), tabs and newlines (field and row ends; in a body, JSON whitespace and
+    // escapes), quotes, and characters outside ASCII. Control characters never reach here
+    // (message.ts refuses them in names); bodies carry them raw as JSON whitespace.
+    const plantId = testPlant();
+    const devices = [
+      '\\.',
+      '\\N',
+      'inv\\01',
+      'inv\\t01\\n',
+      'inv"01\'',
+      'x\\\\y',
+      'wechselrichter-ü-☀-𝄞',
+      '\\',
+    ];
+    const sent = devices.map((deviceId, i) => {
+      const text =
+        `{\n\t"plantId": ${JSON.stringify(plantId)},\r\n\t"deviceId": ${JSON.stringify(deviceId)},\n` +
+        `"timestamp": "2024-06-21T12:00:0${i}.000Z",\n` +
+        '"note": "tab\\there\\nnew line \\\\. \\\\N \\"quoted\\" \\u00e9 ☀ \\ud834\\udd1e",\n' +
+        `"metrics": {"power\\\\ac": ${i}.5, "volt\\"dc\\\\t": -0.000001, "ü☀\\\\.": 1e300}\n}\n`;
+      return { text, reading: parsed(text, `${plantId}-\\.\t-${i}`) };
+    });
+    expect(sent[0]?.reading.deviceId).toBe('\\.');
+    expect(sent[4]?.reading.metrics.map(([name]) => name)).toEqual(['power\\ac', 'volt"dc\\t', 'ü☀\\.']);
+
+    const outcome = await writeBatch(
+      db.pool,
+      sent.map((m) => m.reading),
+      [],
+    );
+    expect(outcome).toMatchObject({
+      rawInserted: devices.length,
+      rowsInserted: 3 * devices.length,
+      fallbacks: 0,
+    });
+
+    const raw = await db.pool.query<{ message_id: string; device_id: string; payload: unknown }>(
+      'SELECT message_id, device_id, payload FROM raw_mqtt_data WHERE plant_id = $1',
+      [plantId],
+    );
+    const byId = new Map(raw.rows.map((row) => [row.message_id, row]));
+    for (const { text, reading } of sent) {
+      expect(byId.get(reading.messageId)).toEqual({
+        message_id: reading.messageId,
+        device_id: reading.deviceId,
+        payload: JSON.parse(text),
+      });
+    }
+    const processed = await db.pool.query<{ device_id: string; tag_id: string; value: number }>(
+      'SELECT device_id, tag_id, value FROM processed_data WHERE plant_id = $1',
+      [plantId],
+    );
+    const key = (r: { device_id: string; tag_id: string; value: number }) =>
+      JSON.stringify([r.device_id, r.tag_id, r.value]);
+    expect(processed.rows.map(key).sort()).toEqual(
+      sent
+        .flatMap(({ reading }) =>
+          reading.metrics.map(([tag, value]) => key({ device_id: reading.deviceId, tag_id: tag, value })),
+        )
+        .sort(),
+    );
+  });
+
+  it('asks layer 2 first: redeliveries and repeated readings, stored or in the batch, are refused without a fallback', async () => {
+    const plantId = testPlant();
+    const message = (n: number, id: string, power = n) =>
+      parsed(
+        body({
+          plantId,
+          deviceId: 'inverter-01',
+          timestamp: `2024-06-21T12:0${n}:00.000Z`,
+          metrics: { power_ac: power },
+        }),
+        id,
+      );
+    await writeBatch(db.pool, [message(0, `${plantId}-a`), message(1, `${plantId}-b`)], []);
+
+    const outcome = await writeBatch(
+      db.pool,
+      [
+        message(0, `${plantId}-a`, 999), // a redelivery: same message id
+        message(1, `${plantId}-c`, 999), // the stored reading under a new message id
+        message(2, `${plantId}-d`, 42), // new
+        message(2, `${plantId}-e`, 999), // the same new reading again in this batch
+      ],
+      [],
+    );
+    expect(outcome).toMatchObject({
+      rawInserted: 1,
+      duplicates: { messageId: 1, messageHash: 2 },
+      rowsInserted: 1,
+      rowsDuplicate: 3,
+      fallbacks: 0,
+    });
+    const values = await db.pool.query(
+      'SELECT value FROM processed_data WHERE plant_id = $1 ORDER BY "timestamp"',
+      [plantId],
+    );
+    expect(values.rows).toEqual([{ value: 0 }, { value: 1 }, { value: 42 }]);
+    expect(await db.raw(plantId)).toBe(3);
+  });
+
+  it('several writers at once on overlapping batches store every reading once', async () => {
+    // Four consumers receive overlapping messages (redeliveries, and the same readings under new
+    // message ids) at the same time: the losers of each race fall back, nothing is lost or doubled.
+    const plantId = testPlant();
+    const readings = Array.from({ length: 400 }, (_, n) => ({
+      deviceId: `inverter-${String(n % 20).padStart(2, '0')}`,
+      timestamp: new Date(Date.UTC(2024, 5, 21, 12, Math.floor(n / 20))).toISOString(),
+    }));
+    const message = (n: number, id: string) => {
+      const r = readings[n] as { deviceId: string; timestamp: string };
+      return parsed(body({ plantId, ...r, metrics: { power_ac: n, voltage_dc: 600 } }), id);
+    };
+    const batches = [0, 1, 2, 3].map((w) =>
+      Array.from({ length: 200 }, (_, k) => {
+        const n = (w * 67 + k * 7) % 400;
+        return message(n, w % 2 === 0 ? `${plantId}-${n}` : `${plantId}-${n}-w${w}`);
+      }),
+    );
+    const outcomes = await Promise.all(batches.map((batch) => writeBatch(db.pool, batch, [])));
+    const covered = new Set(batches.flat().map((r) => r.hash));
+    expect(outcomes.reduce((n, o) => n + o.rawInserted, 0)).toBe(covered.size);
+    expect(outcomes.reduce((n, o) => n + o.rowsInserted, 0)).toBe(2 * covered.size);
+    expect(await db.raw(plantId)).toBe(covered.size);
+    expect(await db.processed(plantId)).toBe(2 * covered.size);
   });
 });
