@@ -18,6 +18,10 @@ const CREDENTIAL_VARIABLES = [
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
+  // Its legacy name (botocore and older tools still read it), and what fromEnv pairs with keys.
+  'AWS_SECURITY_TOKEN',
+  'AWS_CREDENTIAL_SCOPE',
+  'AWS_ACCOUNT_ID',
   'AWS_CREDENTIAL_EXPIRATION',
   'AWS_ROLE_ARN',
   'AWS_ROLE_SESSION_NAME',

@@ -59,6 +59,24 @@ describe('emulatorEnvironment', () => {
   });
 });
 
+describe('emulatorEnvironment, credentials under other names', () => {
+  it('drops the legacy AWS_SECURITY_TOKEN and the account id too: the AWS_* prefix passed them to worker, API and ingest', () => {
+    const env = emulatorEnvironment(
+      {
+        AWS_SECURITY_TOKEN: 'real-session-token',
+        AWS_ACCOUNT_ID: '210987654321',
+        AWS_CREDENTIAL_SCOPE: 'eu-west-1',
+      },
+      'http://127.0.0.1:5000',
+    );
+    expect(env).toEqual({
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:5000',
+    });
+  });
+});
+
 describe('describeRealAws', () => {
   it("names the account and takes the region of the SDK's chain (a profile's region, not us-east-1)", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'solar-iot-aws-'));
