@@ -68,12 +68,23 @@ export function withEmulatorCredentials(
   return { ...out, ...EMULATOR_CREDENTIALS };
 }
 
-/** The environment for an emulator: the user's credential settings removed, `test` keys set. */
+/** Resources of the user's AWS (a queue, an ATS endpoint, a role) that a fresh emulator lacks. */
+const ACCOUNT_RESOURCES = ['AWS_SQS_QUEUE_URL', 'AWS_IOT_ENDPOINT', 'AWS_IOT_ROLE_ARN'];
+
+/**
+ * The environment for an emulator: the user's credential settings removed, `test` keys set.
+ * `fresh` (the moto npm start runs itself): the user's queue URL, ATS endpoint and role too, which
+ * name another account's resources (requests to the real queue host, a region that contradicts
+ * the emulator's); an emulator the user runs (AWS_ENDPOINT_URL) keeps what they created in it.
+ */
 export function emulatorEnvironment(
   env: Readonly<Record<string, string | undefined>>,
   endpoint: string,
+  options: { fresh?: boolean } = {},
 ): Record<string, string | undefined> {
-  return { ...withEmulatorCredentials(env), AWS_ENDPOINT_URL: endpoint };
+  const out = withEmulatorCredentials(env);
+  if (options.fresh) for (const k of ACCOUNT_RESOURCES) delete out[k];
+  return { ...out, AWS_ENDPOINT_URL: endpoint };
 }
 
 export interface RealAwsIdentity {

@@ -327,7 +327,7 @@ async function main(): Promise<number> {
     if (moto || externalAws) {
       const endpoint = externalAws ?? moto?.endpoint ?? '';
       // The user's profile or keys never reach the children: an emulator takes `test` keys.
-      env = { ...emulatorEnvironment(env, endpoint), AWS_REGION: EMULATOR_REGION };
+      env = { ...emulatorEnvironment(env, endpoint, { fresh: Boolean(moto) }), AWS_REGION: EMULATOR_REGION };
       if (moto) env.AWS_IOT_ROLE_ARN ||= DUMMY_ROLE_ARN;
       env.AWS_SQS_QUEUE_URL ||= await createMotoQueue(endpoint, EMULATOR_REGION, QUEUE_NAME);
       awsWhere = `${endpoint} (IoT, IoT data, SQS)`;

@@ -77,6 +77,24 @@ describe('emulatorEnvironment, credentials under other names', () => {
   });
 });
 
+describe('emulatorEnvironment for the emulator npm start runs itself', () => {
+  it("drops the user's real queue, ATS endpoint and role: a fresh moto has none of them", () => {
+    const shell = {
+      AWS_PROFILE: 'prod',
+      AWS_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/210987654321/prod-telemetry',
+      AWS_IOT_ENDPOINT: 'a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com',
+      AWS_IOT_ROLE_ARN: 'arn:aws:iam::210987654321:role/prod-iot-rule',
+    };
+    const env = emulatorEnvironment(shell, 'http://127.0.0.1:5000', { fresh: true });
+    for (const k of ['AWS_SQS_QUEUE_URL', 'AWS_IOT_ENDPOINT', 'AWS_IOT_ROLE_ARN'])
+      expect(env[k], k).toBeUndefined();
+    // An emulator the user runs (AWS_ENDPOINT_URL) holds what they created there: kept.
+    expect(emulatorEnvironment(shell, 'http://localstack:4566').AWS_SQS_QUEUE_URL).toBe(
+      shell.AWS_SQS_QUEUE_URL,
+    );
+  });
+});
+
 describe('describeRealAws', () => {
   it("names the account and takes the region of the SDK's chain (a profile's region, not us-east-1)", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'solar-iot-aws-'));

@@ -19,6 +19,7 @@ const USER_AWS = {
   AWS_ACCESS_KEY_ID: 'AKIAREALLOOKINGKEY01',
   AWS_SECRET_ACCESS_KEY: 'real-looking-secret-access-key-0123456789',
   AWS_SESSION_TOKEN: 'real-looking-session-token',
+  AWS_SQS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/210987654321/prod-telemetry',
 };
 
 interface Proc {
@@ -240,6 +241,9 @@ describe('npm start: never real AWS without asking (issue 13, item 8)', () => {
       expect(env.get('AWS_SECRET_ACCESS_KEY'), entry).toBe('test');
       expect(env.has('AWS_PROFILE'), entry).toBe(false);
       expect(env.has('AWS_SESSION_TOKEN'), entry).toBe(false);
+      // The queue of the user's account is not in this moto: the stack's own queue is.
+      if (env.has('AWS_SQS_QUEUE_URL'))
+        expect(env.get('AWS_SQS_QUEUE_URL'), entry).toMatch(new RegExp(`^${env.get('AWS_ENDPOINT_URL')}/`));
     }
   });
 });
