@@ -24,7 +24,11 @@ export async function prepareDataDir(dir: string, privateFolders: readonly strin
       `${dir}: the data folder is owned by uid ${s.uid}, not by you (uid ${uid}): its owner could replace the keys and tokens in it. Fix: chown it to the user running npm start, or set SOLAR_IOT_DATA_DIR to a folder of yours`,
     );
   }
-  if ((s.mode & 0o022) !== 0) {
+  if ((s.mode & 0o002) === 0 && (s.mode & 0o020) !== 0) {
+    // Group-writable: umask 002, the default of user-private-group systems (Ubuntu). Ours, so
+    // narrowed rather than refused; anything a group member planted is refused file by file.
+    await chmod(dir, s.mode & 0o755);
+  } else if ((s.mode & 0o002) !== 0) {
     throw new Error(
       `${dir}: the data folder is writable by other users (mode ${(s.mode & 0o777).toString(8)}): anyone could replace the keys and tokens in it. Fix: chmod go-w ${dir}`,
     );

@@ -53,6 +53,14 @@ describe('npm start data folder', () => {
     expect((await stat(data)).mode & 0o004).toBe(0);
   });
 
+  it('narrows a group-writable data folder (umask 002) instead of refusing it', async () => {
+    const data = join(dir, 'umask002');
+    await mkdir(data);
+    await chmod(data, 0o775);
+    await prepareDataDir(data);
+    expect((await stat(data)).mode & 0o777).toBe(0o755);
+  });
+
   it('keeps the logs and the Temporal state (histories) to its owner, in an existing folder too', async () => {
     const data = join(dir, 'old-data');
     await mkdir(join(data, 'logs'), { recursive: true });
