@@ -4,6 +4,8 @@
  * exclusively and without following links, so nothing planted can redirect or read the key.
  * The bundle's content is not the point here: a pass-through vault and any PEM-like strings.
  */
+
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, link, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -120,4 +122,44 @@ describe('export-credentials target directory', () => {
     keyNowhereUnder(hard);
     expect(readFileSync(target, 'utf8')).toBe('keep me');
   });
+
+  it('refuses a FIFO or a same-named file in the directory, `..`, and a file as the directory, without blocking', async () => {
+    const fifoDir = join(workDir, 'with-fifo');
+    await mkdir(fifoDir);
+    execFileSync('mkfifo', [join(fifoDir, BUNDLE_FILES.privateKey)]);
+    // A writer opening the FIFO would block until someone reads: refused before any open.
+    await expect(exportTo(fifoDir)).rejects.toThrow(/is not empty/);
+
+    const sameName = join(workDir, 'same-name');
+    await mkdir(sameName);
+    await writeFile(join(sameName, BUNDLE_FILES.certificate), 'an older bundle');
+    await expect(exportTo(sameName)).rejects.toThrow(/is not empty/);
+    expect(readFileSync(join(sameName, BUNDLE_FILES.certificate), 'utf8')).toBe('an older bundle');
+
+    // A relative path is resolved against the working directory: `..` is a folder with files.
+    await expect(exportTo('..')).rejects.toThrow(/is not empty/);
+    const file = join(workDir, 'a-file');
+    await writeFile(file, 'x');
+    await expect(exportTo(file)).rejects.toThrow(/not a directory/);
+    keyNowhereUnder(fifoDir);
+    keyNowhereUnder(sameName);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    "through a parent that is a link to another user's open folder: the bundle is ours, 0700 and 0600",
+    async () => {
+      // Its owner can rename the bundle away, but not read it: the files are created 0600 with
+      // O_EXCL | O_NOFOLLOW, whatever the directory turns out to be by then.
+      const theirs = join(workDir, 'theirs');
+      await mkdir(theirs, { mode: 0o777 });
+      await chown(theirs, 65534, 65534);
+      const via = join(workDir, 'via-link');
+      await symlink(theirs, via);
+      const result = await exportTo(join(via, 'bundle'));
+      const bundle = join(theirs, 'bundle');
+      expect(lstatSync(bundle).uid).toBe(0);
+      expect(lstatSync(bundle).mode & 0o777).toBe(0o700);
+      for (const name of result.files) expect(lstatSync(join(bundle, name)).mode & 0o777, name).toBe(0o600);
+    },
+  );
 });
