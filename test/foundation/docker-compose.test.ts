@@ -120,7 +120,7 @@ describe('docker-compose.yml', () => {
       'http://localhost:8234/t/${CODEC_SERVER_TOKEN:?set CODEC_SERVER_TOKEN (openssl rand -hex 32)}',
     );
     expect(ui?.[1].ports).toEqual([`${BIND}:8233:8080`]);
-    expect(c.CODEC_CORS_ORIGINS).toBe('http://localhost:8233');
+    expect(c.CODEC_CORS_ORIGINS).toBe('${CODEC_CORS_ORIGINS:-http://localhost:8233}');
   });
 
   it('runs the patched moto (the stock one loses SQS messages)', () => {
@@ -139,6 +139,15 @@ describe('docker-compose.yml', () => {
     const e = env(ingest as string);
     expect(e.METRICS_HOST).toBe('0.0.0.0');
     expect(services[ingest as string]?.ports).toEqual([`${BIND}:9464:${e.METRICS_PORT ?? 9464}`]);
+  });
+
+  it('lets the user set what its header tells them to set when the ports are opened', () => {
+    const body = TEXT.split('\nname:')[1] as string;
+    for (const name of ['SOLAR_IOT_BIND', 'CODEC_CORS_ORIGINS', 'TEMPORAL_CORS_ORIGINS']) {
+      expect(TEXT.split('\nname:')[0], name).toContain(name);
+      // A fixed value would make the header's advice silently do nothing.
+      expect(body, name).toContain(`\${${name}:-`);
+    }
   });
 
   it('has only interpolations compose can parse (no $ inside a ${VAR:?message})', () => {
