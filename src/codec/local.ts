@@ -64,8 +64,13 @@ export async function withTokenFromFile(
 }
 
 /** What `--ui-codec-endpoint` of `temporal server start-dev` should be for the local codec server. */
-export async function localCodecUiEndpoint(options: { tokenFile: string; port?: number }): Promise<string> {
-  const token = await tokenFromFile(options.tokenFile);
+export async function localCodecUiEndpoint(options: {
+  tokenFile: string;
+  port?: number;
+  /** CODEC_SERVER_TOKEN here wins over the file, as it does for the codec server (withTokenFromFile). */
+  env?: Record<string, string | undefined>;
+}): Promise<string> {
+  const token = options.env?.CODEC_SERVER_TOKEN?.trim() || (await tokenFromFile(options.tokenFile));
   return `http://localhost:${options.port ?? DEFAULT_CODEC_SERVER_PORT}/t/${token}`;
 }
 

@@ -173,6 +173,7 @@ async function main(): Promise<number> {
   // the dev server's UI has no login to send a bearer token), and the codec server lets it call.
   await tokenFromFile(join(dataDir, 'codec-server.token'), { private: true });
   const uiCodecEndpoint = await localCodecUiEndpoint({
+    env: process.env,
     tokenFile: join(dataDir, 'codec-server.token'),
     port: codecPort,
   });

@@ -21,7 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tokenFromFile } from '../../src/codec/local.js';
+import { localCodecUiEndpoint, tokenFromFile, withTokenFromFile } from '../../src/codec/local.js';
 import { prepareDataDir } from '../../src/stack/data-dir.js';
 import { stackEncryptionKey } from '../../src/stack/encryption-key.js';
 
@@ -132,5 +132,16 @@ describe('npm start data folder', () => {
     await expect(stackEncryptionKey({}, data)).rejects.toThrow(
       /encryption\.key: readable by other users.*chmod 600/,
     );
+  });
+
+  it('points the Web UI at the token the codec server uses: CODEC_SERVER_TOKEN of the shell wins over the file, for both', async () => {
+    const tokenFile = join(dir, 'ui-codec-server.token');
+    const shellToken = 'd'.repeat(40);
+    const env = { CODEC_SERVER_TOKEN: shellToken, CODEC_SERVER_TOKEN_FILE: tokenFile };
+    const served = (await withTokenFromFile(env)).CODEC_SERVER_TOKEN;
+    const ui = await localCodecUiEndpoint({ tokenFile, port: 8234, env });
+    expect(served).toBe(shellToken);
+    // The UI called the codec server with the file's token: 401, nothing decoded.
+    expect(ui).toBe(`http://localhost:8234/t/${served}`);
   });
 });
