@@ -22,10 +22,11 @@ export function copyField(value: string): string {
  * CopyData message and resolves to the row count PostgreSQL reports. Rejects with PostgreSQL's
  * error (its `code`, e.g. 23505 for a duplicate key); the transaction is then aborted.
  *
- * One write on purpose: pg-copy-streams 7 keeps writing queued chunks on the socket's 'drain'
- * after an error has detached it from the connection (a TypeError outside any promise); with
- * one chunk nothing is queued. The stream is destroyed inside the error event itself, while it
- * still holds the connection, so it never reaches its final CopyDone write either.
+ * One write on purpose: after an error pg-copy-streams 7 detaches the stream from the connection,
+ * and a chunk still queued behind a full socket would then be written to `null` on 'drain'; with
+ * one chunk nothing is queued. Destroying the stream in the error event (while it still holds the
+ * connection) keeps its final CopyDone from being attempted too. Both are precautions read from
+ * its source: a duplicate key in the first row of a 5 MB COPY did not crash without the destroy.
  */
 export function copyRows(client: PoolClient, sql: string, rows: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type Reading } from '../../src/ingest/message.js';
 import { INGEST_DEFAULTS } from '../../src/ingest/settings.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
-import { writeBatch } from '../../src/ingest/store.js';
-import { body, Db, testPlant } from './support.js';
+import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
+import { body, Db, testPlant, waitFor } from './support.js';
 
 let db: Db;
 
@@ -223,5 +223,54 @@ describe('writeBatch through COPY (the fast path)', () => {
     expect(outcomes.reduce((n, o) => n + o.rowsInserted, 0)).toBe(2 * covered.size);
     expect(await db.raw(plantId)).toBe(covered.size);
     expect(await db.processed(plantId)).toBe(2 * covered.size);
+  });
+
+  it('a connection killed in the middle of a COPY: a transient error, nothing kept, and the retry writes it', async () => {
+    const plantId = testPlant();
+    const messages = Array.from({ length: 50 }, (_, n) =>
+      parsed(
+        body({
+          plantId,
+          deviceId: 'inverter-01',
+          timestamp: new Date(Date.UTC(2024, 5, 21, 13, n)).toISOString(),
+          metrics: { power_ac: n },
+        }),
+        `${plantId}-${n}`,
+      ),
+    );
+    // Another transaction holds one of the new raw rows, uncommitted: the COPY waits on it there.
+    const held = messages[25] as Reading;
+    const blocker = await db.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [`${plantId}-other`, held.hash, held.plantId, held.deviceId, held.timestamp, held.body],
+      );
+      const writing = writeBatch(db.pool, messages, []);
+      const outcome = writing.then(
+        () => 'written',
+        (err: unknown) => classifyDbError(err),
+      );
+      const copying = async () =>
+        (
+          await db.pool.query(
+            `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+              WHERE query LIKE 'COPY raw_mqtt_data%' AND wait_event_type = 'Lock'`,
+          )
+        ).rows.length > 0;
+      await waitFor('the COPY waiting on the held row', copying, 20_000);
+      expect(await outcome).toBe('transient');
+    } finally {
+      await blocker.query('ROLLBACK');
+      blocker.release();
+    }
+    expect(await db.raw(plantId)).toBe(0);
+    expect(await db.processed(plantId)).toBe(0);
+
+    const again = await writeBatch(db.pool, messages, []);
+    expect(again).toMatchObject({ rawInserted: 50, rowsInserted: 50, fallbacks: 0 });
+    expect(await db.processed(plantId)).toBe(50);
   });
 });
