@@ -8,7 +8,7 @@
  */
 import { constants as fs } from 'node:fs';
 import { chmod, type FileHandle, mkdir, open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /**
  * Creates `dir` (0711 under any umask) or checks an existing one: ours, writable by us only.
@@ -16,7 +16,15 @@ import { join } from 'node:path';
  * names are known, so a traversable parent alone would let anyone read the logs and histories.
  */
 export async function prepareDataDir(dir: string, privateFolders: readonly string[] = []): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o711 });
+  const first = await mkdir(dir, { recursive: true, mode: 0o711 });
+  // The folders made here are 0711 whatever the umask: under 077 they would be 0700, and as root
+  // PostgreSQL (user postgres) could not reach its data inside.
+  if (first !== undefined) {
+    for (let d = resolve(dir); ; d = dirname(d)) {
+      await chmod(d, 0o711);
+      if (d === resolve(first) || d === dirname(d)) break;
+    }
+  }
   const s = await stat(dir);
   const uid = process.getuid?.();
   if (uid !== undefined && s.uid !== uid) {

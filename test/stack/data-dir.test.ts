@@ -71,6 +71,18 @@ describe('npm start data folder', () => {
       expect((await stat(join(data, name))).mode & 0o777, name).toBe(0o700);
   });
 
+  it('is created traversable under umask 077 too: as root, PostgreSQL (user postgres) keeps its data in it', async () => {
+    const data = join(dir, 'umask077', '.data');
+    const old = process.umask(0o077);
+    try {
+      await prepareDataDir(data);
+    } finally {
+      process.umask(old);
+    }
+    expect((await stat(data)).mode & 0o777).toBe(0o711);
+    expect((await stat(join(dir, 'umask077'))).mode & 0o777).toBe(0o711);
+  });
+
   it('refuses an existing data folder that other users can write to', async () => {
     const data = join(dir, 'open-data');
     await mkdir(data);
