@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { withEmulatorCredentials } from './aws-target.js';
 import { runtimeEnvironment } from './child-env.js';
+import { mkdirTraversable } from './data-dir.js';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
@@ -308,6 +309,8 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
       `PostgreSQL runs as user 'postgres', which cannot reach ${dataDir} (a parent folder is not world-executable); move the clone or set DATABASE_URL`,
     );
   }
+  // Parents it creates (the /var/lib/solar-iot/<hash> of start.ts) must let user postgres through.
+  await mkdirTraversable(dirname(dataDir));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (ids) await chown(dataDir, ids.uid, ids.gid);
   await chmod(dataDir, 0o700);

@@ -16,15 +16,7 @@ import { dirname, join, resolve } from 'node:path';
  * names are known, so a traversable parent alone would let anyone read the logs and histories.
  */
 export async function prepareDataDir(dir: string, privateFolders: readonly string[] = []): Promise<void> {
-  const first = await mkdir(dir, { recursive: true, mode: 0o711 });
-  // The folders made here are 0711 whatever the umask: under 077 they would be 0700, and as root
-  // PostgreSQL (user postgres) could not reach its data inside.
-  if (first !== undefined) {
-    for (let d = resolve(dir); ; d = dirname(d)) {
-      await chmod(d, 0o711);
-      if (d === resolve(first) || d === dirname(d)) break;
-    }
-  }
+  await mkdirTraversable(dir);
   const s = await stat(dir);
   const uid = process.getuid?.();
   if (uid !== undefined && s.uid !== uid) {
@@ -44,6 +36,19 @@ export async function prepareDataDir(dir: string, privateFolders: readonly strin
   for (const name of privateFolders) {
     await mkdir(join(dir, name), { recursive: true, mode: 0o700 });
     await chmod(join(dir, name), 0o700);
+  }
+}
+
+/**
+ * `mkdir -p dir`, every folder it creates 0711 whatever the umask (under 077 they would be 0700):
+ * as root, PostgreSQL runs as user postgres, which must traverse them to reach its data.
+ */
+export async function mkdirTraversable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o711 });
+  if (first === undefined) return;
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    await chmod(d, 0o711);
+    if (d === resolve(first) || d === dirname(d)) break;
   }
 }
 

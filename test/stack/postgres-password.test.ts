@@ -41,6 +41,29 @@ async function canConnect(port: number, password: string): Promise<boolean> {
   }
 }
 
+describe('embedded PostgreSQL data folder', () => {
+  it('starts in a folder whose parents it creates itself (as root: user postgres must traverse them)', async () => {
+    // npm start moves the data to /var/lib/solar-iot/<hash>/postgres when the clone is not
+    // traversable (a clone under /root): those parents were created 0700, so initdb failed.
+    const old = process.umask(0o077);
+    let server: Awaited<ReturnType<typeof startPostgres>> | undefined;
+    try {
+      server = await startPostgres({
+        binaries,
+        dataDir: join(workDir, 'new-parent', 'hash', 'postgres'),
+        database: 'solar_iot',
+        fast: true,
+        port: await freePort(),
+        logFile: join(workDir, 'new-parent.log'),
+      });
+      expect(server.url).toMatch(/^postgres:\/\//);
+    } finally {
+      process.umask(old);
+      await server?.stop();
+    }
+  });
+});
+
 describe('embedded PostgreSQL password', () => {
   it('uses the password it is given, refuses the well-known one, and moves an old data folder to it', async () => {
     const dataDir = join(workDir, 'data');
