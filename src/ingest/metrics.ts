@@ -35,6 +35,13 @@ export class IngestMetrics {
     labelNames: ['layer'] as const,
     registers: [this.registry],
   });
+  readonly copyFallbacks = new Counter({
+    name: 'ingest_copy_fallbacks_total',
+    help:
+      'Batches whose COPY met a duplicate key (a concurrent writer, a raw row dropped by retention) and ' +
+      'were written again with INSERT ... ON CONFLICT: each costs the batch twice',
+    registers: [this.registry],
+  });
   readonly quarantined = new Counter({
     name: 'ingest_quarantined_total',
     help: 'Messages written to the quarantine table, by reason',
@@ -126,6 +133,7 @@ export class IngestMetrics {
     this.rows.inc({ result: 'duplicate' }, outcome.rowsDuplicate);
     this.duplicates.inc({ layer: 'message_id' }, outcome.duplicates.messageId);
     this.duplicates.inc({ layer: 'message_hash' }, outcome.duplicates.messageHash);
+    this.copyFallbacks.inc(outcome.fallbacks);
     for (const [reason, n] of Object.entries(outcome.quarantined)) this.quarantined.inc({ reason }, n);
   }
 

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type Reading } from '../../src/ingest/message.js';
+import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { INGEST_DEFAULTS } from '../../src/ingest/settings.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
 import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
@@ -74,6 +75,9 @@ describe('writeBatch on processed rows without their raw row', () => {
     const again = await writeBatch(db.pool, [message(9999, `${plantId}-m2`)], []);
     // The COPY of the new message's readings met the stored key: the batch was written again.
     expect(again).toMatchObject({ rawInserted: 1, rowsInserted: 0, rowsDuplicate: 1, fallbacks: 1 });
+    const metrics = new IngestMetrics();
+    metrics.recordOutcome(again);
+    expect(await metrics.value(metrics.copyFallbacks)).toBe(1);
     const values = await db.pool.query('SELECT value FROM processed_data WHERE plant_id = $1', [plantId]);
     expect(values.rows).toEqual([{ value: 4200 }]);
     expect(await db.raw(plantId)).toBe(1);
