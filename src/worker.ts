@@ -39,7 +39,7 @@ export async function runWorker(config: Config): Promise<void> {
     ]);
   const vault = createCipher({ currentKey, previousKeys });
   // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
-  const { dataConverter, codec, source, allowPlain, warning } = await loadWorkerPayloadCodec(
+  const { dataConverter, codec, source, allowPlain, allowUnbound, warning } = await loadWorkerPayloadCodec(
     process.env,
     config.encryption,
   );
@@ -48,6 +48,7 @@ export async function runWorker(config: Config): Promise<void> {
       payloadKeyId: codec.currentKeyId,
       payloadKeySource: source,
       plainPayloads: allowPlain ? 'allowed' : 'refused',
+      unboundPayloads: allowUnbound ? 'allowed' : 'refused',
     },
     'payload encryption on',
   );
@@ -55,6 +56,10 @@ export async function runWorker(config: Config): Promise<void> {
   if (allowPlain)
     logger.warn(
       'TEMPORAL_ALLOW_PLAIN_PAYLOADS=true: workflows started without the payload codec run; unset it once the migration is done',
+    );
+  if (allowUnbound)
+    logger.warn(
+      'TEMPORAL_ALLOW_UNBOUND_PAYLOADS=true: encrypted payloads not bound to their workflow run, so one copied from any history written before the binding can start another workflow; unset it once the workflows started before the upgrade are closed',
     );
   const rotation = readRotationSettings();
   const quotas = readQuotaSettings();

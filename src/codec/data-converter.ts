@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config/index.js';
+import { SCHEDULED_WORKFLOW_IDS } from '../schedules/scheduled-workflow-ids.js';
 import { type EncryptionKeys, type LoadedCodecKeys, loadCodecKeys } from './keys.js';
-import { EncryptionCodec } from './payload-codec.js';
-import { readAllowPlainPayloads } from './settings.js';
+import { EncryptionCodec, type EncryptionCodecOptions } from './payload-codec.js';
+import { readAllowPlainPayloads, readAllowUnboundPayloads } from './settings.js';
 
 /** Failure converter that puts messages and stack traces into (encrypted) payloads. */
 export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
@@ -30,7 +31,7 @@ export interface LoadedCodec extends LoadedCodecKeys {
 export async function loadPayloadCodec(
   env: Record<string, string | undefined>,
   encryption: EncryptionKeys,
-  options: { refusePlain?: boolean } = {},
+  options: EncryptionCodecOptions = {},
 ): Promise<LoadedCodec> {
   const loaded = await loadCodecKeys(env, encryption);
   const codec = new EncryptionCodec(loaded.keys, options);
@@ -39,16 +40,25 @@ export async function loadPayloadCodec(
 
 /**
  * The worker's codec: as loadPayloadCodec, and it refuses payloads that are not encrypted unless
- * TEMPORAL_ALLOW_PLAIN_PAYLOADS=true. A refused workflow input fails the workflow task before any
- * workflow code runs (WorkflowTaskFailed in the history, the message in the worker log; the
- * server retries the task, so the workflow waits until it is terminated or the worker allows it).
+ * TEMPORAL_ALLOW_PLAIN_PAYLOADS=true, payloads bound to another workflow than the one receiving
+ * them (copied from a history), and payloads bound to none unless TEMPORAL_ALLOW_UNBOUND_PAYLOADS
+ * =true. A refused workflow input fails the workflow task before any workflow code runs
+ * (WorkflowTaskFailed in the history, the message in the worker log; the server retries the
+ * task, so the workflow waits until it is terminated or the worker allows it).
  */
 export async function loadWorkerPayloadCodec(
   env: Record<string, string | undefined>,
   encryption: EncryptionKeys,
-): Promise<LoadedCodec & { allowPlain: boolean }> {
+): Promise<LoadedCodec & { allowPlain: boolean; allowUnbound: boolean }> {
   const allowPlain = readAllowPlainPayloads(env);
-  return { ...(await loadPayloadCodec(env, encryption, { refusePlain: !allowPlain })), allowPlain };
+  const allowUnbound = readAllowUnboundPayloads(env);
+  const loaded = await loadPayloadCodec(env, encryption, {
+    refusePlain: !allowPlain,
+    enforceBinding: true,
+    allowUnbound,
+    scheduledWorkflowIds: SCHEDULED_WORKFLOW_IDS,
+  });
+  return { ...loaded, allowPlain, allowUnbound };
 }
 
 export interface TemporalClientHandle {

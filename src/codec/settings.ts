@@ -15,6 +15,9 @@
  *                         Web UI encrypt inputs the worker runs (server.ts).
  *   TEMPORAL_ALLOW_PLAIN_PAYLOADS  `true` lets the worker run payloads that are not encrypted (a
  *                         migration from unencrypted histories); default `false`: refused.
+ *   TEMPORAL_ALLOW_UNBOUND_PAYLOADS  `true` lets the worker run encrypted payloads that are not
+ *                         bound to their workflow (written before the binding, payload-codec.ts);
+ *                         default `false`: refused.
  */
 
 export const DEFAULT_CODEC_SERVER_PORT = 8234;
@@ -158,5 +161,15 @@ export function readAllowPlainPayloads(env: Env = process.env): boolean {
   if (raw === 'true') return true;
   throw new CodecSettingsError([
     `TEMPORAL_ALLOW_PLAIN_PAYLOADS: ${JSON.stringify(raw.slice(0, 20))} is neither true nor false. Fix: unset it (unencrypted payloads are refused), or set it to true only while migrating from unencrypted histories`,
+  ]);
+}
+
+/** TEMPORAL_ALLOW_UNBOUND_PAYLOADS (worker): `true`/`false`, default false. Throws CodecSettingsError. */
+export function readAllowUnboundPayloads(env: Env = process.env): boolean {
+  const raw = value(env, 'TEMPORAL_ALLOW_UNBOUND_PAYLOADS');
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new CodecSettingsError([
+    `TEMPORAL_ALLOW_UNBOUND_PAYLOADS: ${JSON.stringify(raw.slice(0, 20))} is neither true nor false. Fix: unset it (payloads not bound to their workflow are refused), or set it to true only while workflows started before the upgrade are open`,
   ]);
 }

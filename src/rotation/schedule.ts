@@ -9,12 +9,13 @@ import type { Client, ScheduleOptionsAction } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
 import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
+import { ROTATION_RUN_WORKFLOW_ID } from '../schedules/scheduled-workflow-ids.js';
 import { upsertSchedule } from '../schedules/upsert-schedule.js';
 import type { RotateExpiringInput } from './contract.js';
 import { type RotationSettings, RotationSettingsError, readRotationSettings } from './settings.js';
 
 export const ROTATION_SCHEDULE_ID = 'rotate-expiring-certificates';
-export const ROTATION_RUN_WORKFLOW_ID = 'rotate-expiring-certificates';
+export { ROTATION_RUN_WORKFLOW_ID };
 
 export async function ensureRotationSchedule(
   client: Client,

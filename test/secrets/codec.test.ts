@@ -8,13 +8,19 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveCodecKeys, loadCodecKeys } from '../../src/codec/keys.js';
 import {
+  BINDING_METADATA,
   ENCODING,
   EncryptionCodec,
   KEY_ID_METADATA,
   PayloadCodecError,
 } from '../../src/codec/payload-codec.js';
 import { createCodecServer } from '../../src/codec/server.js';
-import { CodecSettingsError, parseCodecKeys, readCodecServerSettings } from '../../src/codec/settings.js';
+import {
+  CodecSettingsError,
+  parseCodecKeys,
+  readAllowUnboundPayloads,
+  readCodecServerSettings,
+} from '../../src/codec/settings.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const key = (id: string) => ({ id, key: randomBytes(32) });
@@ -91,6 +97,131 @@ describe('EncryptionCodec', () => {
   it('passes payloads that were never encrypted through unchanged (histories from before)', async () => {
     const plain = payload({ a: 1 });
     expect(await new EncryptionCodec([k1]).decode([plain])).toEqual([plain]);
+  });
+});
+
+describe('payloads bound to their workflow', () => {
+  const wf = (workflowId: string, namespace = 'default') => ({
+    type: 'workflow' as const,
+    namespace,
+    workflowId,
+  });
+  const worker = (options: { allowUnbound?: boolean } = {}) =>
+    new EncryptionCodec([k1], {
+      refusePlain: true,
+      enforceBinding: true,
+      scheduledWorkflowIds: ['rotate-expiring-certificates'],
+      ...options,
+    });
+  const value = async (
+    codec: EncryptionCodec,
+    p: Payload,
+    context?: Parameters<EncryptionCodec['decode']>[1],
+  ) => defaultPayloadConverter.fromPayload(((await codec.decode([p], context)) as Payload[])[0] as Payload);
+
+  it('binds to the context it was encoded for; the worker refuses it for another workflow or namespace', async () => {
+    const [bound] = await new EncryptionCodec([k1]).encode(
+      [payload({ plantId: 'p1' })],
+      wf('provision-plant-p1'),
+    );
+    if (!bound) throw new Error('nothing encoded');
+    expect(JSON.parse(meta(bound, BINDING_METADATA))).toEqual({
+      namespace: 'default',
+      workflowId: 'provision-plant-p1',
+    });
+    expect(await value(worker(), bound, wf('provision-plant-p1'))).toEqual({ plantId: 'p1' });
+    const activity = {
+      type: 'activity' as const,
+      namespace: 'default',
+      workflowId: 'provision-plant-p1',
+      activityId: '3',
+      isLocal: false,
+    };
+    expect(await value(worker(), bound, activity)).toEqual({ plantId: 'p1' });
+    await expect(worker().decode([bound], wf('deprovision-plant-p1'))).rejects.toThrow(
+      /^refused a payload encrypted for workflow "provision-plant-p1" in namespace "default", not for workflow "deprovision-plant-p1"/,
+    );
+    await expect(worker().decode([bound], wf('provision-plant-p1', 'other'))).rejects.toMatchObject({
+      reason: 'OTHER_WORKFLOW',
+    });
+    // Readers (no context: codec server, CLI; or a client's codec) accept every binding.
+    expect(await value(new EncryptionCodec([k1]), bound)).toEqual({ plantId: 'p1' });
+    expect(await value(new EncryptionCodec([k1]), bound, wf('elsewhere'))).toEqual({ plantId: 'p1' });
+    expect(await value(worker(), bound)).toEqual({ plantId: 'p1' });
+  });
+
+  it('detects a rewritten or stripped binding (authenticated, not just a label)', async () => {
+    const [bound] = await new EncryptionCodec([k1]).encode([payload('x')], wf('provision-plant-p1'));
+    if (!bound) throw new Error('nothing encoded');
+    const rewritten = {
+      ...bound,
+      metadata: {
+        ...bound.metadata,
+        [BINDING_METADATA]: Buffer.from(
+          JSON.stringify({ namespace: 'default', workflowId: 'deprovision-plant-p1' }),
+        ),
+      },
+    };
+    const { [BINDING_METADATA]: _, ...unbound } = bound.metadata ?? {};
+    for (const forged of [rewritten, { ...bound, metadata: unbound }]) {
+      for (const codec of [worker({ allowUnbound: true }), new EncryptionCodec([k1])]) {
+        await expect(codec.decode([forged], wf('deprovision-plant-p1'))).rejects.toMatchObject({
+          reason: 'AUTHENTICATION_FAILED',
+        });
+      }
+    }
+  });
+
+  it('refuses unbound payloads (from before the binding) unless allowed; readers always read them', async () => {
+    const [unbound] = await new EncryptionCodec([k1]).encode([payload('old')]);
+    if (!unbound) throw new Error('nothing encoded');
+    expect(unbound.metadata?.[BINDING_METADATA]).toBeUndefined();
+    await expect(worker().decode([unbound], wf('provision-plant-p1'))).rejects.toThrow(
+      /without a workflow binding.*TEMPORAL_ALLOW_UNBOUND_PAYLOADS=true/,
+    );
+    expect(await value(worker({ allowUnbound: true }), unbound, wf('provision-plant-p1'))).toBe('old');
+    expect(await value(new EncryptionCodec([k1]), unbound, wf('provision-plant-p1'))).toBe('old');
+    expect(readAllowUnboundPayloads({})).toBe(false);
+    expect(readAllowUnboundPayloads({ TEMPORAL_ALLOW_UNBOUND_PAYLOADS: 'true' })).toBe(true);
+    expect(() => readAllowUnboundPayloads({ TEMPORAL_ALLOW_UNBOUND_PAYLOADS: '1' })).toThrow(
+      /^TEMPORAL_ALLOW_UNBOUND_PAYLOADS: "1" is neither true nor false\. Fix: /,
+    );
+  });
+
+  it("lets a schedule's runs <id>-<RFC 3339> read its input and a sibling run's result, for scheduled ids only", async () => {
+    const client = new EncryptionCodec([k1]);
+    const [input] = await client.encode([payload('input')], wf('rotate-expiring-certificates'));
+    const [previous] = await client.encode(
+      [payload('last')],
+      wf('rotate-expiring-certificates-2026-12-01T05:00:00Z'),
+    );
+    if (!input || !previous) throw new Error('nothing encoded');
+    const run = wf('rotate-expiring-certificates-2026-12-02T05:00:00Z');
+    expect(await value(worker(), input, run)).toBe('input');
+    expect(await value(worker(), previous, run)).toBe('last');
+    // Not a timestamp, or not a run of a scheduled id: refused.
+    for (const id of ['rotate-expiring-certificates-x', 'rotate-expiring-certificates-2026-12-02']) {
+      await expect(worker().decode([input], wf(id))).rejects.toMatchObject({ reason: 'OTHER_WORKFLOW' });
+    }
+    const [provision] = await client.encode([payload({ plantId: 'p1' })], wf('provision-plant-p1'));
+    if (!provision) throw new Error('nothing encoded');
+    await expect(
+      worker().decode([provision], wf('provision-plant-p1-2026-12-02T05:00:00Z')),
+    ).rejects.toMatchObject({ reason: 'OTHER_WORKFLOW' });
+  });
+
+  it('binds a standalone activity (no workflow) to its activity id', async () => {
+    const standalone = (activityId: string) => ({
+      type: 'activity' as const,
+      namespace: 'default',
+      activityId,
+      isLocal: false,
+    });
+    const [p] = await new EncryptionCodec([k1]).encode([payload('a')], standalone('a1'));
+    if (!p) throw new Error('nothing encoded');
+    expect(await value(worker(), p, standalone('a1'))).toBe('a');
+    await expect(worker().decode([p], standalone('a2'))).rejects.toThrow(/standalone activity "a1"/);
+    await expect(worker().decode([p], wf('a1'))).rejects.toMatchObject({ reason: 'OTHER_WORKFLOW' });
   });
 });
 

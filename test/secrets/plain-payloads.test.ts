@@ -59,6 +59,21 @@ async function withWorker<T>(dataConverter: DataConverter, body: (taskQueue: str
   return workers.runUntil(body(taskQueue));
 }
 
+/**
+ * Waits until the run's first workflow task fails (its message) or the run ends (undefined: the
+ * worker ran it). A refused task is retried by the server, so the run stays RUNNING meanwhile.
+ */
+async function refusal(handle: WorkflowHandle): Promise<string | undefined> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const message = await workflowTaskFailure(handle);
+    if (message) return message;
+    if ((await handle.describe()).status.name !== 'RUNNING') return undefined;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return undefined;
+}
+
 /** The first WorkflowTaskFailed of a run, its (encrypted) failure decoded with the codec. */
 async function workflowTaskFailure(handle: WorkflowHandle): Promise<string | undefined> {
   const { events } = await handle.fetchHistory();
@@ -103,6 +118,50 @@ describe('plain payloads', () => {
       const described = await handle.describe();
       expect(described.status.name).toBe('RUNNING');
       await handle.terminate('test: refused plain deprovision');
+
+      expect(await t.h.awsInventory()).toEqual(before);
+      expect((await t.h.plantRow(plantId))?.iotStatus).toBe('active');
+    });
+  });
+
+  it('an encrypted payload copied from another workflow is refused: deprovisionPlant with provision-plant-X input bytes touches nothing', async () => {
+    const plantId = newPlantId();
+    const dataConverter = await workerDataConverter();
+    await withWorker(dataConverter, async (taskQueue) => {
+      const provision = await startProvisioning(
+        t.env.client,
+        { plantId, plantName: `Copied ${plantId}` },
+        { taskQueue },
+      );
+      await provision.result();
+      const before = await t.h.awsInventory();
+      expect(before.things.length).toBeGreaterThan(0);
+
+      // What anyone who reads histories (no key) can do: take the encrypted `{plantId}` input of
+      // provision-plant-X as stored, and start deprovisionPlant with exactly those bytes.
+      const raw = t.h.rawClient();
+      const { events } = await raw.workflow.getHandle(provision.workflowId).fetchHistory();
+      const copied = events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+      expect(copied.map((p) => Buffer.from(p.metadata?.encoding ?? []).toString())).toEqual([
+        'binary/encrypted',
+      ]);
+      const workflowId = deprovisionWorkflowId(plantId);
+      await raw.workflowService.startWorkflowExecution({
+        namespace: t.env.namespace ?? 'default',
+        workflowId,
+        workflowType: { name: 'deprovisionPlant' },
+        taskQueue: { name: taskQueue },
+        input: { payloads: copied },
+        identity: 'attacker without the codec key',
+        requestId: randomUUID(),
+      });
+      const handle = raw.workflow.getHandle(workflowId);
+      const message = await refusal(handle);
+      expect(message).toMatch(
+        new RegExp(`encrypted for workflow "${provision.workflowId}".*not for workflow "${workflowId}"`),
+      );
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      await handle.terminate('test: refused copied payload');
 
       expect(await t.h.awsInventory()).toEqual(before);
       expect((await t.h.plantRow(plantId))?.iotStatus).toBe('active');
