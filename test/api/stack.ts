@@ -11,7 +11,11 @@ import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap 
 import { eq } from 'drizzle-orm';
 import { inject } from 'vitest';
 import { type Activities, createActivities } from '../../src/activities/index.js';
-import { failureConverterPath, loadPayloadCodec } from '../../src/codec/data-converter.js';
+import {
+  failureConverterPath,
+  loadPayloadCodec,
+  loadWorkerPayloadCodec,
+} from '../../src/codec/data-converter.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb, type DbHandle } from '../../src/db/client.js';
@@ -167,11 +171,13 @@ export class TestStack {
   async startWorker(overrides: ActivityOverrides = {}): Promise<void> {
     if (this.worker) throw new Error('worker already running');
     this.nativeConnection ??= await NativeConnection.connect({ address: this.config.temporal.address });
+    // The worker's own codec (refuses plain, unbound and foreign-bound payloads), as src/worker.ts.
+    const { dataConverter } = await loadWorkerPayloadCodec(this.env, this.config.encryption);
     this.worker = await createWorkers({
       connection: this.nativeConnection,
       taskQueue: this.taskQueue,
       workflowBundle: await workflowBundle(),
-      dataConverter: this.dataConverter,
+      dataConverter,
       activities: { ...this.realActivities(), ...overrides },
     });
     this.running = this.worker.run();

@@ -1,0 +1,85 @@
+/**
+ * A Schedule's runs get the id `<action workflow id>-<timestamp>` from the server, while the
+ * schedule's stored input was encrypted for the action workflow id: the worker's codec (which
+ * refuses payloads bound to another workflow) must still run them. On the dev server, whose
+ * scheduler appends the timestamp (a time-skipping server has no schedules).
+ */
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, expect, inject, it } from 'vitest';
+import { createDataConverter, loadWorkerPayloadCodec } from '../../src/codec/data-converter.js';
+import type { EncryptionCodec } from '../../src/codec/payload-codec.js';
+import { ensureRotationSchedule, ROTATION_RUN_WORKFLOW_ID } from '../../src/rotation/schedule.js';
+import { createWorkers } from '../../src/worker/workers.js';
+import { installTestRuntime } from '../support/temporal.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
+import { CodecHarness, codecWorkflowBundle, testCodec } from './support.js';
+
+let codec: EncryptionCodec;
+const t = useProvisioningHarness({
+  server: async () => {
+    codec = await testCodec();
+    installTestRuntime();
+    return TestWorkflowEnvironment.createFromExistingServer({
+      address: inject('stack').TEMPORAL_ADDRESS,
+      client: { dataConverter: createDataConverter(codec) },
+    });
+  },
+  harness: (env) => new CodecHarness(env, createDataConverter(codec)),
+});
+
+describe('payload binding and schedules', () => {
+  it("runs a schedule's run <id>-<RFC 3339> under the worker's codec, its input bound to <id>", async () => {
+    const key = inject('stack').ENCRYPTION_KEY;
+    const { dataConverter } = await loadWorkerPayloadCodec({}, { currentKey: key, previousKeys: [] });
+    const taskQueue = `binding-schedule-${randomUUID()}`;
+    const scheduleId = `binding-schedule-${randomUUID()}`;
+    const workers = await createWorkers({
+      connection: t.env.nativeConnection,
+      taskQueue,
+      workflowBundle: await codecWorkflowBundle(),
+      dataConverter,
+      activities: t.h.realActivities(),
+    });
+    await workers.runUntil(async () => {
+      await ensureRotationSchedule(t.env.client, {
+        every: '1d',
+        maxAgeDays: 365,
+        maxRotations: 1,
+        gracePeriod: '7d',
+        taskQueue,
+        scheduleId,
+      });
+      const schedule = t.env.client.schedule.getHandle(scheduleId);
+      try {
+        await schedule.trigger();
+        let workflowId: string | undefined;
+        const deadline = Date.now() + 60_000;
+        while (!workflowId && Date.now() < deadline) {
+          workflowId = (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId;
+          if (!workflowId) await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(workflowId).toMatch(
+          new RegExp(`^${ROTATION_RUN_WORKFLOW_ID}-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`),
+        );
+        // Refused, the run would stay RUNNING on failing workflow tasks; it completes instead.
+        const handle = t.env.client.workflow.getHandle(workflowId as string);
+        let failedTask: unknown;
+        let status = 'RUNNING';
+        while (!failedTask && status === 'RUNNING' && Date.now() < deadline) {
+          const { events } = await handle.fetchHistory();
+          failedTask = events?.find(
+            (e) => e.workflowTaskFailedEventAttributes,
+          )?.workflowTaskFailedEventAttributes;
+          status = (await handle.describe()).status.name;
+          if (status === 'RUNNING') await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(failedTask).toBeUndefined();
+        expect(status).toBe('COMPLETED');
+        expect(await handle.result()).toBeDefined();
+      } finally {
+        await schedule.delete();
+      }
+    });
+  });
+});
