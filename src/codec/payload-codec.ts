@@ -76,6 +76,20 @@ export class PayloadCodecError extends Error {
 
 const text = (bytes: Uint8Array | null | undefined) =>
   bytes ? Buffer.from(bytes).toString('utf8') : undefined;
+
+/**
+ * The one plain payload the Temporal server writes itself: an activity cancelled before any worker
+ * started it gets ActivityTaskCanceled with details `"ACTIVITY_ID_NOT_STARTED"` (json/plain, from
+ * the server's history engine, `activityCancellationMsgActivityNotStarted`). The worker must
+ * decode it, or every provision cancelled while a step waits in its queue fails its workflow tasks
+ * until the backoff reaches minutes (the chaos interleaving test: 40 starts took 927 s). It
+ * carries nothing a workflow could act on.
+ */
+const SERVER_CANCELLATION_MARKER = JSON.stringify('ACTIVITY_ID_NOT_STARTED');
+const isServerCancellationMarker = (payload: Payload) =>
+  text(payload.metadata?.encoding) === 'json/plain' &&
+  Object.keys(payload.metadata ?? {}).length === 1 &&
+  text(payload.data) === SERVER_CANCELLATION_MARKER;
 /** v1 (unbound) keeps its original AAD so existing histories decrypt; v2 adds the binding. */
 const aad = (keyId: string, binding: string | undefined) =>
   binding === undefined
@@ -205,7 +219,7 @@ export class EncryptionCodec implements PayloadCodec {
   decodeOne(payload: Payload, expected?: PayloadBinding): Payload {
     const encoding = text(payload.metadata?.encoding);
     if (encoding !== ENCODING) {
-      if (!this.refusePlain) return payload;
+      if (!this.refusePlain || isServerCancellationMarker(payload)) return payload;
       throw new PayloadCodecError(
         `refused a payload that is not encrypted by the solar-iot codec (encoding ${JSON.stringify(encoding ?? '')}): it was sent by a client without the payload codec, so nothing of it runs. Start workflows through solar-iot's clients (API, CLI), or set TEMPORAL_ALLOW_PLAIN_PAYLOADS=true on the worker while migrating from unencrypted histories`,
         undefined,

@@ -94,6 +94,21 @@ describe('EncryptionCodec', () => {
     await expect(codec.decode([noId])).rejects.toThrow(/no encryption-key-id/);
   });
 
+  it("the worker refuses plain payloads, except the server's own ACTIVITY_ID_NOT_STARTED cancellation details", async () => {
+    const worker = new EncryptionCodec([k1], { refusePlain: true });
+    // What the Temporal server writes into ActivityTaskCanceled for an activity no worker started.
+    const marker = payload('ACTIVITY_ID_NOT_STARTED');
+    expect(await worker.decode([marker])).toEqual([marker]);
+    for (const plain of [
+      payload({ plantId: 'p1' }),
+      payload('ACTIVITY_ID_NOT_STARTED '),
+      payload('activity_id_not_started'),
+      { ...marker, metadata: { ...marker.metadata, extra: Buffer.from('x') } },
+    ]) {
+      await expect(worker.decode([plain])).rejects.toMatchObject({ reason: 'NOT_ENCRYPTED' });
+    }
+  });
+
   it('passes payloads that were never encrypted through unchanged (histories from before)', async () => {
     const plain = payload({ a: 1 });
     expect(await new EncryptionCodec([k1]).decode([plain])).toEqual([plain]);
