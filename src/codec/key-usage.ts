@@ -4,9 +4,12 @@
  * them to be read. Reads raw histories through the gRPC service, so it needs no key at all.
  * Closed histories in retention also carry payloads; they are not scanned (count them with a
  * visibility query if a retained history must stay readable).
+ *
+ * It also lists which of them carry payloads not bound to their workflow (written before the
+ * binding, payload-codec.ts): while any are open, the worker needs TEMPORAL_ALLOW_UNBOUND_PAYLOADS.
  */
 import type { Client } from '@temporalio/client';
-import { KEY_ID_METADATA } from './payload-codec.js';
+import { BINDING_METADATA, KEY_ID_METADATA } from './payload-codec.js';
 
 export interface CodecKeyUsage {
   keyId: string;
@@ -20,10 +23,17 @@ export interface CodecKeyUsageReport {
   schedulesScanned: number;
   /** More open workflows than `limit`: the rest were not scanned. */
   truncated: boolean;
+  /** Open workflows and schedules with encrypted payloads bound to no workflow. */
+  unbound: { workflows: string[]; schedules: string[] };
+}
+
+interface Found {
+  keyIds: Set<string>;
+  unbound: boolean;
 }
 
 /** Every key id found in payload metadata anywhere inside `value` (a proto message). */
-function keyIdsIn(value: unknown, found: Set<string>, depth = 0): void {
+function keyIdsIn(value: unknown, found: Found, depth = 0): void {
   if (!value || typeof value !== 'object' || depth > 64 || value instanceof Uint8Array) return;
   if (Array.isArray(value)) {
     for (const v of value) keyIdsIn(v, found, depth + 1);
@@ -32,7 +42,10 @@ function keyIdsIn(value: unknown, found: Set<string>, depth = 0): void {
   const record = value as Record<string, unknown>;
   const metadata = record.metadata as Record<string, unknown> | undefined;
   const id = metadata?.[KEY_ID_METADATA];
-  if (id instanceof Uint8Array) found.add(Buffer.from(id).toString('utf8'));
+  if (id instanceof Uint8Array) {
+    found.keyIds.add(Buffer.from(id).toString('utf8'));
+    if (!(metadata?.[BINDING_METADATA] instanceof Uint8Array)) found.unbound = true;
+  }
   for (const v of Object.values(record)) keyIdsIn(v, found, depth + 1);
 }
 
@@ -49,6 +62,7 @@ export async function codecKeyUsage(
     byKey.set(keyId, created);
     return created;
   };
+  const unbound: CodecKeyUsageReport['unbound'] = { workflows: [], schedules: [] };
   let workflowsScanned = 0;
   let truncated = false;
   for await (const wf of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
@@ -57,17 +71,19 @@ export async function codecKeyUsage(
       break;
     }
     workflowsScanned++;
-    const found = new Set<string>();
+    const found: Found = { keyIds: new Set(), unbound: false };
     keyIdsIn(await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(), found);
-    for (const id of found) entry(id).workflows.push(wf.workflowId);
+    for (const id of found.keyIds) entry(id).workflows.push(wf.workflowId);
+    if (found.unbound) unbound.workflows.push(wf.workflowId);
   }
   let schedulesScanned = 0;
   const namespace = client.options.namespace;
   for await (const s of client.schedule.list()) {
     schedulesScanned++;
-    const found = new Set<string>();
+    const found: Found = { keyIds: new Set(), unbound: false };
     keyIdsIn(await client.workflowService.describeSchedule({ namespace, scheduleId: s.scheduleId }), found);
-    for (const id of found) entry(id).schedules.push(s.scheduleId);
+    for (const id of found.keyIds) entry(id).schedules.push(s.scheduleId);
+    if (found.unbound) unbound.schedules.push(s.scheduleId);
   }
-  return { usage: [...byKey.values()], workflowsScanned, schedulesScanned, truncated };
+  return { usage: [...byKey.values()], workflowsScanned, schedulesScanned, truncated, unbound };
 }

@@ -235,6 +235,10 @@ export async function codecKeyLines(options: {
       `codec key ${u.keyId}${note}: ${u.workflows.length} open workflows${listed(u.workflows)}, ${u.schedules.length} schedules${listed(u.schedules)}`,
     );
   }
+  const { workflows, schedules } = report.unbound;
+  lines.push(
+    `payloads not bound to their workflow (written before the binding): ${workflows.length} open workflows${listed(workflows)}, ${schedules.length} schedules${listed(schedules)}; ${workflows.length + schedules.length ? 'the worker runs them only with TEMPORAL_ALLOW_UNBOUND_PAYLOADS=true (schedules: create them again with a current client)' : 'TEMPORAL_ALLOW_UNBOUND_PAYLOADS can stay unset'}`,
+  );
   lines.push(
     `scanned ${report.workflowsScanned} open workflows${report.truncated ? ' (more not scanned)' : ''} and ${report.schedulesScanned} schedules; closed histories in retention are not scanned`,
   );
