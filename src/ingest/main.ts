@@ -23,44 +23,49 @@ import { IngestSettingsError, loadIngestSettings } from './settings.js';
 import { loadSilentPlantsSettings, startSilentPlantsMonitor } from './silent-plants.js';
 
 function configuration() {
-  try {
-    // The consumer never touches a private key: it runs without ENCRYPTION_KEY.
-    const config = loadConfig(process.env, { requireEncryptionKey: false });
-    const settings = loadIngestSettings(process.env);
-    const partitions = loadPartitionSettings(process.env);
-    const silence = loadSilentPlantsSettings(process.env);
-    const problems: string[] = [];
-    if (!config.aws.sqsQueueUrl) {
-      problems.push(
-        'AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)',
-      );
+  const problems: string[] = [];
+  // Every group is read even when one before it is wrong: one start-up names every wrong variable.
+  const read = <T>(load: () => T): T | undefined => {
+    try {
+      return load();
+    } catch (err) {
+      if (!(err instanceof ConfigError || err instanceof IngestSettingsError)) throw err;
+      problems.push(err.message);
+      return undefined;
     }
-    if (!config.databaseUrl) {
-      problems.push('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
-    }
-    const metricsHost = process.env.METRICS_HOST?.trim() || '127.0.0.1';
-    if (!/^[A-Za-z0-9.:-]+$/.test(metricsHost)) {
-      problems.push(
-        `METRICS_HOST: ${JSON.stringify(metricsHost.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container) or ::`,
-      );
-    }
-    if (problems.length > 0) throw new IngestSettingsError(problems.join('\n'));
-    return {
-      config,
-      settings,
-      partitions,
-      silence,
-      metricsHost,
-      queueUrl: config.aws.sqsQueueUrl as string,
-      databaseUrl: config.databaseUrl as string,
-    };
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof IngestSettingsError) {
-      process.stderr.write(`ingest: invalid configuration\n${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+  };
+  // The consumer never touches a private key: it runs without ENCRYPTION_KEY.
+  const config = read(() => loadConfig(process.env, { requireEncryptionKey: false }));
+  const settings = read(() => loadIngestSettings(process.env));
+  const partitions = read(() => loadPartitionSettings(process.env));
+  const silence = read(() => loadSilentPlantsSettings(process.env));
+  if (config && !config.aws.sqsQueueUrl) {
+    problems.push(
+      'AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)',
+    );
   }
+  if (config && !config.databaseUrl) {
+    problems.push('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
+  }
+  const metricsHost = process.env.METRICS_HOST?.trim() || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]+$/.test(metricsHost)) {
+    problems.push(
+      `METRICS_HOST: ${JSON.stringify(metricsHost.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container) or ::`,
+    );
+  }
+  if (!config || !settings || !partitions || !silence || problems.length > 0) {
+    process.stderr.write(`ingest: invalid configuration\n${problems.join('\n')}\n`);
+    process.exit(2);
+  }
+  return {
+    config,
+    settings,
+    partitions,
+    silence,
+    metricsHost,
+    queueUrl: config.aws.sqsQueueUrl as string,
+    databaseUrl: config.databaseUrl as string,
+  };
 }
 
 async function main(): Promise<void> {

@@ -6,28 +6,15 @@
  * and is moved when the partition is created.
  */
 import pg from 'pg';
-import { z } from 'zod';
 import { maintainPartitions, PartitionMaintenanceError, type RetentionSettings } from '../db/partitions.js';
 import { type Logger, serializeError } from '../logging/index.js';
-import { IngestSettingsError } from './settings.js';
+import { type Periodic, startPeriodic } from './periodic.js';
+import { int, parseSettings, type SettingSpecs } from './settings.js';
 
 export interface PartitionSettings extends RetentionSettings {
   /** INGEST_PARTITION_MAINTENANCE_MINUTES: minutes between two runs; 0 = never (another process keeps them). */
   readonly maintenanceMinutes: number;
 }
-
-const int = (min: number, max: number, def: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { error: 'is not a whole number' })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, { error: `is below ${min}` })
-        .max(max, { error: `is above ${max}` }),
-    )
-    .default(def);
 
 const SPECS = {
   INGEST_RAW_RETENTION_DAYS: {
@@ -46,29 +33,15 @@ const SPECS = {
     schema: int(0, 1_440, 60),
     fix: 'use a number of minutes from 1 to 1440, or 0 to leave partitions to another process',
   },
-} satisfies Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
-
-type Variable = keyof typeof SPECS;
+} satisfies SettingSpecs;
 
 /** The settings, or an IngestSettingsError with one line per wrong variable (like loadIngestSettings). */
 export function loadPartitionSettings(env: Record<string, string | undefined>): PartitionSettings {
-  const lines: string[] = [];
-  const out = {} as Record<Variable, number>;
-  for (const [variable, spec] of Object.entries(SPECS) as [Variable, (typeof SPECS)[Variable]][]) {
-    const raw = env[variable]?.trim();
-    const result = spec.schema.safeParse(raw === '' ? undefined : raw);
-    if (result.success) out[variable] = result.data;
-    else {
-      const problem = result.error.issues[0]?.message ?? 'is invalid';
-      lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
-    }
-  }
-  if (lines.length === 0 && out.INGEST_RAW_RETENTION_DAYS > out.INGEST_PROCESSED_RETENTION_DAYS) {
-    lines.push(
-      `INGEST_RAW_RETENTION_DAYS: ${out.INGEST_RAW_RETENTION_DAYS} is longer than INGEST_PROCESSED_RETENTION_DAYS (${out.INGEST_PROCESSED_RETENTION_DAYS}). Fix: keep raw messages no longer than the readings made from them`,
-    );
-  }
-  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  const out = parseSettings(SPECS, env, (v) =>
+    v.INGEST_RAW_RETENTION_DAYS > v.INGEST_PROCESSED_RETENTION_DAYS
+      ? `INGEST_RAW_RETENTION_DAYS: ${v.INGEST_RAW_RETENTION_DAYS} is longer than INGEST_PROCESSED_RETENTION_DAYS (${v.INGEST_PROCESSED_RETENTION_DAYS}). Fix: keep raw messages no longer than the readings made from them`
+      : undefined,
+  );
   return Object.freeze({
     rawRetentionDays: out.INGEST_RAW_RETENTION_DAYS,
     processedRetentionDays: out.INGEST_PROCESSED_RETENTION_DAYS,
@@ -79,10 +52,7 @@ export function loadPartitionSettings(env: Record<string, string | undefined>): 
 
 export const PARTITION_DEFAULTS: PartitionSettings = loadPartitionSettings({});
 
-export interface PartitionMaintainer {
-  /** Waits for a run in progress, then stops the timer. */
-  stop(): Promise<void>;
-}
+export type PartitionMaintainer = Periodic;
 
 export function startPartitionMaintainer(
   databaseUrl: string,
@@ -90,41 +60,27 @@ export function startPartitionMaintainer(
   logger: Logger,
 ): PartitionMaintainer {
   if (settings.maintenanceMinutes === 0) return { stop: async () => undefined };
-  let running: Promise<void> | undefined;
-  const run = () => {
-    running ??= (async () => {
-      // Its own connection: the advisory lock is a session's, and the consumer's pool stays free.
-      const client = new pg.Client({
-        connectionString: databaseUrl,
-        application_name: 'solar-iot-partitions',
-      });
-      client.on('error', () => undefined); // a lost connection fails the query below
-      try {
-        await client.connect();
-        const result = await maintainPartitions(client, settings);
-        if (result.created.length + result.dropped.length + result.deletedFromDefault > 0)
-          logger.info(result, 'telemetry partitions maintained');
-      } catch (err) {
-        // A partial failure still did the rest (partitions ahead created): say what.
-        const done = err instanceof PartitionMaintenanceError ? { result: err.result } : {};
-        logger.warn(
-          { err: serializeError(err), ...done },
-          'telemetry partition maintenance failed; retried next run',
-        );
-      } finally {
-        await client.end().catch(() => undefined);
-        running = undefined;
-      }
-    })();
-    return running;
-  };
-  void run();
-  const timer = setInterval(run, settings.maintenanceMinutes * 60_000);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(settings.maintenanceMinutes * 60_000, async () => {
+    // Its own connection: the advisory lock is a session's, and the consumer's pool stays free.
+    const client = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: 'solar-iot-partitions',
+    });
+    client.on('error', () => undefined); // a lost connection fails the query below
+    try {
+      await client.connect();
+      const result = await maintainPartitions(client, settings);
+      if (result.created.length + result.dropped.length + result.deletedFromDefault > 0)
+        logger.info(result, 'telemetry partitions maintained');
+    } catch (err) {
+      // A partial failure still did the rest (partitions ahead created): say what.
+      const done = err instanceof PartitionMaintenanceError ? { result: err.result } : {};
+      logger.warn(
+        { err: serializeError(err), ...done },
+        'telemetry partition maintenance failed; retried next run',
+      );
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
 }

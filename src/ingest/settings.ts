@@ -44,7 +44,8 @@ export class IngestSettingsError extends Error {
 /** Messages one ReceiveMessage returns at most (SQS limit). */
 export const RECEIVE_MESSAGES = 10;
 
-const int = (min: number, max: number, def: number) =>
+/** A whole number from min to max, `def` when unset or blank; the messages complete "VAR: "raw" ...". */
+export const int = (min: number, max: number, def: number) =>
   z
     .string()
     .regex(/^\d+$/, { error: 'is not a whole number' })
@@ -56,6 +57,36 @@ const int = (min: number, max: number, def: number) =>
         .max(max, { error: `is above ${max}` }),
     )
     .default(def);
+
+/** A settings group: per variable, its schema and how to fix a wrong value. */
+export type SettingSpecs = Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
+
+/**
+ * Every variable of `specs` read from `env`, or an IngestSettingsError with one line per wrong
+ * variable (`VAR: "raw" problem. Fix: ...`). `check` sees the values once they all parse, and
+ * answers the line of a wrong combination, if any.
+ */
+export function parseSettings<Specs extends SettingSpecs>(
+  specs: Specs,
+  env: Record<string, string | undefined>,
+  check?: (values: Record<keyof Specs, number>) => string | undefined,
+): Record<keyof Specs, number> {
+  const lines: string[] = [];
+  const values = {} as Record<keyof Specs, number>;
+  for (const [variable, spec] of Object.entries(specs) as [keyof Specs & string, Specs[keyof Specs]][]) {
+    const raw = env[variable]?.trim();
+    const result = spec.schema.safeParse(raw === '' ? undefined : raw);
+    if (result.success) values[variable] = result.data;
+    else {
+      const problem = result.error.issues[0]?.message ?? 'is invalid';
+      lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
+    }
+  }
+  const combination = lines.length === 0 ? check?.(values) : undefined;
+  if (combination) lines.push(combination);
+  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  return values;
+}
 
 const SPECS = {
   INGEST_POLLERS: { schema: int(1, 64, 4), fix: 'use a number of concurrent pollers from 1 to 64' },
@@ -97,33 +128,20 @@ const SPECS = {
     fix: 'use a number of seconds from 1 to 3600',
   },
   METRICS_PORT: { schema: int(0, 65_535, 9_464), fix: 'use a TCP port from 1 to 65535, or 0 to disable' },
-} satisfies Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
-
-type Variable = keyof typeof SPECS;
+} satisfies SettingSpecs;
 
 export const INGEST_DEFAULTS: IngestSettings = loadIngestSettings({});
 
 export function loadIngestSettings(env: Record<string, string | undefined>): IngestSettings {
-  const lines: string[] = [];
-  const out = {} as Record<Variable, number>;
-  for (const [variable, spec] of Object.entries(SPECS) as [Variable, (typeof SPECS)[Variable]][]) {
-    const raw = env[variable]?.trim();
-    const result = spec.schema.safeParse(raw === '' ? undefined : raw);
-    if (result.success) out[variable] = result.data;
-    else {
-      const problem = result.error.issues[0]?.message ?? 'is invalid';
-      lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
-    }
-  }
-  // One receive (10 messages, each kept as at most its body or an oversized body's prefix) must fit.
-  const oneReceive = RECEIVE_MESSAGES * Math.max(out.INGEST_MAX_BODY_BYTES, QUARANTINE_PREFIX_BYTES);
-  if (lines.length === 0 && out.INGEST_MAX_IN_FLIGHT_BYTES < oneReceive) {
-    lines.push(
-      `INGEST_MAX_IN_FLIGHT_BYTES: "${out.INGEST_MAX_IN_FLIGHT_BYTES}" is below one receive of ${RECEIVE_MESSAGES} ` +
-        `bodies of INGEST_MAX_BODY_BYTES (${oneReceive}). Fix: raise it to at least ${oneReceive}, or lower INGEST_MAX_BODY_BYTES`,
+  const out = parseSettings(SPECS, env, (v) => {
+    // One receive (10 messages, each kept as at most its body or an oversized body's prefix) must fit.
+    const oneReceive = RECEIVE_MESSAGES * Math.max(v.INGEST_MAX_BODY_BYTES, QUARANTINE_PREFIX_BYTES);
+    if (v.INGEST_MAX_IN_FLIGHT_BYTES >= oneReceive) return undefined;
+    return (
+      `INGEST_MAX_IN_FLIGHT_BYTES: "${v.INGEST_MAX_IN_FLIGHT_BYTES}" is below one receive of ${RECEIVE_MESSAGES} ` +
+      `bodies of INGEST_MAX_BODY_BYTES (${oneReceive}). Fix: raise it to at least ${oneReceive}, or lower INGEST_MAX_BODY_BYTES`
     );
-  }
-  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  });
   return Object.freeze({
     pollers: out.INGEST_POLLERS,
     waitSeconds: out.INGEST_WAIT_SECONDS,

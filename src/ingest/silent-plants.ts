@@ -5,11 +5,11 @@
  * process computes the same number; alert on max() of it.
  */
 import type pg from 'pg';
-import { z } from 'zod';
 import { type Logger, serializeError } from '../logging/index.js';
 import { COUNT_SILENT_PLANTS_SQL } from '../service/silence.js';
 import type { IngestMetrics } from './metrics.js';
-import { IngestSettingsError } from './settings.js';
+import { type Periodic, startPeriodic } from './periodic.js';
+import { int, parseSettings, type SettingSpecs } from './settings.js';
 
 export interface SilentPlantsSettings {
   /** INGEST_SILENT_AFTER_SECONDS: a plant without a reading for this long is silent. */
@@ -17,19 +17,6 @@ export interface SilentPlantsSettings {
   /** INGEST_SILENT_CHECK_SECONDS: seconds between two counts; 0 = never (the gauge is not exported). */
   readonly checkSeconds: number;
 }
-
-const int = (min: number, max: number, def: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { error: 'is not a whole number' })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, { error: `is below ${min}` })
-        .max(max, { error: `is above ${max}` }),
-    )
-    .default(def);
 
 const SPECS = {
   INGEST_SILENT_AFTER_SECONDS: {
@@ -40,24 +27,11 @@ const SPECS = {
     schema: int(0, 3_600, 60),
     fix: 'use a number of seconds from 1 to 3600, or 0 to not count silent plants',
   },
-} satisfies Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
-
-type Variable = keyof typeof SPECS;
+} satisfies SettingSpecs;
 
 /** The settings, or an IngestSettingsError with one line per wrong variable (like loadIngestSettings). */
 export function loadSilentPlantsSettings(env: Record<string, string | undefined>): SilentPlantsSettings {
-  const lines: string[] = [];
-  const out = {} as Record<Variable, number>;
-  for (const [variable, spec] of Object.entries(SPECS) as [Variable, (typeof SPECS)[Variable]][]) {
-    const raw = env[variable]?.trim();
-    const result = spec.schema.safeParse(raw === '' ? undefined : raw);
-    if (result.success) out[variable] = result.data;
-    else {
-      const problem = result.error.issues[0]?.message ?? 'is invalid';
-      lines.push(`${variable}: ${JSON.stringify(raw)} ${problem}. Fix: ${spec.fix}`);
-    }
-  }
-  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  const out = parseSettings(SPECS, env);
   return Object.freeze({
     afterSeconds: out.INGEST_SILENT_AFTER_SECONDS,
     checkSeconds: out.INGEST_SILENT_CHECK_SECONDS,
@@ -76,10 +50,7 @@ export async function countSilentPlants(
   return silent;
 }
 
-export interface SilentPlantsMonitor {
-  /** Waits for a count in progress, then stops the timer. */
-  stop(): Promise<void>;
-}
+export type SilentPlantsMonitor = Periodic;
 
 export function startSilentPlantsMonitor(
   pool: Pick<pg.Pool, 'query'>,
@@ -92,26 +63,11 @@ export function startSilentPlantsMonitor(
     metrics.registry.removeSingleMetric('ingest_silent_plants');
     return { stop: async () => undefined };
   }
-  let running: Promise<void> | undefined;
-  const run = () => {
-    running ??= countSilentPlants(pool, metrics, settings.afterSeconds)
-      .then(
-        () => undefined,
-        // The gauge keeps its last value; the next run tries again.
-        (err: unknown) => logger.warn({ err: serializeError(err) }, 'counting silent plants failed'),
-      )
-      .finally(() => {
-        running = undefined;
-      });
-    return running;
-  };
-  void run();
-  const timer = setInterval(run, settings.checkSeconds * 1_000);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(settings.checkSeconds * 1_000, () =>
+    countSilentPlants(pool, metrics, settings.afterSeconds).then(
+      () => undefined,
+      // The gauge keeps its last value; the next run tries again.
+      (err: unknown) => logger.warn({ err: serializeError(err) }, 'counting silent plants failed'),
+    ),
+  );
 }

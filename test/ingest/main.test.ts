@@ -69,6 +69,24 @@ describe('src/ingest/main.ts', () => {
     expect(child.output()).toMatch(/^INGEST_POLLERS: "0" is below 1\. Fix: /m);
   });
 
+  it('names the wrong variables of every settings group at once, not only the first group', async () => {
+    const child = startMain({
+      AWS_SQS_QUEUE_URL: 'http://127.0.0.1:1/q',
+      LOG_LEVEL: 'loud', // src/config
+      INGEST_POLLERS: '0', // ./settings.ts
+      INGEST_RAW_RETENTION_DAYS: 'ten', // ./partition-maintainer.ts
+      INGEST_SILENT_AFTER_SECONDS: '15m', // ./silent-plants.ts
+      METRICS_HOST: 'not a host', // main.ts itself
+    });
+    expect(await child.exited).toBe(2);
+    const output = child.output();
+    expect(output).toMatch(/^LOG_LEVEL: .* is not a log level\. Fix: /m);
+    expect(output).toMatch(/^INGEST_POLLERS: "0" is below 1\. Fix: /m);
+    expect(output).toMatch(/^INGEST_RAW_RETENTION_DAYS: "ten" is not a whole number\. Fix: /m);
+    expect(output).toMatch(/^INGEST_SILENT_AFTER_SECONDS: "15m" is not a whole number\. Fix: /m);
+    expect(output).toMatch(/^METRICS_HOST: "not a host" is not a host name or IP address\. Fix: /m);
+  });
+
   it('on SIGTERM mid-batch, commits and deletes the batch in flight, then exits 0', async () => {
     const url = await createQueue(sqs);
     const plant = testPlant();
