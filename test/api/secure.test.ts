@@ -299,6 +299,8 @@ describe('item 5: caller-chosen workflow ids cannot squat a plant', () => {
     const created = await send(port.secured, 'POST', '/plants', { body: { name: 'Squatted rotation id' } });
     const plantId = (created.body.plant as { id: string }).id;
     await stack.until(async () => (await stack.plantRow(plantId))?.iotStatus === 'active');
+    // The row turns active one workflow task before the provision closes: its id is free only then.
+    await stack.temporal.workflow.getHandle(provisionWorkflowId(plantId)).result();
     // Never polled: a cancel request would stay pending, and a wait for it would never end.
     const squatters = await Promise.all(
       [rotateCertificateWorkflowId(plantId), provisionWorkflowId(plantId)].map((workflowId) =>
