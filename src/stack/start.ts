@@ -365,7 +365,7 @@ async function main(): Promise<number> {
     rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
     rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source} (worker only)`]);
     rows.push(['payload keys', 'TEMPORAL_CODEC_KEYS', `from ${payloadKeys.source}`]);
-    rows.push(['api token', apiToken.source, 'Authorization: Bearer <token>; the CLI reads API_TOKEN']);
+    rows.push(['api token', apiToken.source, 'send it as Authorization: Bearer <token> (README)']);
 
     for (const app of APP_PROCESSES) {
       if (stopping) break;
