@@ -2,58 +2,26 @@
  * The consumer against moto's SQS and a real PostgreSQL: delivery, the deduplication layers,
  * poison, the database going away, slow batches and shutdown.
  */
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { describe, expect, it } from 'vitest';
 import { fifoDeduplicationId } from '../../src/ingest/message.js';
 import {
   body,
-  createQueue,
-  Db,
   databaseUrl,
-  deleteQueue,
   newSqs,
   queueDepth,
   reading,
   send,
-  startConsumer,
   TcpGate,
   type TestConsumer,
   testPlant,
   testSettings,
   waitFor,
 } from './support.js';
+import { useIngestHarness } from './use-ingest-harness.js';
 
-let sqs: SQSClient;
-let db: Db;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(() => {
-  sqs = newSqs();
-  db = new Db();
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await db.close();
-});
-
-async function queue(options: { fifo?: boolean; visibilitySeconds?: number } = {}): Promise<string> {
-  const url = await createQueue(sqs, options);
-  cleanups.push(() => deleteQueue(sqs, url));
-  return url;
-}
-
-function consumer(queueUrl: string, options: Parameters<typeof startConsumer>[1] = {}): TestConsumer {
-  const c = startConsumer(queueUrl, options);
-  cleanups.push(() => c.close());
-  return c;
-}
-
-const emptied = (url: string) => async () => (await queueDepth(sqs, url)).total === 0;
+const t = useIngestHarness();
+const { queue, consumer, emptied } = t;
 
 /**
  * Sends `message` to `url` (a queue with a 2 s visibility) and runs a consumer whose every
@@ -77,8 +45,8 @@ async function redeliveredAfterLostDelete(
     },
     { step: 'initialize', name: 'failDeletes' },
   );
-  cleanups.push(async () => faulty.destroy());
-  await send(sqs, url, message);
+  t.cleanup(async () => faulty.destroy());
+  await send(t.sqs, url, message);
   const c = consumer(url, { sqs: faulty, settings: testSettings({ visibilitySeconds: 2 }) });
 
   await waitFor(
@@ -100,13 +68,13 @@ describe('ingestion consumer', () => {
   it('ingests a batch, one processed row per metric, and deletes it from the queue', async () => {
     const url = await queue();
     const plant = testPlant();
-    for (let n = 0; n < 25; n++) await send(sqs, url, body(reading(plant, n)));
+    for (let n = 0; n < 25; n++) await send(t.sqs, url, body(reading(plant, n)));
     const c = consumer(url);
 
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(25);
-    expect(await db.processed(plant)).toBe(75);
-    const row = await db.pool.query(
+    expect(await t.db.raw(plant)).toBe(25);
+    expect(await t.db.processed(plant)).toBe(75);
+    const row = await t.db.pool.query(
       `SELECT value, device_id, tag_id, "timestamp" FROM processed_data
         WHERE plant_id = $1 AND tag_id = 'voltage_dc' AND "timestamp" = '2024-06-21T12:00:07Z'`,
       [plant],
@@ -130,10 +98,10 @@ describe('ingestion consumer', () => {
     const url = await queue({ visibilitySeconds: 2 });
     const plant = testPlant();
     const c = await redeliveredAfterLostDelete(url, body(reading(plant, 1)), async () => {
-      expect(await db.raw(plant)).toBe(1);
+      expect(await t.db.raw(plant)).toBe(1);
     });
-    expect(await db.raw(plant)).toBe(1);
-    expect(await db.processed(plant)).toBe(3);
+    expect(await t.db.raw(plant)).toBe(1);
+    expect(await t.db.processed(plant)).toBe(3);
     expect(await c.metrics.value(c.metrics.rows, { result: 'duplicate' })).toBe(3);
   });
 
@@ -142,9 +110,9 @@ describe('ingestion consumer', () => {
     const plant = testPlant();
     const marker = `poison-again-${plant}`;
     const c = await redeliveredAfterLostDelete(url, `{"marker": "${marker}", "deviceId": `, async () => {
-      expect(await db.quarantine(marker)).toHaveLength(1);
+      expect(await t.db.quarantine(marker)).toHaveLength(1);
     });
-    const rows = await db.quarantine(marker);
+    const rows = await t.db.quarantine(marker);
     expect(rows).toHaveLength(1);
     expect(rows[0]?.reason).toMatch(/^invalid_json: /);
     expect(await c.metrics.value(c.metrics.quarantined)).toBe(1);
@@ -154,23 +122,23 @@ describe('ingestion consumer', () => {
     const url = await queue();
     const plant = testPlant();
     const r = reading(plant, 5);
-    await send(sqs, url, body(r));
+    await send(t.sqs, url, body(r));
     const c = consumer(url);
     await waitFor('first copy ingested', emptied(url));
-    expect(await db.processed(plant)).toBe(3);
+    expect(await t.db.processed(plant)).toBe(3);
 
     // Later: the same instant with another zone notation and whitespace, new SQS message id.
     const again = { ...r, timestamp: r.timestamp.replace('T12:00:05.000Z', 'T14:00:05+02:00') };
     expect(again.timestamp).not.toBe(r.timestamp);
-    await send(sqs, url, JSON.stringify(JSON.parse(body(again)), null, 2));
+    await send(t.sqs, url, JSON.stringify(JSON.parse(body(again)), null, 2));
     await waitFor(
       'second copy handled',
       async () =>
-        (await c.metrics.value(c.metrics.received)) === 2 && (await queueDepth(sqs, url)).total === 0,
+        (await c.metrics.value(c.metrics.received)) === 2 && (await queueDepth(t.sqs, url)).total === 0,
     );
     expect(await c.metrics.value(c.metrics.duplicates, { layer: 'message_hash' })).toBe(1);
-    expect(await db.raw(plant)).toBe(1);
-    expect(await db.processed(plant)).toBe(3);
+    expect(await t.db.raw(plant)).toBe(1);
+    expect(await t.db.processed(plant)).toBe(3);
   });
 
   it('works on a FIFO queue: group per plant, the seed deduplication id drops a resend (layer 1)', async () => {
@@ -180,16 +148,16 @@ describe('ingestion consumer', () => {
       for (let n = 0; n < 6; n++) {
         const r = reading(plant, n);
         const dedup = fifoDeduplicationId(`solar/${plant}/data`, r.timestamp, r.deviceId);
-        await send(sqs, url, body(r), { group: plant, dedup });
-        if (n === 2) await send(sqs, url, body(r), { group: plant, dedup }); // a resend: SQS drops it
+        await send(t.sqs, url, body(r), { group: plant, dedup });
+        if (n === 2) await send(t.sqs, url, body(r), { group: plant, dedup }); // a resend: SQS drops it
       }
     }
     const c = consumer(url);
     await waitFor('queue emptied', emptied(url));
     expect(await c.metrics.value(c.metrics.received)).toBe(12);
     for (const plant of plants) {
-      expect(await db.raw(plant)).toBe(6);
-      expect(await db.processed(plant)).toBe(18);
+      expect(await t.db.raw(plant)).toBe(6);
+      expect(await t.db.processed(plant)).toBe(18);
     }
   });
 
@@ -209,15 +177,15 @@ describe('ingestion consumer', () => {
       ['oversized_body', body({ ...reading(plant, 6), marker, pad: 'x'.repeat(3000) } as never)],
       ['invalid_topic', JSON.stringify({ ...reading(plant, 7), topic: 'solar/x/y/data', marker })],
     ];
-    await send(sqs, url, body(good[0] as never));
-    for (const [, b] of poison) await send(sqs, url, b);
-    await send(sqs, url, body(good[1] as never));
+    await send(t.sqs, url, body(good[0] as never));
+    for (const [, b] of poison) await send(t.sqs, url, b);
+    await send(t.sqs, url, body(good[1] as never));
     const c = consumer(url, { settings: testSettings({ maxBodyBytes: 2048, pollers: 1, lingerMs: 500 }) });
 
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(2);
-    expect(await db.processed(plant)).toBe(6);
-    const rows = await db.quarantine(marker);
+    expect(await t.db.raw(plant)).toBe(2);
+    expect(await t.db.processed(plant)).toBe(6);
+    const rows = await t.db.quarantine(marker);
     expect(rows.map((r) => r.reason.split(':')[0]).sort()).toEqual(poison.map(([reason]) => reason).sort());
     // Kept whole, except an oversized body: its prefix (with its sha256 and size, quarantine.test.ts).
     for (const [reason, b] of poison)
@@ -233,8 +201,8 @@ describe('ingestion consumer', () => {
     const url = await queue();
     const plant = testPlant();
     const culprit = reading(plant, 9);
-    for (let n = 0; n < 5; n++) await send(sqs, url, body(reading(plant, n)));
-    await send(sqs, url, body(culprit));
+    for (let n = 0; n < 5; n++) await send(t.sqs, url, body(reading(plant, n)));
+    await send(t.sqs, url, body(culprit));
     // Any transaction that contains the culprit's raw row fails like a refused value (22P02).
     const c = consumer(url, {
       settings: testSettings({ pollers: 1, lingerMs: 300 }),
@@ -250,9 +218,9 @@ describe('ingestion consumer', () => {
       },
     });
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(5);
-    expect(await db.processed(plant)).toBe(15);
-    const q = await db.quarantine(plant);
+    expect(await t.db.raw(plant)).toBe(5);
+    expect(await t.db.processed(plant)).toBe(15);
+    const q = await t.db.quarantine(plant);
     expect(q.map((r) => [r.reason, r.body])).toEqual([
       ['db_rejected: invalid input syntax (injected)', body(culprit)],
     ]);
@@ -263,11 +231,11 @@ describe('ingestion consumer', () => {
     const url = await queue({ visibilitySeconds: 2 });
     const plant = testPlant();
     const culprit = reading(plant, 9);
-    for (let n = 0; n < 5; n++) await send(sqs, url, body(reading(plant, n)));
-    await send(sqs, url, body(culprit));
+    for (let n = 0; n < 5; n++) await send(t.sqs, url, body(reading(plant, n)));
+    await send(t.sqs, url, body(culprit));
     // The quarantine refuses the culprit's row (a real trigger, SQLSTATE 23514) until it is dropped.
     const fn = `test_refuse_${plant.replaceAll('-', '_')}`;
-    await db.pool.query(`
+    await t.db.pool.query(`
       CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.body LIKE '%${culprit.timestamp}%${plant}%' OR NEW.body LIKE '%${plant}%${culprit.timestamp}%' THEN
@@ -277,9 +245,9 @@ describe('ingestion consumer', () => {
       END $$;
       CREATE TRIGGER ${fn} BEFORE INSERT ON quarantine FOR EACH ROW EXECUTE FUNCTION ${fn}();`);
     const unblock = async () => {
-      await db.pool.query(`DROP TRIGGER IF EXISTS ${fn} ON quarantine; DROP FUNCTION IF EXISTS ${fn}();`);
+      await t.db.pool.query(`DROP TRIGGER IF EXISTS ${fn} ON quarantine; DROP FUNCTION IF EXISTS ${fn}();`);
     };
-    cleanups.push(unblock);
+    t.cleanup(unblock);
     // The tables refuse the culprit's reading like a bad value (22P02), always.
     const c = consumer(url, {
       settings: testSettings({ pollers: 1, lingerMs: 300, visibilitySeconds: 2 }),
@@ -295,11 +263,11 @@ describe('ingestion consumer', () => {
       },
     });
 
-    await waitFor('the other five written and deleted', async () => (await db.raw(plant)) === 5);
+    await waitFor('the other five written and deleted', async () => (await t.db.raw(plant)) === 5);
     await waitFor('the five deleted', async () => (await c.metrics.value(c.metrics.deleted)) >= 5);
-    expect(await queueDepth(sqs, url)).toMatchObject({ total: 1 });
+    expect(await queueDepth(t.sqs, url)).toMatchObject({ total: 1 });
     expect(await c.metrics.value(c.metrics.deleted)).toBe(5);
-    expect(await db.quarantine(plant)).toEqual([]);
+    expect(await t.db.quarantine(plant)).toEqual([]);
     await waitFor(
       'the culprit counted as refused by the quarantine',
       async () => (await c.metrics.value(c.metrics.unstorable)) >= 1,
@@ -308,7 +276,7 @@ describe('ingestion consumer', () => {
     // Fixed: the message comes back once its visibility expires and reaches the quarantine.
     await unblock();
     await waitFor('queue emptied', emptied(url));
-    const q = await db.quarantine(plant);
+    const q = await t.db.quarantine(plant);
     expect(q.map((r) => [r.reason, r.body])).toEqual([
       ['db_rejected: invalid input syntax (injected)', body(culprit)],
     ]);
@@ -319,7 +287,7 @@ describe('ingestion consumer', () => {
   it('holds at most INGEST_MAX_IN_FLIGHT messages, however many pollers receive at once', async () => {
     const url = await queue();
     const plant = testPlant();
-    for (let n = 0; n < 40; n++) await send(sqs, url, body(reading(plant, n)));
+    for (let n = 0; n < 40; n++) await send(t.sqs, url, body(reading(plant, n)));
     let peak = 0;
     const c = consumer(url, {
       settings: testSettings({ pollers: 4, maxInFlight: 10, lingerMs: 1_000 }),
@@ -330,7 +298,7 @@ describe('ingestion consumer', () => {
       },
     });
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(40);
+    expect(await t.db.raw(plant)).toBe(40);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(10);
   });
@@ -339,9 +307,9 @@ describe('ingestion consumer', () => {
     const url = await queue();
     const plant = testPlant();
     const { gate, url: gatedUrl } = await TcpGate.before(databaseUrl());
-    cleanups.push(() => gate.close());
+    t.cleanup(() => gate.close());
     await gate.close();
-    for (let n = 0; n < 20; n++) await send(sqs, url, body(reading(plant, n)));
+    for (let n = 0; n < 20; n++) await send(t.sqs, url, body(reading(plant, n)));
     const c = consumer(url, { databaseUrl: gatedUrl });
 
     await waitFor(
@@ -349,14 +317,14 @@ describe('ingestion consumer', () => {
       async () =>
         c.consumer.inFlight === 20 && (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 3,
     );
-    expect(await queueDepth(sqs, url)).toMatchObject({ total: 20 });
+    expect(await queueDepth(t.sqs, url)).toMatchObject({ total: 20 });
     expect(await c.metrics.value(c.metrics.deleted)).toBe(0);
-    expect(await db.raw(plant)).toBe(0);
+    expect(await t.db.raw(plant)).toBe(0);
 
     await gate.open();
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(20);
-    expect(await db.processed(plant)).toBe(60);
+    expect(await t.db.raw(plant)).toBe(20);
+    expect(await t.db.processed(plant)).toBe(60);
     expect(await c.metrics.value(c.metrics.received)).toBe(20);
   });
 
@@ -364,8 +332,8 @@ describe('ingestion consumer', () => {
     const url = await queue();
     const plant = testPlant();
     const { gate, url: gatedUrl } = await TcpGate.before(databaseUrl());
-    cleanups.push(() => gate.close());
-    for (let n = 0; n < 10; n++) await send(sqs, url, body(reading(plant, n)));
+    t.cleanup(() => gate.close());
+    for (let n = 0; n < 10; n++) await send(t.sqs, url, body(reading(plant, n)));
     let cut = 0;
     const c = consumer(url, {
       databaseUrl: gatedUrl,
@@ -380,18 +348,18 @@ describe('ingestion consumer', () => {
       'retries failing',
       async () => (await c.metrics.value(c.metrics.dbErrors, { kind: 'transient' })) >= 2,
     );
-    expect(await db.raw(plant)).toBe(0);
-    expect(await queueDepth(sqs, url)).toMatchObject({ total: 10 });
+    expect(await t.db.raw(plant)).toBe(0);
+    expect(await queueDepth(t.sqs, url)).toMatchObject({ total: 10 });
     await gate.open();
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(10);
-    expect(await db.processed(plant)).toBe(30);
+    expect(await t.db.raw(plant)).toBe(10);
+    expect(await t.db.processed(plant)).toBe(30);
   });
 
   it('extends the visibility of a slow batch, so no other consumer gets its messages', async () => {
     const url = await queue({ visibilitySeconds: 2 });
     const plant = testPlant();
-    await send(sqs, url, body(reading(plant, 1)));
+    await send(t.sqs, url, body(reading(plant, 1)));
     let entered!: () => void;
     const inBatch = new Promise<void>((r) => (entered = r));
     let release!: () => void;
@@ -408,21 +376,21 @@ describe('ingestion consumer', () => {
     await inBatch;
     // Three visibility timeouts later, another consumer polls the queue for 2 s and gets nothing.
     await new Promise((r) => setTimeout(r, 6_000));
-    const other = await sqs.send(
+    const other = await t.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 2, MaxNumberOfMessages: 10 }),
     );
     expect(other.Messages ?? []).toHaveLength(0);
     expect(await c.metrics.value(c.metrics.visibilityExtended)).toBeGreaterThanOrEqual(2);
     release();
     await waitFor('queue emptied', emptied(url));
-    expect(await db.processed(plant)).toBe(3);
+    expect(await t.db.processed(plant)).toBe(3);
     expect(await c.metrics.value(c.metrics.received)).toBe(1);
   });
 
   it('stop() commits and deletes the batch in flight, and receives nothing after', async () => {
     const url = await queue();
     const plant = testPlant();
-    for (let n = 0; n < 8; n++) await send(sqs, url, body(reading(plant, n)));
+    for (let n = 0; n < 8; n++) await send(t.sqs, url, body(reading(plant, n)));
     let entered!: () => void;
     const inBatch = new Promise<void>((r) => (entered = r));
     let release!: () => void;
@@ -438,18 +406,18 @@ describe('ingestion consumer', () => {
     });
     await inBatch;
     const stopping = c.consumer.stop();
-    expect(await db.raw(plant)).toBe(0); // still held inside its transaction
+    expect(await t.db.raw(plant)).toBe(0); // still held inside its transaction
     release();
     expect(await stopping).toEqual({ uncommitted: 0 });
-    expect(await db.raw(plant)).toBe(8);
-    expect(await db.processed(plant)).toBe(24);
-    expect(await queueDepth(sqs, url)).toMatchObject({ total: 0 });
+    expect(await t.db.raw(plant)).toBe(8);
+    expect(await t.db.processed(plant)).toBe(24);
+    expect(await queueDepth(t.sqs, url)).toMatchObject({ total: 0 });
 
     // An aborted long poll is over once its wait has passed; a new message stays in the queue.
     await new Promise((r) => setTimeout(r, 2_000));
-    await send(sqs, url, body(reading(plant, 99)));
+    await send(t.sqs, url, body(reading(plant, 99)));
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await queueDepth(sqs, url)).toMatchObject({ visible: 1 });
+    expect(await queueDepth(t.sqs, url)).toMatchObject({ visible: 1 });
     expect(await c.metrics.value(c.metrics.received)).toBe(8);
   });
 
@@ -457,13 +425,13 @@ describe('ingestion consumer', () => {
     const url = await queue();
     const plant = testPlant();
     const { gate, url: gatedUrl } = await TcpGate.before(databaseUrl());
-    cleanups.push(() => gate.close());
+    t.cleanup(() => gate.close());
     await gate.close();
-    for (let n = 0; n < 5; n++) await send(sqs, url, body(reading(plant, n)));
+    for (let n = 0; n < 5; n++) await send(t.sqs, url, body(reading(plant, n)));
     const c = consumer(url, { databaseUrl: gatedUrl, settings: testSettings({ shutdownTimeoutSeconds: 1 }) });
     await waitFor('all five held', () => c.consumer.inFlight === 5);
     expect(await c.consumer.stop()).toEqual({ uncommitted: 5 });
-    expect(await queueDepth(sqs, url)).toEqual({ visible: 5, inFlight: 0, total: 5 });
-    expect(await db.raw(plant)).toBe(0);
+    expect(await queueDepth(t.sqs, url)).toEqual({ visible: 5, inFlight: 0, total: 5 });
+    expect(await t.db.raw(plant)).toBe(0);
   });
 });

@@ -3,54 +3,16 @@
  * consumer, moto's SQS and the real partitioned tables: each is stored or quarantined with its
  * reason, none blocks the queue, and a device cannot write under another plant.
  */
-import type { SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ruleOutput } from '../../src/ingest/message.js';
-import {
-  createQueue,
-  Db,
-  deleteQueue,
-  newSqs,
-  queueDepth,
-  send,
-  startConsumer,
-  type TestConsumer,
-  testPlant,
-  testSettings,
-  waitFor,
-} from './support.js';
+import { send, type TestConsumer, testPlant, testSettings, waitFor } from './support.js';
+import { useIngestHarness } from './use-ingest-harness.js';
 
-let sqs: SQSClient;
-let db: Db;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(() => {
-  sqs = newSqs();
-  db = new Db();
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await db.close();
-});
-
-async function queue(): Promise<string> {
-  const url = await createQueue(sqs);
-  cleanups.push(() => deleteQueue(sqs, url));
-  return url;
-}
-
-function consumer(queueUrl: string): TestConsumer {
-  const c = startConsumer(queueUrl, { settings: testSettings({ pollers: 1, lingerMs: 300 }) });
-  cleanups.push(() => c.close());
-  return c;
-}
-
-const emptied = (url: string) => async () => (await queueDepth(sqs, url)).total === 0;
+const t = useIngestHarness();
+const { emptied } = t;
+const consumer = (queueUrl: string): TestConsumer =>
+  t.consumer(queueUrl, { settings: testSettings({ pollers: 1, lingerMs: 300 }) });
+const queue = () => t.queue();
 
 interface Stored {
   device_id: string;
@@ -60,7 +22,7 @@ interface Stored {
 }
 
 async function storedRows(plant: string): Promise<Stored[]> {
-  const { rows } = await db.pool.query<Stored>(
+  const { rows } = await t.db.pool.query<Stored>(
     `SELECT device_id, tag_id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts, value
        FROM processed_data WHERE plant_id = $1 ORDER BY ts, device_id, tag_id`,
     [plant],
@@ -121,8 +83,8 @@ describe('hostile readings through the consumer', () => {
       ['invalid_field', device('inverter-01', '2024-03-01T00:00:00Z', { ['x'.repeat(129)]: 1 })],
       ['invalid_json', device('inverter-\u0000', '2024-03-01T00:00:00Z', { power_ac: 1 })],
     ];
-    for (const b of stored) await send(sqs, url, b);
-    for (const [, b] of quarantined) await send(sqs, url, b);
+    for (const b of stored) await send(t.sqs, url, b);
+    for (const [, b] of quarantined) await send(t.sqs, url, b);
     consumer(url);
 
     await waitFor('queue emptied', emptied(url));
@@ -144,9 +106,9 @@ describe('hostile readings through the consumer', () => {
       { device_id: 'inverter-05', tag_id: 'constructor', ts: '2024-03-01T00:00:00.000000', value: 8 },
       { device_id: 'é'.repeat(128), tag_id: 'power_ac', ts: '2024-03-01T00:00:00.000000', value: 5 },
     ]);
-    expect(await db.processed(other)).toBe(0);
-    expect(await db.raw(other)).toBe(0);
-    const rows = await db.quarantine(marker);
+    expect(await t.db.processed(other)).toBe(0);
+    expect(await t.db.raw(other)).toBe(0);
+    const rows = await t.db.quarantine(marker);
     expect(rows.map((r) => r.reason.split(':')[0]).sort()).toEqual(quarantined.map(([r]) => r).sort());
   });
 });

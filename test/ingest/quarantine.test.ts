@@ -3,70 +3,27 @@
  * flight, oversized bodies kept as prefix + sha256 + size, expiry.
  */
 import { createHash } from 'node:crypto';
-import type { SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { QUARANTINE_PREFIX_BYTES } from '../../src/ingest/message.js';
 import { purgeExpiredQuarantine } from '../../src/ingest/quarantine.js';
-import {
-  body,
-  createQueue,
-  Db,
-  deleteQueue,
-  newSqs,
-  queueDepth,
-  reading,
-  send,
-  startConsumer,
-  type TestConsumer,
-  testPlant,
-  testSettings,
-  waitFor,
-} from './support.js';
+import { body, reading, send, testPlant, testSettings, waitFor } from './support.js';
+import { useIngestHarness } from './use-ingest-harness.js';
 
-let sqs: SQSClient;
-let db: Db;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(() => {
-  sqs = newSqs();
-  db = new Db();
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await db.close();
-});
-
-async function queue(): Promise<string> {
-  const url = await createQueue(sqs);
-  cleanups.push(() => deleteQueue(sqs, url));
-  return url;
-}
-
-function consumer(queueUrl: string, options: Parameters<typeof startConsumer>[1] = {}): TestConsumer {
-  const c = startConsumer(queueUrl, options);
-  cleanups.push(() => c.close());
-  return c;
-}
-
-const emptied = (url: string) => async () => (await queueDepth(sqs, url)).total === 0;
+const t = useIngestHarness();
+const { queue, consumer, emptied } = t;
 
 describe('quarantine', () => {
   it('quarantines a reading further ahead than the allowed clock skew as future_timestamp', async () => {
     const url = await queue();
     const plant = testPlant();
     const inMinutes = (n: number) => new Date(Date.now() + n * 60_000).toISOString();
-    await send(sqs, url, body({ ...reading(plant, 1), timestamp: inMinutes(1) }));
-    await send(sqs, url, body({ ...reading(plant, 2), timestamp: inMinutes(60) }));
+    await send(t.sqs, url, body({ ...reading(plant, 1), timestamp: inMinutes(1) }));
+    await send(t.sqs, url, body({ ...reading(plant, 2), timestamp: inMinutes(60) }));
     const c = consumer(url);
 
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(1);
-    const rows = await db.quarantine(plant);
+    expect(await t.db.raw(plant)).toBe(1);
+    const rows = await t.db.quarantine(plant);
     expect(rows).toHaveLength(1);
     expect(rows[0]?.reason).toMatch(/^future_timestamp: timestamp ".*" is 60 min ahead .*=300\)$/);
     expect(await c.metrics.value(c.metrics.quarantined, { reason: 'future_timestamp' })).toBe(1);
@@ -78,7 +35,7 @@ describe('quarantine', () => {
     const maxBodyBytes = 4096;
     const maxInFlightBytes = 10 * maxBodyBytes; // the smallest cap allowed: one receive of 10 at a time
     const big = (n: number) => body({ ...reading(plant, n), pad: 'x'.repeat(3500) } as never);
-    for (let n = 0; n < 30; n++) await send(sqs, url, big(n));
+    for (let n = 0; n < 30; n++) await send(t.sqs, url, big(n));
     expect(Buffer.byteLength(big(0))).toBeGreaterThan(3500);
     let batches = 0;
     let peakBytes = 0;
@@ -96,7 +53,7 @@ describe('quarantine', () => {
     });
 
     await waitFor('queue emptied', emptied(url));
-    expect(await db.raw(plant)).toBe(30);
+    expect(await t.db.raw(plant)).toBe(30);
     expect(batches).toBeGreaterThanOrEqual(3);
     expect(peakMessages).toBeLessThanOrEqual(10);
     expect(peakBytes).toBeGreaterThan(0);
@@ -110,11 +67,11 @@ describe('quarantine', () => {
     const plant = testPlant();
     // Multi-byte characters across the cut: the prefix must stay valid UTF-8.
     const huge = body({ ...reading(plant, 1), pad: 'é€😀'.repeat(2_000) } as never);
-    await send(sqs, url, huge);
+    await send(t.sqs, url, huge);
     const c = consumer(url, { settings: testSettings({ maxBodyBytes: 2048 }) });
 
     await waitFor('queue emptied', emptied(url));
-    const { rows } = await db.pool.query(
+    const { rows } = await t.db.pool.query(
       `SELECT body, reason, body_bytes, body_sha256, body_truncated FROM quarantine WHERE body LIKE $1`,
       [`%${plant}%`],
     );
@@ -134,7 +91,7 @@ describe('quarantine', () => {
   it('expires quarantine rows older than the retention, and only those, with several purgers at once', async () => {
     const marker = `expiry-${testPlant()}`;
     const insert = (age: string, n: number) =>
-      db.pool.query(
+      t.db.pool.query(
         `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256, received_at)
          VALUES ($1, $2, 'invalid_json: test', 20, 'not a digest', now() - $3::interval)`,
         [`${marker}-${n}`, `{"marker": "${marker}", "n": ${n}`, age],
@@ -144,11 +101,11 @@ describe('quarantine', () => {
     await insert('1 minute', 6);
     // Two consumers' purges at once, in small slices: each old row deleted once, no error.
     const deleted = await Promise.all([
-      purgeExpiredQuarantine(db.pool, { retentionDays: 30, batchRows: 2 }),
-      purgeExpiredQuarantine(db.pool, { retentionDays: 30, batchRows: 2 }),
+      purgeExpiredQuarantine(t.db.pool, { retentionDays: 30, batchRows: 2 }),
+      purgeExpiredQuarantine(t.db.pool, { retentionDays: 30, batchRows: 2 }),
     ]);
     expect(deleted[0] + deleted[1]).toBeGreaterThanOrEqual(5);
-    const left = await db.quarantine(marker);
+    const left = await t.db.quarantine(marker);
     expect(left.map((r) => r.message_id)).toEqual([`${marker}-5`, `${marker}-6`]);
 
     // The consumer purges on its own (at start, then periodically) with its configured retention.
@@ -156,7 +113,7 @@ describe('quarantine', () => {
     const url = await queue();
     consumer(url, { settings: testSettings({ quarantineRetentionDays: 2 }) });
     await waitFor('the consumer purged rows older than 2 days', async () => {
-      const rows = await db.quarantine(marker);
+      const rows = await t.db.quarantine(marker);
       return rows.map((r) => r.message_id).join() === `${marker}-6`;
     });
   });
