@@ -2,7 +2,8 @@
 import { and, asc, eq, gt, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../activities/deps.js';
 import { type IotStatus, plants } from '../db/schema.js';
-import { mapDbError } from './errors.js';
+import { mapDbError, PlantNotFoundError } from './errors.js';
+import { assertPlantId } from './rules.js';
 import { plantLastReadingAt } from './silence.js';
 
 export interface PlantView {
@@ -146,3 +147,11 @@ export function plantRepository(db: Db) {
 }
 
 export type PlantRepository = ReturnType<typeof plantRepository>;
+
+/** The plant, or PlantNotFoundError (404); the id is checked first. */
+export async function requirePlant(repository: PlantRepository, plantId: string): Promise<PlantView> {
+  assertPlantId(plantId);
+  const plant = await repository.get(plantId);
+  if (!plant) throw new PlantNotFoundError(plantId);
+  return plant;
+}

@@ -1,0 +1,152 @@
+/**
+ * Talking to a plant's devices: its thing shadow, commands on its MQTT topics, and its topic
+ * rule. Only an active plant has a thing; with IoT disabled every call is a 409.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IotMode } from '../config/index.js';
+import { commandTopicFor } from '../iot/naming.js';
+import { assertCommandName, assertCommandParams, assertQos, encodeCommand } from './commands.js';
+import type { ServiceContext } from './context.js';
+import { ConflictError, ShadowVersionConflictError } from './errors.js';
+import { requireDevices } from './mode.js';
+import { requirePlant } from './plants.js';
+import type { RuleResult } from './rules.js';
+import {
+  assertDesiredState,
+  assertShadowName,
+  assertVersion,
+  type ShadowDocument,
+  type ShadowOptions,
+  type ShadowState,
+  ShadowStoreConflict,
+  type UpdateShadowOptions,
+} from './shadows.js';
+
+export interface ShadowView extends ShadowDocument {
+  iotMode: IotMode;
+  plantId: string;
+  thingName: string;
+  shadowName: string | null;
+}
+
+export interface CommandOutcome {
+  iotMode: IotMode;
+  plantId: string;
+  topic: string;
+  commandId: string;
+  qos: 0 | 1;
+}
+
+/** The thing a shadow or command talks to: only an active plant has one. */
+async function activeThing(ctx: ServiceContext, plantId: string): Promise<string> {
+  const plant = await requirePlant(ctx.plants, plantId);
+  if (plant.iotStatus !== 'active' || !plant.thingName) {
+    throw new ConflictError(
+      'not_provisioned',
+      `Plant ${plantId} has no active IoT thing (iotStatus: ${plant.iotStatus}); provision it first`,
+    );
+  }
+  return plant.thingName;
+}
+
+async function updateShadow(
+  ctx: ServiceContext,
+  plantId: string,
+  desired: ShadowState,
+  options: UpdateShadowOptions,
+): Promise<ShadowView> {
+  assertShadowName(options.shadowName);
+  assertDesiredState(desired);
+  assertVersion(options.version);
+  const store = requireDevices(ctx.backend).shadows;
+  const thingName = await activeThing(ctx, plantId);
+  try {
+    const doc = await store.updateDesired(thingName, desired, options);
+    return { iotMode: ctx.backend.mode, plantId, thingName, shadowName: options.shadowName ?? null, ...doc };
+  } catch (error) {
+    if (error instanceof ShadowStoreConflict)
+      throw new ShadowVersionConflictError(plantId, options.version ?? -1);
+    throw error;
+  }
+}
+
+async function publish(
+  ctx: ServiceContext,
+  plantId: string,
+  command: string,
+  params: unknown,
+  qos: 0 | 1,
+): Promise<CommandOutcome> {
+  assertQos(qos);
+  assertCommandParams(params);
+  const publisher = requireDevices(ctx.backend).commands;
+  await activeThing(ctx, plantId);
+  const commandId = randomUUID();
+  const topic = commandTopicFor(plantId, command);
+  const payload = encodeCommand({ commandId, command, issuedAt: new Date().toISOString(), params });
+  await publisher.publish({ topic, payload, qos });
+  return { iotMode: ctx.backend.mode, plantId, topic, commandId, qos };
+}
+
+export function plantDevices(ctx: ServiceContext) {
+  return {
+    /** The plant's thing shadow (classic, or named with `shadowName`). */
+    async getThingShadow(plantId: string, options: ShadowOptions = {}): Promise<ShadowView> {
+      assertShadowName(options.shadowName);
+      const store = requireDevices(ctx.backend).shadows;
+      const thingName = await activeThing(ctx, plantId);
+      const doc = await store.get(thingName, options);
+      return {
+        iotMode: ctx.backend.mode,
+        plantId,
+        thingName,
+        shadowName: options.shadowName ?? null,
+        ...doc,
+      };
+    },
+
+    /**
+     * Merges `desired` into the shadow's desired state (`null` removes a key). With `version`,
+     * applies only if the shadow is still at that version, else ShadowVersionConflictError.
+     */
+    updateThingShadow(
+      plantId: string,
+      desired: ShadowState,
+      options: UpdateShadowOptions = {},
+    ): Promise<ShadowView> {
+      return updateShadow(ctx, plantId, desired, options);
+    },
+
+    /**
+     * Publishes a command to the plant's devices on solar/{plantId}/commands/{command}. The message
+     * carries a commandId devices can use to ignore a command they already ran.
+     */
+    async publishCommand(
+      plantId: string,
+      command: string,
+      params: unknown = {},
+      options: { qos?: 0 | 1 } = {},
+    ): Promise<CommandOutcome> {
+      assertCommandName(command);
+      return publish(ctx, plantId, command, params, options.qos ?? 1);
+    },
+
+    /** A per-plant telemetry rule, for callers that want one (the shared rule already routes every plant). */
+    async createDataIngestionRule(
+      plantId: string,
+      ruleName?: string,
+      description?: string,
+    ): Promise<RuleResult> {
+      return requireDevices(ctx.backend).rules.createDataIngestionRule(plantId, ruleName, description);
+    },
+
+    /** Replaces a rule's SQL and/or description; the SQL is validated before it reaches AWS. */
+    async updateRule(
+      ruleName: string,
+      plantId: string,
+      update: { sql?: string; description?: string },
+    ): Promise<RuleResult> {
+      return requireDevices(ctx.backend).rules.updateRule(ruleName, plantId, update);
+    },
+  };
+}

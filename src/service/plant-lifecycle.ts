@@ -1,0 +1,200 @@
+/**
+ * Creating plants and starting their provision or deprovision. With IoT disabled no workflow
+ * starts: the plant's record alone says what happened.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IotMode } from '../config/index.js';
+import type { IotStatus } from '../db/schema.js';
+import {
+  type DeprovisionResult,
+  deprovisionWorkflowId,
+  type PlantIotResources,
+} from '../workflows/contract.js';
+import type { ServiceContext } from './context.js';
+import { ConflictError, DependencyUnavailableError, InvalidInputError } from './errors.js';
+import { iotDisabledMessage } from './mode.js';
+import { assertPlantName } from './plant-name.js';
+import { type PlantStatus, plantStatus } from './plant-reads.js';
+import { requirePlant } from './plants.js';
+import { assertPlantId } from './rules.js';
+import { NO_TELEMETRY } from './silence.js';
+import type { WaitOptions } from './temporal-calls.js';
+import { startDeprovisioning, startProvisioning } from './workflow-starters.js';
+
+export interface ProvisionOutcome {
+  iotMode: IotMode;
+  plantId: string;
+  iotStatus: IotStatus;
+  /** null when no workflow was started (IoT disabled). */
+  workflowId: string | null;
+  runId: string | null;
+  /** Present after `wait: true`: the plant's resources (ids and names, never key material). */
+  resources?: PlantIotResources;
+}
+
+export interface DeprovisionOutcome {
+  iotMode: IotMode;
+  plantId: string;
+  iotStatus: IotStatus;
+  workflowId: string | null;
+  runId: string | null;
+  /** Present after `wait: true`. */
+  result?: DeprovisionResult;
+}
+
+/**
+ * Resource names older callers pass to deprovisionPlantIoT. They are accepted and ignored: the
+ * workflow finds what exists itself (our records and AWS), which is safer.
+ */
+export interface LegacyDeprovisionHints {
+  iotThingName?: string | null;
+  iotCertificateId?: string | null;
+  iotCertificateArn?: string | null;
+  iotPolicyName?: string | null;
+  iotRuleName?: string | null;
+}
+
+async function createPlant(
+  ctx: ServiceContext,
+  input: { name: string; id?: string | undefined },
+): Promise<PlantStatus> {
+  const { backend, plants } = ctx;
+  assertPlantName(input.name);
+  const id = input.id ?? randomUUID();
+  assertPlantId(id);
+  const created = await plants.insert({
+    id,
+    name: input.name,
+    iotStatus: backend.mode === 'disabled' ? 'disabled' : 'pending',
+  });
+  if (!created)
+    throw new ConflictError('plant_exists', `Plant ${id} exists already; choose another id or omit it`);
+  if (backend.mode === 'disabled')
+    return { iotMode: backend.mode, plant: created, operation: null, telemetry: NO_TELEMETRY };
+  try {
+    await ctx.calls.call(() =>
+      startProvisioning(ctx.temporal, { plantId: id, plantName: input.name }, { taskQueue: ctx.taskQueue }),
+    );
+  } catch (error) {
+    if (error instanceof DependencyUnavailableError) {
+      throw new DependencyUnavailableError(
+        'temporal',
+        `Plant ${id} was created, but its provisioning could not start (${error.message}); it stays pending: run \`solar-iot provision ${id}\` or \`solar-iot backfill\` once Temporal is back`,
+        { cause: error, details: { plantId: id } },
+      );
+    }
+    throw error;
+  }
+  return plantStatus(ctx, id);
+}
+
+async function provision(
+  ctx: ServiceContext,
+  plantId: string,
+  plantName: string | undefined,
+  options: WaitOptions,
+): Promise<ProvisionOutcome> {
+  const { backend, plants } = ctx;
+  const iotMode = backend.mode;
+  assertPlantId(plantId);
+  if (plantName !== undefined) assertPlantName(plantName);
+  const known = await plants.get(plantId);
+  const name = plantName ?? known?.name;
+  if (name === undefined)
+    throw new InvalidInputError(
+      `Plant ${plantId} is not known yet: give its name to create and provision it`,
+    );
+  if (iotMode === 'disabled') {
+    const plant = known ?? (await plants.ensure({ id: plantId, name, iotStatus: 'disabled' }));
+    return { iotMode, plantId, iotStatus: plant.iotStatus, workflowId: null, runId: null };
+  }
+  if (await ctx.calls.isRunning(deprovisionWorkflowId(plantId))) {
+    throw new ConflictError(
+      'operation_conflict',
+      `Plant ${plantId} is being deprovisioned (workflow ${deprovisionWorkflowId(plantId)}); wait for it to finish, then provision again`,
+    );
+  }
+  const plant = known ?? (await plants.ensure({ id: plantId, name, iotStatus: 'pending' }));
+  const handle = await ctx.calls.call(() =>
+    startProvisioning(ctx.temporal, { plantId, plantName: name }, { taskQueue: ctx.taskQueue }),
+  );
+  const outcome: ProvisionOutcome = {
+    iotMode,
+    plantId,
+    iotStatus: plant.iotStatus,
+    workflowId: handle.workflowId,
+    runId: handle.firstExecutionRunId,
+  };
+  if (!options.wait) return outcome;
+  const resources = await ctx.calls.follow<PlantIotResources>(handle.workflowId, plantId, options);
+  return { ...outcome, iotStatus: 'active', resources };
+}
+
+async function deprovision(
+  ctx: ServiceContext,
+  plantId: string,
+  options: WaitOptions,
+): Promise<DeprovisionOutcome> {
+  const { backend, plants } = ctx;
+  const iotMode = backend.mode;
+  const plant = await requirePlant(plants, plantId);
+  if (iotMode === 'disabled') {
+    if (plant.thingName) {
+      throw new ConflictError(
+        'iot_disabled',
+        `Plant ${plantId} still has AWS IoT resources (thing ${plant.thingName}), which cannot be removed while ${iotDisabledMessage(backend)}`,
+      );
+    }
+    await plants.setStatus(plantId, 'deprovisioned', { lastError: null, deprovisionedAt: new Date() });
+    return { iotMode, plantId, iotStatus: 'deprovisioned', workflowId: null, runId: null };
+  }
+  const handle = await ctx.calls.call(() =>
+    startDeprovisioning(ctx.temporal, { plantId }, { taskQueue: ctx.taskQueue }),
+  );
+  const outcome: DeprovisionOutcome = {
+    iotMode,
+    plantId,
+    iotStatus: plant.iotStatus,
+    workflowId: handle.workflowId,
+    runId: handle.firstExecutionRunId,
+  };
+  if (!options.wait) return outcome;
+  const result = await ctx.calls.follow<DeprovisionResult>(handle.workflowId, plantId, options);
+  return { ...outcome, iotStatus: 'deprovisioned', result };
+}
+
+export function plantLifecycle(ctx: ServiceContext) {
+  return {
+    /**
+     * Creates a plant and starts its provisioning (or records it `disabled`). The id is generated
+     * unless given (the plant service may own its ids).
+     */
+    createPlant(input: { name: string; id?: string | undefined }): Promise<PlantStatus> {
+      return createPlant(ctx, input);
+    },
+
+    /**
+     * Starts provisioning the plant's IoT identity. Returns once the workflow is started, or with
+     * `wait: true` once it finished, with the resources. A second call while one runs attaches to
+     * it. `plantName` may be omitted for a plant already known.
+     */
+    provisionPlantIoT(
+      plantId: string,
+      plantName?: string,
+      options: WaitOptions = {},
+    ): Promise<ProvisionOutcome> {
+      return provision(ctx, plantId, plantName, options);
+    },
+
+    /**
+     * Starts removing the plant's IoT identity. A running provision of the plant is cancelled and
+     * rolled back first. The plant's record stays, with IoT status `deprovisioned`.
+     */
+    deprovisionPlantIoT(
+      plantId: string,
+      options: WaitOptions & LegacyDeprovisionHints = {},
+    ): Promise<DeprovisionOutcome> {
+      return deprovision(ctx, plantId, options);
+    },
+  };
+}
