@@ -4,7 +4,6 @@ import { NativeConnection } from '@temporalio/worker';
 import { iotSettingsFrom } from './activities/deps.js';
 import { createActivities } from './activities/index.js';
 import { loadWorkerPayloadCodec } from './codec/data-converter.js';
-import { CodecSettingsError } from './codec/settings.js';
 import { type Config, ConfigError, loadConfig, summarizeConfig } from './config/index.js';
 import { createCipher } from './crypto/encryption.js';
 import { createDb } from './db/client.js';
@@ -12,9 +11,9 @@ import { createAwsClients } from './iot/clients.js';
 import { createLogger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
 import { createMockActivities } from './mock/activities.js';
-import { QuotaSettingsError, readQuotaSettings, readQuotaUtilization } from './quotas/settings.js';
+import { readQuotaSettings, readQuotaUtilization } from './quotas/settings.js';
 import { ensureRotationSchedule } from './rotation/schedule.js';
-import { RotationSettingsError, readRotationSettings } from './rotation/settings.js';
+import { readRotationSettings } from './rotation/settings.js';
 import { resolveWorkflowCode } from './worker/bundle.js';
 import { createWorkers } from './worker/workers.js';
 
@@ -141,12 +140,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await runWorker(loadConfig());
   } catch (error) {
-    if (
-      error instanceof ConfigError ||
-      error instanceof CodecSettingsError ||
-      error instanceof RotationSettingsError ||
-      error instanceof QuotaSettingsError
-    ) {
+    if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(2);
     }

@@ -4,12 +4,11 @@
  * wrong variable, and refuses a non-loopback API_HOST without API_TOKEN.
  */
 import { fileURLToPath } from 'node:url';
-import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig, summarizeConfig } from '../config/index.js';
 import { createLogger } from '../logging/index.js';
 import { openSolarIot } from '../service/open.js';
 import { buildServer } from './server.js';
-import { ApiSettingsError, readApiSettings } from './settings.js';
+import { readApiSettings } from './settings.js';
 
 export async function runApi(env: Record<string, string | undefined> = process.env): Promise<void> {
   // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
@@ -48,9 +47,9 @@ export async function runApi(env: Record<string, string | undefined> = process.e
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     await app.close();
     await close();
-    throw new ApiSettingsError(
+    throw new ConfigError([
       `PORT: ${config.port} on ${settings.host} is already in use (another API instance?). Fix: stop the other process or set PORT to a free port`,
-    );
+    ]);
   }
   logger.info({ url: `http://${settings.host}:${config.port}`, iotMode: solarIot.iotMode }, 'API listening');
 }
@@ -59,11 +58,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     await runApi();
   } catch (error) {
-    if (
-      error instanceof ConfigError ||
-      error instanceof ApiSettingsError ||
-      error instanceof CodecSettingsError
-    ) {
+    if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(2);
     }

@@ -2,7 +2,9 @@
  * The HTTP API's own settings (the rest comes from src/config): API_TOKEN, API_HOST and
  * API_ALLOWED_HOSTS. Port: PORT, from the shared configuration.
  */
+
 import { isIP } from 'node:net';
+import { ConfigError } from '../config/index.js';
 
 export const MIN_API_TOKEN_LENGTH = 16;
 
@@ -22,11 +24,6 @@ export interface ApiSettings {
   readonly allowedHosts: readonly string[];
 }
 
-/** One line: the variable, what is wrong, how to fix it. The token itself is never shown. */
-export class ApiSettingsError extends Error {
-  override readonly name = 'ApiSettingsError';
-}
-
 /** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
@@ -40,21 +37,21 @@ export function readApiSettings(env: Record<string, string | undefined> = proces
   const token = env.API_TOKEN?.trim() || undefined;
   if (token !== undefined) {
     if (token.length < MIN_API_TOKEN_LENGTH || /\s/.test(token)) {
-      throw new ApiSettingsError(
+      throw new ConfigError([
         `API_TOKEN: (value hidden, ${token.length} characters) is ${/\s/.test(token) ? 'not a single word' : `shorter than ${MIN_API_TOKEN_LENGTH} characters`}. Fix: set it to a random string of at least ${MIN_API_TOKEN_LENGTH} characters without spaces (e.g. \`solar-iot keygen\`; \`npm start\` writes one to .data/api.token)`,
-      );
+      ]);
     }
   }
   const host = env.API_HOST?.trim() || '127.0.0.1';
   if (!/^[A-Za-z0-9.:-]+$/.test(host)) {
-    throw new ApiSettingsError(
+    throw new ConfigError([
       `API_HOST: ${JSON.stringify(host.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container; needs API_TOKEN) or ::`,
-    );
+    ]);
   }
   if (!token && !isLoopbackHost(host)) {
-    throw new ApiSettingsError(
+    throw new ConfigError([
       `API_TOKEN: unset, but API_HOST ${host} is not a loopback address, so anyone who reaches it could call the API. Fix: set API_TOKEN to a random string of at least ${MIN_API_TOKEN_LENGTH} characters (e.g. \`solar-iot keygen\`), or listen on 127.0.0.1`,
-    );
+    ]);
   }
   const allowedHosts = (env.API_ALLOWED_HOSTS ?? '')
     .split(',')
@@ -62,9 +59,9 @@ export function readApiSettings(env: Record<string, string | undefined> = proces
     .filter((entry) => entry !== '');
   const wrong = allowedHosts.find((entry) => !HOST_ENTRY.test(entry));
   if (wrong !== undefined) {
-    throw new ApiSettingsError(
+    throw new ConfigError([
       `API_ALLOWED_HOSTS: ${JSON.stringify(wrong.slice(0, 80))} is not a host name, [IPv6] or name:port. Fix: a comma-separated list such as api.example.com,solar-iot-api:3000`,
-    );
+    ]);
   }
   return { token, host, allowedHosts };
 }

@@ -5,12 +5,10 @@
  * error, 3 not found. `--json` prints results as JSON on stdout (errors as JSON on stderr).
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { EncryptionKeyError, generateEncryptionKey } from '../crypto/encryption.js';
 import { createDb, type DbHandle } from '../db/client.js';
 import { IOT_STATUSES, type IotStatus } from '../db/schema.js';
-import { IngestSettingsError } from '../ingest/settings.js';
 import { createLogger } from '../logging/index.js';
 import { InvalidInputError, SolarIotError } from '../service/errors.js';
 import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../service/open.js';
@@ -89,12 +87,7 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof SolarIotError) {
     return error.kind === 'invalid' ? EXIT.usage : error.kind === 'not_found' ? EXIT.notFound : EXIT.failure;
   }
-  if (
-    error instanceof ConfigError ||
-    error instanceof EncryptionKeyError ||
-    error instanceof CodecSettingsError ||
-    error instanceof IngestSettingsError
-  ) {
+  if (error instanceof ConfigError || error instanceof EncryptionKeyError) {
     return EXIT.usage;
   }
   return EXIT.failure;

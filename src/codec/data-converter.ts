@@ -26,7 +26,7 @@ export interface LoadedCodec extends LoadedCodecKeys {
 
 /**
  * The codec from the environment (TEMPORAL_CODEC_KEYS) or derived from the encryption keys.
- * Throws CodecSettingsError (one line per problem) when neither gives a usable key.
+ * Throws ConfigError (one line per problem) when neither gives a usable key.
  */
 export async function loadPayloadCodec(
   env: Record<string, string | undefined>,

@@ -18,8 +18,9 @@
  */
 import { pbkdf2 as pbkdf2Callback } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ConfigError } from '../config/index.js';
 import { createCipher, MIN_KEY_LENGTH, PBKDF2_ITERATIONS } from '../crypto/encryption.js';
-import { CODEC_KEY_BYTES, type CodecKey, CodecSettingsError, parseCodecKeys } from './settings.js';
+import { CODEC_KEY_BYTES, type CodecKey, parseCodecKeys } from './settings.js';
 
 const pbkdf2 = promisify(pbkdf2Callback);
 const DERIVATION_SALT = Buffer.from('solar-iot/temporal-payload-codec/v1');
@@ -33,7 +34,7 @@ export interface EncryptionKeys {
 export async function deriveCodecKeys(encryption: EncryptionKeys): Promise<CodecKey[]> {
   const { currentKey, previousKeys } = encryption;
   if (!currentKey || currentKey.length < MIN_KEY_LENGTH) {
-    throw new CodecSettingsError([
+    throw new ConfigError([
       `TEMPORAL_CODEC_KEYS: is not set, and ENCRYPTION_KEY (to derive a payload key from) is ${currentKey ? 'too short' : 'not set either'}. Fix: set TEMPORAL_CODEC_KEYS=<id>:<32 random bytes as base64>, or ENCRYPTION_KEY to at least ${MIN_KEY_LENGTH} random characters`,
     ]);
   }

@@ -7,15 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ConfigError } from '../config/index.js';
 import { readPrivateFile, writeNewPrivateFile } from '../stack/data-dir.js';
 import { deriveCodecKeys, type EncryptionKeys } from './keys.js';
-import {
-  CODEC_KEY_BYTES,
-  CodecSettingsError,
-  DEFAULT_CODEC_SERVER_PORT,
-  MIN_TOKEN_LENGTH,
-  parseCodecKeys,
-} from './settings.js';
+import { CODEC_KEY_BYTES, DEFAULT_CODEC_SERVER_PORT, MIN_TOKEN_LENGTH, parseCodecKeys } from './settings.js';
 
 /**
  * The token in `file`, created (random, mode 0600, exclusively: never over a file or through a
@@ -108,7 +103,7 @@ export async function stackCodecKeys(options: {
     if (!value) {
       // Never regenerated, never ignored: an empty value would silently switch every process
       // to keys derived from ENCRYPTION_KEY, and a new key cannot read what the lost one wrote.
-      throw new CodecSettingsError([
+      throw new ConfigError([
         `${options.file}: is empty. Fix: restore it from a backup of the data folder; delete it to generate a new key only if no open workflow, schedule or retained history needs the old one (npm run reencrypt-keys lists them)`,
       ]);
     }
@@ -116,15 +111,15 @@ export async function stackCodecKeys(options: {
     try {
       parseCodecKeys({ TEMPORAL_CODEC_KEYS: value });
     } catch (error) {
-      if (error instanceof CodecSettingsError)
-        throw new CodecSettingsError(error.lines.map((l) => `${options.file}: ${l}`));
+      if (error instanceof ConfigError)
+        throw new ConfigError(error.lines.map((l) => `${options.file}: ${l}`));
       throw error;
     }
     // After the read, so a missing file still falls through to ENOENT below.
     const { mode, uid } = await stat(options.file);
     if ((mode & 0o077) !== 0 || (process.getuid && uid !== process.getuid())) {
       // Whoever reads the keys decrypts every history and encrypts inputs the worker runs.
-      throw new CodecSettingsError([
+      throw new ConfigError([
         `${options.file}: readable by other users or not yours (mode ${(mode & 0o777).toString(8)}, owner ${uid}): the keys decrypt every workflow's data. Fix: chmod 600 ${options.file} (and chown it to the user running npm start)`,
       ]);
     }

@@ -13,7 +13,7 @@ import { loadCodecKeys } from './keys.js';
 import { withTokenFromFile } from './local.js';
 import { EncryptionCodec } from './payload-codec.js';
 import { createCodecServer } from './server.js';
-import { CodecSettingsError, parseCodecKeys, readCodecServerSettings } from './settings.js';
+import { parseCodecKeys, readCodecServerSettings } from './settings.js';
 
 export interface RunningCodecServer {
   url: string;
@@ -76,7 +76,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   } catch (error) {
-    if (error instanceof CodecSettingsError || error instanceof ConfigError) {
+    if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(2);
     }

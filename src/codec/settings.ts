@@ -19,6 +19,7 @@
  *                         bound to their workflow (written before the binding, payload-codec.ts);
  *                         default `false`: refused.
  */
+import { ConfigError, type Env } from '../config/index.js';
 
 export const DEFAULT_CODEC_SERVER_PORT = 8234;
 export const DEFAULT_UI_ORIGIN = 'http://localhost:8233';
@@ -26,16 +27,6 @@ export const MIN_TOKEN_LENGTH = 32;
 export const CODEC_KEY_BYTES = 32;
 const KEY_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const GENERATE_HINT = `node -e "console.log('k1:'+require('node:crypto').randomBytes(32).toString('base64'))"`;
-
-type Env = Record<string, string | undefined>;
-
-/** A codec variable is missing or wrong. `message` has one line per problem. */
-export class CodecSettingsError extends Error {
-  override readonly name = 'CodecSettingsError';
-  constructor(readonly lines: readonly string[]) {
-    super(lines.join('\n'));
-  }
-}
 
 /** A payload key: `id` is public (it travels in payload metadata), `key` is 32 secret bytes. */
 export interface CodecKey {
@@ -55,7 +46,7 @@ function decodeKey(text: string): Buffer | undefined {
   return bytes.length === CODEC_KEY_BYTES ? bytes : undefined;
 }
 
-/** TEMPORAL_CODEC_KEYS, or undefined when it is not set. Throws CodecSettingsError. */
+/** TEMPORAL_CODEC_KEYS, or undefined when it is not set. Throws ConfigError. */
 export function parseCodecKeys(env: Env = process.env): CodecKey[] | undefined {
   const raw = value(env, 'TEMPORAL_CODEC_KEYS');
   if (raw === undefined) return undefined;
@@ -86,7 +77,7 @@ export function parseCodecKeys(env: Env = process.env): CodecKey[] | undefined {
     }
     keys.push({ id, key });
   });
-  if (lines.length) throw new CodecSettingsError(lines);
+  if (lines.length) throw new ConfigError(lines);
   return keys;
 }
 
@@ -144,7 +135,7 @@ export function readCodecServerSettings(env: Env = process.env): CodecServerSett
       `CODEC_SERVER_ALLOW_ENCODE: ${JSON.stringify(encodeText.slice(0, 20))} is neither true nor false. Fix: unset it (POST /encode refused), or true to let token holders encrypt payloads`,
     );
   }
-  if (lines.length) throw new CodecSettingsError(lines);
+  if (lines.length) throw new ConfigError(lines);
   return {
     host: value(env, 'CODEC_SERVER_HOST') ?? '127.0.0.1',
     port,
@@ -154,22 +145,22 @@ export function readCodecServerSettings(env: Env = process.env): CodecServerSett
   };
 }
 
-/** TEMPORAL_ALLOW_PLAIN_PAYLOADS (worker): `true`/`false`, default false. Throws CodecSettingsError. */
+/** TEMPORAL_ALLOW_PLAIN_PAYLOADS (worker): `true`/`false`, default false. Throws ConfigError. */
 export function readAllowPlainPayloads(env: Env = process.env): boolean {
   const raw = value(env, 'TEMPORAL_ALLOW_PLAIN_PAYLOADS');
   if (raw === undefined || raw === 'false') return false;
   if (raw === 'true') return true;
-  throw new CodecSettingsError([
+  throw new ConfigError([
     `TEMPORAL_ALLOW_PLAIN_PAYLOADS: ${JSON.stringify(raw.slice(0, 20))} is neither true nor false. Fix: unset it (unencrypted payloads are refused), or set it to true only while migrating from unencrypted histories`,
   ]);
 }
 
-/** TEMPORAL_ALLOW_UNBOUND_PAYLOADS (worker): `true`/`false`, default false. Throws CodecSettingsError. */
+/** TEMPORAL_ALLOW_UNBOUND_PAYLOADS (worker): `true`/`false`, default false. Throws ConfigError. */
 export function readAllowUnboundPayloads(env: Env = process.env): boolean {
   const raw = value(env, 'TEMPORAL_ALLOW_UNBOUND_PAYLOADS');
   if (raw === undefined || raw === 'false') return false;
   if (raw === 'true') return true;
-  throw new CodecSettingsError([
+  throw new ConfigError([
     `TEMPORAL_ALLOW_UNBOUND_PAYLOADS: ${JSON.stringify(raw.slice(0, 20))} is neither true nor false. Fix: unset it (payloads not bound to their workflow are refused), or set it to true only while workflows started before the upgrade are open`,
   ]);
 }

@@ -19,7 +19,7 @@ import { createLogger, serializeError } from '../logging/index.js';
 import { IngestConsumer } from './consumer.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
 import { loadPartitionSettings, startPartitionMaintainer } from './partition-maintainer.js';
-import { IngestSettingsError, loadIngestSettings } from './settings.js';
+import { loadIngestSettings } from './settings.js';
 import { loadSilentPlantsSettings, startSilentPlantsMonitor } from './silent-plants.js';
 
 function configuration() {
@@ -29,7 +29,7 @@ function configuration() {
     try {
       return load();
     } catch (err) {
-      if (!(err instanceof ConfigError || err instanceof IngestSettingsError)) throw err;
+      if (!(err instanceof ConfigError)) throw err;
       problems.push(err.message);
       return undefined;
     }

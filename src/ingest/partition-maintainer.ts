@@ -35,7 +35,7 @@ const SPECS = {
   },
 } satisfies SettingSpecs;
 
-/** The settings, or an IngestSettingsError with one line per wrong variable (like loadIngestSettings). */
+/** The settings, or a ConfigError with one line per wrong variable (like loadIngestSettings). */
 export function loadPartitionSettings(env: Record<string, string | undefined>): PartitionSettings {
   const out = parseSettings(SPECS, env, (v) =>
     v.INGEST_RAW_RETENTION_DAYS > v.INGEST_PROCESSED_RETENTION_DAYS

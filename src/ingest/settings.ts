@@ -1,10 +1,12 @@
 /**
  * Ingestion settings: the consumer's own environment variables, parsed once with zod.
  *
- * `loadIngestSettings(env)` returns frozen settings or throws an `IngestSettingsError` whose
+ * `loadIngestSettings(env)` returns frozen settings or throws a `ConfigError` whose
  * message has one line per wrong variable (name, what is wrong, how to fix it), like `loadConfig`.
  */
+
 import { z } from 'zod';
+import { ConfigError } from '../config/index.js';
 import { DEFAULT_MAX_FUTURE_SECONDS, QUARANTINE_PREFIX_BYTES } from './message.js';
 
 export interface IngestSettings {
@@ -37,10 +39,6 @@ export interface IngestSettings {
   readonly metricsPort: number;
 }
 
-export class IngestSettingsError extends Error {
-  override readonly name = 'IngestSettingsError';
-}
-
 /** Messages one ReceiveMessage returns at most (SQS limit). */
 export const RECEIVE_MESSAGES = 10;
 
@@ -62,7 +60,7 @@ export const int = (min: number, max: number, def: number) =>
 export type SettingSpecs = Record<string, { schema: z.ZodType<number, string | undefined>; fix: string }>;
 
 /**
- * Every variable of `specs` read from `env`, or an IngestSettingsError with one line per wrong
+ * Every variable of `specs` read from `env`, or a ConfigError with one line per wrong
  * variable (`VAR: "raw" problem. Fix: ...`). `check` sees the values once they all parse, and
  * answers the line of a wrong combination, if any.
  */
@@ -84,7 +82,7 @@ export function parseSettings<Specs extends SettingSpecs>(
   }
   const combination = lines.length === 0 ? check?.(values) : undefined;
   if (combination) lines.push(combination);
-  if (lines.length > 0) throw new IngestSettingsError(lines.join('\n'));
+  if (lines.length > 0) throw new ConfigError(lines);
   return values;
 }
 

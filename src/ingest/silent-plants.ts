@@ -29,7 +29,7 @@ const SPECS = {
   },
 } satisfies SettingSpecs;
 
-/** The settings, or an IngestSettingsError with one line per wrong variable (like loadIngestSettings). */
+/** The settings, or a ConfigError with one line per wrong variable (like loadIngestSettings). */
 export function loadSilentPlantsSettings(env: Record<string, string | undefined>): SilentPlantsSettings {
   const out = parseSettings(SPECS, env);
   return Object.freeze({

@@ -11,6 +11,7 @@
  * several at once) and the server's dispatch bucket holds ceil(rate) tasks. Parsed once at
  * worker start-up.
  */
+import { ConfigError } from '../config/index.js';
 import { DEFAULT_QUOTAS, QUOTA_OPERATIONS, type QuotaOperation } from './classes.js';
 
 export type QuotaSettings = Record<QuotaOperation, number>;
@@ -27,11 +28,7 @@ export const UTILIZATION_VARIABLE = 'SOLAR_IOT_QUOTA_UTILIZATION';
 /** Measured in bench/bulk.ts (docs/performance.md): zero throttled calls, >= 0.9 of the quota. */
 export const DEFAULT_UTILIZATION = 0.95;
 
-export class QuotaSettingsError extends Error {
-  override readonly name = 'QuotaSettingsError';
-}
-
-/** Throws QuotaSettingsError, one line per wrong variable, naming it and the fix. */
+/** Throws ConfigError, one line per wrong variable, naming it and the fix. */
 export function readQuotaSettings(env: Record<string, string | undefined> = process.env): QuotaSettings {
   const settings = { ...DEFAULT_QUOTAS };
   const problems: string[] = [];
@@ -48,19 +45,19 @@ export function readQuotaSettings(env: Record<string, string | undefined> = proc
     }
     settings[op] = value;
   }
-  if (problems.length) throw new QuotaSettingsError(problems.join('\n'));
+  if (problems.length) throw new ConfigError(problems);
   return settings;
 }
 
-/** SOLAR_IOT_QUOTA_UTILIZATION, a share in (0, 1]; throws QuotaSettingsError naming the fix. */
+/** SOLAR_IOT_QUOTA_UTILIZATION, a share in (0, 1]; throws ConfigError naming the fix. */
 export function readQuotaUtilization(env: Record<string, string | undefined> = process.env): number {
   const raw = env[UTILIZATION_VARIABLE]?.trim();
   if (!raw) return DEFAULT_UTILIZATION;
   const value = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw) || !(value > 0 && value <= 1)) {
-    throw new QuotaSettingsError(
+    throw new ConfigError([
       `${UTILIZATION_VARIABLE}=${JSON.stringify(raw)} is not a share of the quota: set a number in (0, 1] (default ${DEFAULT_UTILIZATION}) or unset it`,
-    );
+    ]);
   }
   return value;
 }

@@ -5,7 +5,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Duration } from '@temporalio/common';
 import { createTemporalClient } from '../codec/data-converter.js';
-import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { startRotation } from './client.js';
 
@@ -36,7 +35,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       await temporal.close();
     }
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof CodecSettingsError) {
+    if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(2);
     }

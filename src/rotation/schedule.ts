@@ -7,12 +7,11 @@
 import { fileURLToPath } from 'node:url';
 import type { Client, ScheduleOptionsAction } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
-import { CodecSettingsError } from '../codec/settings.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { ROTATION_RUN_WORKFLOW_ID } from '../schedules/scheduled-workflow-ids.js';
 import { upsertSchedule } from '../schedules/upsert-schedule.js';
 import type { RotateExpiringInput } from './contract.js';
-import { type RotationSettings, RotationSettingsError, readRotationSettings } from './settings.js';
+import { type RotationSettings, readRotationSettings } from './settings.js';
 
 export const ROTATION_SCHEDULE_ID = 'rotate-expiring-certificates';
 export { ROTATION_RUN_WORKFLOW_ID };
@@ -54,11 +53,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       await temporal.close();
     }
   } catch (error) {
-    if (
-      error instanceof ConfigError ||
-      error instanceof CodecSettingsError ||
-      error instanceof RotationSettingsError
-    ) {
+    if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(2);
     }

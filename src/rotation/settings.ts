@@ -7,8 +7,10 @@
  *   ROTATION_MAX_PER_RUN     rotations started per run at most (default 20)
  *   ROTATION_GRACE_PERIOD    old and new certificate both work this long (default 7d)
  */
+
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
+import { ConfigError } from '../config/index.js';
 import {
   DEFAULT_GRACE_PERIOD,
   DEFAULT_MAX_CERTIFICATE_AGE_DAYS,
@@ -22,10 +24,6 @@ export interface RotationSettings {
   maxAgeDays: number;
   maxRotations: number;
   gracePeriod: Duration;
-}
-
-export class RotationSettingsError extends Error {
-  override readonly name = 'RotationSettingsError';
 }
 
 export function readRotationSettings(
@@ -68,6 +66,6 @@ export function readRotationSettings(
     maxRotations: int('ROTATION_MAX_PER_RUN', DEFAULT_MAX_ROTATIONS_PER_RUN, MAX_ROTATIONS_PER_RUN),
     gracePeriod: duration('ROTATION_GRACE_PERIOD', DEFAULT_GRACE_PERIOD, 0),
   };
-  if (lines.length) throw new RotationSettingsError(lines.join('\n'));
+  if (lines.length) throw new ConfigError(lines);
   return settings;
 }

@@ -4,7 +4,6 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
-import { CodecSettingsError } from '../codec/settings.js';
 import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { createAwsClients } from '../iot/clients.js';
@@ -88,7 +87,7 @@ async function temporalClient(
     return { temporal: handle.client, closeTemporal: handle.close };
   } catch (error) {
     // With IoT disabled no workflow is started or read, and no key may be configured at all.
-    if (!(error instanceof CodecSettingsError) || decision.mode !== 'disabled') throw error;
+    if (!(error instanceof ConfigError) || decision.mode !== 'disabled') throw error;
     const connection = Connection.lazy(config.temporal.connectionOptions);
     return {
       temporal: new Client({ connection, namespace: config.temporal.namespace }),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/index.js';
 import {
   canonicalTimestamp,
   fifoDeduplicationId,
@@ -9,7 +10,7 @@ import {
   readingHash,
   sha256Hex,
 } from '../../src/ingest/message.js';
-import { IngestSettingsError, loadIngestSettings } from '../../src/ingest/settings.js';
+import { loadIngestSettings } from '../../src/ingest/settings.js';
 import { storableText } from '../../src/ingest/store.js';
 
 const opts = { maxBodyBytes: 4096, now: () => Date.UTC(2024, 5, 21, 12) };
@@ -210,7 +211,7 @@ describe('loadIngestSettings', () => {
     } catch (err) {
       error = err;
     }
-    expect(error).toBeInstanceOf(IngestSettingsError);
+    expect(error).toBeInstanceOf(ConfigError);
     const lines = (error as Error).message.split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^INGEST_POLLERS: "many" is not a whole number\. Fix: /);

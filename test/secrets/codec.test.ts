@@ -16,11 +16,11 @@ import {
 } from '../../src/codec/payload-codec.js';
 import { createCodecServer } from '../../src/codec/server.js';
 import {
-  CodecSettingsError,
   parseCodecKeys,
   readAllowUnboundPayloads,
   readCodecServerSettings,
 } from '../../src/codec/settings.js';
+import { ConfigError } from '../../src/config/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const key = (id: string) => ({ id, key: randomBytes(32) });
@@ -261,7 +261,7 @@ describe('codec keys from the environment', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(CodecSettingsError);
+    expect(error).toBeInstanceOf(ConfigError);
     const lines = (error as Error).message.split('\n');
     expect(lines).toHaveLength(3);
     for (const line of lines) expect(line).toMatch(/^TEMPORAL_CODEC_KEYS: .*Fix: /);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
 import { createDataConverter } from '../../src/codec/data-converter.js';
 import { ENCODING, type EncryptionCodec } from '../../src/codec/payload-codec.js';
+import { ConfigError } from '../../src/config/index.js';
 import { certificates } from '../../src/db/schema.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { startRotation } from '../../src/rotation/client.js';
@@ -18,7 +19,7 @@ import {
   rotationStatusQuery,
 } from '../../src/rotation/contract.js';
 import { ensureRotationSchedule } from '../../src/rotation/schedule.js';
-import { RotationSettingsError, readRotationSettings } from '../../src/rotation/settings.js';
+import { readRotationSettings } from '../../src/rotation/settings.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
 import { newPlantId } from '../support/provisioning-harness.js';
 import { installTestRuntime } from '../support/temporal.js';
@@ -332,7 +333,7 @@ describe('rotation Schedule', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(RotationSettingsError);
+    expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message.split('\n')).toEqual([
       expect.stringMatching(/^ROTATION_EVERY: /),
       expect.stringMatching(/^ROTATION_MAX_AGE_DAYS: /),
