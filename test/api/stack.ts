@@ -7,15 +7,11 @@ import { Writable } from 'node:stream';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { inject } from 'vitest';
 import { type Activities, createActivities } from '../../src/activities/index.js';
-import {
-  failureConverterPath,
-  loadPayloadCodec,
-  loadWorkerPayloadCodec,
-} from '../../src/codec/data-converter.js';
+import { loadPayloadCodec, loadWorkerPayloadCodec } from '../../src/codec/data-converter.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb, type DbHandle } from '../../src/db/client.js';
@@ -24,22 +20,12 @@ import { type AwsClients, createAwsClients } from '../../src/iot/clients.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
 import { createMockActivities } from '../../src/mock/activities.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../../src/service/solar-iot.js';
-import { createWorkers, type WorkerSet } from '../../src/worker/workers.js';
-import { workflowsPath } from '../../src/worker.js';
+import type { WorkerSet } from '../../src/worker/workers.js';
 import { installTestRuntime, uniqueTaskQueue } from '../support/temporal.js';
+import { type ActivityOverrides, createTestWorkers } from '../support/worker.js';
 
 export type Mode = 'aws' | 'mock' | 'disabled';
-export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K] }>;
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-function workflowBundle() {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath,
-    failureConverterPath,
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
-  });
-  return bundle;
-}
+export type { ActivityOverrides } from '../support/worker.js';
 
 /** The standard queue the telemetry rule targets (moto may have been reset by another file). */
 export async function ensureQueue(): Promise<string> {
@@ -173,13 +159,12 @@ export class TestStack {
     this.nativeConnection ??= await NativeConnection.connect({ address: this.config.temporal.address });
     // The worker's own codec (refuses plain, unbound and foreign-bound payloads), as src/worker.ts.
     const { dataConverter } = await loadWorkerPayloadCodec(this.env, this.config.encryption);
-    this.worker = await createWorkers({
+    ({ workers: this.worker } = await createTestWorkers({
       connection: this.nativeConnection,
       taskQueue: this.taskQueue,
-      workflowBundle: await workflowBundle(),
       dataConverter,
       activities: { ...this.realActivities(), ...overrides },
-    });
+    }));
     this.running = this.worker.run();
   }
 

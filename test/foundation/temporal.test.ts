@@ -4,7 +4,6 @@
  */
 
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDevServerEnv,
@@ -12,6 +11,7 @@ import {
   testWorkflowsPath,
   uniqueTaskQueue,
 } from '../support/temporal.js';
+import { runWorkers } from '../support/worker.js';
 import type { greet, sleeper, tagged } from '../support/workflows/index.js';
 
 const THIRTY_DAYS_MS = 30 * 24 * 60 * 60 * 1000;
@@ -27,13 +27,14 @@ describe('time-skipping test server', () => {
 
   it('runs a workflow that sleeps 30 days in a few seconds', async () => {
     const taskQueue = uniqueTaskQueue('time-skipping');
-    const worker = await Worker.create({
+    const worker = {
       connection: env.nativeConnection,
       taskQueue,
       workflowsPath: testWorkflowsPath,
-    });
+      activities: {},
+    };
     const started = Date.now();
-    const elapsedInWorkflow = await worker.runUntil(
+    const elapsedInWorkflow = await runWorkers(worker, () =>
       env.client.workflow.execute<typeof sleeper>('sleeper', {
         taskQueue,
         workflowId: `sleeper-${taskQueue}`,
@@ -46,12 +47,13 @@ describe('time-skipping test server', () => {
 
   it('has the PlantId and IotStatus search attributes registered', async () => {
     const taskQueue = uniqueTaskQueue('time-skipping-sa');
-    const worker = await Worker.create({
+    const worker = {
       connection: env.nativeConnection,
       taskQueue,
       workflowsPath: testWorkflowsPath,
-    });
-    const result = await worker.runUntil(
+      activities: {},
+    };
+    const result = await runWorkers(worker, () =>
       env.client.workflow.execute<typeof tagged>('tagged', {
         taskQueue,
         workflowId: `tagged-${taskQueue}`,
@@ -74,12 +76,13 @@ describe('dev server', () => {
   it('finds a completed workflow again through the client', async () => {
     const taskQueue = uniqueTaskQueue('dev-server');
     const workflowId = `greet-${taskQueue}`;
-    const worker = await Worker.create({
+    const worker = {
       connection: env.nativeConnection,
       taskQueue,
       workflowsPath: testWorkflowsPath,
-    });
-    const result = await worker.runUntil(
+      activities: {},
+    };
+    const result = await runWorkers(worker, () =>
       env.client.workflow.execute<typeof greet>('greet', { taskQueue, workflowId, args: ['plant'] }),
     );
     expect(result).toBe('hello, plant');

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { workflowBundle } from '../support/provisioning-harness.js';
+import { workflowBundle } from '../support/worker.js';
 
 const historiesDir = fileURLToPath(new URL('./histories/', import.meta.url));
 
@@ -23,7 +23,7 @@ describe('replaying stored histories', () => {
     }));
     const results = [];
     for await (const result of Worker.runReplayHistories(
-      { workflowBundle: await workflowBundle() },
+      { workflowBundle: await workflowBundle('plain') },
       histories,
     )) {
       results.push(result);

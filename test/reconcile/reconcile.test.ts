@@ -85,7 +85,7 @@ describe('reconcile', () => {
     const [A, B, D, E, G, C, H, J, K, L] = ['A', 'B', 'D', 'E', 'G', 'C', 'H', 'J', 'K', 'L'].map(plantId);
     if (!A || !B || !D || !E || !G || !C || !H || !J || !K || !L) throw new Error('unreachable');
     const foreign = await h.createForeignResources();
-    const out = await h.withWorker(async (taskQueue) => {
+    const out = await h.withWorker({}, async (taskQueue) => {
       const [a, b, d, e] = await Promise.all([A, B, D, E].map((id) => h.provision(id, taskQueue)));
       if (!a || !b || !d || !e) throw new Error('provisioning failed');
       expect(summary((await buildDriftReport({ ...h, db: h.db })).report).drift).toBe(0);
@@ -239,7 +239,7 @@ describe('reconcile', () => {
     const [S, T] = [plantId('S'), plantId('T')];
     h.settings = { ...h.settings, policyMode: 'shared' };
     try {
-      const [s, t] = await h.withWorker((taskQueue) =>
+      const [s, t] = await h.withWorker({}, (taskQueue) =>
         Promise.all([h.provision(S, taskQueue), h.provision(T, taskQueue)]),
       );
       expect(s.policyName).toBe(SHARED_POLICY_NAME);
@@ -270,7 +270,7 @@ describe('reconcile', () => {
 
   it('reports a missing shared rule and an inactive certificate of an active plant', async () => {
     const N = plantId('N');
-    const n = await h.withWorker((taskQueue) => h.provision(N, taskQueue));
+    const n = await h.withWorker({}, (taskQueue) => h.provision(N, taskQueue));
     await h.iot.send(new UpdateCertificateCommand({ certificateId: n.certificateId, newStatus: 'INACTIVE' }));
     await resetRules();
     const { report } = await buildDriftReport({ ...h, db: h.db });

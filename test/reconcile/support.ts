@@ -1,6 +1,6 @@
 /**
- * Reconciliation tests: real activities against moto and PostgreSQL, a worker on the
- * time-skipping server, and helpers that make drift by hand.
+ * Reconciliation tests: the provisioning harness (real activities against moto and PostgreSQL,
+ * workers on the file's Temporal server) with its own key, and helpers that make drift by hand.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
@@ -11,33 +11,21 @@ import {
   CreatePolicyCommand,
   CreateThingCommand,
   CreateTopicRuleCommand,
-  IoTClient,
 } from '@aws-sdk/client-iot';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq, sql } from 'drizzle-orm';
-import { type Activities, createActivities, type IotSettings } from '../../src/activities/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
-import { createDb } from '../../src/db/client.js';
 import { certificates, type IotStatus, plants } from '../../src/db/schema.js';
 import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import { policyNameFor, thingNameFor } from '../../src/iot/naming.js';
 import { topicRulePayload } from '../../src/iot/topic-rule.js';
-import { createWorkers } from '../../src/worker/workers.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
-import { awsClientConfig } from '../support/moto.js';
-import { testSettings, workflowBundle } from '../support/provisioning-harness.js';
+import { ProvisioningHarness } from '../support/provisioning-harness.js';
 
 /** A valid key of our own: the suite's shared test key is refused by loadConfig (see the CLI test). */
 export const RECONCILE_KEY = randomBytes(32).toString('hex');
 
-export class ReconcileHarness {
-  readonly iot = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
-  readonly database = createDb(requiredEnv('DATABASE_URL'));
-  readonly vault = createCipher({ currentKey: RECONCILE_KEY });
-  settings: IotSettings = testSettings();
-
-  constructor(readonly env: TestWorkflowEnvironment) {}
+export class ReconcileHarness extends ProvisioningHarness {
+  override readonly vault = createCipher({ currentKey: RECONCILE_KEY });
 
   get db() {
     return this.database.db;
@@ -46,34 +34,6 @@ export class ReconcileHarness {
   /** Every test starts from empty tables: reconciliation judges the whole database. */
   async resetDatabase(): Promise<void> {
     await this.db.execute(sql`TRUNCATE plants, certificates`);
-  }
-
-  async createQueue(): Promise<void> {
-    const sqs = new SQSClient(awsClientConfig());
-    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'solar-plant-data' }));
-    sqs.destroy();
-    this.settings = { ...this.settings, sqsQueueUrl: QueueUrl };
-  }
-
-  activities(): Activities {
-    return createActivities({
-      iot: this.iot,
-      db: this.db,
-      vault: this.vault,
-      temporal: this.env.client,
-      settings: this.settings,
-    });
-  }
-
-  async withWorker<T>(body: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `reconcile-${randomUUID()}`;
-    const workers = await createWorkers({
-      connection: this.env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: this.activities(),
-    });
-    return workers.runUntil(body(taskQueue));
   }
 
   provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
@@ -192,20 +152,8 @@ export class ReconcileHarness {
     const [row] = await this.db.select().from(certificates).where(eq(certificates.requestId, requestId));
     return row;
   }
-
-  async close(): Promise<void> {
-    this.iot.destroy();
-    await this.database.close();
-  }
 }
 
 export function plantId(label: string): string {
   return `${label}-${randomUUID().slice(0, 8)}`;
-}
-
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value)
-    throw new Error(`${name} is not set: run the tests through vitest (test/global-setup.ts provides it)`);
-  return value;
 }

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { type DataConverter, defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
 import { startProvisioning } from '../../src/client.js';
 import { loadPayloadCodec, loadWorkerPayloadCodec } from '../../src/codec/data-converter.js';
@@ -22,11 +21,10 @@ import { createCipher } from '../../src/crypto/encryption.js';
 import { startRotation } from '../../src/rotation/client.js';
 import { endGracePeriodSignal, rotationStatusQuery } from '../../src/rotation/contract.js';
 import { codecKeyLines, reencryptStoredKeys } from '../../src/secrets/reencrypt-keys.js';
-import { createWorkers } from '../../src/worker/workers.js';
-import { newPlantId } from '../support/provisioning-harness.js';
-import { installTestRuntime, uniqueTaskQueue } from '../support/temporal.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createDevServerEnv, uniqueTaskQueue } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
-import { CodecHarness, codecWorkflowBundle } from './support.js';
+import { runWorkers } from '../support/worker.js';
 
 const OLD_KEY = randomBytes(32).toString('hex');
 const NEW_KEY = randomBytes(32).toString('hex');
@@ -51,13 +49,9 @@ const t = useProvisioningHarness({
     const env = await stackEnv({ currentKey: OLD_KEY, previousKeys: [] });
     clientConverter = (await loadPayloadCodec(env, { currentKey: OLD_KEY, previousKeys: [] })).dataConverter;
     // The dev server: the tool lists open workflows (the time-skipping server has no visibility).
-    installTestRuntime();
-    return TestWorkflowEnvironment.createFromExistingServer({
-      address: inject('stack').TEMPORAL_ADDRESS,
-      client: { dataConverter: clientConverter },
-    });
+    return createDevServerEnv({ dataConverter: clientConverter });
   },
-  harness: (env) => new CodecHarness(env, clientConverter),
+  harness: (env) => new ProvisioningHarness(env, clientConverter),
 });
 
 afterAll(async () => {
@@ -68,23 +62,24 @@ afterAll(async () => {
 async function asWorker<T>(encryption: EncryptionKeys, body: (taskQueue: string) => Promise<T>): Promise<T> {
   const env = await stackEnv(encryption);
   const { dataConverter } = await loadWorkerPayloadCodec(env, encryption);
-  const workers = await createWorkers({
-    connection: t.env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: await codecWorkflowBundle(),
-    dataConverter,
-    activities: createActivities({
-      iot: t.h.iot,
-      db: t.h.database.db,
-      vault: createCipher({
-        currentKey: encryption.currentKey ?? '',
-        previousKeys: [...encryption.previousKeys],
+  return runWorkers(
+    {
+      connection: t.env.nativeConnection,
+      taskQueue: TASK_QUEUE,
+      dataConverter,
+      activities: createActivities({
+        iot: t.h.iot,
+        db: t.h.database.db,
+        vault: createCipher({
+          currentKey: encryption.currentKey ?? '',
+          previousKeys: [...encryption.previousKeys],
+        }),
+        temporal: t.env.client as Client,
+        settings: t.h.settings,
       }),
-      temporal: t.env.client as Client,
-      settings: t.h.settings,
-    }),
-  });
-  return workers.runUntil(body(TASK_QUEUE));
+    },
+    body,
+  );
 }
 
 describe('ENCRYPTION_KEY rotation with a workflow open across it', () => {

@@ -27,12 +27,11 @@ import { rotateCertificateWorkflowId, rotationStatusQuery } from '../../src/rota
 import { AMAZON_ROOT_CA_1_PEM, AMAZON_ROOT_CA_1_SHA256 } from '../../src/secrets/amazon-root-ca.js';
 import { BUNDLE_FILES, exportCommand } from '../../src/secrets/export-credentials.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
-import { newPlantId } from '../support/provisioning-harness.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createTimeSkippingEnv } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 import {
   allTablesText,
-  CodecHarness,
-  createCodecTimeSkippingEnv,
   findNeedles,
   memoryLogger,
   meta,
@@ -53,9 +52,9 @@ const t = useProvisioningHarness({
     logs = memoryLogger();
     installTemporalLogger(logs.logger, { coreLevel: 'DEBUG' });
     codec = await testCodec();
-    return createCodecTimeSkippingEnv(createDataConverter(codec));
+    return createTimeSkippingEnv({ dataConverter: createDataConverter(codec) });
   },
-  harness: (env) => new CodecHarness(env, createDataConverter(codec)),
+  harness: (env) => new ProvisioningHarness(env, createDataConverter(codec)),
 });
 
 beforeAll(async () => {

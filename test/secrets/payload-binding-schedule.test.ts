@@ -8,28 +8,24 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { describe, expect, inject, it } from 'vitest';
 import { createDataConverter, loadWorkerPayloadCodec } from '../../src/codec/data-converter.js';
 import { codecKeyUsage } from '../../src/codec/key-usage.js';
 import type { EncryptionCodec } from '../../src/codec/payload-codec.js';
 import { ensureRotationSchedule, ROTATION_RUN_WORKFLOW_ID } from '../../src/rotation/schedule.js';
-import { createWorkers } from '../../src/worker/workers.js';
-import { installTestRuntime } from '../support/temporal.js';
+import { ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createDevServerEnv } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
-import { CodecHarness, codecWorkflowBundle, testCodec } from './support.js';
+import { runWorkers } from '../support/worker.js';
+import { testCodec } from './support.js';
 
 let codec: EncryptionCodec;
 const t = useProvisioningHarness({
   server: async () => {
     codec = await testCodec();
-    installTestRuntime();
-    return TestWorkflowEnvironment.createFromExistingServer({
-      address: inject('stack').TEMPORAL_ADDRESS,
-      client: { dataConverter: createDataConverter(codec) },
-    });
+    return createDevServerEnv({ dataConverter: createDataConverter(codec) });
   },
-  harness: (env) => new CodecHarness(env, createDataConverter(codec)),
+  harness: (env) => new ProvisioningHarness(env, createDataConverter(codec)),
 });
 
 describe('payload binding and schedules', () => {
@@ -38,14 +34,13 @@ describe('payload binding and schedules', () => {
     const { dataConverter } = await loadWorkerPayloadCodec({}, { currentKey: key, previousKeys: [] });
     const taskQueue = `binding-schedule-${randomUUID()}`;
     const scheduleId = `binding-schedule-${randomUUID()}`;
-    const workers = await createWorkers({
+    const worker = {
       connection: t.env.nativeConnection,
       taskQueue,
-      workflowBundle: await codecWorkflowBundle(),
       dataConverter,
       activities: t.h.realActivities(),
-    });
-    await workers.runUntil(async () => {
+    };
+    await runWorkers(worker, async () => {
       await ensureRotationSchedule(t.env.client, {
         every: '1d',
         maxAgeDays: 365,

@@ -16,17 +16,12 @@ import { createDataConverter, loadWorkerPayloadCodec } from '../../src/codec/dat
 import type { EncryptionCodec } from '../../src/codec/payload-codec.js';
 import { readAllowPlainPayloads } from '../../src/codec/settings.js';
 import { installTemporalLogger } from '../../src/logging/temporal.js';
-import { createWorkers } from '../../src/worker/workers.js';
 import { deprovisionWorkflowId } from '../../src/workflows/contract.js';
-import { newPlantId } from '../support/provisioning-harness.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createTimeSkippingEnv, uniqueTaskQueue } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
-import {
-  CodecHarness,
-  codecWorkflowBundle,
-  createCodecTimeSkippingEnv,
-  memoryLogger,
-  testCodec,
-} from './support.js';
+import { runWorkers } from '../support/worker.js';
+import { memoryLogger, testCodec } from './support.js';
 
 let codec: EncryptionCodec;
 let logs: ReturnType<typeof memoryLogger>;
@@ -36,9 +31,9 @@ const t = useProvisioningHarness({
     logs = memoryLogger();
     installTemporalLogger(logs.logger);
     codec = await testCodec();
-    return createCodecTimeSkippingEnv(createDataConverter(codec));
+    return createTimeSkippingEnv({ dataConverter: createDataConverter(codec) });
   },
-  harness: (env: TestWorkflowEnvironment) => new CodecHarness(env, createDataConverter(codec)),
+  harness: (env: TestWorkflowEnvironment) => new ProvisioningHarness(env, createDataConverter(codec)),
 });
 
 /** The worker's data converter, as src/worker.ts loads it from `env`. */
@@ -47,16 +42,17 @@ async function workerDataConverter(env: Record<string, string> = {}): Promise<Da
   return (await loadWorkerPayloadCodec(env, { currentKey: key, previousKeys: [] })).dataConverter;
 }
 
-async function withWorker<T>(dataConverter: DataConverter, body: (taskQueue: string) => Promise<T>) {
-  const taskQueue = `plain-${randomUUID()}`;
-  const workers = await createWorkers({
-    connection: t.env.nativeConnection,
-    taskQueue,
-    workflowBundle: await codecWorkflowBundle(),
-    dataConverter,
-    activities: t.h.realActivities(),
-  });
-  return workers.runUntil(body(taskQueue));
+/** A worker with the real activities and this data converter (not the harness client's). */
+function withWorker<T>(dataConverter: DataConverter, body: (taskQueue: string) => Promise<T>) {
+  return runWorkers(
+    {
+      connection: t.env.nativeConnection,
+      taskQueue: uniqueTaskQueue('plain'),
+      dataConverter,
+      activities: t.h.realActivities(),
+    },
+    body,
+  );
 }
 
 /**

@@ -1,9 +1,9 @@
 import { ListCertificatesCommand, ListThingPrincipalsCommand } from '@aws-sdk/client-iot';
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
 import { createDataConverter } from '../../src/codec/data-converter.js';
 import { ENCODING, type EncryptionCodec } from '../../src/codec/payload-codec.js';
@@ -21,19 +21,19 @@ import {
 import { ensureRotationSchedule } from '../../src/rotation/schedule.js';
 import { readRotationSettings } from '../../src/rotation/settings.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
-import { newPlantId } from '../support/provisioning-harness.js';
-import { installTestRuntime } from '../support/temporal.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { createDevServerEnv, createTimeSkippingEnv, installTestRuntime } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
-import { CodecHarness, createCodecTimeSkippingEnv, testCodec } from './support.js';
+import { testCodec } from './support.js';
 
 let codec: EncryptionCodec;
 const t = useProvisioningHarness({
   server: async () => {
     installTestRuntime();
     codec = await testCodec();
-    return createCodecTimeSkippingEnv(createDataConverter(codec));
+    return createTimeSkippingEnv({ dataConverter: createDataConverter(codec) });
   },
-  harness: (env) => new CodecHarness(env, createDataConverter(codec)),
+  harness: (env) => new ProvisioningHarness(env, createDataConverter(codec)),
 });
 
 async function provision(plantId: string, taskQueue: string): Promise<PlantIotResources> {
@@ -204,14 +204,11 @@ describe('rotateCertificate', () => {
  */
 describe('rotateExpiringCertificates', () => {
   let dev: TestWorkflowEnvironment;
-  let d: CodecHarness;
+  let d: ProvisioningHarness;
 
   beforeAll(async () => {
-    dev = await TestWorkflowEnvironment.createFromExistingServer({
-      address: inject('stack').TEMPORAL_ADDRESS,
-      client: { dataConverter: createDataConverter(codec) },
-    });
-    d = new CodecHarness(dev, createDataConverter(codec));
+    dev = await createDevServerEnv({ dataConverter: createDataConverter(codec) });
+    d = new ProvisioningHarness(dev, createDataConverter(codec));
     d.settings = t.h.settings;
   });
 
@@ -270,10 +267,7 @@ describe('rotateExpiringCertificates', () => {
 
 describe('rotation Schedule', () => {
   it('is created once and updated in place, its arguments stored encrypted', async () => {
-    const dev = await TestWorkflowEnvironment.createFromExistingServer({
-      address: inject('stack').TEMPORAL_ADDRESS,
-      client: { dataConverter: createDataConverter(codec) },
-    });
+    const dev = await createDevServerEnv({ dataConverter: createDataConverter(codec) });
     const scheduleId = `rotate-expiring-test-${newPlantId()}`;
     try {
       const settings = { every: '1d', maxAgeDays: 365, maxRotations: 20, gracePeriod: '7d' } as const;

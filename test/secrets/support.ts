@@ -1,85 +1,23 @@
 /**
- * The provisioning harness with the payload codec switched on: a time-skipping environment whose
- * client encrypts, a workflow bundle with the encrypting failure converter, and workers with the
- * same data converter. Plus helpers to look at raw (undecoded) histories and at every table.
+ * The test codec, and helpers to look at raw (undecoded) histories, at every table and at logs
+ * for secrets.
  */
 
-import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { Client, type WorkflowHandle } from '@temporalio/client';
-import type { DataConverter, Payload } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type pg from 'pg';
 import { inject } from 'vitest';
-import { failureConverterPath } from '../../src/codec/data-converter.js';
 import { deriveCodecKeys } from '../../src/codec/keys.js';
 import { EncryptionCodec } from '../../src/codec/payload-codec.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
-import { createWorkers } from '../../src/worker/workers.js';
-import { workflowsPath } from '../../src/worker.js';
-import { type ActivityOverrides, ProvisioningHarness } from '../support/provisioning-harness.js';
-import { registerSearchAttributes } from '../support/temporal.js';
 
 /** The codec every process of the test stack would derive from the test ENCRYPTION_KEY. */
 export async function testCodec(): Promise<EncryptionCodec> {
   return new EncryptionCodec(
     await deriveCodecKeys({ currentKey: inject('stack').ENCRYPTION_KEY, previousKeys: [] }),
   );
-}
-
-const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow bundle as the worker builds it with the codec on (encrypting failure converter). */
-export function codecWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: quiet });
-  return bundle;
-}
-
-export async function createCodecTimeSkippingEnv(
-  dataConverter: DataConverter,
-): Promise<TestWorkflowEnvironment> {
-  const path = inject('stack').TEMPORAL_TEST_SERVER_PATH;
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    ...(path ? { server: { executable: { type: 'existing-path', path } } } : {}),
-    client: { dataConverter },
-  });
-  // As createTimeSkippingEnv: the Java test server starts without PlantId / IotStatus.
-  await registerSearchAttributes(env).catch(async (error: unknown) => {
-    await env.teardown();
-    throw error;
-  });
-  return env;
-}
-
-export class CodecHarness extends ProvisioningHarness {
-  constructor(
-    env: TestWorkflowEnvironment,
-    readonly dataConverter: DataConverter,
-  ) {
-    super(env);
-  }
-
-  override async withWorker<T>(
-    overrides: ActivityOverrides,
-    body: (taskQueue: string) => Promise<T>,
-  ): Promise<T> {
-    const taskQueue = `secrets-${randomUUID()}`;
-    const workers = await createWorkers({
-      connection: this.env.nativeConnection,
-      taskQueue,
-      workflowBundle: await codecWorkflowBundle(),
-      dataConverter: this.dataConverter,
-      activities: { ...this.realActivities(), ...overrides },
-    });
-    return workers.runUntil(body(taskQueue));
-  }
-
-  /** A client of the same server WITHOUT the codec: what `temporal workflow show` sees. */
-  rawClient(): Client {
-    return new Client({ connection: this.env.connection, namespace: this.env.namespace ?? 'default' });
-  }
 }
 
 export interface FoundPayload {

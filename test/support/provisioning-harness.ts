@@ -5,36 +5,20 @@
 import { randomUUID } from 'node:crypto';
 import { IoTClient } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { type Activities, createActivities, type IotSettings } from '../../src/activities/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb } from '../../src/db/client.js';
 import { certificates, plants } from '../../src/db/schema.js';
-import { createWorkers } from '../../src/worker/workers.js';
-import { workflowsPath } from '../../src/worker.js';
 import { AwsFaults } from './aws-faults.js';
 import { listAllCertificates, listAllPolicies, listAllThings, listAllTopicRules } from './aws-listings.js';
 import { awsClientConfig } from './moto.js';
+import { type ActivityOverrides, runWorkers } from './worker.js';
 
-export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K] }>;
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundling takes seconds: once per test file. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietLogger });
-  return bundle;
-}
-
-const quietLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+export type { ActivityOverrides } from './worker.js';
 
 export function testSettings(overrides: Partial<IotSettings> = {}): IotSettings {
   return {
@@ -57,7 +41,14 @@ export class ProvisioningHarness {
   readonly vault = createCipher({ currentKey: requiredEnv('ENCRYPTION_KEY') });
   settings = testSettings();
 
-  constructor(readonly env: TestWorkflowEnvironment) {}
+  /**
+   * `dataConverter`: the codec of the file's client, which the workers then share (the bundle with
+   * the encrypting failure converter); none: Temporal's default converter.
+   */
+  constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly dataConverter?: DataConverter,
+  ) {}
 
   /** The standard queue the telemetry rule targets. */
   async createQueue(): Promise<string> {
@@ -79,15 +70,20 @@ export class ProvisioningHarness {
   }
 
   /** Runs `body` while a worker with the real activities, patched by `overrides`, serves a fresh queue. */
-  async withWorker<T>(overrides: ActivityOverrides, body: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `test-${randomUUID()}`;
-    const workers = await createWorkers({
-      connection: this.env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: { ...this.realActivities(), ...overrides },
-    });
-    return workers.runUntil(body(taskQueue));
+  withWorker<T>(overrides: ActivityOverrides, body: (taskQueue: string) => Promise<T>): Promise<T> {
+    return runWorkers(
+      {
+        connection: this.env.nativeConnection,
+        dataConverter: this.dataConverter,
+        activities: { ...this.realActivities(), ...overrides },
+      },
+      body,
+    );
+  }
+
+  /** A client of the same server WITHOUT the codec: what `temporal workflow show` sees. */
+  rawClient(): Client {
+    return new Client({ connection: this.env.connection, namespace: this.env.namespace ?? 'default' });
   }
 
   /** Everything of ours in moto, by kind. The shared telemetry rule is infrastructure, listed apart. */

@@ -8,6 +8,7 @@
  * - workflowsPath: the tiny test workflows in test/support/workflows.
  */
 import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -33,16 +34,22 @@ export function installTestRuntime(): void {
   }
 }
 
+/** Options of a test environment: the data converter (codec) of its client, if any. */
+export interface TestEnvOptions {
+  dataConverter?: DataConverter | undefined;
+}
+
 /**
  * A fresh time-skipping test server (its own JVM, about 0.5-1.5 s) with the project's search
  * attributes (PlantId, IotStatus) registered, as the dev server has them.
  */
-export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+export async function createTimeSkippingEnv(options: TestEnvOptions = {}): Promise<TestWorkflowEnvironment> {
   installTestRuntime();
   const path = inject('stack').TEMPORAL_TEST_SERVER_PATH;
-  const env = await TestWorkflowEnvironment.createTimeSkipping(
-    path ? { server: { executable: { type: 'existing-path', path } } } : undefined,
-  );
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    ...(path ? { server: { executable: { type: 'existing-path', path } } } : {}),
+    ...(options.dataConverter ? { client: { dataConverter: options.dataConverter } } : {}),
+  });
   try {
     await registerSearchAttributes(env);
   } catch (err) {
@@ -69,10 +76,12 @@ export async function registerSearchAttributes(env: TestWorkflowEnvironment): Pr
   }
 }
 
-export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
+/** The dev server the global setup started: a real server with visibility and schedules. */
+export async function createDevServerEnv(options: TestEnvOptions = {}): Promise<TestWorkflowEnvironment> {
   installTestRuntime();
   return await TestWorkflowEnvironment.createFromExistingServer({
     address: inject('stack').TEMPORAL_ADDRESS,
+    ...(options.dataConverter ? { client: { dataConverter: options.dataConverter } } : {}),
   });
 }
 
