@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { AWS_IOT_QUOTAS, FaultInjector, type FaultStats, parseFaultSpec } from '../src/faults/index.js';
+import { AWS_IOT_QUOTAS, FaultInjector, type FaultStats, parseFaultSpec } from '../tools/faults/index.js';
 import { ACTIVITY_QUOTAS, DEFAULT_QUOTAS } from '../src/quotas/classes.js';
 import { quotaQueueLimits, readQuotaSettings, readQuotaUtilization } from '../src/quotas/settings.js';
 import { plants } from '../src/db/schema.js';

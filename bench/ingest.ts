@@ -38,9 +38,9 @@ import { parseMessage, type Reading } from '../src/ingest/message.js';
 import { INGEST_DEFAULTS } from '../src/ingest/settings.js';
 import { sendToQueue, TelemetrySimulator } from '../src/ingest/simulator.js';
 import { writeBatch } from '../src/ingest/store.js';
-import { type Component, MOTO_CREDENTIALS, startMoto, startPostgres } from '../src/stack/components.js';
-import { freePort } from '../src/stack/processes.js';
-import { ensureTools } from '../src/stack/tools.js';
+import { type Component, MOTO_CREDENTIALS, startMoto, startPostgres } from '../tools/stack/components.js';
+import { freePort } from '../tools/stack/processes.js';
+import { ensureTools } from '../tools/stack/tools.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const int = (name: string, def: number) => {

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:moto-csr`: moto's CPU per IoT CreateCertificateFromCsr, plain moto_server (from
- * the venv of src/stack/tools.ts) against moto run through src/stack/moto_server_patched.py, whose
+ * the venv of tools/stack/tools.ts) against moto run through tools/stack/moto_server_patched.py, whose
  * IoT patch certifies the CSR's key with one CA key instead of generating an RSA-2048 key per
  * certificate. Both servers run at once on free ports; the requests alternate between them in
  * rounds (one request at a time), so both see the same machine load. CPU is the moto process'
@@ -21,15 +21,15 @@ import {
   publicKeyFingerprintOfCertificate,
   publicKeyFingerprintOfKey,
 } from '../src/iot/device-keys.js';
-import { MOTO_CREDENTIALS } from '../src/stack/components.js';
-import { freePort, ManagedProcess, waitForTcp, waitUntilReady } from '../src/stack/processes.js';
-import { ensureMoto } from '../src/stack/tools.js';
+import { MOTO_CREDENTIALS } from '../tools/stack/components.js';
+import { freePort, ManagedProcess, waitForTcp, waitUntilReady } from '../tools/stack/processes.js';
+import { ensureMoto } from '../tools/stack/tools.js';
 import { cpuSecondsOf, int, log, machine, percentile, TICKS_PER_SECOND } from './stack.js';
 
 const CERTS = int('BENCH_CERTS', 100);
 const ROUNDS = int('BENCH_ROUNDS', 4);
 const WARM_UP = 5;
-const PATCH = fileURLToPath(new URL('../src/stack/moto_server_patched.py', import.meta.url));
+const PATCH = fileURLToPath(new URL('../tools/stack/moto_server_patched.py', import.meta.url));
 
 type Kind = 'plain moto_server' | 'moto_server_patched.py';
 

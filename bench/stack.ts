@@ -1,6 +1,6 @@
 /**
  * The local stack for the provisioning benchmarks: moto, PostgreSQL (migrated) and the Temporal
- * dev server, started with src/stack/components.ts on free ports, or taken from AWS_ENDPOINT_URL,
+ * dev server, started with tools/stack/components.ts on free ports, or taken from AWS_ENDPOINT_URL,
  * DATABASE_URL and TEMPORAL_ADDRESS when set. Plus the machine line and the results file.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import { loadPayloadCodec } from '../src/codec/data-converter.js';
 import { createCipher } from '../src/crypto/encryption.js';
 import { createDb, type DbHandle } from '../src/db/client.js';
 import { migrateDatabase } from '../src/db/migrate.js';
-import type { FaultInjector } from '../src/faults/index.js';
+import type { FaultInjector } from '../tools/faults/index.js';
 import {
   type Component,
   MOTO_ACCOUNT_ID,
@@ -27,9 +27,9 @@ import {
   startMoto,
   startPostgres,
   startTemporalDevServer,
-} from '../src/stack/components.js';
-import { freePort } from '../src/stack/processes.js';
-import { ensureTools } from '../src/stack/tools.js';
+} from '../tools/stack/components.js';
+import { freePort } from '../tools/stack/processes.js';
+import { ensureTools } from '../tools/stack/tools.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);

@@ -7,7 +7,7 @@ import { loadWorkerPayloadCodec } from './codec/data-converter.js';
 import { type Config, ConfigError, loadConfig, summarizeConfig } from './config/index.js';
 import { createCipher } from './crypto/encryption.js';
 import { createDb } from './db/client.js';
-import { createAwsClients } from './iot/clients.js';
+import { type AwsClientsOptions, createAwsClients } from './iot/clients.js';
 import { createLogger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
 import { createMockActivities } from './mock/activities.js';
@@ -22,14 +22,15 @@ export { workflowsPath } from './worker/bundle.js';
 
 /**
  * Runs the worker on the configured task queue until SIGINT/SIGTERM, then drains: in-flight
- * activities get `shutdownGraceTime` to finish before the process exits.
+ * activities get `shutdownGraceTime` to finish before the process exits. `aws.interceptor` is for
+ * tests and the local stack (tools/faults/run.ts); production passes nothing.
  */
-export async function runWorker(config: Config): Promise<void> {
+export async function runWorker(config: Config, aws: AwsClientsOptions = {}): Promise<void> {
   const logger = createLogger({ level: config.logLevel });
   installTemporalLogger(logger);
   logger.info({ config: summarizeConfig(config) }, 'starting worker');
 
-  const aws = createAwsClients(config);
+  const clients = createAwsClients(config, aws);
   const database = createDb(requireDatabaseUrl(config));
   const { currentKey, previousKeys } = config.encryption;
   if (!currentKey)
@@ -88,7 +89,7 @@ export async function runWorker(config: Config): Promise<void> {
         config.iot.mode === 'mock'
           ? createMockActivities({ db: database.db, temporal })
           : createActivities({
-              iot: aws.iot,
+              iot: clients.iot,
               db: database.db,
               vault,
               temporal,
@@ -119,7 +120,7 @@ export async function runWorker(config: Config): Promise<void> {
     await connection.close();
     await clientConnection.close();
     await database.close();
-    aws.destroy();
+    clients.destroy();
   }
 }
 

@@ -35,9 +35,9 @@ import {
   startPostgres,
   startSharedTestServer,
   startTemporalDevServer,
-} from '../src/stack/components.js';
-import { freePort } from '../src/stack/processes.js';
-import { ensureTools, formatToolError } from '../src/stack/tools.js';
+} from '../tools/stack/components.js';
+import { freePort } from '../tools/stack/processes.js';
+import { ensureTools, formatToolError } from '../tools/stack/tools.js';
 import { STACK_ENV_KEYS, type StackEnv, TEST_ENCRYPTION_KEY } from './support/env.js';
 
 const MIGRATE_MODULE = fileURLToPath(new URL('../src/db/migrate.ts', import.meta.url));

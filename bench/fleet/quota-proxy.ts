@@ -1,7 +1,7 @@
 /**
  * An account-wide AWS IoT quota in front of moto, for benchmarks with several worker processes.
  *
- * The fault layer's token buckets (src/faults) live inside one process, so they can only emulate
+ * The fault layer's token buckets (tools/faults) live inside one process, so they can only emulate
  * the quota one process sees. AWS applies its request-rate quotas per account and region: every
  * process of a fleet draws from the same bucket. This reverse proxy does that. Every process
  * sends its AWS calls here (AWS_ENDPOINT_URL / the client's `endpoint`); the proxy names the AWS
@@ -16,8 +16,8 @@
 import { createRequire } from 'node:module';
 import { Agent, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FaultStats } from '../../src/faults/index.js';
-import { TokenBucket } from '../../src/faults/index.js';
+import type { FaultStats } from '../../tools/faults/index.js';
+import { TokenBucket } from '../../tools/faults/index.js';
 
 /**
  * The quota-bound operations, as @aws-sdk/client-iot serializes them (the `http` trait of each

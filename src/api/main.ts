@@ -5,12 +5,17 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, summarizeConfig } from '../config/index.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import { createLogger } from '../logging/index.js';
 import { openSolarIot } from '../service/open.js';
 import { buildServer } from './server.js';
 import { readApiSettings } from './settings.js';
 
-export async function runApi(env: Record<string, string | undefined> = process.env): Promise<void> {
+/** `aws.interceptor` is for tests and the local stack (tools/faults/run.ts); production passes nothing. */
+export async function runApi(
+  env: Record<string, string | undefined> = process.env,
+  aws: AwsClientsOptions = {},
+): Promise<void> {
   // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
   // it only TEMPORAL_CODEC_KEYS for workflow payloads).
   const config = loadConfig(env, { requireEncryptionKey: false });
@@ -26,7 +31,7 @@ export async function runApi(env: Record<string, string | undefined> = process.e
       'API_TOKEN is unset: every process and user on this machine can call the API (set API_TOKEN; `npm start` does)',
     );
   }
-  const { solarIot, close } = await openSolarIot(config, { logger, env });
+  const { solarIot, close } = await openSolarIot(config, { logger, env, aws });
   const { app } = buildServer({ solarIot, settings, logger });
 
   let stopping = false;

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError } from '../config/index.js';
-import { readPrivateFile, writeNewPrivateFile } from '../stack/data-dir.js';
+import { readPrivateFile, writeNewPrivateFile } from '../secrets/private-file.js';
 import { deriveCodecKeys, type EncryptionKeys } from './keys.js';
 import { CODEC_KEY_BYTES, DEFAULT_CODEC_SERVER_PORT, MIN_TOKEN_LENGTH, parseCodecKeys } from './settings.js';
 

@@ -12,9 +12,10 @@
  * messages are left in SQS, nothing is lost), 2 on bad configuration.
  */
 
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ConfigError, loadConfig } from '../config/index.js';
-import { createAwsClients } from '../iot/clients.js';
+import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { IngestConsumer } from './consumer.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
@@ -68,10 +69,14 @@ function configuration() {
   };
 }
 
-async function main(): Promise<void> {
+/**
+ * Runs the consumer until SIGTERM/SIGINT. `awsOptions.interceptor` is for tests and the local
+ * stack (tools/faults/run.ts); production passes nothing.
+ */
+export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<void> {
   const { config, settings, partitions, silence, metricsHost, queueUrl, databaseUrl } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
-  const aws = createAwsClients(config);
+  const aws = createAwsClients(config, awsOptions);
   // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
   // application name lets an operator find the consumer in pg_stat_activity.
   const pool = new pg.Pool({
@@ -120,7 +125,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', (s) => void shutdown(s));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`ingest: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runIngest().catch((err: unknown) => {
+    process.stderr.write(`ingest: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

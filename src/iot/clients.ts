@@ -2,14 +2,29 @@ import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
-import { type FaultInjector, faultInjectorFromEnv } from '../faults/index.js';
+
+/**
+ * Something every AWS client goes through: in production nothing; in tests, benchmarks and the
+ * local stack the fault injector of tools/faults, handed in by their entry points (production
+ * code never builds one).
+ */
+export interface AwsClientInterceptor {
+  /** Adds its middleware to the client. */
+  install(client: IoTClient | IoTDataPlaneClient | SQSClient): unknown;
+  /** Called when the clients are destroyed (e.g. to write a report). */
+  flush(): void;
+}
+
+export interface AwsClientsOptions {
+  interceptor?: AwsClientInterceptor | undefined;
+}
 
 export interface AwsClients {
   iot: IoTClient;
   iotData: IoTDataPlaneClient;
   sqs: SQSClient;
-  /** Set only in tests and benchmarks (SOLAR_IOT_FAULTS): the fault injector every client goes through. */
-  faults?: FaultInjector | undefined;
+  /** The interceptor installed on every client, if any. */
+  interceptor?: AwsClientInterceptor | undefined;
   destroy(): void;
 }
 
@@ -17,10 +32,7 @@ export interface AwsClients {
  * AWS SDK clients from configuration. Credentials come from the SDK's default provider chain
  * (roles, SSO, profiles, environment); nothing here requires static keys.
  */
-export function createAwsClients(
-  config: Config,
-  options: { faults?: FaultInjector | undefined } = { faults: faultInjectorFromEnv(process.env) },
-): AwsClients {
+export function createAwsClients(config: Config, options: AwsClientsOptions = {}): AwsClients {
   const { region, endpointUrl, iotEndpoint } = config.aws;
   const shared = { region, ...(endpointUrl ? { endpoint: endpointUrl } : {}) };
   // Control-plane calls are retried by Temporal (visible in history, bounded by the retry policy),
@@ -30,15 +42,15 @@ export function createAwsClients(
   const dataEndpoint = endpointUrl ?? (iotEndpoint ? `https://${iotEndpoint}` : undefined);
   const iotData = new IoTDataPlaneClient({ region, ...(dataEndpoint ? { endpoint: dataEndpoint } : {}) });
   const sqs = new SQSClient(shared);
-  const { faults } = options;
-  if (faults) for (const client of [iot, iotData, sqs]) faults.install(client);
+  const { interceptor } = options;
+  if (interceptor) for (const client of [iot, iotData, sqs]) interceptor.install(client);
   return {
     iot,
     iotData,
     sqs,
-    faults,
+    interceptor,
     destroy() {
-      faults?.flush();
+      interceptor?.flush();
       iot.destroy();
       iotData.destroy();
       sqs.destroy();

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
 import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
 import { createDb } from '../db/client.js';
-import { createAwsClients } from '../iot/clients.js';
+import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import type { Logger } from '../logging/index.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from './solar-iot.js';
 
@@ -41,6 +41,8 @@ export interface OpenOptions {
   checkCredentials?: typeof checkAwsCredentials;
   /** Where TEMPORAL_CODEC_KEYS is read (default process.env). */
   env?: Record<string, string | undefined>;
+  /** Options of the AWS clients (an interceptor, in tests and the local stack only). */
+  aws?: AwsClientsOptions;
 }
 
 export function requireDatabaseUrl(config: Config): string {
@@ -100,7 +102,7 @@ export async function openSolarIot(config: Config, options: OpenOptions = {}): P
   const database = createDb(requireDatabaseUrl(config));
   const decision = await resolveIotMode(config, options.checkCredentials);
   logModeWarning(options.logger, decision);
-  const aws = decision.mode === 'aws' ? createAwsClients(config) : undefined;
+  const aws = decision.mode === 'aws' ? createAwsClients(config, options.aws) : undefined;
   const { temporal, closeTemporal } = await temporalClient(config, decision, options.env ?? process.env);
   const solarIot = createSolarIot({
     ...options.overrides,

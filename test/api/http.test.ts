@@ -20,8 +20,8 @@ import { createAwsClients } from '../../src/iot/clients.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import type { PlantPage } from '../../src/service/plants.js';
 import { createSolarIot, type PlantStatus, type SolarIot } from '../../src/service/solar-iot.js';
-import { freePort } from '../../src/stack/processes.js';
 import type { BackfillProgress } from '../../src/workflows/backfill-contract.js';
+import { freePort } from '../../tools/stack/processes.js';
 import { TestStack } from './stack.js';
 
 const TOKEN = 'http-test-token-0123456789';

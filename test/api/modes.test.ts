@@ -19,8 +19,8 @@ import { thingNameFor } from '../../src/iot/naming.js';
 import { mockCommandPublisher } from '../../src/service/commands.js';
 import { ConflictError, ShadowVersionConflictError } from '../../src/service/errors.js';
 import { openSolarIot } from '../../src/service/open.js';
-import { freePort } from '../../src/stack/processes.js';
 import { provisionWorkflowId } from '../../src/workflows/contract.js';
+import { freePort } from '../../tools/stack/processes.js';
 import { envFor, memoryLogger, TestStack } from './stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

@@ -17,8 +17,8 @@ import { plantRuleNameFor, SHARED_RULE_NAME } from '../../src/iot/naming.js';
 import { startRotation } from '../../src/rotation/client.js';
 import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
 import { createSolarIot, type SolarIot } from '../../src/service/solar-iot.js';
-import { freePort } from '../../src/stack/processes.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
+import { freePort } from '../../tools/stack/processes.js';
 import { envFor, TestStack } from './stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;

@@ -20,8 +20,8 @@ import {
   sendToQueue,
   TelemetrySimulator,
 } from '../../src/ingest/simulator.js';
-import { MOTO_CREDENTIALS } from '../../src/stack/components.js';
-import { freePort, ManagedProcess } from '../../src/stack/processes.js';
+import { MOTO_CREDENTIALS } from '../../tools/stack/components.js';
+import { freePort, ManagedProcess } from '../../tools/stack/processes.js';
 import { ChaosStack, waitFor } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -16,8 +16,8 @@ import { CancelledFailure } from '@temporalio/common';
 import { inArray } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { plants } from '../../src/db/schema.js';
-import { seededRandom } from '../../src/faults/index.js';
 import { startDeprovisioning, startProvisioning } from '../../src/service/workflow-starters.js';
+import { seededRandom } from '../../tools/faults/index.js';
 import { expectConsistent } from './support/checks.js';
 import { ChaosStack, type WorkerProcess } from './support/stack.js';
 

@@ -18,6 +18,9 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { toActivityFailure } from '../../src/iot/aws-errors.js';
+import { createAwsClients } from '../../src/iot/clients.js';
+import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import {
   AWS_IOT_QUOTAS,
   FAULT_KINDS,
@@ -25,10 +28,7 @@ import {
   FaultSpecError,
   faultInjectorFromEnv,
   parseFaultSpec,
-} from '../../src/faults/index.js';
-import { toActivityFailure } from '../../src/iot/aws-errors.js';
-import { createAwsClients } from '../../src/iot/clients.js';
-import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
+} from '../../tools/faults/index.js';
 import { awsClientConfig, resetMoto } from '../support/moto.js';
 
 const clients: { destroy(): void }[] = [];
@@ -275,15 +275,15 @@ describe('fault injection middleware (moto)', () => {
         USE_AWS_IOT: 'false',
       });
       const faults = faultInjectorFromEnv({ SOLAR_IOT_FAULTS: `DescribeThing=1:503; report=${reportFile}` });
-      const aws = createAwsClients(config, { faults });
+      const aws = createAwsClients(config, { interceptor: faults });
       const error = await errorOf(aws.iot.send(new DescribeThingCommand({ thingName: 'x' })));
       expect(error.name).toBe('ServiceUnavailableException');
       aws.destroy();
       const report = JSON.parse(await readFile(reportFile, 'utf8'));
       expect(report.injected).toEqual({ DescribeThing: { 503: 1 } });
       // Without the variable nothing is installed.
-      const bare = createAwsClients(config, { faults: undefined });
-      expect(bare.faults).toBeUndefined();
+      const bare = createAwsClients(config, { interceptor: undefined });
+      expect(bare.interceptor).toBeUndefined();
       bare.destroy();
     } finally {
       await rm(dir, { recursive: true, force: true });

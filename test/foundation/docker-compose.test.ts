@@ -126,9 +126,9 @@ describe('docker-compose.yml', () => {
   it('runs the patched moto (the stock one loses SQS messages)', () => {
     const moto = services.moto as Service;
     expect(moto.image).toMatch(/^motoserver\/moto:/);
-    const mount = (moto.volumes ?? []).find((v) => v.startsWith('./src/stack/moto_server_patched.py:'));
+    const mount = (moto.volumes ?? []).find((v) => v.startsWith('./tools/stack/moto_server_patched.py:'));
     expect(mount).toBeDefined();
-    expect(existsSync(join(ROOT, 'src/stack/moto_server_patched.py'))).toBe(true);
+    expect(existsSync(join(ROOT, 'tools/stack/moto_server_patched.py'))).toBe(true);
     const inContainer = (mount as string).split(':')[1] as string;
     expect([...words(moto.entrypoint), ...words(moto.command)]).toContain(inContainer);
     expect(words(moto.entrypoint)[0]).toBe('python');

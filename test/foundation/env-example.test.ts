@@ -1,8 +1,8 @@
 /**
  * .env.example lists every environment variable the code reads (issue 13, item 2): a variable
- * missing there is a setting nobody can discover. The sources under src/ are scanned for the ways
- * this code base reads a variable; a variable counts as listed when a line of .env.example starts
- * with `NAME=` or `# NAME=`.
+ * missing there is a setting nobody can discover. The sources under src/, bin/ and tools/ are
+ * scanned for the ways this code base reads a variable; a variable counts as listed when a line of
+ * .env.example starts with `NAME=` or `# NAME=`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -53,7 +53,7 @@ function sources(dir: string): string[] {
 function variablesRead(): Map<string, Set<string>> {
   const found = new Map<string, Set<string>>();
   const add = (name: string, file: string) => found.set(name, (found.get(name) ?? new Set()).add(file));
-  for (const file of [...sources(join(ROOT, 'src')), ...sources(join(ROOT, 'bin'))]) {
+  for (const file of ['src', 'bin', 'tools'].flatMap((dir) => sources(join(ROOT, dir)))) {
     const text = readFileSync(file, 'utf8');
     const where = relative(ROOT, file);
     for (const re of READS) for (const m of text.matchAll(re)) add(m[1] as string, where);
@@ -69,7 +69,7 @@ function listed(): Set<string> {
 }
 
 describe('.env.example', () => {
-  it('lists every environment variable the code under src/ reads', () => {
+  it('lists every environment variable the code under src/, bin/ and tools/ reads', () => {
     const read = variablesRead();
     const documented = listed();
     const missing = [...read.keys()]

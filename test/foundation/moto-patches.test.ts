@@ -1,5 +1,5 @@
 /**
- * src/stack/moto_server_patched.py, the file startMoto runs moto through: its IoT patch against the
+ * tools/stack/moto_server_patched.py, the file startMoto runs moto through: its IoT patch against the
  * moto of the test run (CreateCertificateFromCsr certifies the CSR's own key, like AWS IoT, where
  * plain moto certifies a new key of its own, signed by the CA whose certificate it publishes in
  * MOTO_IOT_CA_FILE), and both patches applying to the installed moto.
@@ -26,13 +26,13 @@ import {
   publicKeyFingerprintOfCertificate,
   publicKeyFingerprintOfKey,
 } from '../../src/iot/device-keys.js';
-import { motoServerPath } from '../../src/stack/tools.js';
+import { motoServerPath } from '../../tools/stack/tools.js';
 import { awsClientConfig, resetMoto } from '../support/moto.js';
 
-const PATCH = fileURLToPath(new URL('../../src/stack/moto_server_patched.py', import.meta.url));
+const PATCH = fileURLToPath(new URL('../../tools/stack/moto_server_patched.py', import.meta.url));
 const MOTO_ISSUER = ['C=US', 'O=Moto', 'OU=Server CA 1B', 'CN=Moto'].join('\n');
 
-describe('moto patches (src/stack/moto_server_patched.py)', () => {
+describe('moto patches (tools/stack/moto_server_patched.py)', () => {
   const iot = new IoTClient(awsClientConfig());
   beforeEach(resetMoto);
   afterAll(() => iot.destroy());

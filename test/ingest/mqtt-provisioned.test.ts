@@ -5,7 +5,7 @@
  *
  * Both certificate modes, each proven to connect and publish:
  * - csr (production's default): the worker makes the device key and sends a CSR. moto, through
- *   src/stack/moto_server_patched.py, certifies that CSR's key with its emulator CA and publishes
+ *   tools/stack/moto_server_patched.py, certifies that CSR's key with its emulator CA and publishes
  *   the CA's certificate (MOTO_IOT_CA_FILE, set by test/global-setup.ts): the broker trusts that
  *   file, as a real broker trusts the Amazon CA behind AWS IoT certificates.
  * - create-keys: moto returns a key with a certificate it signs with that same key under
@@ -71,7 +71,7 @@ async function issuerToTrust(
   if (!caFile)
     throw new Error(
       'MOTO_IOT_CA_FILE is not set: this case needs the moto started by test/global-setup.ts (through' +
-        ' src/stack/moto_server_patched.py), or a caller-set MOTO_IOT_CA_FILE for an external moto',
+        ' tools/stack/moto_server_patched.py), or a caller-set MOTO_IOT_CA_FILE for an external moto',
     );
   const caPem = await readFile(caFile, 'utf8');
   // The direct check: issued by that CA (name and key identifier) and signed with its key.

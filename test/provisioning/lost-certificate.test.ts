@@ -2,7 +2,7 @@
  * The search for a certificate whose CreateCertificateFromCsr answer was lost, at fleet scale:
  * many other certificates issued at about the same time, and transient faults on the reads the
  * search makes. Activities are called directly (no Temporal) against the real moto and
- * PostgreSQL, with the faults of src/faults installed on their IoT client.
+ * PostgreSQL, with the faults of tools/faults installed on their IoT client.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -16,7 +16,7 @@ import { type Activities, createActivities } from '../../src/activities/index.js
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb } from '../../src/db/client.js';
 import { certificates } from '../../src/db/schema.js';
-import { FaultInjector } from '../../src/faults/index.js';
+import { FaultInjector } from '../../tools/faults/index.js';
 import { awsClientConfig, resetMoto } from '../support/moto.js';
 import { testSettings } from '../support/provisioning-harness.js';
 
@@ -25,7 +25,7 @@ const vault = createCipher({ currentKey: process.env.ENCRYPTION_KEY ?? '' });
 const plain = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
 const clients: IoTClient[] = [];
 
-/** Activities whose IoT client goes through a fault injector with `spec` (src/faults syntax). */
+/** Activities whose IoT client goes through a fault injector with `spec` (tools/faults syntax). */
 function activitiesWithFaults(spec: string): { activities: Activities; faults: FaultInjector } {
   const iot = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
   clients.push(iot);

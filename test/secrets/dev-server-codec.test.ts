@@ -1,5 +1,5 @@
 /**
- * The Temporal dev server `npm start` runs (src/stack/components.ts) gets its Web UI's codec
+ * The Temporal dev server `npm start` runs (tools/stack/components.ts) gets its Web UI's codec
  * endpoint, whose URL carries the codec server's token, without the token on its command line
  * (/proc/<pid>/cmdline is readable by every local user, `ps` shows it), and its Web UI still
  * hands that endpoint to the browser so payloads are decoded.
@@ -10,9 +10,9 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTemporalDevServer, type TemporalDevServer } from '../../src/stack/components.js';
-import { freePort } from '../../src/stack/processes.js';
-import { ensureTools } from '../../src/stack/tools.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../../tools/stack/components.js';
+import { freePort } from '../../tools/stack/processes.js';
+import { ensureTools } from '../../tools/stack/tools.js';
 
 const TOKEN = randomBytes(32).toString('hex');
 const ENDPOINT = `http://localhost:8234/t/${TOKEN}`;

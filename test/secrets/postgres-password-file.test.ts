@@ -9,9 +9,9 @@ import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres } from '../../src/stack/components.js';
-import { freePort } from '../../src/stack/processes.js';
-import { ensurePostgres } from '../../src/stack/tools.js';
+import { startPostgres } from '../../tools/stack/components.js';
+import { freePort } from '../../tools/stack/processes.js';
+import { ensurePostgres } from '../../tools/stack/tools.js';
 
 describe('the PostgreSQL password file of initdb', () => {
   let dir = '';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stackCodecKeys } from '../../src/codec/local.js';
-import { stackEncryptionKey } from '../../src/stack/encryption-key.js';
+import { stackEncryptionKey } from '../../tools/stack/encryption-key.js';
 
 const encryption = { currentKey: randomBytes(32).toString('hex'), previousKeys: [] };
 const oneKey = () => `c-1:${randomBytes(32).toString('base64')}`;

@@ -1,5 +1,5 @@
 /**
- * The explicit real-AWS opt-in of `npm start` (src/stack/aws-target.ts, issue 13 item 8): who and
+ * The explicit real-AWS opt-in of `npm start` (tools/stack/aws-target.ts, issue 13 item 8): who and
  * where come from the SDK's own chain (here a profile whose region is not us-east-1, and moto's
  * STS standing in for AWS through AWS_ENDPOINT_URL_STS); anything but true/false is refused.
  */
@@ -12,8 +12,8 @@ import {
   emulatorEnvironment,
   RealAwsOptInError,
   wantsRealAws,
-} from '../../src/stack/aws-target.js';
-import { MOTO_ACCOUNT_ID } from '../../src/stack/components.js';
+} from '../../tools/stack/aws-target.js';
+import { MOTO_ACCOUNT_ID } from '../../tools/stack/components.js';
 
 const saved = { ...process.env };
 afterEach(() => {

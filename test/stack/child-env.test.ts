@@ -1,5 +1,5 @@
 /**
- * The environment `npm start` gives its children (src/stack/child-env.ts) when it runs its own
+ * The environment `npm start` gives its children (tools/stack/child-env.ts) when it runs its own
  * Temporal dev server: an operator's shell set up for Temporal Cloud (an API key, mTLS files, a
  * namespace, a profile, a default profile in the Temporal config file) must neither reach the
  * worker and the API nor change where and how they connect: the local dev server, namespace
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { childEnvironment, LOCAL_TEMPORAL_CONFIG, withLocalTemporal } from '../../src/stack/child-env.js';
+import { childEnvironment, LOCAL_TEMPORAL_CONFIG, withLocalTemporal } from '../../tools/stack/child-env.js';
 
 const CLOUD_KEY = 'cloud-api-key-of-production-0123456789';
 let dir = '';

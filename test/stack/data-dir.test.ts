@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localCodecUiEndpoint, tokenFromFile, withTokenFromFile } from '../../src/codec/local.js';
-import { prepareDataDir } from '../../src/stack/data-dir.js';
-import { stackEncryptionKey } from '../../src/stack/encryption-key.js';
+import { prepareDataDir } from '../../tools/stack/data-dir.js';
+import { stackEncryptionKey } from '../../tools/stack/encryption-key.js';
 
 const NOBODY = 65534;
 const TOKEN = 'a'.repeat(64);

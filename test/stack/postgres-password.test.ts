@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres } from '../../src/stack/components.js';
-import { freePort } from '../../src/stack/processes.js';
-import { ensureTools } from '../../src/stack/tools.js';
+import { startPostgres } from '../../tools/stack/components.js';
+import { freePort } from '../../tools/stack/processes.js';
+import { ensureTools } from '../../tools/stack/tools.js';
 
 let workDir: string;
 let binaries: NonNullable<Awaited<ReturnType<typeof ensureTools>>['postgres']>;

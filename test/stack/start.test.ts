@@ -1,5 +1,5 @@
 /**
- * `npm start` (src/stack/start.ts) as a real process tree, against the test run's Temporal and
+ * `npm start` (tools/stack/start.ts) as a real process tree, against the test run's Temporal and
  * PostgreSQL (TEMPORAL_ADDRESS, DATABASE_URL) and its own moto: what each child process gets in
  * its environment (/proc/<pid>/environ), what no command line shows (/proc/<pid>/cmdline), where
  * the API token is, and that a user's AWS profile or keys never take the stack to real AWS.
@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/stack/processes.js';
+import { freePort } from '../../tools/stack/processes.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CANARY = 'UNRELATED_SHELL_SECRET';
@@ -103,7 +103,7 @@ beforeAll(async () => {
     'SOLAR_IOT_REAL_AWS',
   ])
     delete env[k];
-  stack = spawn(process.execPath, ['--import', 'tsx', 'src/stack/start.ts'], {
+  stack = spawn(process.execPath, ['--import', 'tsx', 'tools/stack/start.ts'], {
     cwd: ROOT,
     env,
     detached: true,

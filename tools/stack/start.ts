@@ -23,7 +23,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../codec/local.js';
+import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../../src/codec/local.js';
+import { FAULTS_VARIABLE } from '../faults/env.js';
 import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
 import { type AppName, childEnvironment, LOCAL_TEMPORAL_CONFIG, withLocalTemporal } from './child-env.js';
 import {
@@ -55,23 +56,44 @@ interface AppProcess {
   env?: Record<string, string>;
   /** Time to drain after SIGTERM before SIGKILL. */
   stopTimeoutMs?: number;
+  /** Started through tools/faults/run.ts when SOLAR_IOT_FAULTS is set (its AWS clients get the injector). */
+  faultable?: boolean;
 }
 
 const APP_PROCESSES: AppProcess[] = [
-  { name: 'worker', entry: 'src/worker.ts', where: 'task queue solar-iot', stopTimeoutMs: 60_000 },
+  {
+    name: 'worker',
+    entry: 'src/worker.ts',
+    where: 'task queue solar-iot',
+    stopTimeoutMs: 60_000,
+    faultable: true,
+  },
   {
     name: 'codec',
     entry: 'src/codec/main.ts',
     where: `http://localhost:${process.env.CODEC_SERVER_PORT || 8234} (Temporal codec server)`,
   },
-  { name: 'api', entry: 'src/api/main.ts', where: `http://localhost:${process.env.PORT || 3000} (HTTP API)` },
+  {
+    name: 'api',
+    entry: 'src/api/main.ts',
+    where: `http://localhost:${process.env.PORT || 3000} (HTTP API)`,
+    faultable: true,
+  },
   {
     name: 'ingest',
     entry: 'src/ingest/main.ts',
     where: `SQS solar-plant-data -> PostgreSQL, metrics http://127.0.0.1:${process.env.METRICS_PORT || 9464}/metrics`,
     stopTimeoutMs: 60_000,
+    faultable: true,
   },
 ];
+
+/** The production entry, or the fault-injecting one (tests and benchmarks only: tools/faults). */
+function entryArgs(app: AppProcess): string[] {
+  return app.faultable && process.env[FAULTS_VARIABLE]?.trim()
+    ? ['tools/faults/run.ts', app.name]
+    : [app.entry];
+}
 
 const QUEUE_NAME = 'solar-plant-data';
 /** The emulator's region; real AWS takes the region of the SDK's chain (describeRealAws). */
@@ -376,7 +398,7 @@ async function main(): Promise<number> {
       const proc = ManagedProcess.start({
         name: app.name,
         command: process.execPath,
-        args: ['--import', 'tsx', app.entry],
+        args: ['--import', 'tsx', ...entryArgs(app)],
         cwd: ROOT,
         env: childEnvironment(app.name, { ...env, ...app.env }),
         output: 'inherit',
