@@ -34,6 +34,9 @@ export interface AwsCertificate {
 
 const ATTEMPTS = 5;
 
+/** Concurrent per-resource AWS calls (the List* calls have low request-rate quotas). */
+export const LOOKUP_CONCURRENCY = 4;
+
 /** One AWS call, retried with backoff on throttling, 5xx and network errors. */
 export async function retrying<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {

@@ -5,14 +5,9 @@ import { confirmRemoval, executePlan } from './remove.js';
 import { buildDriftReport } from './report.js';
 import type { ReconcileResult } from './types.js';
 
+export { plantIdOfPolicy, plantIdOfRule, plantIdOfThing } from './names.js';
 export { confirmRemoval, executePlan } from './remove.js';
-export {
-  buildDriftReport,
-  plantIdOfPolicy,
-  plantIdOfRule,
-  plantIdOfThing,
-  type ReportWithPlan,
-} from './report.js';
+export { buildDriftReport, type ReportWithPlan } from './report.js';
 export { ensureReconcileSchedule, type ReconcileScheduleOptions } from './schedule.js';
 export * from './types.js';
 
