@@ -23,7 +23,7 @@ export * from './service/errors.js';
 export { openSolarIot, resolveIotMode } from './service/open.js';
 export type { OperationView } from './service/operations.js';
 export type { PlantPage, PlantView } from './service/plants.js';
-export { validateRuleSql } from './service/rules.js';
+export { validateRuleSql } from './service/rule-sql.js';
 export type { ShadowDocument } from './service/shadows.js';
 export * from './service/solar-iot.js';
 export * from './service/telemetry.js';

@@ -13,10 +13,9 @@ import {
 import type { ServiceContext } from './context.js';
 import { ConflictError, DependencyUnavailableError, InvalidInputError } from './errors.js';
 import { iotDisabledMessage } from './mode.js';
-import { assertPlantName } from './plant-name.js';
+import { assertPlantId, assertPlantName } from './plant-input.js';
 import { type PlantStatus, plantStatus } from './plant-reads.js';
 import { requirePlant } from './plants.js';
-import { assertPlantId } from './rules.js';
 import { NO_TELEMETRY } from './silence.js';
 import type { WaitOptions } from './temporal-calls.js';
 import { startDeprovisioning, startProvisioning } from './workflow-starters.js';

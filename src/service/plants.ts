@@ -3,7 +3,7 @@ import { and, asc, eq, gt, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../activities/deps.js';
 import { type IotStatus, plants } from '../db/schema.js';
 import { mapDbError, PlantNotFoundError } from './errors.js';
-import { assertPlantId } from './rules.js';
+import { assertPlantId } from './plant-input.js';
 import { plantLastReadingAt } from './silence.js';
 
 export interface PlantView {
@@ -84,7 +84,7 @@ export function plantRepository(db: Db) {
       return row ? toPlantView(row) : null;
     },
 
-    /** The plant, created first with `values` if it does not exist (the seed's callers own plant ids). */
+    /** The plant, created first with `values` if it does not exist (callers may own plant ids). */
     async ensure(values: { id: string; name: string; iotStatus: IotStatus }): Promise<PlantView> {
       const created = await this.insert(values);
       if (created) return created;

@@ -38,8 +38,8 @@ import { temporalCalls } from './temporal-calls.js';
 
 export type { CommandOutcome, ShadowView } from './devices.js';
 export { effectiveMode } from './mode.js';
+export { MAX_PLANT_NAME_LENGTH } from './plant-input.js';
 export type { DeprovisionOutcome, LegacyDeprovisionHints, ProvisionOutcome } from './plant-lifecycle.js';
-export { MAX_PLANT_NAME_LENGTH } from './plant-name.js';
 export type { ListPlantsOptions, PlantStatus } from './plant-reads.js';
 export type { Readiness, ReadinessCheck } from './readiness.js';
 export type { WaitOptions } from './temporal-calls.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { hostServed, originServed } from '../../src/api/browser-guard.js';
-import { validateRuleSql } from '../../src/service/rules.js';
+import { validateRuleSql } from '../../src/service/rule-sql.js';
 
 const plantId = '11111111-1111-4111-8111-111111111111';
 const topic = `'solar/${plantId}/data'`;
