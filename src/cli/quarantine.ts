@@ -30,7 +30,11 @@ export function addQuarantineCommands(program: Command, deps: QuarantineCliDeps)
   const quarantine = program
     .command('quarantine')
     .description('messages the ingestion consumer refused: list them by reason, replay them after a fix');
+  addList(quarantine, deps);
+  addReplay(quarantine, deps);
+}
 
+function addList(quarantine: Command, deps: QuarantineCliDeps): void {
   quarantine
     .command('list')
     .description("count quarantined messages by reason; with --reason, list that reason's messages")
@@ -63,7 +67,9 @@ export function addQuarantineCommands(program: Command, deps: QuarantineCliDeps)
         return `${table(['ID', 'RECEIVED', 'BYTES', 'DETAIL', 'BODY'], rows)}\n${items.length} message(s)`;
       });
     });
+}
 
+function addReplay(quarantine: Command, deps: QuarantineCliDeps): void {
   quarantine
     .command('replay')
     .description(

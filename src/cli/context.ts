@@ -1,0 +1,37 @@
+/**
+ * What every command group receives to register its commands: where it reads its data (the
+ * session), where it writes (out), and the exit code of a command that ran but must report a
+ * failure. A command group talks to the service only through `session`, so it can change what
+ * stands behind it (library or HTTP API) one file at a time.
+ */
+import { InvalidArgumentError } from 'commander';
+import type { DbHandle } from '../db/client.js';
+import type { SolarIot } from '../service/solar-iot.js';
+import type { CliIo } from './io.js';
+import type { Output } from './output.js';
+
+export interface CliSession {
+  /** The service, opened on first use (Temporal, AWS, PostgreSQL). */
+  open(): Promise<SolarIot>;
+  /** PostgreSQL only, for the commands that need nothing else. */
+  database(): Promise<DbHandle['pool']>;
+}
+
+export interface CliContext {
+  io: CliIo;
+  session: CliSession;
+  /** Human or JSON output, as chosen by --json on the command that runs. */
+  out(): Output;
+  /** The process exit code when no error was thrown. */
+  state: { exitCode: number };
+}
+
+/** Commander parser for a whole number from 1 to `max`, named in the message as `name`. */
+export function positiveInt(name: string, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > max)
+      throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}.`);
+    return n;
+  };
+}
