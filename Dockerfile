@@ -1,5 +1,7 @@
 # solar-iot worker (and one-shot migrations: see docker-compose.yml).
-# Runs the TypeScript sources through tsx, exactly as `npm start` does; no build step.
+# Runs the TypeScript sources through tsx, as `npm start` does; no build step. The image holds only
+# what runs in production: src/ and the migrations, with the production dependencies. Development
+# tooling (tools/: npm start, fault injection), tests and benchmarks stay out.
 FROM node:20-bookworm-slim
 
 WORKDIR /app

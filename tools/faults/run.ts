@@ -4,6 +4,7 @@
  * never read that variable; the chaos tests and `npm start` (when SOLAR_IOT_FAULTS is set) start
  * the processes through here. Refused with NODE_ENV=production (faultInjectorFromEnv).
  */
+import { ConfigError } from '../../src/config/index.js';
 import type { AwsClientInterceptor } from '../../src/iot/clients.js';
 import { faultInjectorFromEnv } from './env.js';
 import { FaultSpecError } from './spec.js';
@@ -36,7 +37,7 @@ try {
   await RUNS[app](faultInjectorFromEnv(process.env));
 } catch (error) {
   // The message alone for a wrong setting, as the production entry points print it.
-  if (error instanceof FaultSpecError || /SettingsError$|^ConfigError$/.test((error as Error).name)) {
+  if (error instanceof FaultSpecError || error instanceof ConfigError) {
     console.error((error as Error).message);
     process.exit(2);
   }
