@@ -1,15 +1,10 @@
 import { and, asc, count, gt, inArray } from 'drizzle-orm';
 import { plants } from '../db/schema.js';
+import type { BackfillActivities, PlantToBackfill } from '../workflows/activity-contracts/backfill.js';
 import { BACKFILL_STATUSES } from '../workflows/backfill-contract.js';
 import type { ActivityDeps } from './deps.js';
 
-export interface PlantToBackfill {
-  id: string;
-  name: string;
-}
-
-/** The backfill's reads: pages of plants without IoT resources, in plant id order. */
-export function backfillActivities({ db }: ActivityDeps) {
+export function backfillActivities({ db }: Pick<ActivityDeps, 'db'>): BackfillActivities {
   const needsProvisioning = (afterId: string | null) =>
     and(
       inArray(plants.iotStatus, [...BACKFILL_STATUSES]),

@@ -1,10 +1,7 @@
 import type { IoTClient } from '@aws-sdk/client-iot';
 import type { Client } from '@temporalio/client';
-import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { Config } from '../config/index.js';
-import type * as schema from '../db/schema.js';
-
-export type Db = NodePgDatabase<typeof schema>;
+import type { Db } from '../db/client.js';
 
 /** Seals private keys before they touch the database; the only holder of the encryption keys. */
 export interface KeyVault {
@@ -13,15 +10,15 @@ export interface KeyVault {
 }
 
 export interface IotSettings {
-  /** `csr`: we generate the key, AWS signs a CSR. `create-keys`: AWS generates it (seed behaviour). */
+  /** `csr`: we generate the key, AWS signs a CSR. `create-keys`: AWS generates it and returns it once. */
   certificateMode: 'csr' | 'create-keys';
-  /** `shared`: one rule on solar/+/data for every plant. `per-plant`: the seed's rule per plant. */
+  /** `shared`: one rule on solar/+/data for every plant. `per-plant`: a rule per plant. */
   topicRuleMode: 'shared' | 'per-plant';
   /**
    * `shared`: one policy with thing policy variables for every plant (POLICY_MODE's default).
-   * `per-plant`: the seed's policy per plant. Absent means per-plant (settings built by hand).
+   * `per-plant`: a policy per plant.
    */
-  policyMode?: 'shared' | 'per-plant';
+  policyMode: 'shared' | 'per-plant';
   sqsQueueUrl?: string | undefined;
   iotRoleArn?: string | undefined;
   /** ATS data endpoint; asked of AWS (DescribeEndpoint) when not configured. */
@@ -36,8 +33,8 @@ export interface ActivityDeps {
   db: Db;
   vault: KeyVault;
   settings: IotSettings;
-  /** Needed by the activities that stop or wait for another operation on the same plant. */
-  temporal?: Client;
+  /** For the activities that stop or wait for another operation on the same plant. */
+  temporal: Client;
 }
 
 /** The activities' settings from the application's configuration (worker, reconciliation CLI). */

@@ -1,3 +1,4 @@
+import type { Activities } from '../workflows/activity-contracts/index.js';
 import { backfillActivities } from './backfill.js';
 import { certificateActivities } from './certificates.js';
 import type { ActivityDeps } from './deps.js';
@@ -9,10 +10,11 @@ import { rotationActivities } from './rotation.js';
 import { telemetryRuleActivities } from './telemetry-rules.js';
 import { thingActivities } from './things.js';
 
+export type { Activities } from '../workflows/activity-contracts/index.js';
 export type { ActivityDeps, IotSettings, KeyVault } from './deps.js';
 
 /** Every activity of the worker. Each makes one external call and is safe to repeat. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): Activities {
   return {
     ...thingActivities(deps),
     ...certificateActivities(deps),
@@ -25,5 +27,3 @@ export function createActivities(deps: ActivityDeps) {
     ...rotationActivities(deps),
   };
 }
-
-export type Activities = ReturnType<typeof createActivities>;

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { rotateCertificateWorkflowId } from '../rotation/contract.js';
+import type { OperationActivities } from '../workflows/activity-contracts/operations.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/contract.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -9,17 +9,10 @@ import type { ActivityDeps } from './deps.js';
  * One plant never has a provision and a deprovision running at once. These activities talk to
  * Temporal itself: a workflow cannot wait for the result of a workflow it did not start.
  */
-export function operationActivities({ temporal, settings }: ActivityDeps) {
-  function client() {
-    if (!temporal) {
-      throw ApplicationFailure.nonRetryable(
-        'Activities were created without a Temporal client',
-        'ConfigurationError',
-      );
-    }
-    return temporal;
-  }
-
+export function operationActivities({
+  temporal,
+  settings,
+}: Pick<ActivityDeps, 'temporal' | 'settings'>): OperationActivities {
   /**
    * Waits for a workflow to close, heartbeating so a dead worker is noticed; false if none ran.
    * A run of another type under the id (squatted by anyone who reaches Temporal) is not the
@@ -30,7 +23,7 @@ export function operationActivities({ temporal, settings }: ActivityDeps) {
     workflowType: string,
     cancelFirst: boolean,
   ): Promise<boolean> {
-    const handle = client().workflow.getHandle(workflowId);
+    const handle = temporal.workflow.getHandle(workflowId);
     try {
       const { status, type } = await handle.describe();
       if (status.name !== 'RUNNING' || type !== workflowType) return false;

@@ -1,19 +1,15 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { certificates, type IotStatus, plants } from '../db/schema.js';
 import { policyNameFor, SHARED_POLICY_NAME } from '../iot/naming.js';
+import type {
+  PlantRecordActivities,
+  StoredCertificate,
+} from '../workflows/activity-contracts/plant-records.js';
+import type { PlantPolicy } from '../workflows/activity-contracts/policies.js';
 import type { PlantIotResources } from '../workflows/contract.js';
 import type { ActivityDeps } from './deps.js';
-import type { PlantPolicy } from './policies.js';
 
-/** A certificate the plant may still hold in AWS, as far as our records know. */
-export interface StoredCertificate {
-  requestId: string;
-  certificateId: string | null;
-  certificateArn: string | null;
-}
-
-/** The plant's IoT state in PostgreSQL: what operators and the plant service read. */
-export function plantRecordActivities({ db }: ActivityDeps) {
+export function plantRecordActivities({ db }: Pick<ActivityDeps, 'db'>): PlantRecordActivities {
   async function setStatus(
     plantId: string,
     iotStatus: IotStatus,

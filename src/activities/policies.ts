@@ -9,17 +9,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { policyNameFor, SHARED_POLICY_NAME } from '../iot/naming.js';
 import { policyDocumentFor, samePolicyDocument, sharedPolicyDocument } from '../iot/policy-document.js';
+import type { PlantPolicy, PolicyActivities } from '../workflows/activity-contracts/policies.js';
 import type { ActivityDeps } from './deps.js';
 import { recheckEvery, SHARED_RESOURCE_TTL_MS } from './recheck.js';
 
-/** The policy a provision attaches to its certificate. */
-export interface PlantPolicy {
-  policyName: string;
-  /** The shared policy: never created or deleted for one plant, only attached and detached. */
-  shared: boolean;
-}
-
-export function policyActivities({ iot, settings }: ActivityDeps) {
+export function policyActivities({
+  iot,
+  settings,
+}: Pick<ActivityDeps, 'iot' | 'settings'>): PolicyActivities {
   /** CreatePolicy; a policy of that name already there counts as created only if its document is ours. */
   async function createOrAdopt(policyName: string, policyDocument: string, notOurs: string) {
     try {

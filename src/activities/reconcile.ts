@@ -1,15 +1,15 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { type Confirmation, confirmRemoval } from '../reconcile/remove.js';
-import { buildDriftReport, type ReportWithPlan } from '../reconcile/report.js';
-import type { RemovalGroup } from '../reconcile/types.js';
+import { confirmRemoval } from '../reconcile/remove.js';
+import { buildDriftReport } from '../reconcile/report.js';
+import type { ReconcileActivities } from '../workflows/activity-contracts/reconcile.js';
 import type { ActivityDeps } from './deps.js';
 
-/** The reconcile workflow's reads; its removals reuse the idempotent activities of the sagas. */
-export function reconcileActivities(deps: ActivityDeps) {
+export function reconcileActivities(
+  deps: Pick<ActivityDeps, 'iot' | 'db' | 'vault' | 'temporal'>,
+): ReconcileActivities {
   return {
-    /** Drift report and removal plan. Lists all of AWS IoT under our naming: heartbeats meanwhile. */
-    async reconcileReport(): Promise<ReportWithPlan> {
+    /** Lists all of AWS IoT under our naming: heartbeats meanwhile, with the phase it is in. */
+    async reconcileReport() {
       const ctx = Context.current();
       let phase = 'starting';
       const beat = setInterval(() => ctx.heartbeat(phase), 5_000);
@@ -23,15 +23,8 @@ export function reconcileActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Last check before a plant's orphans go: same status as in the report, no operation running. */
-    async confirmRemoval(group: Pick<RemovalGroup, 'plantId' | 'plantStatus'>): Promise<Confirmation> {
-      if (!deps.temporal) {
-        throw ApplicationFailure.nonRetryable(
-          'Activities were created without a Temporal client',
-          'ConfigurationError',
-        );
-      }
-      return confirmRemoval({ db: deps.db, temporal: deps.temporal }, group);
+    async confirmRemoval(group) {
+      return confirmRemoval(deps, group);
     },
   };
 }

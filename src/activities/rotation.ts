@@ -1,21 +1,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import { certificates, plants } from '../db/schema.js';
-import type { CertificateRef } from './certificates.js';
+import type { CertificateRef } from '../workflows/activity-contracts/certificates.js';
+import type { RotationActivities, RotationTarget } from '../workflows/activity-contracts/rotation.js';
 import type { ActivityDeps } from './deps.js';
 
-/** What a rotation needs to know of the plant; ids only. */
-export interface RotationTarget {
-  thingName: string;
-  policyName: string;
-  current: CertificateRef & {
-    /** Our record of its key; null for a certificate made outside solar-iot. */
-    requestId: string | null;
-  };
-}
-
-/** Certificate rotation's reads and the switch of the plant to its new certificate. */
-export function rotationActivities({ db }: ActivityDeps) {
+export function rotationActivities({ db }: Pick<ActivityDeps, 'db'>): RotationActivities {
   return {
     /** The plant's current certificate; fails (not retryable) unless the plant is active. */
     async beginRotation({ plantId }: { plantId: string }): Promise<RotationTarget> {

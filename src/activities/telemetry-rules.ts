@@ -15,6 +15,7 @@ import {
   SHARED_RULE_SQL,
   topicRulePayload,
 } from '../iot/topic-rule.js';
+import type { TelemetryRuleActivities } from '../workflows/activity-contracts/telemetry-rules.js';
 import type { ActivityDeps } from './deps.js';
 import { recheckEvery, SHARED_RESOURCE_TTL_MS } from './recheck.js';
 
@@ -29,7 +30,10 @@ function isMissingRule(error: unknown): boolean {
   );
 }
 
-export function telemetryRuleActivities({ iot, settings }: ActivityDeps) {
+export function telemetryRuleActivities({
+  iot,
+  settings,
+}: Pick<ActivityDeps, 'iot' | 'settings'>): TelemetryRuleActivities {
   function payloadFor(sql: string, description: string): TopicRulePayload {
     const { sqsQueueUrl, iotRoleArn } = settings;
     if (!sqsQueueUrl || !iotRoleArn) {

@@ -9,9 +9,10 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { thingNameFor } from '../iot/naming.js';
+import type { ThingActivities } from '../workflows/activity-contracts/things.js';
 import type { ActivityDeps } from './deps.js';
 
-export function thingActivities({ iot }: ActivityDeps) {
+export function thingActivities({ iot }: Pick<ActivityDeps, 'iot'>): ThingActivities {
   /** Principals of a thing, or none when the thing does not exist. */
   async function principalsOf(thingName: string): Promise<string[]> {
     const principals: string[] = [];

@@ -9,8 +9,8 @@
  */
 import { IoTClient } from '@aws-sdk/client-iot';
 import type { Client } from '@temporalio/client';
-import type { Db } from '../activities/deps.js';
 import { type Activities, createActivities, type KeyVault } from '../activities/index.js';
+import type { Db } from '../db/client.js';
 import { policyNameFor } from '../iot/naming.js';
 import { MOCK_ENDPOINT, mockResourcesFor } from './resources.js';
 
@@ -47,7 +47,7 @@ const refusingVault: KeyVault = {
 
 export interface MockActivityDeps {
   db: Db;
-  temporal?: Client;
+  temporal: Client;
 }
 
 export function createMockActivities({ db, temporal }: MockActivityDeps): Activities {
@@ -55,8 +55,13 @@ export function createMockActivities({ db, temporal }: MockActivityDeps): Activi
     iot: refusingIotClient(),
     db,
     vault: refusingVault,
-    ...(temporal ? { temporal } : {}),
-    settings: { certificateMode: 'csr', topicRuleMode: 'shared', pollIntervalMs: 1_000 },
+    temporal,
+    settings: {
+      certificateMode: 'csr',
+      topicRuleMode: 'shared',
+      policyMode: 'per-plant',
+      pollIntervalMs: 1_000,
+    },
   });
   const resources = (plantId: string) => mockResourcesFor(plantId, policyNameFor(plantId));
 

@@ -7,7 +7,7 @@ import type { ReconcileResult } from './types.js';
 
 export { plantIdOfPolicy, plantIdOfRule, plantIdOfThing } from './names.js';
 export { confirmRemoval, executePlan } from './remove.js';
-export { buildDriftReport, type ReportWithPlan } from './report.js';
+export { buildDriftReport } from './report.js';
 export { ensureReconcileSchedule, type ReconcileScheduleOptions } from './schedule.js';
 export * from './types.js';
 

@@ -1,8 +1,8 @@
 /**
  * Removing the orphans of a plan: a last check that nothing changed for the plant since the
- * report and no provision, deprovision or rotation running, then the existing idempotent activities in the plan's order (the same order as
- * releaseCertificate and deprovisionPlant: deactivate, detach policy, detach thing and wait,
- * delete; then rule, thing, policy).
+ * report and no provision, deprovision or rotation running, then the existing idempotent
+ * activities in the plan's order (the same order as releaseCertificate and deprovisionPlant:
+ * deactivate, detach policy, detach thing and wait, delete; then rule, thing, policy).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
@@ -11,14 +11,10 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { plants } from '../db/schema.js';
 import { isRetryableAwsError } from '../iot/aws-errors.js';
+import type { Confirmation } from '../workflows/activity-contracts/reconcile.js';
 import { runningOperation } from './operations.js';
 import { type RemovalActivities, runStep } from './steps.js';
 import type { RemovalGroup, RemovalOutcome } from './types.js';
-
-export interface Confirmation {
-  confirmed: boolean;
-  reason: string;
-}
 
 /**
  * True only if the plant's status is still the one the plan was made for, and no provision or

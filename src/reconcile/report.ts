@@ -29,7 +29,7 @@ import { excludeRunningOperations } from './operations.js';
 import { judgeCertificates, judgePolicies, judgeRules, judgeStoredKeys, judgeThings } from './orphans.js';
 import { orderPlan } from './plan.js';
 import { isLive, readSnapshot, type Snapshot } from './snapshot.js';
-import type { DriftReport, RemovalGroup } from './types.js';
+import type { DriftReport, RemovalGroup, ReportWithPlan } from './types.js';
 
 /** Lists in a report stop here (counts stay exact); keeps workflow payloads far below 2 MB. */
 export const MAX_LISTED = 500;
@@ -42,11 +42,6 @@ export interface ReportDeps {
   vault: KeyVault;
   /** When given, plants with drift are checked for a running operation (and then left alone). */
   temporal?: Client | undefined;
-}
-
-export interface ReportWithPlan {
-  report: DriftReport;
-  plan: RemovalGroup[];
 }
 
 /**

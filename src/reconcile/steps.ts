@@ -2,9 +2,10 @@
  * Dispatch of a removal step to its activity. No Node APIs: the reconcile workflow runs it with
  * Temporal activity stubs, the CLI with the activity functions themselves.
  */
-import type { Activities } from '../activities/index.js';
+import type { Activities } from '../workflows/activity-contracts/index.js';
 import type { RemovalStep } from './types.js';
 
+/** The sagas' idempotent removal activities that a removal plan calls. */
 export type RemovalActivities = Pick<Activities, RemovalStep['activity']>;
 
 export function runStep(activities: RemovalActivities, step: RemovalStep): Promise<void> {

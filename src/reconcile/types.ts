@@ -67,6 +67,12 @@ export interface DriftReport {
   drift: number;
 }
 
+/** What the reconcile workflow's report activity answers: the report and its removal plan. */
+export interface ReportWithPlan {
+  report: DriftReport;
+  plan: RemovalGroup[];
+}
+
 /** One call of an existing idempotent activity, in the order AWS accepts. */
 export type RemovalStep =
   | { activity: 'deactivateCertificate'; input: { certificateId: string } }

@@ -1,6 +1,6 @@
 /** What the per-concern parts of a service instance share, built once by createSolarIot. */
 import type { Client } from '@temporalio/client';
-import type { Db } from '../activities/deps.js';
+import type { Db } from '../db/client.js';
 import type { IotBackend } from './mode.js';
 import type { PlantRepository } from './plants.js';
 import type { TemporalCalls } from './temporal-calls.js';

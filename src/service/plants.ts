@@ -1,6 +1,6 @@
 /** The plants table as the plant service sees it: rows in, JSON-ready views out. */
 import { and, asc, eq, gt, type SQL, sql } from 'drizzle-orm';
-import type { Db } from '../activities/deps.js';
+import type { Db } from '../db/client.js';
 import { type IotStatus, plants } from '../db/schema.js';
 import { mapDbError, PlantNotFoundError } from './errors.js';
 import { assertPlantId } from './plant-input.js';

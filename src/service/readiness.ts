@@ -2,8 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { sql } from 'drizzle-orm';
-import type { Db } from '../activities/deps.js';
 import type { Config, IotMode } from '../config/index.js';
+import type { Db } from '../db/client.js';
 import type { IotBackend } from './mode.js';
 
 export interface ReadinessCheck {

@@ -8,7 +8,7 @@
  * Times are the readings' own timestamps (device clocks) against the database's clock.
  */
 import { asc, eq, sql } from 'drizzle-orm';
-import type { Db } from '../activities/deps.js';
+import type { Db } from '../db/client.js';
 import { deviceLastReading } from '../db/schema.js';
 import { mapDbError } from './errors.js';
 

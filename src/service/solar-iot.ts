@@ -11,7 +11,6 @@
  *   `disabled`, no workflow starts; `backfill` provisions them once IoT is switched on.
  */
 import type { Client } from '@temporalio/client';
-import type { Db } from '../activities/deps.js';
 import type { Config } from '../config/index.js';
 import {
   type Cipher,
@@ -19,6 +18,7 @@ import {
   EncryptionKeyError,
   generateEncryptionKey,
 } from '../crypto/encryption.js';
+import type { Db } from '../db/client.js';
 import type { BackfillProgress, BackfillResult } from '../workflows/backfill-contract.js';
 import {
   type BackfillHandleInfo,

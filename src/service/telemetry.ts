@@ -4,7 +4,7 @@
  * and metric), so it stays on the (plant, metric, time) indexes and within one plant's rows.
  */
 import { type SQL, sql } from 'drizzle-orm';
-import type { Db } from '../activities/deps.js';
+import type { Db } from '../db/client.js';
 import { formatDuration } from './durations.js';
 import { InvalidInputError, mapDbError } from './errors.js';
 import { assertName, resolveTelemetryWindow, type TelemetryQueryOptions } from './telemetry-window.js';

@@ -6,8 +6,21 @@ import {
   proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import { quotaOfActivity, quotaTaskQueue } from '../quotas/classes.js';
+import type { CertificateActivities } from './activity-contracts/certificates.js';
+import type { OperationActivities } from './activity-contracts/operations.js';
+import type { PlantRecordActivities } from './activity-contracts/plant-records.js';
+import type { PolicyActivities } from './activity-contracts/policies.js';
+import type { RotationActivities } from './activity-contracts/rotation.js';
+import type { TelemetryRuleActivities } from './activity-contracts/telemetry-rules.js';
+import type { ThingActivities } from './activity-contracts/things.js';
+
+/** What makes and removes a plant's IoT identity: provisioning, deprovisioning and rotation. */
+type IdentityActivities = ThingActivities &
+  CertificateActivities &
+  PolicyActivities &
+  TelemetryRuleActivities &
+  PlantRecordActivities;
 
 const backoff = { initialInterval: '1s', backoffCoefficient: 2 } as const;
 
@@ -16,8 +29,8 @@ const backoff = { initialInterval: '1s', backoffCoefficient: 2 } as const;
  * scheduled on its quota's task queue, derived from this workflow's queue. The workers of that
  * queue poll with maxTaskQueueActivitiesPerSecond, so the Temporal server paces the whole fleet.
  */
-function quotaRoutedActivities(options: ActivityOptions): ActivityInterfaceFor<Activities> {
-  const onWorkflowQueue = proxyActivities<Activities>(options);
+function quotaRoutedActivities<A>(options: ActivityOptions): ActivityInterfaceFor<A> {
+  const onWorkflowQueue = proxyActivities<A>(options);
   return new Proxy(onWorkflowQueue, {
     get(target, name, receiver) {
       const quota = typeof name === 'string' ? quotaOfActivity(name) : undefined;
@@ -39,7 +52,7 @@ function quotaRoutedActivities(options: ActivityOptions): ActivityInterfaceFor<A
  * backoff; a step that still fails after 30 minutes rolls the provision back instead of leaving a
  * half-made plant waiting forever.
  */
-export const createSteps = quotaRoutedActivities({
+export const createSteps = quotaRoutedActivities<IdentityActivities & RotationActivities>({
   startToCloseTimeout: '30s',
   // On cancellation, wait for a call in flight to finish: compensating while it still runs would
   // undo first and let it create afterwards, leaving an orphan.
@@ -55,7 +68,7 @@ export const createSteps = quotaRoutedActivities({
  * and a workflow task (docs/performance.md). Still one activity per step, with createSteps'
  * timeouts and retries; neither spends a rate quota.
  */
-export const localCreateSteps = proxyLocalActivities<Activities>({
+export const localCreateSteps = proxyLocalActivities<PolicyActivities & TelemetryRuleActivities>({
   startToCloseTimeout: '30s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   scheduleToCloseTimeout: '30m',
@@ -66,14 +79,14 @@ export const localCreateSteps = proxyLocalActivities<Activities>({
  * Steps that remove resources, in rollbacks and deprovisions. They must eventually succeed, and
  * AWS can refuse a policy delete for minutes after a detach, so they keep trying for hours.
  */
-export const removeSteps = quotaRoutedActivities({
+export const removeSteps = quotaRoutedActivities<IdentityActivities>({
   startToCloseTimeout: '30s',
   scheduleToCloseTimeout: '6h',
   retry: { ...backoff, maximumInterval: '2m' },
 });
 
 /** Waiting for another operation on the same plant: long, but heartbeating. */
-export const coordinationSteps = proxyActivities<Activities>({
+export const coordinationSteps = proxyActivities<OperationActivities>({
   startToCloseTimeout: '2h',
   heartbeatTimeout: '30s',
   retry: { ...backoff, maximumInterval: '30s' },

@@ -10,7 +10,7 @@ import {
   startChild,
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { BackfillActivities } from './activity-contracts/backfill.js';
 import {
   type BackfillInput,
   type BackfillProgress,
@@ -26,7 +26,7 @@ import {
 import { IotStatusSearchAttribute, PlantIdSearchAttribute, provisionWorkflowId } from './contract.js';
 import type { provisionPlant } from './provision-plant.js';
 
-const reads = proxyActivities<Activities>({
+const reads = proxyActivities<BackfillActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });

@@ -1,10 +1,10 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
-import { runStep } from '../reconcile/steps.js';
+import { type RemovalActivities, runStep } from '../reconcile/steps.js';
 import type { ReconcileInput, ReconcileResult, RemovalOutcome } from '../reconcile/types.js';
+import type { ReconcileActivities } from './activity-contracts/reconcile.js';
 
 /** The report lists all of AWS IoT under our naming: long, heartbeating, retried a few times. */
-const reads = proxyActivities<Activities>({
+const reads = proxyActivities<ReconcileActivities>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '1m',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 5 },
@@ -14,7 +14,7 @@ const reads = proxyActivities<Activities>({
  * The sagas' own idempotent removal activities, with a shorter budget than a deprovision's: an
  * orphan that cannot go within 15 minutes is reported as failed, and the next run tries again.
  */
-const removals = proxyActivities<Activities>({
+const removals = proxyActivities<RemovalActivities>({
   startToCloseTimeout: '30s',
   scheduleToCloseTimeout: '15m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },

@@ -13,7 +13,6 @@ import {
   WorkflowIdReusePolicy,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import { assertValidPlantId, InvalidPlantIdError } from '../iot/naming.js';
 import {
   DEFAULT_GRACE_PERIOD,
@@ -30,12 +29,13 @@ import {
   rotateCertificateWorkflowId,
   rotationStatusQuery,
 } from '../rotation/contract.js';
+import type { RotationActivities } from './activity-contracts/rotation.js';
 import { createSteps } from './activity-options.js';
 import { PlantIdSearchAttribute } from './contract.js';
 import { releaseCertificate } from './release-certificate.js';
 import { messageOf, Saga } from './saga.js';
 
-const reads = proxyActivities<Activities>({
+const reads = proxyActivities<RotationActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });

@@ -12,7 +12,7 @@ import {
   ListCertificatesCommand,
 } from '@aws-sdk/client-iot';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Activities, createActivities } from '../../src/activities/index.js';
+import { certificateActivities } from '../../src/activities/certificates.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { createDb } from '../../src/db/client.js';
 import { certificates } from '../../src/db/schema.js';
@@ -25,14 +25,17 @@ const vault = createCipher({ currentKey: process.env.ENCRYPTION_KEY ?? '' });
 const plain = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
 const clients: IoTClient[] = [];
 
-/** Activities whose IoT client goes through a fault injector with `spec` (tools/faults syntax). */
-function activitiesWithFaults(spec: string): { activities: Activities; faults: FaultInjector } {
+/** Certificate activities whose IoT client goes through a fault injector with `spec` (tools/faults syntax). */
+function activitiesWithFaults(spec: string): {
+  activities: ReturnType<typeof certificateActivities>;
+  faults: FaultInjector;
+} {
   const iot = new IoTClient({ ...awsClientConfig(), maxAttempts: 1 });
   clients.push(iot);
   const faults = new FaultInjector(spec);
   faults.install(iot);
   return {
-    activities: createActivities({ iot, db: database.db, vault, settings: testSettings() }),
+    activities: certificateActivities({ iot, db: database.db, vault, settings: testSettings() }),
     faults,
   };
 }

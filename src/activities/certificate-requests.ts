@@ -1,0 +1,178 @@
+/**
+ * A certificate request (one per workflow run) and the one certificate it keeps: its row holds the
+ * sealed key, and every retry of the request ends with the certificate recorded there.
+ */
+import {
+  CreateCertificateFromCsrCommand,
+  CreateKeysAndCertificateCommand,
+  DeleteCertificateCommand,
+  type IoTClient,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { certificates } from '../db/schema.js';
+import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
+import { csrFor, generateDeviceKey } from '../iot/device-keys.js';
+import { thingNameFor } from '../iot/naming.js';
+import type { CertificateRef } from '../workflows/activity-contracts/certificates.js';
+import type { ActivityDeps } from './deps.js';
+import { findIssuedCertificate, requestMarker } from './lost-certificate.js';
+
+export type CertificateDeps = Pick<ActivityDeps, 'iot' | 'db' | 'vault'>;
+
+/** The request's row, if the request has stored its key. */
+export async function storedRow(db: Db, requestId: string) {
+  const [row] = await db.select().from(certificates).where(eq(certificates.requestId, requestId));
+  return row;
+}
+
+/**
+ * Records the certificate AWS issued for a request, unless another attempt of the same request
+ * recorded one first. That happens when an attempt's call reaches AWS only after the attempt
+ * timed out and its retry already got a certificate: the late attempt is still running, sees
+ * it lost, and deletes its own certificate (inactive, attached to nothing) so no orphan remains.
+ * The same holds when the request was rolled back (key destroyed) before the late call landed.
+ * Returns the certificate the request keeps.
+ */
+export async function claimIssued(
+  { iot, db, vault }: CertificateDeps,
+  requestId: string,
+  issued: CertificateRef & { certificatePem?: string | undefined },
+): Promise<CertificateRef> {
+  const claimed = await db
+    .update(certificates)
+    .set({
+      certificateId: issued.certificateId,
+      certificateArn: issued.certificateArn,
+      encryptedCertificatePem: issued.certificatePem ? await vault.encrypt(issued.certificatePem) : null,
+      status: 'active',
+      activatedAt: new Date(),
+    })
+    .where(
+      and(
+        eq(certificates.requestId, requestId),
+        isNull(certificates.certificateId),
+        isNull(certificates.destroyedAt),
+      ),
+    )
+    .returning({ id: certificates.id });
+  if (claimed.length > 0)
+    return { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
+  const kept = await storedRow(db, requestId);
+  if (kept?.certificateId !== issued.certificateId) await retireDuplicate(iot, issued.certificateId);
+  if (!kept?.certificateId || !kept.certificateArn || kept.destroyedAt) {
+    throw ApplicationFailure.nonRetryable(
+      `Certificate request ${requestId} was released while it was being created`,
+      'CertificateReleased',
+    );
+  }
+  return { certificateId: kept.certificateId, certificateArn: kept.certificateArn };
+}
+
+/** A certificate this request does not keep: deactivated and deleted, so no orphan remains. */
+async function retireDuplicate(iot: IoTClient, certificateId: string) {
+  for (const command of [
+    new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }),
+    new DeleteCertificateCommand({ certificateId }),
+  ]) {
+    try {
+      await iot.send(command as UpdateCertificateCommand);
+    } catch (error) {
+      if (!isAwsError(error, 'ResourceNotFoundException')) {
+        throw toActivityFailure('Removing duplicate certificate', error, certificateId);
+      }
+    }
+  }
+}
+
+/**
+ * We generate the key and AWS signs its CSR, so a certificate whose answer was lost can still be
+ * recognised (lost-certificate.ts) and adopted instead of issued twice.
+ */
+export async function createFromCsr(
+  deps: CertificateDeps,
+  plantId: string,
+  requestId: string,
+): Promise<CertificateRef> {
+  const { iot, db, vault } = deps;
+  let row = await storedRow(db, requestId);
+  if (row?.certificateId && row.certificateArn)
+    return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+  if (!row) {
+    // Generated and sealed before AWS hears of it, so every retry signs with the same key.
+    const { privateKeyPem } = generateDeviceKey();
+    await db
+      .insert(certificates)
+      .values({ requestId, plantId, encryptedPrivateKey: await vault.encrypt(privateKeyPem) })
+      .onConflictDoNothing({ target: certificates.requestId });
+    row = await storedRow(db, requestId);
+  }
+  if (!row?.encryptedPrivateKey) {
+    throw ApplicationFailure.nonRetryable(
+      `The stored key of request ${requestId} was destroyed`,
+      'KeyDestroyed',
+    );
+  }
+  const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
+
+  if (row.submittedAt) {
+    const lost = await findIssuedCertificate(deps, requestId, row.submittedAt, privateKeyPem);
+    if (lost) return claimIssued(deps, requestId, lost);
+  }
+
+  const csr = await csrFor(privateKeyPem, `CN=${thingNameFor(plantId)}, OU=${requestMarker(requestId)}`);
+  await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
+  const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
+    iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr, setAsActive: true })),
+  );
+  if (!issued.certificateId || !issued.certificateArn) {
+    throw ApplicationFailure.retryable(
+      'CreateCertificateFromCsr answered without a certificate id',
+      'IncompleteResponse',
+    );
+  }
+  return claimIssued(deps, requestId, {
+    certificateId: issued.certificateId,
+    certificateArn: issued.certificateArn,
+    certificatePem: issued.certificatePem,
+  });
+}
+
+/**
+ * CERTIFICATE_MODE=create-keys: AWS generates the key and returns it once. Sealed and stored in this same
+ * activity so it never reaches workflow history. If the answer is lost the certificate cannot
+ * be recognised (its key was never seen), which is why `csr` is the default.
+ */
+export async function createWithAwsKeys(
+  { iot, db, vault }: CertificateDeps,
+  plantId: string,
+  requestId: string,
+): Promise<CertificateRef> {
+  const row = await storedRow(db, requestId);
+  if (row?.certificateId && row.certificateArn)
+    return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+  const issued = await awsCall('CreateKeysAndCertificate', plantId, () =>
+    iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+  );
+  const privateKeyPem = issued.keyPair?.PrivateKey;
+  if (!issued.certificateId || !issued.certificateArn || !privateKeyPem) {
+    throw ApplicationFailure.retryable(
+      'CreateKeysAndCertificate answered without a certificate or key',
+      'IncompleteResponse',
+    );
+  }
+  await db.insert(certificates).values({
+    requestId,
+    plantId,
+    encryptedPrivateKey: await vault.encrypt(privateKeyPem),
+    certificateId: issued.certificateId,
+    certificateArn: issued.certificateArn,
+    encryptedCertificatePem: issued.certificatePem ? await vault.encrypt(issued.certificatePem) : null,
+    submittedAt: new Date(),
+    status: 'active',
+    activatedAt: new Date(),
+  });
+  return { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
+}
