@@ -2,12 +2,11 @@
 # Runs the TypeScript sources through tsx, as `npm start` does; no build step. The image holds only
 # what runs in production: src/ and the migrations, with the production dependencies. Development
 # tooling (tools/: npm start, fault injection), tests and benchmarks stay out.
-FROM node:20-bookworm-slim
+# Node 24, as CI runs the suite on (.ci/run); package.json's engines allow 22 too.
+FROM node:24-bookworm-slim
 
 WORKDIR /app
-ENV NODE_ENV=production \
-    # Node 20 is deliberate (DESIGN.md); the lock file pins an AWS SDK that supports it.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+ENV NODE_ENV=production
 
 # Dependencies first, for layer caching. Optional dependencies stay: esbuild (tsx) needs its
 # platform package; Temporal's native bridge ships prebuilt for linux-x64/arm64 glibc.

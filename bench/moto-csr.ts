@@ -88,7 +88,6 @@ async function issue(server: Server, csr: Csr, measured: boolean): Promise<void>
 }
 
 async function main() {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const bin = await ensureMoto(log);
   const logDir = await mkdtemp(join(tmpdir(), 'solar-iot-bench-moto-csr-'));
   const servers: Server[] = [];

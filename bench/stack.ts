@@ -49,7 +49,6 @@ export interface BenchStack {
 }
 
 export async function startBenchStack(): Promise<BenchStack> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const ext = {
     db: process.env.DATABASE_URL,
     aws: process.env.AWS_ENDPOINT_URL,

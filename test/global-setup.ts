@@ -56,7 +56,6 @@ async function migrate(databaseUrl: string): Promise<void> {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const t0 = Date.now();
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const external = {
     temporal: process.env.TEMPORAL_ADDRESS,
     db: process.env.DATABASE_URL,

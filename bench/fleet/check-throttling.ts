@@ -20,7 +20,6 @@ import {
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startQuotaProxy } from './quota-proxy.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const seen: string[] = [];
 const stub = createServer((req, res) => {
   seen.push(`${req.method} ${req.url}`);

@@ -169,9 +169,7 @@ describe('npm start: least privilege per process (issue 13, item 7)', () => {
   it('gives each process only what it needs', () => {
     const codec = app('src/codec/main.ts').environ;
     expect(codec.get('TEMPORAL_CODEC_KEYS')).toBeTruthy();
-    const awsOrDb = (k: string) =>
-      (k.startsWith('AWS_') && k !== 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED') ||
-      k === 'DATABASE_URL';
+    const awsOrDb = (k: string) => k.startsWith('AWS_') || k === 'DATABASE_URL';
     expect([...codec.keys()].filter(awsOrDb)).toEqual([]);
     expect(codec.has('API_TOKEN')).toBe(false);
 

@@ -44,7 +44,6 @@ const RUNTIME = [
   'http_proxy',
   'https_proxy',
   'no_proxy',
-  'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
 ];
 
 /** The IoT configuration the service layer reads (src/config). */

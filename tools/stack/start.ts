@@ -177,9 +177,6 @@ function table(rows: [string, string, string][]): string {
 }
 
 async function main(): Promise<number> {
-  // Node 20 is a known, documented choice (DESIGN.md, "Known risks"); the AWS SDK's notice about
-  // it would repeat in every process of the dev stack. Set the variable to 'false' to see it.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dataDir = resolve(process.env.SOLAR_IOT_DATA_DIR || join(ROOT, '.data'));
   const logDir = join(dataDir, 'logs');
   // 0711 under any umask, refused when others can write it (data-dir.ts); logs and Temporal's

@@ -205,7 +205,6 @@ export class ChaosStack {
       AWS_SECRET_ACCESS_KEY: MOTO_CREDENTIALS.secretAccessKey,
       AWS_IOT_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/solar-iot-iot-rule`,
       AWS_SQS_QUEUE_URL: this.queueUrl,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ENCRYPTION_KEY: this.encryptionKey,
       LOG_LEVEL: 'info',
       ...extra,
