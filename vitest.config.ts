@@ -6,7 +6,7 @@ export default defineConfig({
     pool: 'forks',
     // Files share one Temporal test server, moto and PostgreSQL started by the global setup.
     fileParallelism: false,
-    globalSetup: ['./test/global-setup.ts'],
+    globalSetup: ['./test/support/global-setup.ts'],
     // `npm run record:histories` adds the recorder of the replay test's histories.
     include: ['test/**/*.test.ts', ...(process.env.RECORD_HISTORIES === '1' ? ['test/**/*.record.ts'] : [])],
     testTimeout: 120_000,

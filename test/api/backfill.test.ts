@@ -13,7 +13,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackfillProgress, provisionWorkflowId } from '../../src/client.js';
 import { type IotStatus, plants } from '../../src/db/schema.js';
-import { type ActivityOverrides, TestStack } from './stack.js';
+import { TestStack } from '../support/product-stack.js';
+import type { ActivityOverrides } from '../support/worker.js';
 
 let stack: TestStack;
 const createThingCalls = new Map<string, number>();

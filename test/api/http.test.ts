@@ -22,7 +22,7 @@ import type { PlantPage } from '../../src/service/plants.js';
 import { createSolarIot, type PlantStatus, type SolarIot } from '../../src/service/solar-iot.js';
 import type { BackfillProgress } from '../../src/workflows/backfill-contract.js';
 import { freePort } from '../../tools/stack/processes.js';
-import { TestStack } from './stack.js';
+import { TestStack } from '../support/product-stack.js';
 
 const TOKEN = 'http-test-token-0123456789';
 

@@ -18,7 +18,7 @@ import {
 } from '../../src/client.js';
 import { plants } from '../../src/db/schema.js';
 import { plantRuleNameFor, thingNameFor } from '../../src/iot/naming.js';
-import { TestStack } from './stack.js';
+import { TestStack } from '../support/product-stack.js';
 
 let stack: TestStack;
 /** Released by the test that holds a deprovision in its list-principals step. */

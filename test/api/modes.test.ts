@@ -21,7 +21,7 @@ import { ConflictError, ShadowVersionConflictError } from '../../src/service/err
 import { openSolarIot } from '../../src/service/open.js';
 import { provisionWorkflowId } from '../../src/workflows/contract.js';
 import { freePort } from '../../tools/stack/processes.js';
-import { envFor, memoryLogger, TestStack } from './stack.js';
+import { envFor, memoryLogger, TestStack } from '../support/product-stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const MODES_API_TOKEN = 'modes-test-api-token-0123456789';

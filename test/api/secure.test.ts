@@ -19,7 +19,7 @@ import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
 import { createSolarIot, type SolarIot } from '../../src/service/solar-iot.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
 import { freePort } from '../../tools/stack/processes.js';
-import { envFor, TestStack } from './stack.js';
+import { envFor, TestStack } from '../support/product-stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const TOKEN = 'secure-test-token-0123456789';

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { thingNameFor } from '../../src/iot/naming.js';
+import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
-import { TestStack } from './stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 

@@ -11,8 +11,8 @@ import { run } from '../../src/cli/program.js';
 import { type IotStatus, plants } from '../../src/db/schema.js';
 import type { PlantListItem, PlantPage } from '../../src/service/plants.js';
 import type { PlantStatus } from '../../src/service/solar-iot.js';
+import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
-import { TestStack } from './stack.js';
 
 const TOKEN = 'silent-test-token-0123456789';
 let stack: TestStack;

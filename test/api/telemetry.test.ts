@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/api/server.js';
 import { plants } from '../../src/db/schema.js';
 import type { LatestTelemetryView, TelemetryView } from '../../src/service/telemetry.js';
+import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
-import { TestStack } from './stack.js';
 
 const TOKEN = 'telemetry-test-token-0123456789';
 let stack: TestStack;

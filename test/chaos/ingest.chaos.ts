@@ -22,7 +22,7 @@ import {
 } from '../../src/ingest/simulator.js';
 import { MOTO_CREDENTIALS } from '../../tools/stack/components.js';
 import { freePort, ManagedProcess } from '../../tools/stack/processes.js';
-import { ChaosStack, waitFor } from './support/stack.js';
+import { ChaosStack, waitFor } from '../support/chaos-stack.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MESSAGES = Number(process.env.CHAOS_INGEST_MESSAGES ?? 1500);

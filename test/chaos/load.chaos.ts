@@ -18,8 +18,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { plants } from '../../src/db/schema.js';
 import { startDeprovisioning, startProvisioning } from '../../src/service/workflow-starters.js';
 import { seededRandom } from '../../tools/faults/index.js';
-import { expectConsistent } from './support/checks.js';
-import { ChaosStack, type WorkerProcess } from './support/stack.js';
+import { expectConsistent } from '../support/chaos-checks.js';
+import { ChaosStack, type WorkerProcess } from '../support/chaos-stack.js';
 
 /** Concurrent plants; docs/reliability.md has the measured times (about 8 minutes for 300 on 2 cores). */
 const PLANTS = Number(process.env.CHAOS_PLANTS ?? 300);

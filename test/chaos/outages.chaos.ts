@@ -15,8 +15,8 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDeprovisioning, startProvisioning } from '../../src/service/workflow-starters.js';
 import { provisionWorkflowId } from '../../src/workflows/contract.js';
-import { expectConsistent, statusOf } from './support/checks.js';
-import { ChaosStack, type WorkerProcess, waitFor } from './support/stack.js';
+import { expectConsistent, statusOf } from '../support/chaos-checks.js';
+import { ChaosStack, type WorkerProcess, waitFor } from '../support/chaos-stack.js';
 
 let stack: ChaosStack;
 let worker: WorkerProcess;

@@ -20,8 +20,8 @@ import { plants } from '../../src/db/schema.js';
 import { plantRuleNameFor, policyNameFor, thingNameFor } from '../../src/iot/naming.js';
 import { startDeprovisioning, startProvisioning } from '../../src/service/workflow-starters.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
-import { expectConsistent, lastAttempt, statusOf } from './support/checks.js';
-import { ChaosStack, waitFor } from './support/stack.js';
+import { expectConsistent, lastAttempt, statusOf } from '../support/chaos-checks.js';
+import { ChaosStack, waitFor } from '../support/chaos-stack.js';
 
 let stack: ChaosStack;
 

@@ -12,7 +12,7 @@ import { EXIT } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
 import { plants } from '../../src/db/schema.js';
 import { thingNameFor } from '../../src/iot/naming.js';
-import { TestStack } from '../api/stack.js';
+import { TestStack } from '../support/product-stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
 import { ruleOutput } from '../../src/ingest/message.js';
-import { envFor } from '../api/stack.js';
+import { envFor } from '../support/product-stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 

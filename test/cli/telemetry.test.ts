@@ -5,7 +5,7 @@ import { EXIT } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
 import { plants } from '../../src/db/schema.js';
 import type { TelemetryView } from '../../src/service/telemetry.js';
-import { TestStack } from '../api/stack.js';
+import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
 
 let stack: TestStack;

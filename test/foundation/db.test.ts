@@ -22,7 +22,8 @@ const MIGRATION_COUNT = (
 ).entries.length;
 
 const serverUrl = process.env.DATABASE_URL;
-if (!serverUrl) throw new Error('DATABASE_URL is not set: run through vitest with test/global-setup.ts');
+if (!serverUrl)
+  throw new Error('DATABASE_URL is not set: run through vitest with test/support/global-setup.ts');
 
 const created: string[] = [];
 let admin: pg.Client;

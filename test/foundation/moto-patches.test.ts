@@ -85,7 +85,8 @@ describe('moto patches (tools/stack/moto_server_patched.py)', () => {
 
   it('signs them as the CA whose certificate moto publishes (MOTO_IOT_CA_FILE): the chain verifies', async () => {
     const caFile = process.env.MOTO_IOT_CA_FILE;
-    if (!caFile) throw new Error('MOTO_IOT_CA_FILE is not set (test/global-setup.ts sets it for its moto)');
+    if (!caFile)
+      throw new Error('MOTO_IOT_CA_FILE is not set (test/support/global-setup.ts sets it for its moto)');
     const ca = new X509Certificate(await readFile(caFile, 'utf8'));
     expect(ca.subject).toBe(MOTO_ISSUER);
     expect(ca.issuer).toBe(MOTO_ISSUER);

@@ -16,7 +16,8 @@ import { loadPartitionSettings, PARTITION_DEFAULTS } from '../../src/ingest/part
 const PARTITIONING_TAG = '0004_partition_telemetry_by_time';
 
 const serverUrl = process.env.DATABASE_URL;
-if (!serverUrl) throw new Error('DATABASE_URL is not set: run through vitest with test/global-setup.ts');
+if (!serverUrl)
+  throw new Error('DATABASE_URL is not set: run through vitest with test/support/global-setup.ts');
 
 let admin: pg.Client;
 const created: string[] = [];

@@ -17,8 +17,8 @@ import {
   testPlant,
   testSettings,
   waitFor,
-} from './support.js';
-import { useIngestHarness } from './use-ingest-harness.js';
+} from '../support/ingest.js';
+import { useIngestHarness } from '../support/use-ingest-harness.js';
 
 const t = useIngestHarness();
 const { queue, consumer, emptied } = t;

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ruleOutput } from '../../src/ingest/message.js';
-import { send, type TestConsumer, testPlant, testSettings, waitFor } from './support.js';
-import { useIngestHarness } from './use-ingest-harness.js';
+import { send, type TestConsumer, testPlant, testSettings, waitFor } from '../support/ingest.js';
+import { useIngestHarness } from '../support/use-ingest-harness.js';
 
 const t = useIngestHarness();
 const { emptied } = t;

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseMessage, type Reading } from '../../src/ingest/message.js';
 import { writeBatch } from '../../src/ingest/store.js';
-import { body, databaseUrl, testPlant } from './support.js';
+import { body, databaseUrl, testPlant } from '../support/ingest.js';
 
 const pool = new pg.Pool({ connectionString: databaseUrl(), max: 3 });
 afterAll(() => pool.end());

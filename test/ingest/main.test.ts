@@ -21,7 +21,7 @@ import {
   send,
   testPlant,
   waitFor,
-} from './support.js';
+} from '../support/ingest.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

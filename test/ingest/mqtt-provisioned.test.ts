@@ -6,7 +6,7 @@
  * Both certificate modes, each proven to connect and publish:
  * - csr (production's default): the worker makes the device key and sends a CSR. moto, through
  *   tools/stack/moto_server_patched.py, certifies that CSR's key with its emulator CA and publishes
- *   the CA's certificate (MOTO_IOT_CA_FILE, set by test/global-setup.ts): the broker trusts that
+ *   the CA's certificate (MOTO_IOT_CA_FILE, set by test/support/global-setup.ts): the broker trusts that
  *   file, as a real broker trusts the Amazon CA behind AWS IoT certificates.
  * - create-keys: moto returns a key with a certificate it signs with that same key under
  *   "CN=Moto" and publishes no CA for it, so the test rebuilds that issuer from the key
@@ -34,9 +34,9 @@ import { TelemetrySimulator } from '../../src/ingest/simulator.js';
 import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { exportDeviceBundle } from '../../src/secrets/export-credentials.js';
+import { fingerprintOf, issuerOfSelfIssued, TestCa, TlsBroker } from '../support/mqtt.js';
 import { newPlantId, ProvisioningHarness, testSettings } from '../support/provisioning-harness.js';
 import { createTimeSkippingEnv } from '../support/temporal.js';
-import { fingerprintOf, issuerOfSelfIssued, TestCa, TlsBroker } from './mqtt-support.js';
 
 let env: TestWorkflowEnvironment;
 let h: ProvisioningHarness;
@@ -70,7 +70,7 @@ async function issuerToTrust(
   const caFile = process.env.MOTO_IOT_CA_FILE;
   if (!caFile)
     throw new Error(
-      'MOTO_IOT_CA_FILE is not set: this case needs the moto started by test/global-setup.ts (through' +
+      'MOTO_IOT_CA_FILE is not set: this case needs the moto started by test/support/global-setup.ts (through' +
         ' tools/stack/moto_server_patched.py), or a caller-set MOTO_IOT_CA_FILE for an external moto',
     );
   const caPem = await readFile(caFile, 'utf8');

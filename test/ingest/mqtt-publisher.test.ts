@@ -31,8 +31,8 @@ import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { policyDocumentFor } from '../../src/iot/policy-document.js';
 import { exportDeviceBundle } from '../../src/secrets/export-credentials.js';
-import { fingerprintOf, type Received, TestCa, TlsBroker, writeBundle } from './mqtt-support.js';
-import { databaseUrl } from './support.js';
+import { databaseUrl } from '../support/ingest.js';
+import { fingerprintOf, type Received, TestCa, TlsBroker, writeBundle } from '../support/mqtt.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);

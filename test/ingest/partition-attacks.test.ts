@@ -16,7 +16,7 @@ import { maintainPartitions, type RetentionSettings } from '../../src/db/partiti
 import { parseMessage, type Reading, ruleOutput } from '../../src/ingest/message.js';
 import { listQuarantined, replayQuarantined } from '../../src/ingest/quarantine.js';
 import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
-import { databaseUrl } from './support.js';
+import { databaseUrl } from '../support/ingest.js';
 
 let admin: pg.Client;
 const databases: string[] = [];

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { QUARANTINE_PREFIX_BYTES } from '../../src/ingest/message.js';
 import { purgeExpiredQuarantine } from '../../src/ingest/quarantine.js';
-import { body, reading, send, testPlant, testSettings, waitFor } from './support.js';
-import { useIngestHarness } from './use-ingest-harness.js';
+import { body, reading, send, testPlant, testSettings, waitFor } from '../support/ingest.js';
+import { useIngestHarness } from '../support/use-ingest-harness.js';
 
 const t = useIngestHarness();
 const { queue, consumer, emptied } = t;

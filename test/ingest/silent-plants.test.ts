@@ -16,11 +16,12 @@ import {
   loadSilentPlantsSettings,
   startSilentPlantsMonitor,
 } from '../../src/ingest/silent-plants.js';
+import { quietLogger } from '../support/ingest.js';
 import { storeReadings } from '../support/telemetry.js';
-import { quietLogger } from './support.js';
 
 const serverUrl = process.env.DATABASE_URL;
-if (!serverUrl) throw new Error('DATABASE_URL is not set: run through vitest with test/global-setup.ts');
+if (!serverUrl)
+  throw new Error('DATABASE_URL is not set: run through vitest with test/support/global-setup.ts');
 
 let admin: pg.Client;
 const created: string[] = [];

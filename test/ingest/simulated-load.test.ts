@@ -19,7 +19,7 @@ import {
   startConsumer,
   testSettings,
   waitFor,
-} from './support.js';
+} from '../support/ingest.js';
 
 let sqs: SQSClient;
 let db: Db;

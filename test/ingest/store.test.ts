@@ -8,7 +8,7 @@ import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { INGEST_DEFAULTS } from '../../src/ingest/settings.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
 import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
-import { body, Db, testPlant, waitFor } from './support.js';
+import { body, Db, testPlant, waitFor } from '../support/ingest.js';
 
 let db: Db;
 

@@ -10,8 +10,9 @@ import { CancelledFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
 import { toActivityFailure } from '../../src/iot/aws-errors.js';
-import { type ActivityOverrides, newPlantId } from '../support/provisioning-harness.js';
+import { newPlantId } from '../support/provisioning-harness.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
+import type { ActivityOverrides } from '../support/worker.js';
 
 const t = useProvisioningHarness({ server: 'dev-server' });
 

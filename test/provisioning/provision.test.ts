@@ -21,8 +21,9 @@ import { type PlantIotResources, provisionWorkflowId, statusQuery } from '../../
 import { FaultInjector } from '../../tools/faults/index.js';
 import { decodedHistoryText } from '../support/history.js';
 import { awsClientConfig } from '../support/moto.js';
-import { type ActivityOverrides, newPlantId } from '../support/provisioning-harness.js';
+import { newPlantId } from '../support/provisioning-harness.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
+import type { ActivityOverrides } from '../support/worker.js';
 
 const t = useProvisioningHarness();
 

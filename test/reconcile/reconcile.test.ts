@@ -26,8 +26,8 @@ import {
 } from '../../src/reconcile/index.js';
 import type { reconcile } from '../../src/workflows/reconcile.js';
 import { resetMoto } from '../support/moto.js';
+import { plantId, RECONCILE_KEY, ReconcileHarness } from '../support/reconcile-harness.js';
 import { createDevServerEnv } from '../support/temporal.js';
-import { plantId, RECONCILE_KEY, ReconcileHarness } from './support.js';
 
 let env: TestWorkflowEnvironment;
 let h: ReconcileHarness;

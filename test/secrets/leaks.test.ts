@@ -28,8 +28,6 @@ import { AMAZON_ROOT_CA_1_PEM, AMAZON_ROOT_CA_1_SHA256 } from '../../src/secrets
 import { BUNDLE_FILES, exportCommand } from '../../src/secrets/export-credentials.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
-import { createTimeSkippingEnv } from '../support/temporal.js';
-import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 import {
   allTablesText,
   findNeedles,
@@ -39,7 +37,9 @@ import {
   secretNeedles,
   testCodec,
   toPayload,
-} from './support.js';
+} from '../support/secrets.js';
+import { createTimeSkippingEnv } from '../support/temporal.js';
+import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 
 const ENDPOINT = 'test-ats.iot.us-east-1.amazonaws.com';
 let codec: EncryptionCodec;

@@ -14,10 +14,10 @@ import { codecKeyUsage } from '../../src/codec/key-usage.js';
 import type { EncryptionCodec } from '../../src/codec/payload-codec.js';
 import { ensureRotationSchedule, ROTATION_RUN_WORKFLOW_ID } from '../../src/rotation/schedule.js';
 import { ProvisioningHarness } from '../support/provisioning-harness.js';
+import { testCodec } from '../support/secrets.js';
 import { createDevServerEnv } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 import { runWorkers } from '../support/worker.js';
-import { testCodec } from './support.js';
 
 let codec: EncryptionCodec;
 const t = useProvisioningHarness({

@@ -18,10 +18,10 @@ import { readAllowPlainPayloads } from '../../src/codec/settings.js';
 import { installTemporalLogger } from '../../src/logging/temporal.js';
 import { deprovisionWorkflowId } from '../../src/workflows/contract.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { memoryLogger, testCodec } from '../support/secrets.js';
 import { createTimeSkippingEnv, uniqueTaskQueue } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
 import { runWorkers } from '../support/worker.js';
-import { memoryLogger, testCodec } from './support.js';
 
 let codec: EncryptionCodec;
 let logs: ReturnType<typeof memoryLogger>;

@@ -22,9 +22,9 @@ import { ensureRotationSchedule } from '../../src/rotation/schedule.js';
 import { readRotationSettings } from '../../src/rotation/settings.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { testCodec } from '../support/secrets.js';
 import { createDevServerEnv, createTimeSkippingEnv, installTestRuntime } from '../support/temporal.js';
 import { useProvisioningHarness } from '../support/use-provisioning-harness.js';
-import { testCodec } from './support.js';
 
 let codec: EncryptionCodec;
 const t = useProvisioningHarness({

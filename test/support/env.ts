@@ -1,5 +1,5 @@
 /**
- * What test/global-setup.ts hands to every test file. The same values are in process.env of the
+ * What test/support/global-setup.ts hands to every test file. The same values are in process.env of the
  * test workers (vitest forks inherit the main process' environment after global setup), so code
  * under test that reads its configuration from the environment works unchanged.
  */

@@ -18,8 +18,6 @@ import { listAllCertificates, listAllPolicies, listAllThings, listAllTopicRules 
 import { awsClientConfig } from './moto.js';
 import { type ActivityOverrides, runWorkers } from './worker.js';
 
-export type { ActivityOverrides } from './worker.js';
-
 export function testSettings(overrides: Partial<IotSettings> = {}): IotSettings {
   return {
     certificateMode: 'csr',
@@ -126,6 +124,8 @@ export function newPlantId(): string {
 function requiredEnv(name: string): string {
   const value = process.env[name];
   if (!value)
-    throw new Error(`${name} is not set: run the tests through vitest (test/global-setup.ts provides it)`);
+    throw new Error(
+      `${name} is not set: run the tests through vitest (test/support/global-setup.ts provides it)`,
+    );
   return value;
 }

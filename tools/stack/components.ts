@@ -1,7 +1,7 @@
 /**
  * Starting and stopping the real servers behind the local stack and the tests: Temporal dev
  * server (CLI), Temporal time-skipping test server (Java), embedded PostgreSQL, moto.
- * Used by `tools/stack/start.ts` (fixed ports, persistent data) and `test/global-setup.ts`
+ * Used by `tools/stack/start.ts` (fixed ports, persistent data) and `test/support/global-setup.ts`
  * (free ports, throw-away data).
  */
 import { execFile } from 'node:child_process';
@@ -182,7 +182,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
 }
 
 // ---------------------------------------------------------------------------------------------
-// Temporal time-skipping test server, shared by a whole test run (see test/global-setup.ts)
+// Temporal time-skipping test server, shared by a whole test run (see test/support/global-setup.ts)
 // ---------------------------------------------------------------------------------------------
 
 export interface SharedTestServer extends Component {

@@ -3,17 +3,12 @@ import { type IoTClient, ListThingPrincipalsCommand } from '@aws-sdk/client-iot'
 import type { Client } from '@temporalio/client';
 import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { certificates, plants } from '../../../src/db/schema.js';
-import { SHARED_POLICY_NAME } from '../../../src/iot/naming.js';
-import { plantIdOfPolicy, plantIdOfRule, plantIdOfThing } from '../../../src/reconcile/index.js';
-import { type OperationStatus, statusQuery } from '../../../src/workflows/contract.js';
-import {
-  listAllCertificates,
-  listAllPolicies,
-  listAllThings,
-  listAllTopicRules,
-} from '../../support/aws-listings.js';
-import type { ChaosStack } from './stack.js';
+import { certificates, plants } from '../../src/db/schema.js';
+import { SHARED_POLICY_NAME } from '../../src/iot/naming.js';
+import { plantIdOfPolicy, plantIdOfRule, plantIdOfThing } from '../../src/reconcile/index.js';
+import { type OperationStatus, statusQuery } from '../../src/workflows/contract.js';
+import { listAllCertificates, listAllPolicies, listAllThings, listAllTopicRules } from './aws-listings.js';
+import type { ChaosStack } from './chaos-stack.js';
 
 /** The workflow's `status` query, or undefined when it cannot answer (no worker, closed). */
 export async function statusOf(client: Client, workflowId: string): Promise<OperationStatus | undefined> {

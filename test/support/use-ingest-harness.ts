@@ -16,7 +16,7 @@ import {
   queueDepth,
   startConsumer,
   type TestConsumer,
-} from './support.js';
+} from './ingest.js';
 
 export interface IngestHarness {
   /** The file's SQS client (from its beforeAll on). */

@@ -17,11 +17,12 @@ import { ruleOutput } from '../../src/ingest/message.js';
 import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { INGEST_DEFAULTS, type IngestSettings } from '../../src/ingest/settings.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
-import { awsClientConfig } from '../support/moto.js';
+import { awsClientConfig } from './moto.js';
 
 export function databaseUrl(): string {
   const url = process.env.DATABASE_URL;
-  if (!url) throw new Error('DATABASE_URL is not set: run the tests through vitest (test/global-setup.ts)');
+  if (!url)
+    throw new Error('DATABASE_URL is not set: run the tests through vitest (test/support/global-setup.ts)');
   return url;
 }
 

@@ -35,12 +35,12 @@ import {
   startPostgres,
   startSharedTestServer,
   startTemporalDevServer,
-} from '../tools/stack/components.js';
-import { freePort } from '../tools/stack/processes.js';
-import { ensureTools, formatToolError } from '../tools/stack/tools.js';
-import { STACK_ENV_KEYS, type StackEnv, TEST_ENCRYPTION_KEY } from './support/env.js';
+} from '../../tools/stack/components.js';
+import { freePort } from '../../tools/stack/processes.js';
+import { ensureTools, formatToolError } from '../../tools/stack/tools.js';
+import { STACK_ENV_KEYS, type StackEnv, TEST_ENCRYPTION_KEY } from './env.js';
 
-const MIGRATE_MODULE = fileURLToPath(new URL('../src/db/migrate.ts', import.meta.url));
+const MIGRATE_MODULE = fileURLToPath(new URL('../../src/db/migrate.ts', import.meta.url));
 
 /** Applies the migrations with the same code as `npm start` (src/db/migrate.ts). */
 async function migrate(databaseUrl: string): Promise<void> {

@@ -19,7 +19,7 @@ import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import { policyNameFor, thingNameFor } from '../../src/iot/naming.js';
 import { topicRulePayload } from '../../src/iot/topic-rule.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
-import { ProvisioningHarness } from '../support/provisioning-harness.js';
+import { ProvisioningHarness } from './provisioning-harness.js';
 
 /** A valid key of our own: the suite's shared test key is refused by loadConfig (see the CLI test). */
 export const RECONCILE_KEY = randomBytes(32).toString('hex');

@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { IoTClient } from '@aws-sdk/client-iot';
 import type { Client } from '@temporalio/client';
 import pg from 'pg';
-import { createTemporalClient } from '../../../src/codec/data-converter.js';
-import { loadConfig } from '../../../src/config/index.js';
-import { createCipher } from '../../../src/crypto/encryption.js';
-import { createDb, type DbHandle } from '../../../src/db/client.js';
-import { migrateDatabase } from '../../../src/db/migrate.js';
-import { buildDriftReport, type DriftReport } from '../../../src/reconcile/index.js';
+import { createTemporalClient } from '../../src/codec/data-converter.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createCipher } from '../../src/crypto/encryption.js';
+import { createDb, type DbHandle } from '../../src/db/client.js';
+import { migrateDatabase } from '../../src/db/migrate.js';
+import { buildDriftReport, type DriftReport } from '../../src/reconcile/index.js';
 import {
   createMotoQueue,
   MOTO_ACCOUNT_ID,
@@ -29,11 +29,11 @@ import {
   startPostgres,
   startTemporalDevServer,
   type TemporalDevServer,
-} from '../../../tools/stack/components.js';
-import { freePort, ManagedProcess } from '../../../tools/stack/processes.js';
-import { ensureTools, type Tools } from '../../../tools/stack/tools.js';
+} from '../../tools/stack/components.js';
+import { freePort, ManagedProcess } from '../../tools/stack/processes.js';
+import { ensureTools, type Tools } from '../../tools/stack/tools.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 /** Polls `check` until it returns a value other than undefined/false; fails after `timeoutMs`. */

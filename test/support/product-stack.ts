@@ -21,11 +21,10 @@ import { createLogger, type Logger } from '../../src/logging/index.js';
 import { createMockActivities } from '../../src/mock/activities.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../../src/service/solar-iot.js';
 import type { WorkerSet } from '../../src/worker/workers.js';
-import { installTestRuntime, uniqueTaskQueue } from '../support/temporal.js';
-import { type ActivityOverrides, createTestWorkers } from '../support/worker.js';
+import { installTestRuntime, uniqueTaskQueue } from './temporal.js';
+import { type ActivityOverrides, createTestWorkers } from './worker.js';
 
 export type Mode = 'aws' | 'mock' | 'disabled';
-export type { ActivityOverrides } from '../support/worker.js';
 
 /** The standard queue the telemetry rule targets (moto may have been reset by another file). */
 export async function ensureQueue(): Promise<string> {
