@@ -62,11 +62,12 @@ export const createSteps = quotaRoutedActivities<IdentityActivities & RotationAc
 });
 
 /**
- * Provisioning steps that normally make no external call: plantPolicy checks the shared policy
- * at most once a minute per worker, getDataEndpoint returns the configured endpoint. As local
- * activities they run in the workflow's own worker, which spares each a task-queue round trip
- * and a workflow task (docs/performance.md). Still one activity per step, with createSteps'
- * timeouts and retries; neither spends a rate quota.
+ * Provisioning steps that normally make no external call (plantPolicy checks the shared policy
+ * at most once a minute per worker). As local activities they run in the workflow's own worker,
+ * which spares each a task-queue round trip and a workflow task (docs/performance.md). Still one
+ * activity per step, with createSteps' timeouts and retries; none spends a rate quota. A step
+ * that may wait on AWS does not belong here: a local activity holds the workflow task, and the
+ * status query with it, while it runs.
  */
 export const localCreateSteps = proxyLocalActivities<PolicyActivities & TelemetryRuleActivities>({
   startToCloseTimeout: '30s',

@@ -18,7 +18,7 @@ export interface DeprovisionPlantInput {
   plantId: string;
 }
 
-/** The seed's field names. Ids and names only: never key material. */
+/** A provisioned plant's AWS IoT resources. Ids and names only: never key material. */
 export interface PlantIotResources {
   thingName: string;
   thingArn: string;

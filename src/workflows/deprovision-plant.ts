@@ -1,5 +1,5 @@
-import { ApplicationFailure, patched } from '@temporalio/workflow';
-import { policyNameFor, thingNameFor } from '../iot/naming.js';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, removeSteps } from './activity-options.js';
 import type { DeprovisionPlantInput, DeprovisionResult } from './contract.js';
 import { Progress } from './progress.js';
@@ -22,20 +22,14 @@ export async function deprovisionPlant(input: DeprovisionPlantInput): Promise<De
     // A provision still running is cancelled first; its own rollback runs before we go on.
     await progress.step('stop-provisioning', () => coordinationSteps.stopProvisioning({ plantId }));
     // A rotation must not re-attach or record a certificate while the plant is taken apart.
-    // patched(): deprovisions recorded before this step replay unchanged.
-    if (patched('stop-rotation')) {
-      await progress.step('stop-rotation', () => coordinationSteps.stopRotation({ plantId }));
-    }
+    await progress.step('stop-rotation', () => coordinationSteps.stopRotation({ plantId }));
     const stored = await progress.step('record-start', () => removeSteps.beginDeprovisioning({ plantId }));
     const principals = await progress.step('list-principals', () =>
       removeSteps.listThingPrincipals({ thingName }),
     );
     // The policy the certificates carry, from our record: the shared one is only detached (the
-    // other plants keep it), the plant's own is deleted too. patched(): deprovisions recorded
-    // before this step replay unchanged.
-    const policy = patched('shared-policy')
-      ? await progress.step('read-policy', () => removeSteps.recordedPolicy({ plantId }))
-      : { policyName: policyNameFor(plantId), shared: false };
+    // other plants keep it), the plant's own is deleted too.
+    const policy = await progress.step('read-policy', () => removeSteps.recordedPolicy({ plantId }));
     const { policyName } = policy;
 
     await progress.step('delete-rule', () => removeSteps.removeTelemetryRoute({ plantId }));

@@ -1,11 +1,5 @@
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  patched,
-  workflowInfo,
-} from '@temporalio/workflow';
-import { policyNameFor, thingNameFor } from '../iot/naming.js';
+import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, createSteps, localCreateSteps, removeSteps } from './activity-options.js';
 import { cancelledFailure, cancelRequestedMeanwhile } from './cancellation.js';
 import type { PlantIotResources, ProvisionPlantInput } from './contract.js';
@@ -41,14 +35,8 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
   try {
     // POLICY_MODE decides, in the activity: the shared policy (made sure of at most once a
     // minute per worker, no AWS call per plant) or the plant's own, created below on the
-    // CreatePolicy quota queue. patched(): provisions recorded before this step replay unchanged.
-    const sharedPolicyStep = patched('shared-policy');
-    // The steps without an external call in the common case run as local activities.
-    // patched(): provisions recorded before replay their activities unchanged.
-    const light = sharedPolicyStep && patched('local-steps') ? localCreateSteps : createSteps;
-    const policy = sharedPolicyStep
-      ? await progress.step('choose-policy', () => light.plantPolicy({ plantId }))
-      : { policyName: policyNameFor(plantId), shared: false };
+    // CreatePolicy quota queue. A local activity: no external call in the common case.
+    const policy = await progress.step('choose-policy', () => localCreateSteps.plantPolicy({ plantId }));
     const { policyName } = policy;
 
     saga.add(`thing ${thingName}`, () => removeSteps.deleteThing({ thingName }));
@@ -86,12 +74,10 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
       createSteps.ensureTelemetryRoute({ plantId }),
     );
 
-    // An activity again, not local: a local activity that waits on DescribeEndpoint (endpoint
-    // not configured) holds the workflow task, and the status query with it, for as long as the
-    // call takes (the worker-kill chaos test's queries stalled 20 s). patched(): runs recorded
-    // with the local step replay it.
-    const endpointStep = patched('endpoint-activity') ? createSteps : light;
-    const endpoint = await progress.step('describe-endpoint', () => endpointStep.getDataEndpoint());
+    // An activity, not local: a local activity that waits on DescribeEndpoint (endpoint not
+    // configured) holds the workflow task, and the status query with it, for as long as the
+    // call takes (queries in the worker-kill chaos test stalled 20 s that way).
+    const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
     const resources: PlantIotResources = {
       ...thing,
       ...certificate,
@@ -116,11 +102,8 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     const recordFailed = () => removeSteps.recordFailed({ plantId, reason: summary });
     // A cancelled workflow's scope refuses new activities: outside it, or a plant whose provision
     // an operator cancelled stays 'provisioning' for good (and reconciliation never judges it).
-    // patched(): cancelled runs recorded before this replay as they ran.
-    await (cancelled && patched('record-cancelled')
-      ? CancellationScope.nonCancellable(recordFailed)
-      : recordFailed()
-    ).catch(() => undefined);
+    const recorded = cancelled ? CancellationScope.nonCancellable(recordFailed) : recordFailed();
+    await recorded.catch(() => undefined);
     if (leftovers.length) throw ApplicationFailure.nonRetryable(summary, 'RollbackIncomplete');
     if (cancelled) throw isCancellation(error) ? error : cancelledFailure(summary);
     throw ApplicationFailure.nonRetryable(summary, 'ProvisioningFailed');

@@ -27,6 +27,7 @@ import { rotateCertificateWorkflowId, rotationStatusQuery } from '../../src/rota
 import { AMAZON_ROOT_CA_1_PEM, AMAZON_ROOT_CA_1_SHA256 } from '../../src/secrets/amazon-root-ca.js';
 import { BUNDLE_FILES, exportCommand } from '../../src/secrets/export-credentials.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
+import { workflowPatches } from '../../src/workflows/patches.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
 import {
   allTablesText,
@@ -223,12 +224,12 @@ describe('secrets never leak', () => {
     for (const id of ids) {
       const history = await rawHistory(raw.workflow.getHandle(id));
       // Patch markers (patched()) are written by the SDK core, not through the data converter: they
-      // may only ever hold the patch id, which the check below pins down.
+      // may only ever hold a registered patch id (src/workflows/patches.ts).
       const patches = history.payloads.filter((p) => p.path.includes('patch-data'));
       for (const { payload } of patches) {
         const marker = JSON.parse(Buffer.from(toPayload(payload).data ?? []).toString('utf8'));
         expect(marker).toEqual({ id: marker.id, deprecated: false });
-        expect(['stop-rotation', 'shared-policy', 'local-steps', 'endpoint-activity']).toContain(marker.id);
+        expect(Object.keys(workflowPatches)).toContain(marker.id);
       }
       // Local activity markers: core writes their bookkeeping (`details.data`: sequence, attempt,
       // activity id and type, times) as plain JSON; their result goes through the codec like
