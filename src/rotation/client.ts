@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { type Duration, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import { requireWorkflowType } from '../service/workflow-starters.js';
+import type { Duration } from '@temporalio/common';
+import { startWorkflow } from '../service/workflow-starters.js';
 import { PlantIdSearchAttribute, TASK_QUEUE } from '../workflows/contract.js';
 import type { rotateCertificate } from '../workflows/rotate-certificate.js';
 import { rotateCertificateWorkflowId } from './contract.js';
@@ -15,13 +15,11 @@ export async function startRotation(
   input: { plantId: string; gracePeriod?: Duration },
   options: { taskQueue?: string } = {},
 ) {
-  const handle = await client.workflow.start<typeof rotateCertificate>('rotateCertificate', {
+  return startWorkflow<typeof rotateCertificate>(client, {
+    workflowType: 'rotateCertificate',
+    workflowId: rotateCertificateWorkflowId(input.plantId),
     args: [input],
     taskQueue: options.taskQueue ?? TASK_QUEUE,
-    workflowId: rotateCertificateWorkflowId(input.plantId),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [{ key: PlantIdSearchAttribute, value: input.plantId }],
+    searchAttributes: [{ key: PlantIdSearchAttribute, value: input.plantId }],
   });
-  return requireWorkflowType(client, handle, 'rotateCertificate');
 }

@@ -1,7 +1,6 @@
 /** Starting and following the backfillPlants workflow. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import {
   BACKFILL_WORKFLOW_ID,
   type BackfillProgress,
@@ -12,7 +11,7 @@ import {
 } from '../workflows/backfill-contract.js';
 import type { backfillPlants } from '../workflows/index.js';
 import { InvalidInputError, mapTemporalError, OperationFailedError } from './errors.js';
-import { requireWorkflowType } from './workflow-starters.js';
+import { startWorkflow } from './workflow-starters.js';
 
 export interface BackfillOptions {
   /** Provisions at once (1 to 50, default 5). */
@@ -84,16 +83,14 @@ export function backfillClient(client: Client, taskQueue: string, rpcTimeoutMs =
       checkBound(options.concurrency, MAX_BACKFILL_CONCURRENCY, 'concurrency');
       checkBound(options.pageSize, MAX_BACKFILL_PAGE_SIZE, 'pageSize');
       const workflowId = backfillWorkflowId(options.workflowId);
-      const handle = await temporal(async () => {
-        const started = await client.workflow.start<typeof backfillPlants>('backfillPlants', {
+      const handle = await temporal(() =>
+        startWorkflow<typeof backfillPlants>(client, {
+          workflowType: 'backfillPlants',
+          workflowId,
           args: [{ concurrency: options.concurrency, pageSize: options.pageSize }],
           taskQueue,
-          workflowId,
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        });
-        return requireWorkflowType(client, started, 'backfillPlants');
-      });
+        }),
+      );
       return { workflowId, runId: handle.firstExecutionRunId };
     },
 

@@ -1,13 +1,20 @@
 /**
- * Typed starters for the provisioning workflows and their status (moved here unchanged from
- * src/client.ts, which re-exports them, so the library API can use them without an import cycle).
+ * The one way the product starts a workflow (startWorkflow), and the typed starters built on it
+ * for provisioning, deprovisioning and their status. src/client.ts re-exports the starters.
  */
 import {
   type Client,
   type WorkflowHandleWithFirstExecutionRunId,
   WorkflowNotFoundError,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import {
+  type SearchAttributePair,
+  type WithWorkflowArgs,
+  type Workflow,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+} from '@temporalio/common';
 import {
   type DeprovisionPlantInput,
   deprovisionWorkflowId,
@@ -26,12 +33,49 @@ export interface StartOptions {
   taskQueue?: string;
 }
 
+/** What a start names; `args` as the workflow `W` takes them. */
+export type WorkflowStart<W extends Workflow> = WithWorkflowArgs<
+  W,
+  {
+    /** The workflow type, by name: the client does not load workflow code. */
+    workflowType: string;
+    /** Derived from what the workflow acts on (a plant, a backfill), so one runs per subject. */
+    workflowId: string;
+    taskQueue: string;
+    /** Set at start, so the run is found in the Web UI (PlantId, IotStatus) before its first task. */
+    searchAttributes?: SearchAttributePair[];
+  }
+>;
+
+/**
+ * Starts a workflow, or returns the run already open under its id: a second start while one runs
+ * attaches to it instead of running twice (USE_EXISTING); a closed run's id may be started again
+ * (ALLOW_DUPLICATE). An open run of another type under the id is refused (requireWorkflowType).
+ * The client's data converter encrypts the arguments bound to this workflow id
+ * (src/codec/payload-codec.ts), so they cannot be replayed into another workflow.
+ */
+export async function startWorkflow<W extends Workflow>(
+  client: Client,
+  start: WorkflowStart<W>,
+): Promise<WorkflowHandleWithFirstExecutionRunId<W>> {
+  const { workflowType, searchAttributes, ...options } = start;
+  // WorkflowStart<W> holds `args` under the SDK's own constraint (WithWorkflowArgs); TypeScript
+  // cannot resolve that conditional type for a generic W, hence the assertion.
+  const handle = await client.workflow.start<W>(workflowType, {
+    ...options,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    ...(searchAttributes ? { typedSearchAttributes: searchAttributes } : {}),
+  } as WorkflowStartOptions<W>);
+  return requireWorkflowType(client, handle, workflowType);
+}
+
 /**
  * A start with USE_EXISTING returns the run already under the id, whatever its type: a workflow
  * of another type squatting a plant's id (started by anyone who reaches Temporal) would otherwise
  * be taken for the plant's operation. Refuses the mismatch; returns the handle otherwise.
  */
-export async function requireWorkflowType<H extends WorkflowHandleWithFirstExecutionRunId>(
+async function requireWorkflowType<H extends WorkflowHandleWithFirstExecutionRunId>(
   client: Client,
   handle: H,
   workflowType: string,
@@ -55,18 +99,16 @@ export async function startProvisioning(
   input: ProvisionPlantInput,
   options: StartOptions = {},
 ) {
-  const handle = await client.workflow.start<typeof provisionPlant>('provisionPlant', {
+  return startWorkflow<typeof provisionPlant>(client, {
+    workflowType: 'provisionPlant',
+    workflowId: provisionWorkflowId(input.plantId),
     args: [input],
     taskQueue: options.taskQueue ?? TASK_QUEUE,
-    workflowId: provisionWorkflowId(input.plantId),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
+    searchAttributes: [
       { key: PlantIdSearchAttribute, value: input.plantId },
       { key: IotStatusSearchAttribute, value: 'provisioning' },
     ],
   });
-  return requireWorkflowType(client, handle, 'provisionPlant');
 }
 
 /** Starts deprovisioning; a running provision of the same plant is cancelled and rolled back first. */
@@ -75,18 +117,16 @@ export async function startDeprovisioning(
   input: DeprovisionPlantInput,
   options: StartOptions = {},
 ) {
-  const handle = await client.workflow.start<typeof deprovisionPlant>('deprovisionPlant', {
+  return startWorkflow<typeof deprovisionPlant>(client, {
+    workflowType: 'deprovisionPlant',
+    workflowId: deprovisionWorkflowId(input.plantId),
     args: [input],
     taskQueue: options.taskQueue ?? TASK_QUEUE,
-    workflowId: deprovisionWorkflowId(input.plantId),
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
+    searchAttributes: [
       { key: PlantIdSearchAttribute, value: input.plantId },
       { key: IotStatusSearchAttribute, value: 'deprovisioning' },
     ],
   });
-  return requireWorkflowType(client, handle, 'deprovisionPlant');
 }
 
 /**
