@@ -1,8 +1,8 @@
 /**
- * .env.example lists every environment variable the code reads (issue 13, item 2): a variable
- * missing there is a setting nobody can discover. The sources under src/, bin/ and tools/ are
- * scanned for the ways this code base reads a variable; a variable counts as listed when a line of
- * .env.example starts with `NAME=` or `# NAME=`.
+ * .env.example lists every environment variable the code reads: a variable missing there is a
+ * setting nobody can discover. The sources under src/, bin/ and tools/ are scanned for the ways
+ * this code base reads a variable; a variable counts as listed when a line of .env.example starts
+ * with `NAME=` or `# NAME=`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Product and tooling apart (issue 15, item 3): production code (src/, bin/) imports nothing from
+ * Product and tooling apart: production code (src/, bin/) imports nothing from
  * tools/, test/ or bench/; the image copies only what runs in production; and the production
  * dependencies are the packages production code imports, so `npm ci --omit=dev` in the image
  * installs no test tool.

@@ -1,6 +1,6 @@
 /**
- * Which AWS `npm start` talks to (issue 13, item 8). The emulator, always, unless the user opts in
- * with SOLAR_IOT_REAL_AWS=true: an AWS_PROFILE or real keys in the shell (common on an operator's
+ * Which AWS `npm start` talks to. The emulator, always, unless the user opts in with
+ * SOLAR_IOT_REAL_AWS=true: an AWS_PROFILE or real keys in the shell (common on an operator's
  * laptop) must never make a dev stack create things, certificates and policies in that account.
  *
  * Emulator: the children get `test` credentials and none of the user's (profile, keys, session,

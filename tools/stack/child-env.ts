@@ -1,6 +1,6 @@
 /**
  * The environment of each process `npm start` runs: built from an allow-list per process, never
- * inherited whole, so a process holds only the secrets its job needs (issue 13, item 7).
+ * inherited whole, so a process holds only the secrets its job needs.
  *
  *   worker   everything the configuration knows, ENCRYPTION_KEY included: it creates and reads
  *            the stored device private keys, and encrypts workflow payloads

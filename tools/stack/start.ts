@@ -22,8 +22,9 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../../src/codec/local.js';
+import { migrateDatabase } from '../../src/db/migrate.js';
 import { FAULTS_VARIABLE } from '../faults/env.js';
 import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
 import { type AppName, childEnvironment, LOCAL_TEMPORAL_CONFIG, withLocalTemporal } from './child-env.js';
@@ -45,7 +46,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * The project's own long-running processes, started in this order after the infrastructure and
- * stopped in reverse. Later issues add one line each (HTTP API, ingestion consumer, ...).
+ * stopped in reverse.
  */
 interface AppProcess {
   name: AppName;
@@ -158,14 +159,7 @@ function postgresDataDir(dataDir: string): string {
 }
 
 async function migrate(databaseUrl: string): Promise<string> {
-  const file = join(ROOT, 'src', 'db', 'migrate.ts');
-  if (!existsSync(file)) return 'skipped (src/db/migrate.ts not written yet)';
-  const mod = (await import(pathToFileURL(file).href)) as {
-    migrateDatabase?: (url: string) => Promise<void>;
-  };
-  if (typeof mod.migrateDatabase !== 'function')
-    return 'skipped (src/db/migrate.ts exports no migrateDatabase)';
-  await mod.migrateDatabase(databaseUrl);
+  await migrateDatabase(databaseUrl);
   return 'applied';
 }
 
@@ -388,10 +382,6 @@ async function main(): Promise<number> {
 
     for (const app of APP_PROCESSES) {
       if (stopping) break;
-      if (!existsSync(join(ROOT, app.entry))) {
-        rows.push([app.name, '-', `not started: ${app.entry} does not exist yet`]);
-        continue;
-      }
       const proc = ManagedProcess.start({
         name: app.name,
         command: process.execPath,
