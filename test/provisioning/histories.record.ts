@@ -16,8 +16,9 @@ import { toActivityFailure } from '../../src/iot/aws-errors.js';
 import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
 import { resetMoto } from '../support/moto.js';
-import { type ActivityOverrides, newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
+import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
 import { createDevServerEnv, createTimeSkippingEnv } from '../support/temporal.js';
+import type { ActivityOverrides } from '../support/worker.js';
 import { type RecordedShape, recordedShapes } from './recorded-shapes.js';
 
 const { EventType } = proto.temporal.api.enums.v1;
