@@ -10,6 +10,7 @@
  *   temporal-test-server-<v>/run         wrapper that `exec`s java on io.temporal:temporal-test-server
  *   m2/                                  Maven local repository
  *   moto-<v>/bin/moto_server             Python venv with moto[server]
+ *   node-<v>-linux-<arch>/bin/node       npm package node-linux-<arch>: CI's Node (ensure-node.sh)
  *   logs/                                install logs
  *
  * A missing prerequisite raises a ToolError whose message is one line saying what to install.
