@@ -29,7 +29,7 @@ if ! "${dir}/bin/node" --version >/dev/null 2>&1; then
   # leaves a half-written node where the next run would use it.
   tmp=$(mktemp -d "${dir}.tmp.XXXXXX")
   trap 'rm -rf "${tmp}"' EXIT
-  (cd "${tmp}" && npm pack --silent --no-fund "${package}@${version}" >/dev/null)
+  (cd "${tmp}" && npm pack --loglevel=error --no-fund "${package}@${version}" >/dev/null)
   tar -xzf "${tmp}/${package}-${version}.tgz" -C "${tmp}"
   "${tmp}/package/bin/node" --version >/dev/null
   rm -rf "${dir}"
