@@ -7,20 +7,21 @@
  * - `createSolarIot(deps)` for callers that inject their own clients (the HTTP API, the CLI, tests).
  * - Typed workflow starters (`startProvisioning`, `startDeprovisioning`, `getOperationStatus`).
  */
+
+import { type OpenedSolarIot, openSolarIot } from './app/service.js';
 import { isAwsIotEnabled as configEnablesIot, getConfig } from './config/index.js';
 import { createLogger } from './logging/index.js';
 import type { BackfillOptions } from './service/backfill.js';
-import { type OpenedSolarIot, openSolarIot } from './service/open.js';
 import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/shadows.js';
 import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
 import type { TelemetryQueryOptions } from './service/telemetry.js';
 
+export { openSolarIot, resolveIotMode } from './app/service.js';
 export { createDataConverter, createTemporalClient, loadPayloadCodec } from './codec/data-converter.js';
 export { decryptData, encryptData, generateEncryptionKey } from './crypto/encryption.js';
 export { startRotation } from './rotation/client.js';
 export type { RotateCertificateInput, RotateCertificateResult, RotationStatus } from './rotation/contract.js';
 export * from './service/errors.js';
-export { openSolarIot, resolveIotMode } from './service/open.js';
 export type { OperationView } from './service/operations.js';
 export type { PlantPage, PlantView } from './service/plants.js';
 export { validateRuleSql } from './service/rule-sql.js';

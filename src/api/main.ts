@@ -4,12 +4,12 @@
  * wrong variable, and refuses a non-loopback API_HOST without API_TOKEN.
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, summarizeConfig } from '../config/index.js';
+import { loadApiConfig } from '../app/config.js';
+import { openSolarIot } from '../app/service.js';
+import { ConfigError, summarizeConfig } from '../config/index.js';
 import type { AwsClientsOptions } from '../iot/clients.js';
 import { createLogger } from '../logging/index.js';
-import { openSolarIot } from '../service/open.js';
 import { buildServer } from './server.js';
-import { readApiSettings } from './settings.js';
 
 /** `aws.interceptor` is for tests and the local stack (tools/faults/run.ts); production passes nothing. */
 export async function runApi(
@@ -18,8 +18,7 @@ export async function runApi(
 ): Promise<void> {
   // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
   // it only TEMPORAL_CODEC_KEYS for workflow payloads).
-  const config = loadConfig(env, { requireEncryptionKey: false });
-  const settings = readApiSettings(env);
+  const { core: config, api: settings, codec } = loadApiConfig(env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'api' } });
   logger.info(
     { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
@@ -31,7 +30,7 @@ export async function runApi(
       'API_TOKEN is unset: every process and user on this machine can call the API (set API_TOKEN; `npm start` does)',
     );
   }
-  const { solarIot, close } = await openSolarIot(config, { logger, env, aws });
+  const { solarIot, close } = await openSolarIot(config, { logger, codec, aws });
   const { app } = buildServer({ solarIot, settings, logger });
 
   let stopping = false;

@@ -5,12 +5,12 @@
  * error, 3 not found. `--json` prints results as JSON on stdout (errors as JSON on stderr).
  */
 import { Command, CommanderError } from 'commander';
+import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../app/service.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { EncryptionKeyError } from '../crypto/encryption.js';
 import { createDb, type DbHandle } from '../db/client.js';
 import { createLogger } from '../logging/index.js';
 import { SolarIotError } from '../service/errors.js';
-import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../service/open.js';
 import type { SolarIot } from '../service/solar-iot.js';
 import { addBackfillCommand } from './backfill.js';
 import type { CliContext, CliSession } from './context.js';

@@ -10,7 +10,12 @@ import type { Config } from '../config/index.js';
 import { SCHEDULED_WORKFLOW_IDS } from '../schedules/scheduled-workflow-ids.js';
 import { type EncryptionKeys, type LoadedCodecKeys, loadCodecKeys } from './keys.js';
 import { EncryptionCodec, type EncryptionCodecOptions } from './payload-codec.js';
-import { readAllowPlainPayloads, readAllowUnboundPayloads } from './settings.js';
+import {
+  type PayloadCodecSettings,
+  readPayloadCodecSettings,
+  readWorkerCodecSettings,
+  type WorkerCodecSettings,
+} from './settings.js';
 
 /** Failure converter that puts messages and stack traces into (encrypted) payloads. */
 export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
@@ -25,34 +30,43 @@ export interface LoadedCodec extends LoadedCodecKeys {
 }
 
 /**
- * The codec from the environment (TEMPORAL_CODEC_KEYS) or derived from the encryption keys.
- * Throws ConfigError (one line per problem) when neither gives a usable key.
+ * The codec with the configured keys (TEMPORAL_CODEC_KEYS), or keys derived from the encryption
+ * keys when none are configured. Throws ConfigError (one line per problem) when neither gives a
+ * usable key.
  */
+export async function payloadCodec(
+  settings: PayloadCodecSettings,
+  encryption: EncryptionKeys,
+  options: EncryptionCodecOptions = {},
+): Promise<LoadedCodec> {
+  const loaded = await loadCodecKeys(settings.keys, encryption);
+  const codec = new EncryptionCodec(loaded.keys, options);
+  return { ...loaded, codec, dataConverter: createDataConverter(codec) };
+}
+
+/** payloadCodec with the settings read from `env`. */
 export async function loadPayloadCodec(
   env: Record<string, string | undefined>,
   encryption: EncryptionKeys,
   options: EncryptionCodecOptions = {},
 ): Promise<LoadedCodec> {
-  const loaded = await loadCodecKeys(env, encryption);
-  const codec = new EncryptionCodec(loaded.keys, options);
-  return { ...loaded, codec, dataConverter: createDataConverter(codec) };
+  return payloadCodec(readPayloadCodecSettings(env), encryption, options);
 }
 
 /**
- * The worker's codec: as loadPayloadCodec, and it refuses payloads that are not encrypted unless
+ * The worker's codec: as payloadCodec, and it refuses payloads that are not encrypted unless
  * TEMPORAL_ALLOW_PLAIN_PAYLOADS=true, payloads bound to another workflow than the one receiving
  * them (copied from a history), and payloads bound to none unless TEMPORAL_ALLOW_UNBOUND_PAYLOADS
  * =true. A refused workflow input fails the workflow task before any workflow code runs
  * (WorkflowTaskFailed in the history, the message in the worker log; the server retries the
  * task, so the workflow waits until it is terminated or the worker allows it).
  */
-export async function loadWorkerPayloadCodec(
-  env: Record<string, string | undefined>,
+export async function workerPayloadCodec(
+  settings: WorkerCodecSettings,
   encryption: EncryptionKeys,
 ): Promise<LoadedCodec & { allowPlain: boolean; allowUnbound: boolean }> {
-  const allowPlain = readAllowPlainPayloads(env);
-  const allowUnbound = readAllowUnboundPayloads(env);
-  const loaded = await loadPayloadCodec(env, encryption, {
+  const { allowPlain, allowUnbound } = settings;
+  const loaded = await payloadCodec(settings, encryption, {
     refusePlain: !allowPlain,
     enforceBinding: true,
     allowUnbound,
@@ -61,18 +75,34 @@ export async function loadWorkerPayloadCodec(
   return { ...loaded, allowPlain, allowUnbound };
 }
 
+/** workerPayloadCodec with the settings read from `env`. */
+export async function loadWorkerPayloadCodec(
+  env: Record<string, string | undefined>,
+  encryption: EncryptionKeys,
+): Promise<LoadedCodec & { allowPlain: boolean; allowUnbound: boolean }> {
+  return workerPayloadCodec(readWorkerCodecSettings(env), encryption);
+}
+
 export interface TemporalClientHandle {
   client: Client;
   codec: EncryptionCodec;
   close(): Promise<void>;
 }
 
-/** A Temporal client of the configured server and namespace, with the payload codec. */
+/**
+ * A Temporal client of the configured server and namespace, with the payload codec of `codec`
+ * (default: read from `env`, itself process.env by default).
+ */
 export async function createTemporalClient(
   config: Config,
-  options: { env?: Record<string, string | undefined>; lazy?: boolean } = {},
+  options: {
+    codec?: PayloadCodecSettings;
+    env?: Record<string, string | undefined>;
+    lazy?: boolean;
+  } = {},
 ): Promise<TemporalClientHandle> {
-  const { codec, dataConverter } = await loadPayloadCodec(options.env ?? process.env, config.encryption);
+  const settings = options.codec ?? readPayloadCodecSettings(options.env ?? process.env);
+  const { codec, dataConverter } = await payloadCodec(settings, config.encryption);
   const connection = options.lazy
     ? Connection.lazy(config.temporal.connectionOptions)
     : await Connection.connect(config.temporal.connectionOptions);

@@ -20,7 +20,7 @@ import { pbkdf2 as pbkdf2Callback } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { createCipher, MIN_KEY_LENGTH, PBKDF2_ITERATIONS } from '../crypto/encryption.js';
-import { CODEC_KEY_BYTES, type CodecKey, parseCodecKeys } from './settings.js';
+import { CODEC_KEY_BYTES, type CodecKey } from './settings.js';
 
 const pbkdf2 = promisify(pbkdf2Callback);
 const DERIVATION_SALT = Buffer.from('solar-iot/temporal-payload-codec/v1');
@@ -58,13 +58,12 @@ export interface LoadedCodecKeys {
   warning?: string;
 }
 
-/** TEMPORAL_CODEC_KEYS if set, otherwise keys derived from the encryption keys. */
+/** The configured keys (TEMPORAL_CODEC_KEYS) if any, otherwise keys derived from the encryption keys. */
 export async function loadCodecKeys(
-  env: Record<string, string | undefined>,
+  configured: readonly CodecKey[] | undefined,
   encryption: EncryptionKeys,
 ): Promise<LoadedCodecKeys> {
-  const configured = parseCodecKeys(env);
-  if (configured) return { keys: configured, source: 'TEMPORAL_CODEC_KEYS' };
+  if (configured) return { keys: [...configured], source: 'TEMPORAL_CODEC_KEYS' };
   return {
     keys: await deriveCodecKeys(encryption),
     source: 'derived from ENCRYPTION_KEY',

@@ -25,10 +25,9 @@ export async function runCodecServer(
 ): Promise<RunningCodecServer> {
   const env = await withTokenFromFile(processEnv);
   const settings = readCodecServerSettings(env);
-  const encryption = parseCodecKeys(env)
-    ? { currentKey: undefined, previousKeys: [] }
-    : loadConfig(env).encryption;
-  const { keys, source, warning } = await loadCodecKeys(env, encryption);
+  const configured = parseCodecKeys(env);
+  const encryption = configured ? { currentKey: undefined, previousKeys: [] } : loadConfig(env).encryption;
+  const { keys, source, warning } = await loadCodecKeys(configured, encryption);
   const codec = new EncryptionCodec(keys);
   const logger = createLogger({ level: 'info', base: { service: 'codec-server' } });
   const server = createCodecServer({

@@ -19,7 +19,7 @@
  *                         bound to their workflow (written before the binding, payload-codec.ts);
  *                         default `false`: refused.
  */
-import { ConfigError, type Env } from '../config/index.js';
+import { ConfigError, deepFreeze, type Env, readAll } from '../config/index.js';
 
 export const DEFAULT_CODEC_SERVER_PORT = 8234;
 export const DEFAULT_UI_ORIGIN = 'http://localhost:8233';
@@ -89,7 +89,7 @@ export interface CodecServerSettings {
   allowEncode: boolean;
 }
 
-/** The codec server's own variables (the keys are read by `loadCodecKeys`). */
+/** The codec server's own variables (the keys are read by `parseCodecKeys`). */
 export function readCodecServerSettings(env: Env = process.env): CodecServerSettings {
   const lines: string[] = [];
   const token = value(env, 'CODEC_SERVER_TOKEN');
@@ -163,4 +163,31 @@ export function readAllowUnboundPayloads(env: Env = process.env): boolean {
   throw new ConfigError([
     `TEMPORAL_ALLOW_UNBOUND_PAYLOADS: ${JSON.stringify(raw.slice(0, 20))} is neither true nor false. Fix: unset it (payloads not bound to their workflow are refused), or set it to true only while workflows started before the upgrade are open`,
   ]);
+}
+
+/** What a process that writes or reads workflow payloads configures: TEMPORAL_CODEC_KEYS. */
+export interface PayloadCodecSettings {
+  /** undefined: derived from ENCRYPTION_KEY (keys.ts). */
+  readonly keys: readonly CodecKey[] | undefined;
+}
+
+/** The worker's: the keys, and which payloads it runs although they are not encrypted or bound. */
+export interface WorkerCodecSettings extends PayloadCodecSettings {
+  readonly allowPlain: boolean;
+  readonly allowUnbound: boolean;
+}
+
+/** Throws one ConfigError naming every wrong codec variable. */
+export function readPayloadCodecSettings(env: Env = process.env): PayloadCodecSettings {
+  return deepFreeze({ keys: parseCodecKeys(env) });
+}
+
+/** Throws one ConfigError naming every wrong codec variable of the worker. */
+export function readWorkerCodecSettings(env: Env = process.env): WorkerCodecSettings {
+  const [keys, allowPlain, allowUnbound] = readAll([
+    () => parseCodecKeys(env),
+    () => readAllowPlainPayloads(env),
+    () => readAllowUnboundPayloads(env),
+  ] as const);
+  return deepFreeze({ keys, allowPlain, allowUnbound });
 }

@@ -35,21 +35,34 @@ export class ConfigError extends Error {
   }
 }
 
-/**
- * Runs every reader, even after one failed, and returns their values; throws one ConfigError with
- * the lines of all that failed, so one start-up names every wrong variable.
- */
-export function readAll<T extends readonly unknown[]>(readers: { [K in keyof T]: () => T[K] }): T {
-  const lines: string[] = [];
-  const values = readers.map((read) => {
+/** Collects the problems of several readers, so one start-up names every wrong variable. */
+export class ConfigProblems {
+  private readonly lines: string[] = [];
+
+  /** The reader's value, or undefined when it threw a ConfigError (its lines are kept). */
+  read<T>(reader: () => T): T | undefined {
     try {
-      return read();
+      return reader();
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      lines.push(...error.lines);
+      this.lines.push(...error.lines);
       return undefined;
     }
-  });
-  if (lines.length > 0) throw new ConfigError(lines);
+  }
+
+  add(line: string): void {
+    this.lines.push(line);
+  }
+
+  throwIfAny(): void {
+    if (this.lines.length > 0) throw new ConfigError(this.lines);
+  }
+}
+
+/** Runs every reader, even after one failed; throws one ConfigError with the lines of all that failed. */
+export function readAll<T extends readonly unknown[]>(readers: { [K in keyof T]: () => T[K] }): T {
+  const problems = new ConfigProblems();
+  const values = readers.map((reader) => problems.read(reader));
+  problems.throwIfAny();
   return values as unknown as T;
 }

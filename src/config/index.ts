@@ -6,7 +6,7 @@
  */
 export { checkAwsCredentials, isAwsIotEnabled } from './aws.js';
 export type { Env } from './env.js';
-export { ConfigError, type ConfigIssue, readAll } from './error.js';
+export { ConfigError, type ConfigIssue, ConfigProblems, readAll } from './error.js';
 export { deepFreeze } from './freeze.js';
 export { type LoadConfigOptions, loadConfig } from './load.js';
 export { getConfig, summarizeConfig } from './summary.js';

@@ -14,59 +14,23 @@
 
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { type IngestConfig, loadIngestConfig } from '../app/config.js';
+import { ConfigError } from '../config/index.js';
 import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { IngestConsumer } from './consumer.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
-import { loadPartitionSettings, startPartitionMaintainer } from './partition-maintainer.js';
-import { loadIngestSettings } from './settings.js';
-import { loadSilentPlantsSettings, startSilentPlantsMonitor } from './silent-plants.js';
+import { startPartitionMaintainer } from './partition-maintainer.js';
+import { startSilentPlantsMonitor } from './silent-plants.js';
 
-function configuration() {
-  const problems: string[] = [];
-  // Every group is read even when one before it is wrong: one start-up names every wrong variable.
-  const read = <T>(load: () => T): T | undefined => {
-    try {
-      return load();
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      problems.push(err.message);
-      return undefined;
-    }
-  };
-  // The consumer never touches a private key: it runs without ENCRYPTION_KEY.
-  const config = read(() => loadConfig(process.env, { requireEncryptionKey: false }));
-  const settings = read(() => loadIngestSettings(process.env));
-  const partitions = read(() => loadPartitionSettings(process.env));
-  const silence = read(() => loadSilentPlantsSettings(process.env));
-  if (config && !config.aws.sqsQueueUrl) {
-    problems.push(
-      'AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)',
-    );
-  }
-  if (config && !config.databaseUrl) {
-    problems.push('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
-  }
-  const metricsHost = process.env.METRICS_HOST?.trim() || '127.0.0.1';
-  if (!/^[A-Za-z0-9.:-]+$/.test(metricsHost)) {
-    problems.push(
-      `METRICS_HOST: ${JSON.stringify(metricsHost.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container) or ::`,
-    );
-  }
-  if (!config || !settings || !partitions || !silence || problems.length > 0) {
-    process.stderr.write(`ingest: invalid configuration\n${problems.join('\n')}\n`);
+function configuration(): IngestConfig {
+  try {
+    return loadIngestConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`ingest: invalid configuration\n${err.message}\n`);
     process.exit(2);
   }
-  return {
-    config,
-    settings,
-    partitions,
-    silence,
-    metricsHost,
-    queueUrl: config.aws.sqsQueueUrl as string,
-    databaseUrl: config.databaseUrl as string,
-  };
 }
 
 /**
@@ -74,7 +38,15 @@ function configuration() {
  * stack (tools/faults/run.ts); production passes nothing.
  */
 export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<void> {
-  const { config, settings, partitions, silence, metricsHost, queueUrl, databaseUrl } = configuration();
+  const {
+    core: config,
+    ingest: settings,
+    partitions,
+    silence,
+    metricsHost,
+    queueUrl,
+    databaseUrl,
+  } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = createAwsClients(config, awsOptions);
   // Its own small pool (not src/db/client's): one writer uses one connection at a time; the

@@ -28,6 +28,7 @@ import { Client, Connection } from '@temporalio/client';
 import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
 import { codecKeyUsage } from '../codec/key-usage.js';
 import { type EncryptionKeys, loadCodecKeys } from '../codec/keys.js';
+import { parseCodecKeys } from '../codec/settings.js';
 import { type Config, ConfigError, loadConfig } from '../config/index.js';
 import { type Cipher, createCipher, currentEnvelopePrefix, DecryptionError } from '../crypto/encryption.js';
 import { createDb, type Db } from '../db/client.js';
@@ -198,7 +199,7 @@ export async function codecKeyLines(options: {
   client?: Client | undefined;
 }): Promise<string[]> {
   const lines: string[] = [];
-  const { keys, source } = await loadCodecKeys(options.env, options.encryption);
+  const { keys, source } = await loadCodecKeys(parseCodecKeys(options.env), options.encryption);
   const configured = new Set(keys.map((k) => k.id));
   const derivedFromPrevious = new Set<string>();
   if (source === 'TEMPORAL_CODEC_KEYS') {

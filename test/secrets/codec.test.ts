@@ -276,7 +276,7 @@ describe('codec keys from the environment', () => {
     const current = 'c'.repeat(16) + randomBytes(16).toString('hex');
     const previous = 'p'.repeat(16) + randomBytes(16).toString('hex');
     const a = await deriveCodecKeys({ currentKey: current, previousKeys: [previous] });
-    const b = await loadCodecKeys({}, { currentKey: current, previousKeys: [] });
+    const b = await loadCodecKeys(undefined, { currentKey: current, previousKeys: [] });
     expect(a.map((k) => k.id)).toEqual([
       expect.stringMatching(/^ek-[0-9a-f]{16}$/),
       expect.stringMatching(/^ek-/),
@@ -287,10 +287,12 @@ describe('codec keys from the environment', () => {
   });
 
   it('stops start-up when there is no key at all, or it is too short', async () => {
-    await expect(loadCodecKeys({}, { currentKey: undefined, previousKeys: [] })).rejects.toThrow(
+    await expect(loadCodecKeys(undefined, { currentKey: undefined, previousKeys: [] })).rejects.toThrow(
       /^TEMPORAL_CODEC_KEYS: is not set, and ENCRYPTION_KEY .* is not set either\. Fix: /,
     );
-    await expect(loadCodecKeys({}, { currentKey: 'short', previousKeys: [] })).rejects.toThrow(/too short/);
+    await expect(loadCodecKeys(undefined, { currentKey: 'short', previousKeys: [] })).rejects.toThrow(
+      /too short/,
+    );
   });
 
   it('requires a long CODEC_SERVER_TOKEN and valid port and origins', () => {

@@ -12,11 +12,11 @@ import { FaultSpecError } from './spec.js';
 /** Each loads only its own process's modules. */
 const RUNS = {
   async worker(interceptor) {
-    const [{ runWorker }, { loadConfig }] = await Promise.all([
+    const [{ runWorker }, { loadWorkerConfig }] = await Promise.all([
       import('../../src/worker.js'),
-      import('../../src/config/index.js'),
+      import('../../src/app/config.js'),
     ]);
-    await runWorker(loadConfig(), { interceptor });
+    await runWorker(loadWorkerConfig(), { interceptor });
   },
   async api(interceptor) {
     const { runApi } = await import('../../src/api/main.js');

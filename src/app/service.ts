@@ -1,14 +1,16 @@
 /**
- * Wiring for processes (API, CLI, the seed-style default instance): clients from the
- * configuration, graceful degradation decided once, its warning logged once.
+ * The service for the processes that call it (API, CLI, the library's default instance): its
+ * database, Temporal client (with the payload codec) and AWS clients from the configuration, the
+ * IoT mode decided once and its warning logged once.
  */
 import { Client, Connection } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
+import type { PayloadCodecSettings } from '../codec/settings.js';
 import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import type { Logger } from '../logging/index.js';
-import { createSolarIot, type SolarIot, type SolarIotDeps } from './solar-iot.js';
+import { createSolarIot, type SolarIot, type SolarIotDeps } from '../service/solar-iot.js';
 
 export interface IotModeDecision {
   mode: IotMode;
@@ -39,7 +41,9 @@ export interface OpenOptions {
   /** Overrides for tests (task queue, mock stores, timeouts). */
   overrides?: Partial<Omit<SolarIotDeps, 'config' | 'temporal' | 'db' | 'aws'>>;
   checkCredentials?: typeof checkAwsCredentials;
-  /** Where TEMPORAL_CODEC_KEYS is read (default process.env). */
+  /** The payload keys (loadClientConfig); default: TEMPORAL_CODEC_KEYS of `env`. */
+  codec?: PayloadCodecSettings;
+  /** Where TEMPORAL_CODEC_KEYS is read when `codec` is not given (default process.env). */
   env?: Record<string, string | undefined>;
   /** Options of the AWS clients (an interceptor, in tests and the local stack only). */
   aws?: AwsClientsOptions;
@@ -79,13 +83,9 @@ export function logModeWarning(logger: Logger | undefined, decision: IotModeDeci
  * what we start and we could not read its answers. Lazy: the API comes up (and /readyz says why
  * it is not ready) while Temporal is still starting.
  */
-async function temporalClient(
-  config: Config,
-  decision: IotModeDecision,
-  env: Record<string, string | undefined>,
-) {
+async function temporalClient(config: Config, decision: IotModeDecision, options: OpenOptions) {
   try {
-    const handle = await createTemporalClient(config, { env, lazy: true });
+    const handle = await createTemporalClient(config, { codec: options.codec, env: options.env, lazy: true });
     return { temporal: handle.client, closeTemporal: handle.close };
   } catch (error) {
     // With IoT disabled no workflow is started or read, and no key may be configured at all.
@@ -103,7 +103,7 @@ export async function openSolarIot(config: Config, options: OpenOptions = {}): P
   const decision = await resolveIotMode(config, options.checkCredentials);
   logModeWarning(options.logger, decision);
   const aws = decision.mode === 'aws' ? createAwsClients(config, options.aws) : undefined;
-  const { temporal, closeTemporal } = await temporalClient(config, decision, options.env ?? process.env);
+  const { temporal, closeTemporal } = await temporalClient(config, decision, options);
   const solarIot = createSolarIot({
     ...options.overrides,
     config,

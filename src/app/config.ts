@@ -1,0 +1,150 @@
+/**
+ * Each process's configuration: the shared variables (src/config) and the sections of the
+ * features that process runs, read together so one start-up names every wrong variable (one
+ * ConfigError, one line each), and frozen.
+ *
+ * A process reads only its own sections, so a secret is required, and present, only where it is
+ * used: ENCRYPTION_KEY in the worker (it opens stored device keys), API_TOKEN in the API,
+ * CODEC_SERVER_TOKEN in the codec server; the API and the consumer run without ENCRYPTION_KEY.
+ */
+import { type ApiSettings, readApiSettings } from '../api/settings.js';
+import {
+  type PayloadCodecSettings,
+  readPayloadCodecSettings,
+  readWorkerCodecSettings,
+  type WorkerCodecSettings,
+} from '../codec/settings.js';
+import {
+  type Config,
+  ConfigError,
+  ConfigProblems,
+  deepFreeze,
+  type Env,
+  loadConfig,
+  readAll,
+} from '../config/index.js';
+import { loadPartitionSettings, type PartitionSettings } from '../ingest/partition-maintainer.js';
+import { type IngestSettings, loadIngestSettings } from '../ingest/settings.js';
+import { loadSilentPlantsSettings, type SilentPlantsSettings } from '../ingest/silent-plants.js';
+import { type QuotaSettings, readQuotaSettings, readQuotaUtilization } from '../quotas/settings.js';
+import { type RotationSettings, readRotationSettings } from '../rotation/settings.js';
+
+export interface WorkerConfig {
+  readonly core: Config;
+  /** DATABASE_URL, required. */
+  readonly databaseUrl: string;
+  /** ENCRYPTION_KEY, required: the worker creates and reads device private keys. */
+  readonly encryptionKey: string;
+  readonly codec: WorkerCodecSettings;
+  readonly rotation: RotationSettings;
+  readonly quotas: QuotaSettings;
+  /** SOLAR_IOT_QUOTA_UTILIZATION. */
+  readonly utilization: number;
+}
+
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const [core, codec, rotation, quotas, utilization] = readAll([
+    () => loadConfig(env),
+    () => readWorkerCodecSettings(env),
+    () => readRotationSettings(env),
+    () => readQuotaSettings(env),
+    () => readQuotaUtilization(env),
+  ] as const);
+  return deepFreeze({
+    core,
+    ...required(core),
+    codec,
+    rotation,
+    quotas,
+    utilization,
+  });
+}
+
+/** DATABASE_URL and ENCRYPTION_KEY, which loadConfig leaves optional for the other processes. */
+function required(core: Config): { databaseUrl: string; encryptionKey: string } {
+  const { databaseUrl } = core;
+  const { currentKey } = core.encryption;
+  const lines: string[] = [];
+  if (!databaseUrl) {
+    lines.push(
+      'DATABASE_URL: is not set. Fix: set it to a postgres:// URL, or run `npm start` which starts an embedded PostgreSQL',
+    );
+  }
+  if (!currentKey) lines.push('ENCRYPTION_KEY: is not set. Fix: set it to at least 32 random characters');
+  if (lines.length > 0) throw new ConfigError(lines);
+  return { databaseUrl: databaseUrl as string, encryptionKey: currentKey as string };
+}
+
+/** The configuration of a process that calls the service (API, CLI): no ENCRYPTION_KEY needed. */
+export interface ClientConfig {
+  readonly core: Config;
+  readonly codec: PayloadCodecSettings;
+}
+
+export function loadClientConfig(env: Env = process.env): ClientConfig {
+  const [core, codec] = readAll([
+    () => loadConfig(env, { requireEncryptionKey: false }),
+    () => readPayloadCodecSettings(env),
+  ] as const);
+  return deepFreeze({ core, codec });
+}
+
+export interface ApiConfig extends ClientConfig {
+  readonly api: ApiSettings;
+}
+
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  const [client, api] = readAll([() => loadClientConfig(env), () => readApiSettings(env)] as const);
+  return deepFreeze({ ...client, api });
+}
+
+export interface IngestConfig {
+  readonly core: Config;
+  /** AWS_SQS_QUEUE_URL, required. */
+  readonly queueUrl: string;
+  /** DATABASE_URL, required. */
+  readonly databaseUrl: string;
+  readonly ingest: IngestSettings;
+  readonly partitions: PartitionSettings;
+  readonly silence: SilentPlantsSettings;
+  /** METRICS_HOST: the metrics are not for everyone who reaches the machine (default 127.0.0.1). */
+  readonly metricsHost: string;
+}
+
+/** The consumer never touches a private key: it runs without ENCRYPTION_KEY. */
+export function loadIngestConfig(env: Env = process.env): IngestConfig {
+  const problems = new ConfigProblems();
+  const core = problems.read(() => loadConfig(env, { requireEncryptionKey: false }));
+  const ingest = problems.read(() => loadIngestSettings(env));
+  const partitions = problems.read(() => loadPartitionSettings(env));
+  const silence = problems.read(() => loadSilentPlantsSettings(env));
+  if (core && !core.aws.sqsQueueUrl) {
+    problems.add(
+      'AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)',
+    );
+  }
+  if (core && !core.databaseUrl) {
+    problems.add('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
+  }
+  const metricsHost = problems.read(() => readMetricsHost(env));
+  problems.throwIfAny();
+  return deepFreeze({
+    core: core as Config,
+    queueUrl: core?.aws.sqsQueueUrl as string,
+    databaseUrl: core?.databaseUrl as string,
+    ingest: ingest as IngestSettings,
+    partitions: partitions as PartitionSettings,
+    silence: silence as SilentPlantsSettings,
+    metricsHost: metricsHost as string,
+  });
+}
+
+function readMetricsHost(env: Env): string {
+  const host = env.METRICS_HOST?.trim() || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]+$/.test(host)) {
+    throw new ConfigError([
+      `METRICS_HOST: ${JSON.stringify(host.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container) or ::`,
+    ]);
+  }
+  return host;
+}
