@@ -44,7 +44,7 @@ export async function openWorkerRuntime(
     dataConverter: codec.dataConverter,
   });
   const activities =
-    // Mock mode (USE_MOCK_DATA): the seed's fake resources, and an IoT client that refuses every call.
+    // Mock mode (USE_MOCK_DATA): fake resources in the database, and an IoT client that refuses every call.
     core.iot.mode === 'mock'
       ? createMockActivities({ db: database.db, temporal })
       : createActivities({

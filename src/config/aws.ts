@@ -1,6 +1,6 @@
 import type { Config } from './types.js';
 
-/** As the seed: IoT provisioning runs when USE_AWS_IOT is on and a region is set, or in mock mode. */
+/** IoT provisioning runs when USE_AWS_IOT is on and a region is set, or in mock mode. */
 export function isAwsIotEnabled(config: Config): boolean {
   if (config.iot.mode === 'mock') return true;
   return config.iot.mode === 'aws' && config.aws.region !== '';
@@ -8,7 +8,7 @@ export function isAwsIotEnabled(config: Config): boolean {
 
 /**
  * Resolves AWS credentials through the SDK default provider chain (no call to AWS), so start-up
- * can degrade gracefully (seed behaviour) with a clear reason instead of failing every provision.
+ * can degrade gracefully (plants recorded without IoT) with a clear reason instead of failing every provision.
  */
 export async function checkAwsCredentials(
   config: Config,

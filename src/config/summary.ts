@@ -28,7 +28,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
 
 let cached: Config | undefined;
 
-/** `loadConfig(process.env)`, once per process. For the seed-compatible helpers; prefer injection. */
+/** `loadConfig(process.env)`, once per process, for the library's default cipher (src/crypto/encryption.ts); prefer injection. */
 export function getConfig(): Config {
   cached ??= loadConfig(process.env);
   return cached;
