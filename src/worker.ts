@@ -6,7 +6,7 @@ import { ConfigError, summarizeConfig } from './config/index.js';
 import type { AwsClientsOptions } from './iot/clients.js';
 import { createLogger, type Logger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
-import { ensureRotationSchedule } from './rotation/schedule.js';
+import { syncRotationSchedule } from './rotation/schedule.js';
 import { resolveWorkflowCode } from './worker/bundle.js';
 import { createWorkers } from './worker/workers.js';
 
@@ -42,14 +42,19 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
       activities: runtime.activities,
       options: { shutdownGraceTime: '30s' },
     });
-    if (rotation.scheduleEnabled) {
-      // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
-      await ensureRotationSchedule(runtime.temporal, { ...rotation, taskQueue: core.temporal.taskQueue })
-        .then((r) => logger.info({ ...r, every: rotation.every }, 'certificate rotation schedule ready'))
-        .catch((err: unknown) =>
-          logger.warn({ err }, 'certificate rotation schedule not set; run tsx src/rotation/schedule.ts'),
-        );
-    }
+    // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
+    await syncRotationSchedule(runtime.temporal, { ...rotation, taskQueue: core.temporal.taskQueue })
+      .then((r) =>
+        logger.info(
+          { ...r, ...(rotation.scheduleEnabled ? { every: rotation.every } : {}) },
+          rotation.scheduleEnabled
+            ? 'certificate rotation schedule ready'
+            : 'automatic certificate rotation off (ROTATION_SCHEDULE)',
+        ),
+      )
+      .catch((err: unknown) =>
+        logger.warn({ err }, 'certificate rotation schedule not synced; run tsx src/rotation/schedule.ts'),
+      );
     logger.info(
       {
         taskQueue: core.temporal.taskQueue,

@@ -1,11 +1,12 @@
 /**
- * The certificate rotation Schedule: `rotateExpiringCertificates` every ROTATION_EVERY.
- * `ensureRotationSchedule` creates it or brings an existing one to the given options, so the
- * worker calls it at every start-up and `tsx src/rotation/schedule.ts` does the same by hand.
- * The client must carry the payload codec (its arguments are stored encrypted like any input).
+ * The certificate rotation Schedule: `rotateExpiringCertificates` every ROTATION_EVERY, only
+ * with ROTATION_SCHEDULE=on. `syncRotationSchedule` brings Temporal to the setting (creates or
+ * updates the Schedule when on, removes it when off), so the worker calls it at every start-up
+ * and `tsx src/rotation/schedule.ts` does the same by hand. The client must carry the payload
+ * codec (the Schedule's arguments are stored encrypted like any input).
  */
 import { fileURLToPath } from 'node:url';
-import type { Client, ScheduleOptionsAction } from '@temporalio/client';
+import { type Client, ScheduleNotFoundError, type ScheduleOptionsAction } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { ROTATION_RUN_WORKFLOW_ID } from '../schedules/scheduled-workflow-ids.js';
@@ -36,18 +37,44 @@ export async function ensureRotationSchedule(
   return upsertSchedule(client, scheduleId, { action, every: options.every, catchupWindow: '1h' });
 }
 
+export type RotationScheduleState = 'created' | 'updated' | 'removed' | 'absent';
+
+/**
+ * On: creates or updates the Schedule. Off: deletes it if it exists (one created while the
+ * setting was on, or by a release where on was the default), so off means no automatic rotation.
+ */
+export async function syncRotationSchedule(
+  client: Client,
+  options: RotationSettings & { taskQueue: string; scheduleId?: string },
+): Promise<{ scheduleId: string; state: RotationScheduleState }> {
+  const scheduleId = options.scheduleId ?? ROTATION_SCHEDULE_ID;
+  if (options.scheduleEnabled) {
+    const { created } = await ensureRotationSchedule(client, { ...options, scheduleId });
+    return { scheduleId, state: created ? 'created' : 'updated' };
+  }
+  try {
+    await client.schedule.getHandle(scheduleId).delete();
+    return { scheduleId, state: 'removed' };
+  } catch (error) {
+    if (error instanceof ScheduleNotFoundError) return { scheduleId, state: 'absent' };
+    throw error;
+  }
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     const config = loadConfig();
     const settings = readRotationSettings();
     const temporal = await createTemporalClient(config);
     try {
-      const { scheduleId, created } = await ensureRotationSchedule(temporal.client, {
+      const { scheduleId, state } = await syncRotationSchedule(temporal.client, {
         ...settings,
         taskQueue: config.temporal.taskQueue,
       });
       console.log(
-        `${created ? 'created' : 'updated'} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`,
+        settings.scheduleEnabled
+          ? `${state} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`
+          : `ROTATION_SCHEDULE is off: schedule ${scheduleId} ${state === 'removed' ? 'removed' : 'does not exist'}`,
       );
     } finally {
       await temporal.close();

@@ -1,7 +1,10 @@
 /**
  * Certificate rotation settings, from the environment. One line per wrong variable.
  *
- *   ROTATION_SCHEDULE        on (default) | off: the worker creates/updates the Schedule at start-up
+ *   ROTATION_SCHEDULE        off (default) | on: on, the worker creates/updates the Schedule at start-up;
+ *                            off, it removes one left from an earlier setting. Off by default: the new
+ *                            certificate reaches a device only by hand (bundle export), so a device
+ *                            whose installer misses the grace period would go offline.
  *   ROTATION_EVERY           how often the Schedule runs (Temporal duration, default 1d)
  *   ROTATION_MAX_AGE_DAYS    certificates older than this are rotated (default 365)
  *   ROTATION_MAX_PER_RUN     rotations started per run at most (default 20)
@@ -32,10 +35,10 @@ export function readRotationSettings(
   const lines: string[] = [];
   const get = (name: string) => env[name]?.trim() || undefined;
 
-  const schedule = (get('ROTATION_SCHEDULE') ?? 'on').toLowerCase();
+  const schedule = (get('ROTATION_SCHEDULE') ?? 'off').toLowerCase();
   if (!['on', 'off', 'true', 'false'].includes(schedule)) {
     lines.push(
-      `ROTATION_SCHEDULE: ${JSON.stringify(schedule)} is not on or off. Fix: set on (default) or off`,
+      `ROTATION_SCHEDULE: ${JSON.stringify(schedule)} is not on or off. Fix: set off (default) or on`,
     );
   }
   const duration = (name: string, fallback: string, minMs: number): Duration => {

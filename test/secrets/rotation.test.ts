@@ -18,7 +18,7 @@ import {
   rotateCertificateWorkflowId,
   rotationStatusQuery,
 } from '../../src/rotation/contract.js';
-import { ensureRotationSchedule } from '../../src/rotation/schedule.js';
+import { ensureRotationSchedule, syncRotationSchedule } from '../../src/rotation/schedule.js';
 import { readRotationSettings } from '../../src/rotation/settings.js';
 import type { PlantIotResources } from '../../src/workflows/contract.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
@@ -305,14 +305,61 @@ describe('rotation Schedule', () => {
     }
   });
 
+  it('is off by default: with the default settings the start-up removes a Schedule left by an earlier release and creates none', async () => {
+    const dev = await createDevServerEnv({ dataConverter: createDataConverter(codec) });
+    const scheduleId = `rotate-expiring-test-${newPlantId()}`;
+    const exists = () =>
+      dev.client.schedule
+        .getHandle(scheduleId)
+        .describe()
+        .then(
+          () => true,
+          () => false,
+        );
+    try {
+      const defaults = readRotationSettings({});
+      expect(defaults.scheduleEnabled).toBe(false);
+      // An earlier release created it by default.
+      await ensureRotationSchedule(dev.client, { ...defaults, taskQueue: 'q', scheduleId });
+      expect(await syncRotationSchedule(dev.client, { ...defaults, taskQueue: 'q', scheduleId })).toEqual({
+        scheduleId,
+        state: 'removed',
+      });
+      expect(await exists()).toBe(false);
+      expect(await syncRotationSchedule(dev.client, { ...defaults, taskQueue: 'q', scheduleId })).toEqual({
+        scheduleId,
+        state: 'absent',
+      });
+      expect(await exists()).toBe(false);
+
+      const on = readRotationSettings({ ROTATION_SCHEDULE: 'on' });
+      expect(await syncRotationSchedule(dev.client, { ...on, taskQueue: 'q', scheduleId })).toEqual({
+        scheduleId,
+        state: 'created',
+      });
+      expect(await syncRotationSchedule(dev.client, { ...on, taskQueue: 'q', scheduleId })).toEqual({
+        scheduleId,
+        state: 'updated',
+      });
+      expect(await exists()).toBe(true);
+    } finally {
+      await dev.client.schedule
+        .getHandle(scheduleId)
+        .delete()
+        .catch(() => undefined);
+      await dev.teardown();
+    }
+  });
+
   it('reads its settings from the environment, one line per wrong variable', () => {
     expect(readRotationSettings({})).toEqual({
-      scheduleEnabled: true,
+      scheduleEnabled: false,
       every: '1d',
       maxAgeDays: 365,
       maxRotations: 20,
       gracePeriod: '7d',
     });
+    expect(readRotationSettings({ ROTATION_SCHEDULE: 'on' }).scheduleEnabled).toBe(true);
     expect(readRotationSettings({ ROTATION_SCHEDULE: 'off', ROTATION_GRACE_PERIOD: '36h' })).toMatchObject({
       scheduleEnabled: false,
       gracePeriod: '36h',
