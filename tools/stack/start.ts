@@ -18,7 +18,6 @@
  * Ctrl-C / SIGTERM stops everything in reverse start order (app processes first, with SIGTERM so
  * the worker drains in-flight activities), waits for each, and leaves no process behind.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -35,10 +34,10 @@ import {
   startMoto,
   startPostgres,
   startTemporalDevServer,
-  traversableByOthers,
 } from './components.js';
 import { prepareDataDir } from './data-dir.js';
 import { stackEncryptionKey } from './encryption-key.js';
+import { postgresDataDir } from './postgres-user.js';
 import { ManagedProcess, portInUse } from './processes.js';
 import { ensureTools, formatToolError, ToolError } from './tools.js';
 
@@ -145,17 +144,12 @@ async function apiTokenOf(dataDir: string): Promise<{ token: string; source: str
   return { token: await tokenFromFile(file, { private: true }), source: shown };
 }
 
-/** PostgreSQL runs as user `postgres` when we are root: its data must be reachable by that user. */
-function postgresDataDir(dataDir: string): string {
-  const wanted = join(dataDir, 'postgres');
-  if (process.getuid?.() !== 0 || traversableByOthers(dataDir)) return wanted;
-  const alt = join(
-    '/var/lib/solar-iot',
-    createHash('sha256').update(ROOT).digest('hex').slice(0, 12),
-    'postgres',
-  );
-  console.log(`[stack] ${dataDir} is not reachable by user postgres; keeping PostgreSQL data in ${alt}`);
-  return alt;
+/** PostgreSQL's data folder (postgres-user.ts: elsewhere when user postgres cannot reach it). */
+function pgDataDir(dataDir: string): string {
+  const { dir, moved } = postgresDataDir(dataDir, ROOT);
+  if (moved)
+    console.log(`[stack] ${dataDir} is not reachable by user postgres; keeping PostgreSQL data in ${dir}`);
+  return dir;
 }
 
 async function migrate(databaseUrl: string): Promise<string> {
@@ -288,7 +282,7 @@ async function main(): Promise<number> {
         ? undefined
         : startPostgres({
             binaries: tools.postgres,
-            dataDir: postgresDataDir(dataDir),
+            dataDir: pgDataDir(dataDir),
             port: postgresPort,
             database: 'solar_iot',
             logFile: join(logDir, 'postgres.log'),
