@@ -14,7 +14,15 @@ import { promisify } from 'node:util';
 import { withEmulatorCredentials } from './aws-target.js';
 import { runtimeEnvironment } from './child-env.js';
 import { mkdirTraversable } from './data-dir.js';
-import { PG_USER, postgresIds, traversableByOthers } from './postgres-user.js';
+import {
+  isInside,
+  mkdirShared,
+  PG_USER,
+  postgresIds,
+  runnableBinaries,
+  SHARED_ROOT,
+  traversableByOthers,
+} from './postgres-user.js';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
@@ -266,7 +274,10 @@ const PG_DEFAULT_PASSWORD = 'postgres';
 export async function startPostgres(opts: PostgresOptions): Promise<PostgresServer> {
   const password = opts.password ?? PG_DEFAULT_PASSWORD;
   const ids = await postgresIds();
+  const sharedRoot = opts.sharedRoot ?? SHARED_ROOT;
   const dataDir = resolve(opts.dataDir);
+  // npm start's fallback folder (postgresDataDir): made reachable again if a try left it 0700.
+  if (ids && isInside(dataDir, sharedRoot)) await mkdirShared(dirname(dataDir), sharedRoot);
   if (ids && !traversableByOthers(dirname(dataDir))) {
     throw new ToolError(
       `PostgreSQL runs as user 'postgres', which cannot reach ${dataDir} (a parent folder is not world-executable); move the clone or set DATABASE_URL`,
@@ -277,7 +288,10 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (ids) await chown(dataDir, ids.uid, ids.gid);
   await chmod(dataDir, 0o700);
-  const owned = ids ? { uid: ids.uid, gid: ids.gid } : {};
+  // As user postgres, which may not enter our cwd (/root/...) nor the node_modules of a private
+  // checkout: from a copy of the binaries it can execute, in a folder it can enter.
+  const owned = ids ? { uid: ids.uid, gid: ids.gid, cwd: '/' } : {};
+  const binaries = ids ? await runnableBinaries(opts.binaries, sharedRoot) : opts.binaries;
 
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     // A fresh 0700 folder of ours (mkdtemp), the file created there (wx): a name in /tmp itself is
@@ -288,7 +302,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
     if (ids) await Promise.all([chown(pwdir, ids.uid, ids.gid), chown(pwfile, ids.uid, ids.gid)]);
     try {
       await exec(
-        opts.binaries.initdb,
+        binaries.initdb,
         [
           `--pgdata=${dataDir}`,
           `--username=${PG_USER}`,
@@ -316,7 +330,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
   ];
   const proc = ManagedProcess.start({
     name: 'postgres',
-    command: opts.binaries.postgres,
+    command: binaries.postgres,
     args: ['-D', dataDir, '-p', String(opts.port), ...settings.flatMap((s) => ['-c', s])],
     env: { ...runtimeEnvironment(process.env), LC_ALL: 'C' },
     output: opts.logFile,
