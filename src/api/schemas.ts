@@ -121,24 +121,25 @@ const ResourcesSchema = z.object({
   endpoint: z.string(),
 });
 
+/** Fields every operation outcome has (ProvisionOutcome, DeprovisionOutcome). */
+const operationOutcomeFields = {
+  iotMode: IotMode,
+  plantId: z.string(),
+  iotStatus: z.enum(IOT_STATUSES),
+  workflowId: z.string().nullable(),
+  runId: z.string().nullable(),
+};
+
 export const ProvisionOutcomeSchema = z
   .object({
-    iotMode: IotMode,
-    plantId: z.string(),
-    iotStatus: z.enum(IOT_STATUSES),
-    workflowId: z.string().nullable(),
-    runId: z.string().nullable(),
+    ...operationOutcomeFields,
     resources: ResourcesSchema.optional(),
   })
   .meta({ id: 'ProvisionOutcome' }) satisfies z.ZodType<ProvisionOutcome>;
 
 export const DeprovisionOutcomeSchema = z
   .object({
-    iotMode: IotMode,
-    plantId: z.string(),
-    iotStatus: z.enum(IOT_STATUSES),
-    workflowId: z.string().nullable(),
-    runId: z.string().nullable(),
+    ...operationOutcomeFields,
     result: z.object({ plantId: z.string(), removed: z.array(z.string()) }).optional(),
   })
   .meta({ id: 'DeprovisionOutcome' }) satisfies z.ZodType<DeprovisionOutcome>;

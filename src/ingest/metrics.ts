@@ -9,115 +9,101 @@ import { QUARANTINE_REASONS } from './message.js';
 import type { BatchOutcome } from './store.js';
 
 export class IngestMetrics {
+  // Every metric is registered in this instance's registry only, never the global one.
   readonly registry = new Registry();
 
-  readonly received = new Counter({
-    name: 'ingest_messages_received_total',
-    help: 'SQS messages received (each delivery counts, redeliveries included)',
-    registers: [this.registry],
-  });
-  readonly ingested = new Counter({
-    name: 'ingest_messages_ingested_total',
-    help: 'Messages stored for the first time in raw_mqtt_data',
-    registers: [this.registry],
-  });
-  readonly rows = new Counter({
-    name: 'ingest_processed_rows_total',
-    help: 'processed_data rows offered, by result (inserted, duplicate = refused by the primary key)',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  });
-  readonly duplicates = new Counter({
-    name: 'ingest_duplicate_messages_total',
-    help:
-      'Messages refused as duplicates, by layer: message_id (a redelivery), message_hash (same plant, ' +
+  readonly received = this.counter(
+    'ingest_messages_received_total',
+    'SQS messages received (each delivery counts, redeliveries included)',
+  );
+  readonly ingested = this.counter(
+    'ingest_messages_ingested_total',
+    'Messages stored for the first time in raw_mqtt_data',
+  );
+  readonly rows = this.counter(
+    'ingest_processed_rows_total',
+    'processed_data rows offered, by result (inserted, duplicate = refused by the primary key)',
+    ['result'],
+  );
+  readonly duplicates = this.counter(
+    'ingest_duplicate_messages_total',
+    'Messages refused as duplicates, by layer: message_id (a redelivery), message_hash (same plant, ' +
       'device and timestamp under a new message id). Layer 1 (FIFO deduplication) happens inside SQS.',
-    labelNames: ['layer'] as const,
-    registers: [this.registry],
-  });
-  readonly copyFallbacks = new Counter({
-    name: 'ingest_copy_fallbacks_total',
-    help:
-      'Batches whose COPY met a duplicate key (a concurrent writer, a raw row dropped by retention) and ' +
+    ['layer'],
+  );
+  readonly copyFallbacks = this.counter(
+    'ingest_copy_fallbacks_total',
+    'Batches whose COPY met a duplicate key (a concurrent writer, a raw row dropped by retention) and ' +
       'were written again with INSERT ... ON CONFLICT: each costs the batch twice',
-    registers: [this.registry],
-  });
-  readonly quarantined = new Counter({
-    name: 'ingest_quarantined_total',
-    help: 'Messages written to the quarantine table, by reason',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
-  readonly batchSeconds = new Histogram({
-    name: 'ingest_batch_duration_seconds',
-    help: 'Time to write one batch (one transaction), retries excluded',
-    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
-  readonly batchMessages = new Histogram({
-    name: 'ingest_batch_messages',
-    help: 'Messages per written batch',
-    buckets: [1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
-    registers: [this.registry],
-  });
-  readonly queueLag = new Gauge({
-    name: 'ingest_queue_lag_seconds',
-    help: 'Age (now - SentTimestamp) of the oldest message in the latest non-empty receive; 0 after an empty one',
-    registers: [this.registry],
-  });
-  readonly messageAge = new Histogram({
-    name: 'ingest_message_age_seconds',
-    help: 'Age of each message when received (now - SentTimestamp)',
-    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600],
-    registers: [this.registry],
-  });
-  readonly dbErrors = new Counter({
-    name: 'ingest_db_errors_total',
-    help: 'Failed batch writes, by kind (transient: retried with backoff; data: batch split)',
-    labelNames: ['kind'] as const,
-    registers: [this.registry],
-  });
-  readonly sqsErrors = new Counter({
-    name: 'ingest_sqs_errors_total',
-    help: 'Failed SQS calls or entries, by operation',
-    labelNames: ['operation'] as const,
-    registers: [this.registry],
-  });
-  readonly deleted = new Counter({
-    name: 'ingest_messages_deleted_total',
-    help: 'Messages deleted from SQS after their batch committed',
-    registers: [this.registry],
-  });
-  readonly visibilityExtended = new Counter({
-    name: 'ingest_visibility_extensions_total',
-    help: 'Messages whose visibility timeout was extended while their batch was slow',
-    registers: [this.registry],
-  });
-  readonly unstorable = new Counter({
-    name: 'ingest_unstorable_messages_total',
-    help:
-      'Messages refused by the tables and by the quarantine: not deleted, left in SQS to come back ' +
+  );
+  readonly quarantined = this.counter(
+    'ingest_quarantined_total',
+    'Messages written to the quarantine table, by reason',
+    ['reason'],
+  );
+  readonly batchSeconds = this.histogram(
+    'ingest_batch_duration_seconds',
+    'Time to write one batch (one transaction), retries excluded',
+    [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
+  readonly batchMessages = this.histogram(
+    'ingest_batch_messages',
+    'Messages per written batch',
+    [1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+  );
+  readonly queueLag = this.gauge(
+    'ingest_queue_lag_seconds',
+    'Age (now - SentTimestamp) of the oldest message in the latest non-empty receive; 0 after an empty one',
+  );
+  readonly messageAge = this.histogram(
+    'ingest_message_age_seconds',
+    'Age of each message when received (now - SentTimestamp)',
+    [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600],
+  );
+  readonly dbErrors = this.counter(
+    'ingest_db_errors_total',
+    'Failed batch writes, by kind (transient: retried with backoff; data: batch split)',
+    ['kind'],
+  );
+  readonly sqsErrors = this.counter('ingest_sqs_errors_total', 'Failed SQS calls or entries, by operation', [
+    'operation',
+  ]);
+  readonly deleted = this.counter(
+    'ingest_messages_deleted_total',
+    'Messages deleted from SQS after their batch committed',
+  );
+  readonly visibilityExtended = this.counter(
+    'ingest_visibility_extensions_total',
+    'Messages whose visibility timeout was extended while their batch was slow',
+  );
+  readonly unstorable = this.counter(
+    'ingest_unstorable_messages_total',
+    'Messages refused by the tables and by the quarantine: not deleted, left in SQS to come back ' +
       'when their visibility expires (each delivery counts)',
-    registers: [this.registry],
-  });
-  readonly silentPlants = new Gauge({
-    name: 'ingest_silent_plants',
-    help:
-      'Active plants without an accepted reading for INGEST_SILENT_AFTER_SECONDS (default 900), never-sent ' +
+  );
+  readonly silentPlants = this.gauge(
+    'ingest_silent_plants',
+    'Active plants without an accepted reading for INGEST_SILENT_AFTER_SECONDS (default 900), never-sent ' +
       'included; counted every INGEST_SILENT_CHECK_SECONDS (default 60) by every consumer process',
-    registers: [this.registry],
-  });
-  readonly inFlight = new Gauge({
-    name: 'ingest_in_flight_messages',
-    help: 'Messages received and not yet deleted',
-    registers: [this.registry],
-  });
+  );
+  readonly inFlight = this.gauge('ingest_in_flight_messages', 'Messages received and not yet deleted');
 
-  readonly inFlightBytes = new Gauge({
-    name: 'ingest_in_flight_bytes',
-    help: 'Bytes of the message bodies received and not yet deleted (capped by INGEST_MAX_IN_FLIGHT_BYTES)',
-    registers: [this.registry],
-  });
+  readonly inFlightBytes = this.gauge(
+    'ingest_in_flight_bytes',
+    'Bytes of the message bodies received and not yet deleted (capped by INGEST_MAX_IN_FLIGHT_BYTES)',
+  );
+
+  private counter<L extends string = string>(name: string, help: string, labelNames?: readonly L[]) {
+    return new Counter<L>({ name, help, ...(labelNames ? { labelNames } : {}), registers: [this.registry] });
+  }
+
+  private gauge(name: string, help: string) {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  private histogram(name: string, help: string, buckets: number[]) {
+    return new Histogram({ name, help, buckets, registers: [this.registry] });
+  }
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     // Zero-valued series exist from the start, so a dashboard shows 0 rather than "no data".

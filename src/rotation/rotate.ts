@@ -4,9 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Duration } from '@temporalio/common';
-import { createTemporalClient } from '../codec/data-converter.js';
-import { ConfigError, loadConfig } from '../config/index.js';
 import { startRotation } from './client.js';
+import { runTemporalCommand } from './command.js';
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
@@ -17,29 +16,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     console.error('usage: rotate <plantId> [--grace-period 7d] [--wait]');
     process.exit(2);
   }
-  try {
-    const config = loadConfig();
-    const temporal = await createTemporalClient(config);
-    try {
-      const handle = await startRotation(
-        temporal.client,
-        { plantId, ...(gracePeriod ? { gracePeriod } : {}) },
-        { taskQueue: config.temporal.taskQueue },
-      );
-      console.log(`rotation ${handle.workflowId} running (run ${handle.firstExecutionRunId})`);
-      if (args.includes('--wait')) {
-        const result = await handle.result();
-        console.log(`rotated: ${result.previousCertificateId} -> ${result.certificateId}`);
-      }
-    } finally {
-      await temporal.close();
+  await runTemporalCommand('rotate failed', async (config, connect) => {
+    const handle = await startRotation(
+      await connect(),
+      { plantId, ...(gracePeriod ? { gracePeriod } : {}) },
+      { taskQueue: config.temporal.taskQueue },
+    );
+    console.log(`rotation ${handle.workflowId} running (run ${handle.firstExecutionRunId})`);
+    if (args.includes('--wait')) {
+      const result = await handle.result();
+      console.log(`rotated: ${result.previousCertificateId} -> ${result.certificateId}`);
     }
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    console.error(`rotate failed: ${(error as Error).message}`);
-    process.exit(1);
-  }
+  });
 }

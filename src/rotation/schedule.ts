@@ -7,10 +7,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type Client, ScheduleNotFoundError, type ScheduleOptionsAction } from '@temporalio/client';
-import { createTemporalClient } from '../codec/data-converter.js';
-import { ConfigError, loadConfig } from '../config/index.js';
 import { ROTATION_RUN_WORKFLOW_ID } from '../schedules/scheduled-workflow-ids.js';
 import { upsertSchedule } from '../schedules/upsert-schedule.js';
+import { runTemporalCommand } from './command.js';
 import type { RotateExpiringInput } from './contract.js';
 import { type RotationSettings, readRotationSettings } from './settings.js';
 
@@ -62,29 +61,16 @@ export async function syncRotationSchedule(
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  try {
-    const config = loadConfig();
+  await runTemporalCommand('rotation schedule', async (config, connect) => {
     const settings = readRotationSettings();
-    const temporal = await createTemporalClient(config);
-    try {
-      const { scheduleId, state } = await syncRotationSchedule(temporal.client, {
-        ...settings,
-        taskQueue: config.temporal.taskQueue,
-      });
-      console.log(
-        settings.scheduleEnabled
-          ? `${state} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`
-          : `ROTATION_SCHEDULE is off: schedule ${scheduleId} ${state === 'removed' ? 'removed' : 'does not exist'}`,
-      );
-    } finally {
-      await temporal.close();
-    }
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    console.error(`rotation schedule: ${(error as Error).message}`);
-    process.exit(1);
-  }
+    const { scheduleId, state } = await syncRotationSchedule(await connect(), {
+      ...settings,
+      taskQueue: config.temporal.taskQueue,
+    });
+    console.log(
+      settings.scheduleEnabled
+        ? `${state} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`
+        : `ROTATION_SCHEDULE is off: schedule ${scheduleId} ${state === 'removed' ? 'removed' : 'does not exist'}`,
+    );
+  });
 }

@@ -20,23 +20,22 @@ import { NO_TELEMETRY } from './silence.js';
 import type { WaitOptions } from './temporal-calls.js';
 import { startDeprovisioning, startProvisioning } from './workflow-starters.js';
 
-export interface ProvisionOutcome {
+/** What starting a provision or deprovision answers. */
+interface OperationOutcome {
   iotMode: IotMode;
   plantId: string;
   iotStatus: IotStatus;
   /** null when no workflow was started (IoT disabled). */
   workflowId: string | null;
   runId: string | null;
+}
+
+export interface ProvisionOutcome extends OperationOutcome {
   /** Present after `wait: true`: the plant's resources (ids and names, never key material). */
   resources?: PlantIotResources;
 }
 
-export interface DeprovisionOutcome {
-  iotMode: IotMode;
-  plantId: string;
-  iotStatus: IotStatus;
-  workflowId: string | null;
-  runId: string | null;
+export interface DeprovisionOutcome extends OperationOutcome {
   /** Present after `wait: true`. */
   result?: DeprovisionResult;
 }
@@ -51,6 +50,16 @@ export interface LegacyDeprovisionHints {
   iotCertificateArn?: string | null;
   iotPolicyName?: string | null;
   iotRuleName?: string | null;
+}
+
+/** The outcome of a workflow start: the plant's status as it was, and the run that now acts on it. */
+function startedOutcome(
+  iotMode: IotMode,
+  plantId: string,
+  iotStatus: IotStatus,
+  handle: { workflowId: string; firstExecutionRunId: string },
+): OperationOutcome {
+  return { iotMode, plantId, iotStatus, workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
 }
 
 async function createPlant(
@@ -117,13 +126,7 @@ async function provision(
   const handle = await ctx.calls.call(() =>
     startProvisioning(ctx.temporal, { plantId, plantName: name }, { taskQueue: ctx.taskQueue }),
   );
-  const outcome: ProvisionOutcome = {
-    iotMode,
-    plantId,
-    iotStatus: plant.iotStatus,
-    workflowId: handle.workflowId,
-    runId: handle.firstExecutionRunId,
-  };
+  const outcome = startedOutcome(iotMode, plantId, plant.iotStatus, handle);
   if (!options.wait) return outcome;
   const resources = await ctx.calls.follow<PlantIotResources>(handle.workflowId, plantId, options);
   return { ...outcome, iotStatus: 'active', resources };
@@ -150,13 +153,7 @@ async function deprovision(
   const handle = await ctx.calls.call(() =>
     startDeprovisioning(ctx.temporal, { plantId }, { taskQueue: ctx.taskQueue }),
   );
-  const outcome: DeprovisionOutcome = {
-    iotMode,
-    plantId,
-    iotStatus: plant.iotStatus,
-    workflowId: handle.workflowId,
-    runId: handle.firstExecutionRunId,
-  };
+  const outcome = startedOutcome(iotMode, plantId, plant.iotStatus, handle);
   if (!options.wait) return outcome;
   const result = await ctx.calls.follow<DeprovisionResult>(handle.workflowId, plantId, options);
   return { ...outcome, iotStatus: 'deprovisioned', result };

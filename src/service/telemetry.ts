@@ -75,15 +75,10 @@ export interface LatestTelemetryView {
   devices: LatestDevice[];
 }
 
-interface BucketRow extends Record<string, unknown> {
+/** One bucket of one device's metric, as the query returns it. */
+interface BucketRow extends TelemetryPoint, Record<string, unknown> {
   device_id: string;
   metric: string;
-  start: string;
-  avg: number;
-  min: number;
-  max: number;
-  last: number;
-  count: number;
 }
 
 interface LatestRow extends Record<string, unknown> {

@@ -90,6 +90,21 @@ async function requireWorkflowType<H extends WorkflowHandleWithFirstExecutionRun
   return handle;
 }
 
+/** Queue and search attributes of a plant operation: found by PlantId, IotStatus set to what it does. */
+function plantOperationStart(
+  plantId: string,
+  iotStatus: 'provisioning' | 'deprovisioning',
+  options: StartOptions,
+): { taskQueue: string; searchAttributes: SearchAttributePair[] } {
+  return {
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    searchAttributes: [
+      { key: PlantIdSearchAttribute, value: plantId },
+      { key: IotStatusSearchAttribute, value: iotStatus },
+    ],
+  };
+}
+
 /**
  * Starts provisioning of a plant, or returns the run already in progress: the workflow id is the
  * plant's, and a second start while one runs attaches to it instead of running twice.
@@ -103,11 +118,7 @@ export async function startProvisioning(
     workflowType: 'provisionPlant',
     workflowId: provisionWorkflowId(input.plantId),
     args: [input],
-    taskQueue: options.taskQueue ?? TASK_QUEUE,
-    searchAttributes: [
-      { key: PlantIdSearchAttribute, value: input.plantId },
-      { key: IotStatusSearchAttribute, value: 'provisioning' },
-    ],
+    ...plantOperationStart(input.plantId, 'provisioning', options),
   });
 }
 
@@ -121,11 +132,7 @@ export async function startDeprovisioning(
     workflowType: 'deprovisionPlant',
     workflowId: deprovisionWorkflowId(input.plantId),
     args: [input],
-    taskQueue: options.taskQueue ?? TASK_QUEUE,
-    searchAttributes: [
-      { key: PlantIdSearchAttribute, value: input.plantId },
-      { key: IotStatusSearchAttribute, value: 'deprovisioning' },
-    ],
+    ...plantOperationStart(input.plantId, 'deprovisioning', options),
   });
 }
 

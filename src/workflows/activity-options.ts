@@ -86,6 +86,15 @@ export const removeSteps = quotaRoutedActivities<IdentityActivities>({
   retry: { ...backoff, maximumInterval: '2m' },
 });
 
+/**
+ * Reads (records, AWS descriptions): short, retried with backoff and no deadline of their own, so
+ * a read waits out an outage; the calling workflow decides how long it is willing to wait.
+ */
+export const readStepOptions: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { ...backoff, maximumInterval: '1m' },
+};
+
 /** Waiting for another operation on the same plant: long, but heartbeating. */
 export const coordinationSteps = proxyActivities<OperationActivities>({
   startToCloseTimeout: '2h',

@@ -11,6 +11,7 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import type { BackfillActivities } from './activity-contracts/backfill.js';
+import { readStepOptions } from './activity-options.js';
 import {
   type BackfillInput,
   type BackfillProgress,
@@ -26,10 +27,7 @@ import {
 import { IotStatusSearchAttribute, PlantIdSearchAttribute, provisionWorkflowId } from './contract.js';
 import type { provisionPlant } from './provision-plant.js';
 
-const reads = proxyActivities<BackfillActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+const reads = proxyActivities<BackfillActivities>(readStepOptions);
 
 function boundedInt(value: unknown, fallback: number, max: number, name: string): number {
   if (value === undefined || value === null) return fallback;

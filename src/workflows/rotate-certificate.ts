@@ -30,15 +30,12 @@ import {
   rotationStatusQuery,
 } from '../rotation/contract.js';
 import type { RotationActivities } from './activity-contracts/rotation.js';
-import { createSteps } from './activity-options.js';
+import { createSteps, readStepOptions } from './activity-options.js';
 import { PlantIdSearchAttribute } from './contract.js';
 import { releaseCertificate } from './release-certificate.js';
 import { messageOf, Saga } from './saga.js';
 
-const reads = proxyActivities<RotationActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+const reads = proxyActivities<RotationActivities>(readStepOptions);
 
 function invalid(message: string): never {
   throw ApplicationFailure.nonRetryable(message, 'InvalidInput');
