@@ -82,10 +82,10 @@ export interface StackCodecKeys {
  * one random key. Rotating ENCRYPTION_KEY never changes them, so histories, schedules and open
  * workflows stay readable after the old at-rest key is dropped.
  *
- * A data folder whose Temporal state predates the file (`hasHistories`) has payloads under the
- * keys earlier versions derived from ENCRYPTION_KEY (and ENCRYPTION_KEYS_PREVIOUS): those are
- * kept in the file as decrypt-only entries (after the new key), so nothing already written is
- * lost; they stay until those histories are gone (see reencrypt-keys' report).
+ * A data folder whose Temporal state predates the file (`hasHistories`) has payloads under keys
+ * derived from ENCRYPTION_KEY (and ENCRYPTION_KEYS_PREVIOUS), the codec keys of a stack without
+ * the file: those are kept in the file as decrypt-only entries (after the new key), so nothing
+ * already written is lost; they stay until those histories are gone (see reencrypt-keys' report).
  */
 export async function stackCodecKeys(options: {
   env: Record<string, string | undefined>;

@@ -355,8 +355,8 @@ export function generateEncryptionKey(): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Seed-compatible functions. Without an explicit key they use the process configuration
-// (ENCRYPTION_KEY, ENCRYPTION_KEYS_PREVIOUS), loaded lazily on first use.
+// The seed's encryption functions, which its callers use. Without an explicit key they use the
+// process configuration (ENCRYPTION_KEY, ENCRYPTION_KEYS_PREVIOUS), loaded lazily on first use.
 // ---------------------------------------------------------------------------------------------
 
 const ciphers = new Map<string, Cipher>();

@@ -170,9 +170,9 @@ export async function maintainPartitions(
   now: Date = new Date(),
 ): Promise<MaintenanceResult> {
   const result: MaintenanceResult = { created: [], dropped: [], movedFromDefault: 0, deletedFromDefault: 0 };
-  // One step that fails (a lock timeout behind a long reader) does not stop the others: before,
-  // a drop waiting on a dashboard's query threw before the partitions ahead were created, run
-  // after run, and every reading went to the default partition. They are reported at the end.
+  // One step that fails (a lock timeout behind a long reader) does not stop the others: otherwise
+  // a drop waiting on a dashboard's query would keep the partitions ahead from being created, run
+  // after run, and every reading would go to the default partition. Failures are reported at the end.
   const failures: string[] = [];
   const attempt = async (what: string, step: () => Promise<void>) => {
     try {

@@ -88,7 +88,7 @@ export const certificates = pgTable(
  * src/db/partitions.ts). A unique index of a partitioned table must hold the partition key, so both
  * dedup indexes carry `timestamp`, and lose nothing by it: the hash is computed from the timestamp,
  * and a redelivered SQS message (same message id) has the same body, hence the same timestamp. `id`
- * (kept for the rows before partitioning) is no longer a primary key: nothing looks rows up by it.
+ * is a plain column, not a primary key: nothing looks rows up by it.
  */
 export const rawMqttData = pgTable(
   'raw_mqtt_data',

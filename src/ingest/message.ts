@@ -251,7 +251,7 @@ export function parseMessage(body: string, messageId: string, options: ParseOpti
   if (typeof msg.metrics !== 'object' || Array.isArray(msg.metrics))
     return reject('invalid_field', 'metrics is not an object');
   // The parsed object itself, not a zod record: z.record drops a "__proto__" key, which JSON.parse
-  // keeps as an own property, and the metric was lost without a trace.
+  // keeps as an own property, and the metric would be lost without a trace.
   const entries = Object.entries(msg.metrics as Record<string, unknown>);
   if (entries.length === 0) return reject('missing_field', 'metrics is empty');
   if (entries.length > MAX_METRICS) return reject('invalid_field', `more than ${MAX_METRICS} metrics`);

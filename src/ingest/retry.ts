@@ -7,8 +7,8 @@ export interface RetryPolicy {
 
 /**
  * The ceiling is also the longest the consumer can stay idle after the database is back (it holds
- * the batch and retries on this clock): with 30 s, the first write after a PostgreSQL crash
- * restart (10 s down) came 11.6 s after the database was ready again. One connection attempt per
+ * the batch and retries on this clock): with a 30 s ceiling, the first write after a PostgreSQL
+ * crash restart (10 s down) comes 11.6 s after the database is ready again. One connection attempt per
  * 5 s is no load for a database that is coming up.
  */
 export const DEFAULT_RETRY: RetryPolicy = { initialMs: 250, maxMs: 5_000 };

@@ -445,7 +445,7 @@ export function classifyDbError(err: unknown): DbErrorKind {
   const { code, table } = (err ?? {}) as { code?: unknown; table?: unknown };
   // A row routed to a default partition just before maintenance attached the partition of its
   // range violates the default's new partition constraint (check_violation on the default);
-  // written again, it goes to the new partition. Was 'data': the batch was split and valid
+  // written again, it goes to the new partition. As 'data' the batch would be split and valid
   // readings could be quarantined as db_rejected.
   if (code === '23514' && typeof table === 'string' && table.endsWith('_default')) return 'transient';
   if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return 'data';

@@ -21,8 +21,8 @@ export class FifoQueueNotSupportedError extends Error {
 
 /**
  * The SQS action of an IoT rule cannot deliver to a FIFO queue (AWS IoT developer guide, "SQS"
- * rule action), whatever the seed says; refuse early with the reason instead of letting AWS
- * drop every message later.
+ * rule action), although the seed's setup names a FIFO queue; refuse early with the reason
+ * instead of letting AWS drop every message later.
  */
 export function assertStandardQueue(queueUrl: string): void {
   if (queueUrl.endsWith('.fifo')) {

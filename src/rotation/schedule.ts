@@ -40,7 +40,7 @@ export type RotationScheduleState = 'created' | 'updated' | 'removed' | 'absent'
 
 /**
  * On: creates or updates the Schedule. Off: deletes it if it exists (one created while the
- * setting was on, or by a release where on was the default), so off means no automatic rotation.
+ * setting was on), so off means no automatic rotation.
  */
 export async function syncRotationSchedule(
   client: Client,

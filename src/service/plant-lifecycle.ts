@@ -41,7 +41,7 @@ export interface DeprovisionOutcome extends OperationOutcome {
 }
 
 /**
- * Resource names older callers pass to deprovisionPlantIoT. They are accepted and ignored: the
+ * Resource names the seed's callers pass to deprovisionPlantIoT. They are accepted and ignored: the
  * workflow finds what exists itself (our records and AWS), which is safer.
  */
 export interface LegacyDeprovisionHints {
