@@ -1,14 +1,23 @@
 import {
   AttachPolicyCommand,
   CreatePolicyCommand,
+  CreatePolicyVersionCommand,
   DeletePolicyCommand,
+  DeletePolicyVersionCommand,
   DetachPolicyCommand,
   GetPolicyCommand,
+  ListPolicyVersionsCommand,
 } from '@aws-sdk/client-iot';
 import { ApplicationFailure } from '@temporalio/common';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { policyNameFor, SHARED_POLICY_NAME } from '../iot/naming.js';
-import { policyDocumentFor, samePolicyDocument, sharedPolicyDocument } from '../iot/policy-document.js';
+import {
+  type DocumentOrigin,
+  plantPolicyOrigin,
+  policyDocumentFor,
+  sharedPolicyDocument,
+  sharedPolicyOrigin,
+} from '../iot/policy-document.js';
 import type { PlantPolicy, PolicyActivities } from '../workflows/activity-contracts/policies.js';
 import type { ActivityDeps } from './deps.js';
 import { recheckEvery, SHARED_RESOURCE_TTL_MS } from './recheck.js';
@@ -17,8 +26,65 @@ export function policyActivities({
   iot,
   settings,
 }: Pick<ActivityDeps, 'iot' | 'settings'>): PolicyActivities {
-  /** CreatePolicy; a policy of that name already there counts as created only if its document is ours. */
-  async function createOrAdopt(policyName: string, policyDocument: string, notOurs: string) {
+  /** AWS keeps at most 5 versions of a policy. */
+  const MAX_POLICY_VERSIONS = 5;
+
+  /** The non-default versions of a policy, oldest first. */
+  async function olderVersions(policyName: string): Promise<string[]> {
+    const { policyVersions } = await awsCall('ListPolicyVersions', policyName, () =>
+      iot.send(new ListPolicyVersionsCommand({ policyName })),
+    );
+    return (policyVersions ?? [])
+      .filter((v) => !v.isDefaultVersion && v.versionId)
+      .map((v) => v.versionId as string)
+      .sort((a, b) => Number(a) - Number(b));
+  }
+
+  /** Deletes every version but the default; false when there was none. */
+  async function deleteOlderVersions(policyName: string): Promise<boolean> {
+    const older = await olderVersions(policyName);
+    for (const policyVersionId of older)
+      await awsCall('DeletePolicyVersion', policyName, () =>
+        iot.send(new DeletePolicyVersionCommand({ policyName, policyVersionId })),
+      );
+    return older.length > 0;
+  }
+
+  /**
+   * A policy of ours holding a document an earlier release made gets the current one as its new
+   * default version: certificates attached to it get the new grants at once. The oldest
+   * non-default version goes first when AWS already holds five.
+   */
+  async function upgrade(policyName: string, policyDocument: string) {
+    const older = await olderVersions(policyName);
+    if (older.length >= MAX_POLICY_VERSIONS - 1) {
+      const versionId = older[0] as string;
+      await awsCall('DeletePolicyVersion', policyName, () =>
+        iot.send(new DeletePolicyVersionCommand({ policyName, policyVersionId: versionId })),
+      );
+    }
+    await awsCall('CreatePolicyVersion', policyName, () =>
+      iot.send(new CreatePolicyVersionCommand({ policyName, policyDocument, setAsDefault: true })),
+    );
+  }
+
+  /** What to do with a policy of that name AWS already holds: keep it, upgrade it, or refuse it. */
+  async function adopt(policyName: string, origin: DocumentOrigin, policyDocument: string, notOurs: string) {
+    if (origin === 'foreign')
+      throw ApplicationFailure.nonRetryable(notOurs, 'ResourceAlreadyExistsException');
+    if (origin === 'earlier') await upgrade(policyName, policyDocument);
+  }
+
+  /**
+   * CreatePolicy; a policy of that name already there counts as created only if its document is
+   * ours (an earlier release's is upgraded).
+   */
+  async function createOrAdopt(
+    policyName: string,
+    policyDocument: string,
+    originOf: (document: string) => DocumentOrigin,
+    notOurs: string,
+  ) {
     try {
       await iot.send(new CreatePolicyCommand({ policyName, policyDocument }));
     } catch (error) {
@@ -27,32 +93,31 @@ export function policyActivities({
       const existing = await awsCall('GetPolicy', policyName, () =>
         iot.send(new GetPolicyCommand({ policyName })),
       );
-      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument))
-        throw ApplicationFailure.nonRetryable(notOurs, 'ResourceAlreadyExistsException');
+      await adopt(policyName, originOf(existing.policyDocument ?? ''), policyDocument, notOurs);
     }
   }
 
   /**
    * The shared policy exists with our document once this resolves: GetPolicy first, CreatePolicy
    * only when it is missing (normally once per account; another worker creating it meanwhile is
-   * fine). Done at most once a minute per worker process (recheck.ts), so a plant normally costs
-   * no call here.
+   * fine), CreatePolicyVersion when it holds an earlier release's document (once per upgrade).
+   * Done at most once a minute per worker process (recheck.ts), so a plant normally costs no call
+   * here.
    */
   const ensureSharedPolicy = recheckEvery(SHARED_RESOURCE_TTL_MS, async () => {
     const policyName = SHARED_POLICY_NAME;
     const policyDocument = sharedPolicyDocument();
     const notOurs = `Policy ${policyName} exists with a different document; update it with CreatePolicyVersion (set as default) or delete it, then retry`;
+    let existing: string;
     try {
-      const existing = await iot.send(new GetPolicyCommand({ policyName }));
-      if (!samePolicyDocument(existing.policyDocument ?? '', policyDocument))
-        throw ApplicationFailure.nonRetryable(notOurs, 'ResourceAlreadyExistsException');
-      return;
+      existing = (await iot.send(new GetPolicyCommand({ policyName }))).policyDocument ?? '';
     } catch (error) {
-      if (error instanceof ApplicationFailure) throw error;
       if (!isAwsError(error, 'ResourceNotFoundException'))
         throw toActivityFailure('GetPolicy', error, policyName);
+      await createOrAdopt(policyName, policyDocument, sharedPolicyOrigin, notOurs);
+      return;
     }
-    await createOrAdopt(policyName, policyDocument, notOurs);
+    await adopt(policyName, sharedPolicyOrigin(existing), policyDocument, notOurs);
   });
 
   return {
@@ -73,6 +138,7 @@ export function policyActivities({
       await createOrAdopt(
         policyName,
         policyDocumentFor(plantId),
+        (document) => plantPolicyOrigin(document, plantId),
         `Policy ${policyName} already exists with a different document; it is not ours to reuse`,
       );
       return { policyName };
@@ -105,20 +171,28 @@ export function policyActivities({
       }
     },
 
-    /** After a detach, AWS can refuse the delete for minutes: DeleteConflict is retried with backoff. */
+    /**
+     * After a detach, AWS can refuse the delete for minutes: DeleteConflict is retried with backoff.
+     * AWS also refuses it while the policy has versions besides the default (an upgraded policy):
+     * those go first, then the delete is tried again at once.
+     */
     async deletePolicy({ policyName }: { policyName: string }) {
-      try {
-        await iot.send(new DeletePolicyCommand({ policyName }));
-      } catch (error) {
-        if (isAwsError(error, 'ResourceNotFoundException')) return;
-        if (isAwsError(error, 'DeleteConflictException')) {
-          throw ApplicationFailure.retryable(
-            `DeletePolicy ${policyName}: ${(error as Error).message}`,
-            'DeleteConflictException',
-          );
-        }
-        throw toActivityFailure('DeletePolicy', error, policyName);
+      const remove = () =>
+        iot.send(new DeletePolicyCommand({ policyName })).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      let error = await remove();
+      if (isAwsError(error, 'DeleteConflictException') && (await deleteOlderVersions(policyName)))
+        error = await remove();
+      if (error === undefined || isAwsError(error, 'ResourceNotFoundException')) return;
+      if (isAwsError(error, 'DeleteConflictException')) {
+        throw ApplicationFailure.retryable(
+          `DeletePolicy ${policyName}: ${(error as Error).message}`,
+          'DeleteConflictException',
+        );
       }
+      throw toActivityFailure('DeletePolicy', error, policyName);
     },
   };
 }

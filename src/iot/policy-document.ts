@@ -1,95 +1,101 @@
 import { PLANT_ID_ATTRIBUTE, thingNameFor } from './naming.js';
-
-/**
- * The seed's IoT policy template, scoped to one plant: connect as its own thing name, publish
- * under `solar/{plantId}/`, subscribe to and receive its own commands, and use its own shadow.
- * Returned as a compact JSON string because AWS compares documents as text when we check that
- * an existing policy is ours.
- */
-export function policyDocumentFor(plantId: string): string {
-  const thingName = thingNameFor(plantId);
-  return JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Action: ['iot:Connect'], Resource: [`arn:aws:iot:*:*:client/${thingName}`] },
-      { Effect: 'Allow', Action: ['iot:Publish'], Resource: [`arn:aws:iot:*:*:topic/solar/${plantId}/*`] },
-      {
-        Effect: 'Allow',
-        Action: ['iot:Subscribe'],
-        Resource: [`arn:aws:iot:*:*:topicfilter/solar/${plantId}/commands/*`],
-      },
-      {
-        Effect: 'Allow',
-        Action: ['iot:Receive'],
-        Resource: [`arn:aws:iot:*:*:topic/solar/${plantId}/commands/*`],
-      },
-      {
-        Effect: 'Allow',
-        Action: ['iot:UpdateThingShadow', 'iot:GetThingShadow', 'iot:DeleteThingShadow'],
-        Resource: [`arn:aws:iot:*:*:thing/${thingName}`],
-      },
-    ],
-  });
-}
+import { earlierPolicyDocumentsFor, earlierSharedPolicyDocuments } from './policy-history.js';
 
 /** Resolves to the name of the thing the connecting certificate is attached to. */
 export const THING_NAME_VARIABLE = `\${iot:Connection.Thing.ThingName}`;
 /** Resolves to that thing's plantId attribute. */
 export const PLANT_ID_VARIABLE = `\${iot:Connection.Thing.Attributes[${PLANT_ID_ATTRIBUTE}]}`;
 
+/** AWS IoT refuses a policy document longer than this, whitespace excluded (CreatePolicy). */
+export const MAX_POLICY_DOCUMENT_LENGTH = 2048;
+
+/**
+ * The MQTT topics of a thing's device shadows, classic and named
+ * (https://docs.aws.amazon.com/iot/latest/developerguide/device-shadow-mqtt.html): the device
+ * publishes requests (get, update, delete) and subscribes to the service's answers (accepted,
+ * rejected, update/delta, update/documents).
+ *
+ * `$aws/things/<thing>/shadow*` covers both prefixes, `.../shadow` (classic) and
+ * `.../shadow/name/<shadowName>` (named), in one pattern: written out, the two prefixes times
+ * seven topics times two ARN kinds do not fit the 2048-character limit. The `/` after the thing
+ * name keeps it to this thing; the endings keep requests and answers apart (a device cannot
+ * publish on accepted or delta, nor subscribe to `shadow/#`).
+ *
+ * Both policy modes name the thing here through `${iot:Connection.Thing.ThingName}`, which AWS
+ * resolves only to a thing the connecting certificate is attached to: written literally, a
+ * 76-character thing name (a 64-character plant id) seven times in two ARN kinds takes the
+ * per-plant document past 2048 characters.
+ */
+export function shadowTopics(thing: string): { requests: string[]; answers: string[] } {
+  const prefix = `$aws/things/${thing}/shadow*`;
+  return {
+    requests: ['get', 'update', 'delete'].map((op) => `${prefix}/${op}`),
+    answers: ['accepted', 'rejected', 'update/delta', 'update/documents'].map((s) => `${prefix}/${s}`),
+  };
+}
+
+const arn = (kind: 'client' | 'topic' | 'topicfilter' | 'thing', name: string) =>
+  `arn:aws:iot:*:*:${kind}/${name}`;
+
+/**
+ * What a device may do, for a thing name and a plant id (literal, or policy variables):
+ * connect as its thing; publish under `solar/<plant>/` and its shadow requests; subscribe to and
+ * receive its commands and its shadow answers (Subscribe is checked against topicfilter ARNs,
+ * Receive against topic ARNs); use its shadow over HTTPS.
+ */
+function grants(thing: string, plant: string) {
+  const shadow = shadowTopics(THING_NAME_VARIABLE);
+  const inbound = [`solar/${plant}/commands/*`, ...shadow.answers];
+  return [
+    { Effect: 'Allow', Action: ['iot:Connect'], Resource: [arn('client', thing)] },
+    {
+      Effect: 'Allow',
+      Action: ['iot:Publish'],
+      Resource: [arn('topic', `solar/${plant}/*`), ...shadow.requests.map((t) => arn('topic', t))],
+    },
+    {
+      Effect: 'Allow',
+      Action: ['iot:Subscribe', 'iot:Receive'],
+      Resource: [...inbound.map((t) => arn('topicfilter', t)), ...inbound.map((t) => arn('topic', t))],
+    },
+    {
+      Effect: 'Allow',
+      Action: ['iot:UpdateThingShadow', 'iot:GetThingShadow', 'iot:DeleteThingShadow'],
+      Resource: [arn('thing', thing)],
+    },
+  ];
+}
+
+/**
+ * The seed's IoT policy template, scoped to one plant and its thing (see grants).
+ * Returned as a compact JSON string because AWS compares documents as text when we check that
+ * an existing policy is ours.
+ */
+export function policyDocumentFor(plantId: string): string {
+  return JSON.stringify({ Version: '2012-10-17', Statement: grants(thingNameFor(plantId), plantId) });
+}
+
 /**
  * The same grants as policyDocumentFor, for every plant at once, through AWS IoT thing policy
  * variables (https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-variables.html):
  *
- * - connect only when the certificate is attached to a registered thing
- *   (`iot:Connection.Thing.IsAttached`) and the client id is that thing's name;
- * - publish, subscribe and receive only under `solar/<the thing's plantId attribute>/`; the
- *   attribute is set by createThing (devices cannot change registry attributes) and an
- *   unattached certificate leaves the variable unresolved, which AWS denies;
- * - its own shadow only.
+ * - every statement only when the certificate is attached to a registered thing
+ *   (`iot:Connection.Thing.IsAttached`), connecting with that thing's name as client id;
+ * - topics under `solar/<the thing's plantId attribute>/`; the attribute is set by createThing
+ *   (devices cannot change registry attributes) and an unattached certificate leaves the
+ *   variable unresolved, which AWS denies;
+ * - its own thing's shadow only.
  *
  * Policy variables need Version 2012-10-17. A plant id fits an attribute value and a topic level
- * (naming.ts). Changing this document later needs CreatePolicyVersion (at most 5 versions): the
- * shared policy is refused, loudly, when AWS holds another document under its name.
+ * (naming.ts). A change of this document reaches existing deployments as a new default policy
+ * version (policies.ts), when AWS holds one of the documents earlier releases made
+ * (policy-history.ts); any other document under the shared name is refused, loudly.
  */
 export function sharedPolicyDocument(): string {
-  const thing = THING_NAME_VARIABLE;
-  const plant = PLANT_ID_VARIABLE;
   const attached = { Bool: { 'iot:Connection.Thing.IsAttached': ['true'] } };
   return JSON.stringify({
     Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: ['iot:Connect'],
-        Resource: [`arn:aws:iot:*:*:client/${thing}`],
-        Condition: attached,
-      },
-      {
-        Effect: 'Allow',
-        Action: ['iot:Publish'],
-        Resource: [`arn:aws:iot:*:*:topic/solar/${plant}/*`],
-        Condition: attached,
-      },
-      {
-        Effect: 'Allow',
-        Action: ['iot:Subscribe'],
-        Resource: [`arn:aws:iot:*:*:topicfilter/solar/${plant}/commands/*`],
-        Condition: attached,
-      },
-      {
-        Effect: 'Allow',
-        Action: ['iot:Receive'],
-        Resource: [`arn:aws:iot:*:*:topic/solar/${plant}/commands/*`],
-        Condition: attached,
-      },
-      {
-        Effect: 'Allow',
-        Action: ['iot:UpdateThingShadow', 'iot:GetThingShadow', 'iot:DeleteThingShadow'],
-        Resource: [`arn:aws:iot:*:*:thing/${thing}`],
-        Condition: attached,
-      },
-    ],
+    Statement: grants(THING_NAME_VARIABLE, PLANT_ID_VARIABLE).map((s) => ({ ...s, Condition: attached })),
   });
 }
 
@@ -100,4 +106,23 @@ export function samePolicyDocument(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * How a document AWS holds relates to ours: the current one, one an earlier release made (to be
+ * upgraded with a new policy version), or not ours at all.
+ */
+export type DocumentOrigin = 'current' | 'earlier' | 'foreign';
+
+function originOf(document: string, current: string, earlier: readonly string[]): DocumentOrigin {
+  if (samePolicyDocument(document, current)) return 'current';
+  return earlier.some((e) => samePolicyDocument(document, e)) ? 'earlier' : 'foreign';
+}
+
+export function plantPolicyOrigin(document: string, plantId: string): DocumentOrigin {
+  return originOf(document, policyDocumentFor(plantId), earlierPolicyDocumentsFor(plantId));
+}
+
+export function sharedPolicyOrigin(document: string): DocumentOrigin {
+  return originOf(document, sharedPolicyDocument(), earlierSharedPolicyDocuments());
 }

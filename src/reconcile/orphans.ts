@@ -3,7 +3,7 @@
  * or policy held only by certificates the plan removes can be removed with them.
  */
 import { policyNameFor, SHARED_POLICY_NAME, thingNameFor } from '../iot/naming.js';
-import { policyDocumentFor, samePolicyDocument } from '../iot/policy-document.js';
+import { plantPolicyOrigin } from '../iot/policy-document.js';
 import { plantRuleSql } from '../iot/topic-rule.js';
 import type { Attribution } from './attribution.js';
 import { isProven } from './attribution.js';
@@ -173,7 +173,8 @@ export async function judgePolicies(
     const plantId = plantIdOfPolicy(policyName) as string;
     const known = snapshot.knownPlants.has(plantId);
     const document = known ? await aws.policyDocument(policyName) : undefined;
-    const documentOk = document !== undefined && samePolicyDocument(document, policyDocumentFor(plantId));
+    // An earlier release's document for this plant (policy-history.ts) is ours as well.
+    const documentOk = document !== undefined && plantPolicyOrigin(document, plantId) !== 'foreign';
     const held = documentOk
       ? (await aws.policyTargets(policyName)).filter((arn) => !removedCertificateArns.has(arn))
       : [];

@@ -6,7 +6,7 @@ import {
   policyNameFor,
   thingNameFor,
 } from '../../src/iot/naming.js';
-import { policyDocumentFor } from '../../src/iot/policy-document.js';
+import { policyDocumentFor, THING_NAME_VARIABLE } from '../../src/iot/policy-document.js';
 import { topicRulePayload } from '../../src/iot/topic-rule.js';
 
 describe('resource names', () => {
@@ -39,11 +39,18 @@ describe('policy document', () => {
   it('scopes every permission to the plant and its thing', () => {
     const document = JSON.parse(policyDocumentFor('p-1'));
     const resources = document.Statement.flatMap((s: { Resource: string[] }) => s.Resource);
+    // Shadow topics name the thing through the variable AWS resolves to the attached thing
+    // (policy-document.ts: written literally they do not fit 2048 characters).
+    const shadow = `$aws/things/${THING_NAME_VARIABLE}/shadow*`;
+    const answers = ['accepted', 'rejected', 'update/delta', 'update/documents'].map((t) => `${shadow}/${t}`);
     expect(resources).toEqual([
       'arn:aws:iot:*:*:client/solar-plant-p-1',
       'arn:aws:iot:*:*:topic/solar/p-1/*',
+      ...['get', 'update', 'delete'].map((op) => `arn:aws:iot:*:*:topic/${shadow}/${op}`),
       'arn:aws:iot:*:*:topicfilter/solar/p-1/commands/*',
+      ...answers.map((t) => `arn:aws:iot:*:*:topicfilter/${t}`),
       'arn:aws:iot:*:*:topic/solar/p-1/commands/*',
+      ...answers.map((t) => `arn:aws:iot:*:*:topic/${t}`),
       'arn:aws:iot:*:*:thing/solar-plant-p-1',
     ]);
   });

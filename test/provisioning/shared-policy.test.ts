@@ -4,10 +4,12 @@
  */
 import {
   CreatePolicyCommand,
+  CreatePolicyVersionCommand,
   DeletePolicyCommand,
   DetachPolicyCommand,
   GetPolicyCommand,
   ListAttachedPoliciesCommand,
+  ListPolicyVersionsCommand,
   ListTargetsForPolicyCommand,
 } from '@aws-sdk/client-iot';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -16,10 +18,13 @@ import { toActivityFailure } from '../../src/iot/aws-errors.js';
 import { PLANT_ID_ATTRIBUTE, SHARED_POLICY_NAME, thingNameFor } from '../../src/iot/naming.js';
 import {
   PLANT_ID_VARIABLE,
+  plantPolicyOrigin,
   policyDocumentFor,
   sharedPolicyDocument,
+  sharedPolicyOrigin,
   THING_NAME_VARIABLE,
 } from '../../src/iot/policy-document.js';
+import { earlierPolicyDocumentsFor, earlierSharedPolicyDocuments } from '../../src/iot/policy-history.js';
 import {
   type DeprovisionResult,
   deprovisionWorkflowId,
@@ -87,20 +92,41 @@ describe('the shared policy document', () => {
     );
     expect(byAction.get('iot:Connect')?.Resource).toEqual([`arn:aws:iot:*:*:client/${THING_NAME_VARIABLE}`]);
     const plant = PLANT_ID_VARIABLE;
-    expect(byAction.get('iot:Publish')?.Resource).toEqual([`arn:aws:iot:*:*:topic/solar/${plant}/*`]);
+    const shadow = `$aws/things/${THING_NAME_VARIABLE}/shadow*`;
+    expect(byAction.get('iot:Publish')?.Resource).toEqual([
+      `arn:aws:iot:*:*:topic/solar/${plant}/*`,
+      ...['get', 'update', 'delete'].map((op) => `arn:aws:iot:*:*:topic/${shadow}/${op}`),
+    ]);
+    const inbound = [
+      `solar/${plant}/commands/*`,
+      ...['accepted', 'rejected', 'update/delta', 'update/documents'].map((t) => `${shadow}/${t}`),
+    ];
     expect(byAction.get('iot:Subscribe')?.Resource).toEqual([
-      `arn:aws:iot:*:*:topicfilter/solar/${plant}/commands/*`,
+      ...inbound.map((t) => `arn:aws:iot:*:*:topicfilter/${t}`),
+      ...inbound.map((t) => `arn:aws:iot:*:*:topic/${t}`),
     ]);
     // The same grants as a plant's own policy once the variables are resolved.
     const plantId = 'plant-7';
-    const resolved = sharedPolicyDocument()
-      .replaceAll(THING_NAME_VARIABLE, thingNameFor(plantId))
-      .replaceAll(plant, plantId);
-    const own = JSON.parse(policyDocumentFor(plantId));
-    const withoutConditions = JSON.parse(resolved).Statement.map(
+    const resolve = (document: string) =>
+      document.replaceAll(THING_NAME_VARIABLE, thingNameFor(plantId)).replaceAll(plant, plantId);
+    const own = JSON.parse(resolve(policyDocumentFor(plantId)));
+    const withoutConditions = JSON.parse(resolve(sharedPolicyDocument())).Statement.map(
       ({ Condition: _, ...rest }: { Condition: unknown }) => rest,
     );
     expect(withoutConditions).toEqual(own.Statement);
+  });
+
+  it("knows an earlier release's documents as ours, to upgrade them, and nothing else", () => {
+    const [earlierShared] = earlierSharedPolicyDocuments();
+    const [earlierOwn] = earlierPolicyDocumentsFor('p-1');
+    expect(sharedPolicyOrigin(sharedPolicyDocument())).toBe('current');
+    expect(sharedPolicyOrigin(earlierShared as string)).toBe('earlier');
+    expect(sharedPolicyOrigin(policyDocumentFor('p-1'))).toBe('foreign');
+    expect(plantPolicyOrigin(earlierOwn as string, 'p-1')).toBe('earlier');
+    expect(plantPolicyOrigin(earlierOwn as string, 'p-2')).toBe('foreign');
+    // The earlier documents had no shadow topics at all.
+    expect(earlierShared).not.toContain('$aws/things');
+    expect(earlierOwn).not.toContain('$aws/things');
   });
 });
 
@@ -196,6 +222,53 @@ describe('POLICY_MODE=shared', () => {
       new ListTargetsForPolicyCommand({ policyName: SHARED_POLICY_NAME }),
     );
     expect(targets).toEqual([]);
+  });
+
+  it("upgrades a shared policy holding an earlier release's document to a new default version", async () => {
+    const [earlier] = earlierSharedPolicyDocuments() as [string];
+    await t.h.iot.send(new CreatePolicyCommand({ policyName: SHARED_POLICY_NAME, policyDocument: earlier }));
+    // Four more versions, not default: AWS keeps five, so the oldest non-default one (2) goes first.
+    for (let i = 0; i < 4; i++)
+      await t.h.iot.send(
+        new CreatePolicyVersionCommand({ policyName: SHARED_POLICY_NAME, policyDocument: earlier }),
+      );
+    calls.clear();
+    const [a, b] = [newPlantId(), newPlantId()];
+    const [ra] = await t.h.withWorker({}, async (taskQueue) => [
+      await provision(a, taskQueue),
+      await provision(b, taskQueue),
+    ]);
+
+    const policy = await t.h.iot.send(new GetPolicyCommand({ policyName: SHARED_POLICY_NAME }));
+    expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(sharedPolicyDocument()));
+    expect(policy.defaultVersionId).toBe('6');
+    const { policyVersions } = await t.h.iot.send(
+      new ListPolicyVersionsCommand({ policyName: SHARED_POLICY_NAME }),
+    );
+    expect(policyVersions?.map((v) => v.versionId).sort()).toEqual(['1', '3', '4', '5', '6']);
+    expect(calls.get('DeletePolicyVersion')).toBe(1);
+    // Once, by the first plant; the second found the current document.
+    expect(calls.get('CreatePolicyVersion')).toBe(1);
+    expect(calls.get('CreatePolicy')).toBeUndefined();
+    expect(await attachedTo(ra.certificateArn)).toEqual([SHARED_POLICY_NAME]);
+  });
+
+  it("upgrades a plant's own policy holding an earlier document, and deletes its versions on deprovision", async () => {
+    t.h.settings = { ...t.h.settings, policyMode: 'per-plant' };
+    const plantId = newPlantId();
+    const policyName = `solar-plant-${plantId}-policy`;
+    const [earlier] = earlierPolicyDocumentsFor(plantId) as [string];
+    await t.h.iot.send(new CreatePolicyCommand({ policyName, policyDocument: earlier }));
+    await t.h.withWorker({}, (taskQueue) => provision(plantId, taskQueue));
+
+    const policy = await t.h.iot.send(new GetPolicyCommand({ policyName }));
+    expect(JSON.parse(policy.policyDocument ?? '')).toEqual(JSON.parse(policyDocumentFor(plantId)));
+    expect(policy.defaultVersionId).toBe('2');
+    // AWS refuses DeletePolicy while a non-default version remains: deprovision deletes it first.
+    const { removed } = await t.h.withWorker({}, (taskQueue) => deprovision(plantId, taskQueue));
+    expect(removed).toContain(`policy ${policyName}`);
+    expect((await t.h.awsInventory()).policies).toEqual([]);
+    expect(calls.get('DeletePolicyVersion')).toBe(1);
   });
 
   it('refuses a policy of that name with another document, and rolls back', async () => {
