@@ -1,8 +1,7 @@
 import { DeleteCertificateCommand, UpdateCertificateCommand } from '@aws-sdk/client-iot';
-import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, isNull } from 'drizzle-orm';
 import { certificates } from '../db/schema.js';
-import { isAwsError, toActivityFailure } from '../iot/aws-errors.js';
+import { awsDelete, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import type { CertificateActivities, CertificateRef } from '../workflows/activity-contracts/certificates.js';
 import { claimIssued, createFromCsr, createWithAwsKeys, storedRow } from './certificate-requests.js';
 import type { ActivityDeps } from './deps.js';
@@ -56,19 +55,10 @@ export function certificateActivities(
     },
 
     async deleteCertificate({ certificateId }: { certificateId: string }) {
-      try {
-        await iot.send(new DeleteCertificateCommand({ certificateId }));
-      } catch (error) {
-        if (isAwsError(error, 'ResourceNotFoundException')) return;
-        // Attachments still propagating after a detach: retry with backoff.
-        if (isAwsError(error, 'DeleteConflictException')) {
-          throw ApplicationFailure.retryable(
-            `DeleteCertificate ${certificateId}: ${(error as Error).message}`,
-            'DeleteConflictException',
-          );
-        }
-        throw toActivityFailure('DeleteCertificate', error, certificateId);
-      }
+      // Attachments still propagating after a detach: DeleteConflict, retried with backoff.
+      await awsDelete('DeleteCertificate', certificateId, 'DeleteConflictException', () =>
+        iot.send(new DeleteCertificateCommand({ certificateId })),
+      );
     },
 
     /** Erases the sealed private key once its certificate is gone from AWS. */

@@ -7,7 +7,7 @@ import {
   ListThingPrincipalsCommand,
 } from '@aws-sdk/client-iot';
 import { ApplicationFailure } from '@temporalio/common';
-import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
+import { awsCall, awsDelete, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { thingNameFor } from '../iot/naming.js';
 import type { ThingActivities } from '../workflows/activity-contracts/things.js';
 import type { ActivityDeps } from './deps.js';
@@ -88,19 +88,10 @@ export function thingActivities({ iot }: Pick<ActivityDeps, 'iot'>): ThingActivi
     },
 
     async deleteThing({ thingName }: { thingName: string }) {
-      try {
-        await iot.send(new DeleteThingCommand({ thingName }));
-      } catch (error) {
-        if (isAwsError(error, 'ResourceNotFoundException')) return;
-        // "Cannot delete a thing with attached principals": a detach still propagating, so retry.
-        if (isAwsError(error, 'InvalidRequestException')) {
-          throw ApplicationFailure.retryable(
-            `DeleteThing ${thingName}: ${(error as Error).message}`,
-            'InvalidRequestException',
-          );
-        }
-        throw toActivityFailure('DeleteThing', error, thingName);
-      }
+      // "Cannot delete a thing with attached principals": a detach still propagating, so retry.
+      await awsDelete('DeleteThing', thingName, 'InvalidRequestException', () =>
+        iot.send(new DeleteThingCommand({ thingName })),
+      );
     },
   };
 }

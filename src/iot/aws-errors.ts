@@ -91,3 +91,28 @@ export async function awsCall<T>(operation: string, context: string, call: () =>
     throw toActivityFailure(operation, error, context);
   }
 }
+
+/**
+ * Runs an AWS delete as an idempotent activity step: a resource that does not exist is already
+ * deleted, and `stillAttached` (the error AWS answers while a detach is still propagating, for
+ * minutes) is retryable, so Temporal tries again with backoff. Anything else as awsCall.
+ */
+export async function awsDelete(
+  operation: string,
+  subject: string,
+  stillAttached: string,
+  call: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    if (isAwsError(error, 'ResourceNotFoundException')) return;
+    if (isAwsError(error, stillAttached)) {
+      throw ApplicationFailure.retryable(
+        `${operation} ${subject}: ${(error as Error).message}`,
+        stillAttached,
+      );
+    }
+    throw toActivityFailure(operation, error, subject);
+  }
+}
