@@ -11,6 +11,7 @@
 import { type OpenedSolarIot, openSolarIot } from './app/service.js';
 import { isAwsIotEnabled as configEnablesIot, getConfig } from './config/index.js';
 import { createLogger } from './logging/index.js';
+import { readCertificateAgeSettings } from './rotation/settings.js';
 import type { BackfillOptions } from './service/backfill.js';
 import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/shadows.js';
 import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
@@ -44,7 +45,10 @@ let resolved: SolarIot | undefined;
 export async function getSolarIot(): Promise<SolarIot> {
   opened ??= (async () => {
     const config = getConfig();
-    const instance = await openSolarIot(config, { logger: createLogger({ level: config.logLevel }) });
+    const instance = await openSolarIot(config, {
+      logger: createLogger({ level: config.logLevel }),
+      certificateMaxAgeDays: readCertificateAgeSettings().maxAgeDays,
+    });
     resolved = instance.solarIot;
     return instance;
   })();

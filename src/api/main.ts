@@ -18,7 +18,7 @@ export async function runApi(
 ): Promise<void> {
   // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
   // it only TEMPORAL_CODEC_KEYS for workflow payloads).
-  const { core: config, api: settings, codec } = loadApiConfig(env);
+  const { core: config, api: settings, codec, certificates } = loadApiConfig(env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'api' } });
   logger.info(
     { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
@@ -30,7 +30,12 @@ export async function runApi(
       'API_TOKEN is unset: every process and user on this machine can call the API (set API_TOKEN; `npm start` does)',
     );
   }
-  const { solarIot, close } = await openSolarIot(config, { logger, codec, aws });
+  const { solarIot, close } = await openSolarIot(config, {
+    logger,
+    codec,
+    aws,
+    certificateMaxAgeDays: certificates.maxAgeDays,
+  });
   const { app } = buildServer({ solarIot, settings, logger });
 
   let stopping = false;

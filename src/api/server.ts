@@ -11,6 +11,7 @@ import { installBrowserGuard } from './browser-guard.js';
 import { errorPayload, installErrorHandling, MAX_BODY_BYTES } from './errors.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { RouteTable } from './route.js';
+import { certificateRoutes } from './routes/certificates.js';
 import { deviceRoutes } from './routes/devices.js';
 import { operationRoutes } from './routes/operations.js';
 import { plantRoutes } from './routes/plants.js';
@@ -82,6 +83,7 @@ export function buildServer(deps: ServerDeps): ApiServer {
   plantRoutes(app, table, deps.solarIot);
   deviceRoutes(app, table, deps.solarIot);
   telemetryRoutes(app, table, deps.solarIot);
+  certificateRoutes(app, table, deps.solarIot);
   operationRoutes(app, table, deps.solarIot, openapi);
   return { app, routes: table.routes, registered, openapi };
 }

@@ -27,7 +27,12 @@ import { loadPartitionSettings, type PartitionSettings } from '../ingest/partiti
 import { type IngestSettings, loadIngestSettings } from '../ingest/settings.js';
 import { loadSilentPlantsSettings, type SilentPlantsSettings } from '../ingest/silent-plants.js';
 import { type QuotaSettings, readQuotaSettings, readQuotaUtilization } from '../quotas/settings.js';
-import { type RotationSettings, readRotationSettings } from '../rotation/settings.js';
+import {
+  type CertificateAgeSettings,
+  type RotationSettings,
+  readCertificateAgeSettings,
+  readRotationSettings,
+} from '../rotation/settings.js';
 
 export interface WorkerConfig {
   readonly core: Config;
@@ -79,14 +84,17 @@ function required(core: Config): { databaseUrl: string; encryptionKey: string } 
 export interface ClientConfig {
   readonly core: Config;
   readonly codec: PayloadCodecSettings;
+  /** CERTIFICATE_MAX_AGE_DAYS, the default of the certificate-age report. */
+  readonly certificates: CertificateAgeSettings;
 }
 
 export function loadClientConfig(env: Env = process.env): ClientConfig {
-  const [core, codec] = readAll([
+  const [core, codec, certificates] = readAll([
     () => loadConfig(env, { requireEncryptionKey: false }),
     () => readPayloadCodecSettings(env),
+    () => readCertificateAgeSettings(env),
   ] as const);
-  return deepFreeze({ core, codec });
+  return deepFreeze({ core, codec, certificates });
 }
 
 export interface ApiConfig extends ClientConfig {
@@ -107,6 +115,8 @@ export interface IngestConfig {
   readonly ingest: IngestSettings;
   readonly partitions: PartitionSettings;
   readonly silence: SilentPlantsSettings;
+  /** CERTIFICATE_MAX_AGE_DAYS, for the certificates_aging gauge. */
+  readonly certificates: CertificateAgeSettings;
   /** METRICS_HOST: the metrics are not for everyone who reaches the machine (default 127.0.0.1). */
   readonly metricsHost: string;
 }
@@ -118,6 +128,7 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   const ingest = problems.read(() => loadIngestSettings(env));
   const partitions = problems.read(() => loadPartitionSettings(env));
   const silence = problems.read(() => loadSilentPlantsSettings(env));
+  const certificates = problems.read(() => readCertificateAgeSettings(env));
   if (core && !core.aws.sqsQueueUrl) {
     problems.add(
       'AWS_SQS_QUEUE_URL: not set. Fix: set it to the telemetry queue URL (`aws sqs get-queue-url`)',
@@ -135,6 +146,7 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     ingest: ingest as IngestSettings,
     partitions: partitions as PartitionSettings,
     silence: silence as SilentPlantsSettings,
+    certificates: certificates as CertificateAgeSettings,
     metricsHost: metricsHost as string,
   });
 }

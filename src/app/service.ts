@@ -47,6 +47,8 @@ export interface OpenOptions {
   env?: Record<string, string | undefined>;
   /** Options of the AWS clients (an interceptor, in tests and the local stack only). */
   aws?: AwsClientsOptions;
+  /** CERTIFICATE_MAX_AGE_DAYS (readCertificateAgeSettings): the certificate-age report's default. */
+  certificateMaxAgeDays?: number;
 }
 
 export function requireDatabaseUrl(config: Config): string {
@@ -105,6 +107,7 @@ export async function openSolarIot(config: Config, options: OpenOptions = {}): P
   const aws = decision.mode === 'aws' ? createAwsClients(config, options.aws) : undefined;
   const { temporal, closeTemporal } = await temporalClient(config, decision, options);
   const solarIot = createSolarIot({
+    certificateMaxAgeDays: options.certificateMaxAgeDays,
     ...options.overrides,
     config,
     temporal,

@@ -6,13 +6,15 @@
  */
 import { Command, CommanderError } from 'commander';
 import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../app/service.js';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig, readAll } from '../config/index.js';
 import { EncryptionKeyError } from '../crypto/encryption.js';
 import { createDb, type DbHandle } from '../db/client.js';
 import { createLogger } from '../logging/index.js';
+import { readCertificateAgeSettings } from '../rotation/settings.js';
 import { SolarIotError } from '../service/errors.js';
 import type { SolarIot } from '../service/solar-iot.js';
 import { addBackfillCommand } from './backfill.js';
+import { addCertificateCommands } from './certificates.js';
 import type { CliContext, CliSession } from './context.js';
 import { addDeviceCommandCommands, addShadowCommands } from './devices.js';
 import { type CliIo, EXIT } from './io.js';
@@ -62,6 +64,7 @@ export function buildProgram(
   addShadowCommands(program, ctx);
   addDeviceCommandCommands(program, ctx);
   addBackfillCommand(program, ctx);
+  addCertificateCommands(program, ctx);
   telemetryCommand(program, io, session, out);
   addQuarantineCommands(program, { database: () => session.database(), out, env: io.env });
   addKeygenCommand(program, ctx);
@@ -84,14 +87,17 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     },
     async open(): Promise<SolarIot> {
       opened ??= (async () => {
-        const config = loadConfig(io.env);
+        const [config, certificates] = readAll([
+          () => loadConfig(io.env),
+          () => readCertificateAgeSettings(io.env),
+        ] as const);
         // Warnings (mock mode, IoT disabled) go to stderr, never into --json output.
         const logger = createLogger({
           level: 'warn',
           pretty: false,
           destination: { write: (line: string) => io.stderr.write(line) },
         });
-        return openSolarIot(config, { logger, env: io.env });
+        return openSolarIot(config, { logger, env: io.env, certificateMaxAgeDays: certificates.maxAgeDays });
       })();
       return (await opened).solarIot;
     },

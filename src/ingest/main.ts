@@ -5,7 +5,8 @@
  * Environment: AWS_SQS_QUEUE_URL and DATABASE_URL (required), AWS_REGION, AWS_ENDPOINT_URL,
  * LOG_LEVEL (see src/config), the INGEST_* / METRICS_PORT settings of ./settings.ts, the
  * retention and partition settings of ./partition-maintainer.ts, the silent-plants gauge's of
- * ./silent-plants.ts, and METRICS_HOST (default 127.0.0.1: the metrics are not for everyone who
+ * ./silent-plants.ts, CERTIFICATE_MAX_AGE_DAYS of the certificates_aging gauge (./certificate-aging.ts),
+ * and METRICS_HOST (default 127.0.0.1: the metrics are not for everyone who
  * reaches the machine).
  * SIGTERM or SIGINT: graceful stop (see IngestConsumer.stop); exit code 0 when everything received
  * was committed and deleted, 1 when the database stayed down past the shutdown deadline (those
@@ -18,6 +19,7 @@ import { type IngestConfig, loadIngestConfig } from '../app/config.js';
 import { ConfigError } from '../config/index.js';
 import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
+import { startAgingCertificatesMonitor } from './certificate-aging.js';
 import { IngestConsumer } from './consumer.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
 import { startPartitionMaintainer } from './partition-maintainer.js';
@@ -43,6 +45,7 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
     ingest: settings,
     partitions,
     silence,
+    certificates,
     metricsHost,
     queueUrl,
     databaseUrl,
@@ -68,6 +71,7 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
   consumer.start();
   const maintainer = startPartitionMaintainer(databaseUrl, partitions, logger);
   const silentPlants = startSilentPlantsMonitor(pool, metrics, silence, logger);
+  const agingCertificates = startAgingCertificatesMonitor(pool, metrics, certificates, logger);
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
@@ -87,6 +91,7 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
     }
     await maintainer.stop();
     await silentPlants.stop();
+    await agingCertificates.stop();
     await endpoint?.close();
     await pool.end();
     aws.destroy();

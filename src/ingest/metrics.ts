@@ -86,6 +86,11 @@ export class IngestMetrics {
     'Active plants without an accepted reading for INGEST_SILENT_AFTER_SECONDS (default 900), never-sent ' +
       'included; counted every INGEST_SILENT_CHECK_SECONDS (default 60) by every consumer process',
   );
+  readonly agingCertificates = this.gauge(
+    'certificates_aging',
+    'Active plants whose device certificate was activated more than CERTIFICATE_MAX_AGE_DAYS (default 365) ' +
+      'ago: candidates for rotation on request (automatic rotation is off by default); counted hourly',
+  );
   readonly inFlight = this.gauge('ingest_in_flight_messages', 'Messages received and not yet deleted');
 
   readonly inFlightBytes = this.gauge(

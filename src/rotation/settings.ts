@@ -6,7 +6,8 @@
  *                            certificate reaches a device only by hand (bundle export), so a device
  *                            whose installer misses the grace period would go offline.
  *   ROTATION_EVERY           how often the Schedule runs (Temporal duration, default 1d)
- *   ROTATION_MAX_AGE_DAYS    certificates older than this are rotated (default 365)
+ *   CERTIFICATE_MAX_AGE_DAYS certificates older than this are rotated (default 365); also the age
+ *                            the certificate-age report (API, CLI, gauge) uses, rotation on or off
  *   ROTATION_MAX_PER_RUN     rotations started per run at most (default 20)
  *   ROTATION_GRACE_PERIOD    old and new certificate both work this long (default 7d)
  */
@@ -27,6 +28,34 @@ export interface RotationSettings {
   maxAgeDays: number;
   maxRotations: number;
   gracePeriod: Duration;
+}
+
+export interface CertificateAgeSettings {
+  /** CERTIFICATE_MAX_AGE_DAYS: a certificate activated longer ago than this is reported as aging. */
+  maxAgeDays: number;
+}
+
+const MAX_AGE_LIMIT_DAYS = 3650;
+
+function readMaxAgeDays(env: Record<string, string | undefined>, lines: string[]): number {
+  const raw = env.CERTIFICATE_MAX_AGE_DAYS?.trim() || undefined;
+  if (raw === undefined) return DEFAULT_MAX_CERTIFICATE_AGE_DAYS;
+  const n = Number(raw);
+  if (/^\d+$/.test(raw) && n >= 1 && n <= MAX_AGE_LIMIT_DAYS) return n;
+  lines.push(
+    `CERTIFICATE_MAX_AGE_DAYS: ${JSON.stringify(raw)} is not a whole number from 1 to ${MAX_AGE_LIMIT_DAYS}. Fix: default ${DEFAULT_MAX_CERTIFICATE_AGE_DAYS}`,
+  );
+  return DEFAULT_MAX_CERTIFICATE_AGE_DAYS;
+}
+
+/** The age of the certificate-age report (API, CLI, the consumer's gauge). */
+export function readCertificateAgeSettings(
+  env: Record<string, string | undefined> = process.env,
+): CertificateAgeSettings {
+  const lines: string[] = [];
+  const maxAgeDays = readMaxAgeDays(env, lines);
+  if (lines.length) throw new ConfigError(lines);
+  return { maxAgeDays };
 }
 
 export function readRotationSettings(
@@ -65,7 +94,7 @@ export function readRotationSettings(
   const settings: RotationSettings = {
     scheduleEnabled: schedule === 'on' || schedule === 'true',
     every: duration('ROTATION_EVERY', '1d', 60_000),
-    maxAgeDays: int('ROTATION_MAX_AGE_DAYS', DEFAULT_MAX_CERTIFICATE_AGE_DAYS, 3650),
+    maxAgeDays: readMaxAgeDays(env, lines),
     maxRotations: int('ROTATION_MAX_PER_RUN', DEFAULT_MAX_ROTATIONS_PER_RUN, MAX_ROTATIONS_PER_RUN),
     gracePeriod: duration('ROTATION_GRACE_PERIOD', DEFAULT_GRACE_PERIOD, 0),
   };

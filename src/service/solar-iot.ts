@@ -26,6 +26,11 @@ import {
   backfillClient,
   type FollowOptions,
 } from './backfill.js';
+import {
+  type AgingCertificatesOptions,
+  type AgingCertificatesReport,
+  listAgingCertificates,
+} from './certificate-age.js';
 import type { ServiceContext } from './context.js';
 import { plantDevices } from './devices.js';
 import { ConflictError } from './errors.js';
@@ -36,6 +41,7 @@ import { plantRepository } from './plants.js';
 import { checkReadiness } from './readiness.js';
 import { temporalCalls } from './temporal-calls.js';
 
+export type { AgingCertificate, AgingCertificatesReport } from './certificate-age.js';
 export type { CommandOutcome, ShadowView } from './devices.js';
 export { effectiveMode } from './mode.js';
 export { MAX_PLANT_NAME_LENGTH } from './plant-input.js';
@@ -58,6 +64,8 @@ export interface SolarIotDeps extends ModeDeps {
   queryTimeoutMs?: number | undefined;
   /** How long each readiness probe may take (default 3 s). */
   readinessTimeoutMs?: number | undefined;
+  /** CERTIFICATE_MAX_AGE_DAYS: the age listAgingCertificates uses unless asked another (default 365). */
+  certificateMaxAgeDays?: number | undefined;
 }
 
 /** The cipher of ENCRYPTION_KEY, created on first use so an instance without a key still starts. */
@@ -113,6 +121,14 @@ export function createSolarIot(deps: SolarIotDeps) {
 
     waitForBackfill(workflowId?: string, options: FollowOptions = {}): Promise<BackfillResult> {
       return backfill.wait(workflowId, options);
+    },
+
+    /**
+     * Active plants on a certificate older than `olderThanDays` (default CERTIFICATE_MAX_AGE_DAYS),
+     * oldest first: the plants to rotate on request while automatic rotation is off.
+     */
+    listAgingCertificates(options: AgingCertificatesOptions = {}): Promise<AgingCertificatesReport> {
+      return listAgingCertificates(db, options, deps.certificateMaxAgeDays);
     },
 
     /** Temporal, PostgreSQL and AWS reachable, each probed with a deadline. */

@@ -595,6 +595,22 @@ describe('telemetry (values: test/api/telemetry.test.ts)', () => {
   });
 });
 
+describe('certificates (values: test/api/certificate-aging.test.ts)', () => {
+  it('GET /certificates/aging: 200, 400 for a bad age, 503 without PostgreSQL', async () => {
+    const report = await call<{ olderThanDays: number }>(server.main, 'GET', '/certificates/aging');
+    expect(report.status).toBe(200);
+    expect(report.body.olderThanDays).toBe(365);
+    expect(await errorOf(server.main, 'GET', '/certificates/aging?olderThanDays=0')).toMatchObject({
+      status: 400,
+      code: 'invalid_input',
+    });
+    expect(await errorOf(server.pgDown, 'GET', '/certificates/aging')).toMatchObject({
+      status: 503,
+      code: 'dependency_unavailable',
+    });
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('documents every registered route, and every documented status but 500 was seen above', () => {
     const documented = Object.entries(doc.paths).flatMap(([path, operations]) =>

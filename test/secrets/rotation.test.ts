@@ -368,7 +368,7 @@ describe('rotation Schedule', () => {
     try {
       readRotationSettings({
         ROTATION_EVERY: 'often',
-        ROTATION_MAX_AGE_DAYS: '0',
+        CERTIFICATE_MAX_AGE_DAYS: '0',
         ROTATION_MAX_PER_RUN: '1e3',
       });
     } catch (e) {
@@ -377,7 +377,7 @@ describe('rotation Schedule', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message.split('\n')).toEqual([
       expect.stringMatching(/^ROTATION_EVERY: /),
-      expect.stringMatching(/^ROTATION_MAX_AGE_DAYS: /),
+      expect.stringMatching(/^CERTIFICATE_MAX_AGE_DAYS: /),
       expect.stringMatching(/^ROTATION_MAX_PER_RUN: /),
     ]);
   });
