@@ -26,14 +26,16 @@ import {
   ListThingPrincipalsCommand,
 } from '@aws-sdk/client-iot';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvisioning } from '../../src/client.js';
 import type { CertificateMode } from '../../src/config/index.js';
-import { loadDeviceBundles, MqttFleetPublisher } from '../../src/ingest/mqtt-publisher.js';
+import { type DeviceBundle, loadDeviceBundles, MqttFleetPublisher } from '../../src/ingest/mqtt-publisher.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
 import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { exportDeviceBundle } from '../../src/secrets/export-credentials.js';
+import { resourceArn } from '../support/iot-policy.js';
 import { fingerprintOf, issuerOfSelfIssued, TestCa, TlsBroker } from '../support/mqtt.js';
 import { newPlantId, ProvisioningHarness, testSettings } from '../support/provisioning-harness.js';
 import { createTimeSkippingEnv } from '../support/temporal.js';
@@ -166,4 +168,113 @@ describe('MQTT transport with a provisioned plant', () => {
       expect(broker.tlsErrors).toEqual([]);
     },
   );
+});
+
+/**
+ * POLICY_MODE=shared (the production default), read back from moto and evaluated by the broker
+ * with its variables and conditions: plant A's device uses its telemetry topic and its shadow;
+ * plant B's device, with its own valid certificate, is refused each of those on A's resources.
+ */
+describe('the shared policy, evaluated by the broker', () => {
+  it("lets a device publish telemetry and use its shadow topics, and refuses another plant's device each of them", async () => {
+    h.settings = { ...h.settings, certificateMode: 'csr', policyMode: 'shared' };
+    const [a, b] = [newPlantId(), newPlantId()];
+    const [thingA, thingB] = [thingNameFor(a), thingNameFor(b)];
+    await h.withWorker({}, async (taskQueue) => {
+      for (const plantId of [a, b])
+        await (
+          await startProvisioning(env.client, { plantId, plantName: 'MQTT shared' }, { taskQueue })
+        ).result();
+    });
+    const bundleOf = async (plantId: string): Promise<DeviceBundle> => {
+      const directory = join(workDir, plantId);
+      await exportDeviceBundle({
+        db: h.database.db,
+        vault: h.vault,
+        plantId,
+        directory,
+        endpoint: '127.0.0.1',
+      });
+      return (await loadDeviceBundles([directory]))[0] as DeviceBundle;
+    };
+    const [deviceA, deviceB] = [await bundleOf(a), await bundleOf(b)];
+
+    const serverCa = await TestCa.create();
+    const broker = (await TlsBroker.start(serverCa, [await issuerToTrust('csr', deviceA)])).usePoliciesFrom(
+      h.iot,
+    );
+    brokers.push(broker);
+    const connect = (device: DeviceBundle, clientId: string) =>
+      mqtt.connectAsync(`mqtts://127.0.0.1:${broker.port}`, {
+        key: device.privateKeyPem,
+        cert: device.certificatePem,
+        ca: serverCa.certificatePem,
+        clientId,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 5_000,
+      });
+    /** Publishes at QoS 0 and resolves true when the broker drops the connection (AWS's answer to a denied publish). */
+    const dropped = (client: mqtt.MqttClient, topic: string) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 3_000);
+        client.once('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        client.publish(topic, '{}', { qos: 0 });
+      });
+    const shadowA = `$aws/things/${thingA}/shadow`;
+
+    // Refused first: plant B's device on plant A's resources.
+    await expect(connect(deviceB, thingA)).rejects.toThrow(/Not authorized/i);
+    expect(broker.refused).toContainEqual({ clientId: thingA, reason: 'iot:Connect denied' });
+    const intruder = await connect(deviceB, thingB);
+    // SUBACK failure (0x80) for each filter, which mqtt.js reports as a subscribe error.
+    for (const filter of [`${shadowA}/update/delta`, `${shadowA}/update/accepted`])
+      await expect(intruder.subscribeAsync(filter, { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    expect(await dropped(intruder, `solar/${a}/data`)).toBe(true);
+    const intruder2 = await connect(deviceB, thingB);
+    expect(await dropped(intruder2, `${shadowA}/update`)).toBe(true);
+    expect(
+      broker.denied.filter((d) => d.clientId === thingB).map((d) => `${d.action} ${d.resource}`),
+    ).toEqual([
+      `iot:Subscribe ${resourceArn('topicfilter', `${shadowA}/update/delta`)}`,
+      `iot:Subscribe ${resourceArn('topicfilter', `${shadowA}/update/accepted`)}`,
+      `iot:Publish ${resourceArn('topic', `solar/${a}/data`)}`,
+      `iot:Publish ${resourceArn('topic', `${shadowA}/update`)}`,
+    ]);
+
+    // Allowed: plant A's device, on its telemetry topic and its classic and named shadow.
+    const device = await connect(deviceA, thingA);
+    try {
+      const answers = [
+        `${shadowA}/update/accepted`,
+        `${shadowA}/update/delta`,
+        `${shadowA}/name/settings/update/delta`,
+      ];
+      expect((await device.subscribeAsync(answers, { qos: 1 })).map((g) => g.qos)).toEqual([1, 1, 1]);
+      const inbox: string[] = [];
+      device.on('message', (topic, payload) => inbox.push(`${topic} ${payload.toString()}`));
+      await device.publishAsync(`solar/${a}/data`, '{"t":1}', { qos: 1 });
+      await device.publishAsync(`${shadowA}/update`, '{"state":{"reported":{"powerLimit":80}}}', { qos: 1 });
+      await device.publishAsync(`${shadowA}/get`, '', { qos: 1 });
+      await device.publishAsync(`${shadowA}/name/settings/update`, '{"state":{}}', { qos: 1 });
+      // The shadow service's answer reaches the device (iot:Receive).
+      await broker.publishAsService(`${shadowA}/update/delta`, '{"state":{"powerLimit":70}}');
+      await expect.poll(() => inbox).toEqual([`${shadowA}/update/delta {"state":{"powerLimit":70}}`]);
+      expect(broker.denied.filter((d) => d.clientId === thingA)).toEqual([]);
+      expect(broker.received.filter((r) => r.clientId === thingA).map((r) => r.topic)).toEqual([
+        `solar/${a}/data`,
+        `${shadowA}/update`,
+        `${shadowA}/get`,
+        `${shadowA}/name/settings/update`,
+      ]);
+      expect(broker.received.filter((r) => r.clientId === thingB)).toEqual([]);
+    } finally {
+      await device.endAsync();
+      await intruder.endAsync(true).catch(() => undefined);
+      await intruder2.endAsync(true).catch(() => undefined);
+    }
+  });
 });

@@ -3,10 +3,17 @@
  *
  * - MQTT (aedes) over TLS that REQUIRES a client certificate signed by its CA (`requestCert`,
  *   `rejectUnauthorized`), like the ATS endpoint does for device certificates;
- * - the IoT policy attached to each certificate is enforced the way AWS does: `iot:Connect` on
- *   `client/<clientId>` (CONNACK "not authorized" otherwise) and `iot:Publish` on `topic/<topic>`
- *   (the connection is dropped otherwise), evaluated from the policy document itself;
- * - every accepted publish is recorded with the client id and certificate it came from.
+ * - the IoT policies attached to each certificate are evaluated the way AWS IoT does
+ *   (iot-policy.ts: Allow/Deny, wildcards, thing variables, IsAttached): `iot:Connect` on
+ *   `client/<clientId>` (CONNACK "not authorized" otherwise), `iot:Publish` on `topic/<topic>`
+ *   (the connection is dropped otherwise), `iot:Subscribe` on `topicfilter/<filter>` (SUBACK
+ *   failure, 0x80, otherwise) and `iot:Receive` on `topic/<topic>` (not delivered otherwise).
+ *   Policies, the things the certificate is attached to and their attributes come from moto
+ *   (usePoliciesFrom: ListCertificates/DescribeCertificate to find the certificate,
+ *   ListAttachedPolicies, GetPolicy, ListPrincipalThings, DescribeThing), read at connect, or
+ *   from attachPolicy for certificates moto does not hold;
+ * - every accepted publish is recorded with the client id and certificate it came from, every
+ *   refusal with its action and resource.
  *
  * Plus a test PKI (@peculiar/x509, ECDSA P-256): a CA, the broker's certificate for
  * localhost/127.0.0.1, and device certificates for given public keys.
@@ -23,8 +30,18 @@ import {
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
+import {
+  DescribeCertificateCommand,
+  DescribeThingCommand,
+  GetPolicyCommand,
+  type IoTClient,
+  ListAttachedPoliciesCommand,
+  ListCertificatesCommand,
+  ListPrincipalThingsCommand,
+} from '@aws-sdk/client-iot';
 import * as x509 from '@peculiar/x509';
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { type ConnectionContext, policiesAllow, resourceArn } from './iot-policy.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -196,32 +213,49 @@ export async function writeBundle(
   return directory;
 }
 
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: string | string[];
+/** What AWS IoT knows of a certificate: its policies, and the things it is attached to. */
+export interface Principal {
+  policies: string[];
+  /** The thing of that name with its attributes, when the certificate is attached to it. */
+  thing(thingName: string): Promise<ConnectionContext['thing']>;
 }
 
-/** IAM-style evaluation of an IoT policy document: an Allow matches, nothing Denies. */
-export function policyAllows(document: string, action: string, resource: string): boolean {
-  const statements = (JSON.parse(document) as { Statement: Statement[] }).Statement;
-  const list = (v: string | string[]) => (Array.isArray(v) ? v : [v]);
-  const matches = (pattern: string, value: string) =>
-    new RegExp(
-      `^${pattern
-        .split('')
-        .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')))
-        .join('')}$`,
-    ).test(value);
-  const hit = (s: Statement) =>
-    list(s.Action).some((a) => matches(a, action)) && list(s.Resource).some((r) => matches(r, resource));
-  return (
-    !statements.some((s) => s.Effect === 'Deny' && hit(s)) &&
-    statements.some((s) => s.Effect === 'Allow' && hit(s))
-  );
+/** An authorized connection: the policies and the context they are evaluated in. */
+interface Session {
+  policies: string[];
+  context: ConnectionContext;
 }
 
-const ARN = 'arn:aws:iot:us-east-1:123456789012';
+/** The principal of a certificate moto holds, read through the IoT API, as AWS IoT reads it. */
+async function principalFromMoto(iot: IoTClient, fingerprint: string): Promise<Principal | undefined> {
+  const { certificates } = await iot.send(new ListCertificatesCommand({ pageSize: 250 }));
+  for (const c of certificates ?? []) {
+    const { certificateDescription: d } = await iot.send(
+      new DescribeCertificateCommand({ certificateId: c.certificateId }),
+    );
+    if (!d?.certificatePem || new X509Certificate(d.certificatePem).fingerprint256 !== fingerprint) continue;
+    // AWS IoT refuses a certificate that is not ACTIVE at the handshake; here, at connect.
+    if (d.status !== 'ACTIVE') return undefined;
+    const target = c.certificateArn as string;
+    const attached = (await iot.send(new ListAttachedPoliciesCommand({ target }))).policies ?? [];
+    const policies = await Promise.all(
+      attached.map(
+        async (p) =>
+          (await iot.send(new GetPolicyCommand({ policyName: p.policyName }))).policyDocument as string,
+      ),
+    );
+    const things = (await iot.send(new ListPrincipalThingsCommand({ principal: target }))).things ?? [];
+    return {
+      policies,
+      thing: async (thingName) => {
+        if (!things.includes(thingName)) return undefined;
+        const { attributes } = await iot.send(new DescribeThingCommand({ thingName }));
+        return { thingName, attributes: attributes ?? {} };
+      },
+    };
+  }
+  return undefined;
+}
 
 export interface Received {
   clientId: string;
@@ -237,11 +271,15 @@ export class TlsBroker {
   /** Client ids accepted (CONNACK 0), in order, with their certificate's fingerprint. */
   readonly connects: { clientId: string; certificate: string }[] = [];
   readonly refused: { clientId: string; reason: string }[] = [];
+  /** Publish, Subscribe and Receive the policies refused, with the resource asked for. */
+  readonly denied: { clientId: string; action: string; resource: string }[] = [];
   /** TLS handshakes the server refused: `<authorizationError>: <error>`. */
   readonly tlsErrors: string[] = [];
   /** Called after each accepted publish (e.g. to drop connections mid-stream). */
   onPublish: ((r: Received) => void) | undefined;
-  private readonly policies = new Map<string, string>();
+  private readonly attached = new Map<string, Principal>();
+  private iot: IoTClient | undefined;
+  private readonly sessions = new WeakMap<Client, Session>();
   private readonly sockets = new Set<TLSSocket>();
 
   private constructor(
@@ -257,27 +295,43 @@ export class TlsBroker {
     const fingerprint = (conn: unknown) => (conn as TLSSocket).getPeerCertificate().fingerprint256;
     const aedes = await Aedes.createBroker({
       authenticate: (client, _user, _password, done) => {
-        const policy = self?.policies.get(fingerprint(client.conn));
-        const allowed =
-          policy !== undefined && policyAllows(policy, 'iot:Connect', `${ARN}:client/${client.id}`);
-        if (allowed) {
-          self?.connects.push({ clientId: client.id, certificate: fingerprint(client.conn) });
-          done(null, true);
-          return;
-        }
-        self?.refused.push({
-          clientId: client.id,
-          reason: policy ? 'iot:Connect denied' : 'no policy attached',
-        });
-        const error = new Error('not authorized') as AuthenticateError;
-        error.returnCode = 5;
-        done(error, null);
+        const refuse = (reason: string) => {
+          self?.refused.push({ clientId: client.id, reason });
+          const error = new Error('not authorized') as AuthenticateError;
+          error.returnCode = 5;
+          done(error, null);
+        };
+        const broker = self as TlsBroker;
+        broker
+          .sessionFor(client.id, fingerprint(client.conn))
+          .then((session) => {
+            if (!session) return refuse('no policy attached');
+            if (
+              !policiesAllow(
+                session.policies,
+                'iot:Connect',
+                resourceArn('client', client.id),
+                session.context,
+              )
+            )
+              return refuse('iot:Connect denied');
+            broker.sessions.set(client, session);
+            broker.connects.push({ clientId: client.id, certificate: fingerprint(client.conn) });
+            done(null, true);
+          })
+          .catch((error: unknown) => refuse(`policy lookup failed: ${String(error)}`));
       },
       authorizePublish: (client, packet, callback) => {
-        const policy = client ? self?.policies.get(fingerprint(client.conn)) : undefined;
-        if (policy && policyAllows(policy, 'iot:Publish', `${ARN}:topic/${packet.topic}`)) callback(null);
+        if (client && self?.allows(client, 'iot:Publish', resourceArn('topic', packet.topic))) callback(null);
         else callback(new Error(`iot:Publish denied on ${packet.topic}`));
       },
+      authorizeSubscribe: (client, subscription, callback) => {
+        const allowed = self?.allows(client, 'iot:Subscribe', resourceArn('topicfilter', subscription.topic));
+        // A null subscription is a SUBACK failure (0x80) for this filter; the client stays connected.
+        callback(null, allowed ? subscription : null);
+      },
+      authorizeForward: (client, packet) =>
+        self?.allows(client, 'iot:Receive', resourceArn('topic', packet.topic)) ? packet : null,
     });
     aedes.on('publish', (packet, client) => {
       if (!client || !self) return;
@@ -321,9 +375,56 @@ export class TlsBroker {
     return { host: '127.0.0.1', port: this.port };
   }
 
-  /** Attaches an IoT policy document to a certificate (by fingerprint, as AWS attaches to the principal). */
-  attachPolicy(certificatePem: string, policyDocument: string): void {
-    this.policies.set(new X509Certificate(certificatePem).fingerprint256, policyDocument);
+  /**
+   * Attaches an IoT policy document to a certificate moto does not hold (by fingerprint, as AWS
+   * attaches to the principal), with the things it is attached to and their attributes.
+   */
+  attachPolicy(
+    certificatePem: string,
+    policyDocument: string,
+    things: Record<string, Record<string, string>> = {},
+  ): void {
+    const fingerprint = new X509Certificate(certificatePem).fingerprint256;
+    const previous = this.attached.get(fingerprint)?.policies ?? [];
+    this.attached.set(fingerprint, {
+      policies: [...previous, policyDocument],
+      thing: async (thingName) => {
+        const attributes = things[thingName];
+        return attributes ? { thingName, attributes } : undefined;
+      },
+    });
+  }
+
+  /** Reads the policies of certificates not attached with attachPolicy from moto, at each connect. */
+  usePoliciesFrom(iot: IoTClient): this {
+    this.iot = iot;
+    return this;
+  }
+
+  /** Publishes as AWS IoT's own services do (the shadow service's answers), to subscribers allowed to receive. */
+  async publishAsService(topic: string, payload: string): Promise<void> {
+    await new Promise<void>((resolve, reject) =>
+      this.aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+  }
+
+  private async sessionFor(clientId: string, fingerprint: string): Promise<Session | undefined> {
+    const principal =
+      this.attached.get(fingerprint) ??
+      (this.iot ? await principalFromMoto(this.iot, fingerprint) : undefined);
+    if (!principal || principal.policies.length === 0) return undefined;
+    return { policies: principal.policies, context: { clientId, thing: await principal.thing(clientId) } };
+  }
+
+  private allows(client: Client, action: string, resource: string): boolean {
+    const session = this.sessions.get(client);
+    const allowed =
+      session !== undefined && policiesAllow(session.policies, action, resource, session.context);
+    if (!allowed) this.denied.push({ clientId: client.id, action, resource });
+    return allowed;
   }
 
   /** Cuts every client connection (a network drop, from the device's side indistinguishable). */
