@@ -11,6 +11,7 @@ import {
 } from '../workflows/backfill-contract.js';
 import type { backfillPlants } from '../workflows/index.js';
 import { InvalidInputError, mapTemporalError, OperationFailedError } from './errors.js';
+import { boundedTemporalCall } from './temporal-calls.js';
 import { startWorkflow } from './workflow-starters.js';
 
 export interface BackfillOptions {
@@ -59,13 +60,7 @@ function checkBound(value: number | undefined, max: number, name: string) {
 }
 
 export function backfillClient(client: Client, taskQueue: string, rpcTimeoutMs = 10_000) {
-  async function temporal<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await client.connection.withDeadline(Date.now() + rpcTimeoutMs, run);
-    } catch (error) {
-      throw mapTemporalError(error);
-    }
-  }
+  const temporal = <T>(run: () => Promise<T>): Promise<T> => boundedTemporalCall(client, rpcTimeoutMs, run);
 
   async function progressOf(workflowId: string): Promise<BackfillProgress | null> {
     try {

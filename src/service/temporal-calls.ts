@@ -26,17 +26,24 @@ export interface TemporalCallOptions {
 
 export type TemporalCalls = ReturnType<typeof temporalCalls>;
 
+/** Runs Temporal calls under a deadline of `timeoutMs`; a failure becomes the service's error. */
+export async function boundedTemporalCall<T>(
+  client: Client,
+  timeoutMs: number,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await client.connection.withDeadline(Date.now() + timeoutMs, run);
+  } catch (error) {
+    throw mapTemporalError(error);
+  }
+}
+
 export function temporalCalls(temporal: Client, options: TemporalCallOptions) {
   const { mode, rpcTimeoutMs, queryTimeoutMs } = options;
 
   /** A bounded call (not for long polls such as result()). */
-  async function call<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await temporal.connection.withDeadline(Date.now() + rpcTimeoutMs, run);
-    } catch (error) {
-      throw mapTemporalError(error);
-    }
-  }
+  const call = <T>(run: () => Promise<T>): Promise<T> => boundedTemporalCall(temporal, rpcTimeoutMs, run);
 
   async function operationOf(plantId: string): Promise<OperationView | null> {
     try {
