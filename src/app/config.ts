@@ -9,7 +9,9 @@
  */
 import { type ApiSettings, readApiSettings } from '../api/settings.js';
 import {
+  type CodecServerSettings,
   type PayloadCodecSettings,
+  readCodecServerSettings,
   readPayloadCodecSettings,
   readWorkerCodecSettings,
   type WorkerCodecSettings,
@@ -19,6 +21,7 @@ import {
   ConfigError,
   ConfigProblems,
   deepFreeze,
+  type EncryptionConfig,
   type Env,
   loadConfig,
   readAll,
@@ -159,4 +162,130 @@ function readMetricsHost(env: Env): string {
     ]);
   }
   return host;
+}
+
+/**
+ * The CLI's shared variables, read as the worker reads them (ENCRYPTION_KEY required with AWS IoT
+ * on). Its payload codec keys are read when the service opens (openSolarIot), where IoT disabled
+ * lets it run without them.
+ */
+export interface CliConfig {
+  readonly core: Config;
+  readonly certificates: CertificateAgeSettings;
+}
+
+export function loadCliConfig(env: Env = process.env): CliConfig {
+  const [core, certificates] = readAll([
+    () => loadConfig(env),
+    () => readCertificateAgeSettings(env),
+  ] as const);
+  return deepFreeze({ core, certificates });
+}
+
+/** The CLI commands that need PostgreSQL only (quarantine). */
+export function loadCliDatabaseConfig(env: Env = process.env): { readonly databaseUrl: string } {
+  return deepFreeze({ databaseUrl: requireDatabaseUrl(loadConfig(env)) });
+}
+
+/** `quarantine replay` validates with the consumer's settings from the same environment. */
+export function loadQuarantineReplayConfig(env: Env = process.env): { readonly ingest: IngestSettings } {
+  return deepFreeze({ ingest: loadIngestSettings(env) });
+}
+
+/** DATABASE_URL of `config`, or the ConfigError that says how to set it. */
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError([
+      {
+        variable: 'DATABASE_URL',
+        problem: 'is not set',
+        fix: 'set it to a postgres:// URL, or run `npm start`, which starts an embedded PostgreSQL and sets it',
+      },
+    ]);
+  }
+  return config.databaseUrl;
+}
+
+/** A tool that starts or reads workflows (rotate): the shared variables and the payload keys. */
+export interface TemporalToolConfig {
+  readonly core: Config;
+  readonly codec: PayloadCodecSettings;
+}
+
+export function loadTemporalToolConfig(env: Env = process.env): TemporalToolConfig {
+  const [core, codec] = readAll([() => loadConfig(env), () => readPayloadCodecSettings(env)] as const);
+  return deepFreeze({ core, codec });
+}
+
+/** The rotation schedule tool: as loadTemporalToolConfig, and the ROTATION_* settings. */
+export interface RotationScheduleConfig extends TemporalToolConfig {
+  readonly rotation: RotationSettings;
+}
+
+export function loadRotationScheduleConfig(env: Env = process.env): RotationScheduleConfig {
+  const [tool, rotation] = readAll([
+    () => loadTemporalToolConfig(env),
+    () => readRotationSettings(env),
+  ] as const);
+  return deepFreeze({ ...tool, rotation });
+}
+
+/**
+ * A tool that opens stored keys in PostgreSQL (reconciliation, export, re-encryption): DATABASE_URL
+ * and ENCRYPTION_KEY are required; `fixes` says, per tool, which key and database to give it.
+ */
+export interface KeyToolConfig {
+  readonly core: Config;
+  readonly databaseUrl: string;
+  readonly encryptionKey: string;
+}
+
+export interface KeyToolFixes {
+  /** The whole line when ENCRYPTION_KEY is not set. */
+  readonly encryptionKey: string;
+  /** The whole line when DATABASE_URL is not set. */
+  readonly databaseUrl: string;
+}
+
+export function loadKeyToolConfig(fixes: KeyToolFixes, env: Env = process.env): KeyToolConfig {
+  const core = loadConfig(env);
+  const lines: string[] = [];
+  if (!core.encryption.currentKey) lines.push(fixes.encryptionKey);
+  if (!core.databaseUrl) lines.push(fixes.databaseUrl);
+  if (lines.length > 0) throw new ConfigError(lines);
+  return deepFreeze({
+    core,
+    databaseUrl: core.databaseUrl as string,
+    encryptionKey: core.encryption.currentKey as string,
+  });
+}
+
+/**
+ * The codec server: its own variables and TEMPORAL_CODEC_KEYS; only when those keys are not set,
+ * the encryption keys they are derived from (so in production it runs without ENCRYPTION_KEY).
+ */
+export interface CodecServerConfig {
+  readonly server: CodecServerSettings;
+  readonly codec: PayloadCodecSettings;
+  readonly encryption: EncryptionConfig;
+}
+
+export function loadCodecServerConfig(env: Env = process.env): CodecServerConfig {
+  const problems = new ConfigProblems();
+  const server = problems.read(() => readCodecServerSettings(env));
+  let keysSet = true;
+  const codec = problems.read(() => {
+    const settings = readPayloadCodecSettings(env);
+    keysSet = settings.keys !== undefined;
+    return settings;
+  });
+  const encryption = keysSet
+    ? { currentKey: undefined, previousKeys: [] }
+    : problems.read(() => loadConfig(env).encryption);
+  problems.throwIfAny();
+  return deepFreeze({
+    server: server as CodecServerSettings,
+    codec: codec as PayloadCodecSettings,
+    encryption: encryption as EncryptionConfig,
+  });
 }

@@ -11,6 +11,7 @@ import { createDb } from '../db/client.js';
 import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import type { Logger } from '../logging/index.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../service/solar-iot.js';
+import { requireDatabaseUrl } from './config.js';
 
 export interface IotModeDecision {
   mode: IotMode;
@@ -49,19 +50,6 @@ export interface OpenOptions {
   aws?: AwsClientsOptions;
   /** CERTIFICATE_MAX_AGE_DAYS (readCertificateAgeSettings): the certificate-age report's default. */
   certificateMaxAgeDays?: number;
-}
-
-export function requireDatabaseUrl(config: Config): string {
-  if (!config.databaseUrl) {
-    throw new ConfigError([
-      {
-        variable: 'DATABASE_URL',
-        problem: 'is not set',
-        fix: 'set it to a postgres:// URL, or run `npm start`, which starts an embedded PostgreSQL and sets it',
-      },
-    ]);
-  }
-  return config.databaseUrl;
 }
 
 /** Logged once per process at start-up, so an operator sees why plants stay without IoT. */

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { DbHandle } from '../db/client.js';
+import type { IngestSettings } from '../ingest/settings.js';
 import type { SolarIot } from '../service/solar-iot.js';
 import type { CliIo } from './io.js';
 import type { Output } from './output.js';
@@ -15,6 +16,8 @@ export interface CliSession {
   open(): Promise<SolarIot>;
   /** PostgreSQL only, for the commands that need nothing else. */
   database(): Promise<DbHandle['pool']>;
+  /** The consumer's validation settings (quarantine replay validates as it does). */
+  ingestSettings(): IngestSettings;
 }
 
 export interface CliContext {

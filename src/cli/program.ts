@@ -5,14 +5,11 @@
  * error, 3 not found. `--json` prints results as JSON on stdout (errors as JSON on stderr).
  */
 import { Command, CommanderError } from 'commander';
-import { type OpenedSolarIot, openSolarIot, requireDatabaseUrl } from '../app/service.js';
-import { ConfigError, loadConfig, readAll } from '../config/index.js';
+import { openCliRuntime } from '../app/cli.js';
+import { ConfigError } from '../config/index.js';
 import { EncryptionKeyError } from '../crypto/encryption.js';
-import { createDb, type DbHandle } from '../db/client.js';
 import { createLogger } from '../logging/index.js';
-import { readCertificateAgeSettings } from '../rotation/settings.js';
 import { SolarIotError } from '../service/errors.js';
-import type { SolarIot } from '../service/solar-iot.js';
 import { addBackfillCommand } from './backfill.js';
 import { addCertificateCommands } from './certificates.js';
 import type { CliContext, CliSession } from './context.js';
@@ -66,7 +63,11 @@ export function buildProgram(
   addBackfillCommand(program, ctx);
   addCertificateCommands(program, ctx);
   telemetryCommand(program, io, session, out);
-  addQuarantineCommands(program, { database: () => session.database(), out, env: io.env });
+  addQuarantineCommands(program, {
+    database: () => session.database(),
+    ingestSettings: () => session.ingestSettings(),
+    out,
+  });
   addKeygenCommand(program, ctx);
 
   return { program, output: out, state };
@@ -74,34 +75,13 @@ export function buildProgram(
 
 /** Runs the CLI; resolves with the exit code (the process entry exits with it). */
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  let opened: Promise<OpenedSolarIot> | undefined;
-  let database: DbHandle | undefined;
-  const session = {
-    /** PostgreSQL only (quarantine commands): no Temporal connection, no AWS. */
-    async database() {
-      database ??= createDb(requireDatabaseUrl(loadConfig(io.env)), {
-        max: 2,
-        applicationName: 'solar-iot-cli',
-      });
-      return database.pool;
-    },
-    async open(): Promise<SolarIot> {
-      opened ??= (async () => {
-        const [config, certificates] = readAll([
-          () => loadConfig(io.env),
-          () => readCertificateAgeSettings(io.env),
-        ] as const);
-        // Warnings (mock mode, IoT disabled) go to stderr, never into --json output.
-        const logger = createLogger({
-          level: 'warn',
-          pretty: false,
-          destination: { write: (line: string) => io.stderr.write(line) },
-        });
-        return openSolarIot(config, { logger, env: io.env, certificateMaxAgeDays: certificates.maxAgeDays });
-      })();
-      return (await opened).solarIot;
-    },
-  };
+  // Warnings (mock mode, IoT disabled) go to stderr, never into --json output.
+  const logger = createLogger({
+    level: 'warn',
+    pretty: false,
+    destination: { write: (line: string) => io.stderr.write(line) },
+  });
+  const session = openCliRuntime(io.env, logger);
   const { program, output, state } = buildProgram(io, session);
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -121,7 +101,6 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     output().error(code, message);
     return exitCodeOf(error);
   } finally {
-    if (opened) await (await opened.catch(() => undefined))?.close();
-    await database?.close();
+    await session.close();
   }
 }

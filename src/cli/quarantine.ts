@@ -6,7 +6,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Pool } from 'pg';
 import { QUARANTINE_REASONS } from '../ingest/message.js';
 import { listQuarantined, replayQuarantined, summarizeQuarantine } from '../ingest/quarantine.js';
-import { loadIngestSettings } from '../ingest/settings.js';
+import type { IngestSettings } from '../ingest/settings.js';
 import { InvalidInputError, NotFoundError } from '../service/errors.js';
 import type { Output } from './output.js';
 import { table, truncate } from './output.js';
@@ -14,7 +14,8 @@ import { table, truncate } from './output.js';
 export interface QuarantineCliDeps {
   database(): Promise<Pool>;
   out(): Output;
-  env: Record<string, string | undefined>;
+  /** The consumer's settings from the same environment. */
+  ingestSettings(): IngestSettings;
 }
 
 function limitOf(value: string): number {
@@ -85,7 +86,7 @@ function addReplay(quarantine: Command, deps: QuarantineCliDeps): void {
       const bad = ids.find((id) => !/^\d{1,18}$/.test(id));
       if (bad !== undefined) throw new InvalidInputError(`${JSON.stringify(bad)} is not a quarantine id`);
       // Today's validation: the consumer's settings from the same environment.
-      const settings = loadIngestSettings(deps.env);
+      const settings = deps.ingestSettings();
       const pool = await deps.database();
       const messages = await listQuarantined(
         pool,

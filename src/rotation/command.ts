@@ -4,21 +4,30 @@
  * configuration error (the message names each wrong variable) and 1 for any other failure.
  */
 import type { Client } from '@temporalio/client';
-import { createTemporalClient, type TemporalClientHandle } from '../codec/data-converter.js';
-import { type Config, ConfigError, loadConfig } from '../config/index.js';
+import { openTemporalClient } from '../app/clients.js';
+import { loadTemporalToolConfig, type TemporalToolConfig } from '../app/config.js';
+import type { TemporalClientHandle } from '../codec/data-converter.js';
+import { type Config, ConfigError } from '../config/index.js';
 
-export async function runTemporalCommand(
+/** `load` reads the command's configuration (default: the shared variables and the payload keys). */
+export async function runTemporalCommand<C extends TemporalToolConfig = TemporalToolConfig>(
   failure: string,
-  body: (config: Config, connect: () => Promise<Client>) => Promise<void>,
+  body: (config: Config, connect: () => Promise<Client>, tool: C) => Promise<void>,
+  load: () => C = loadTemporalToolConfig as () => C,
 ): Promise<void> {
   try {
-    const config = loadConfig();
+    const tool = load();
+    const config = tool.core;
     let temporal: TemporalClientHandle | undefined;
     try {
-      await body(config, async () => {
-        temporal = await createTemporalClient(config);
-        return temporal.client;
-      });
+      await body(
+        config,
+        async () => {
+          temporal = await openTemporalClient(config, tool.codec);
+          return temporal.client;
+        },
+        tool,
+      );
     } finally {
       await temporal?.close();
     }

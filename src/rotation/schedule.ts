@@ -7,11 +7,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type Client, ScheduleNotFoundError, type ScheduleOptionsAction } from '@temporalio/client';
+import { loadRotationScheduleConfig } from '../app/config.js';
 import { ROTATION_RUN_WORKFLOW_ID } from '../schedules/scheduled-workflow-ids.js';
 import { upsertSchedule } from '../schedules/upsert-schedule.js';
 import { runTemporalCommand } from './command.js';
 import type { RotateExpiringInput } from './contract.js';
-import { type RotationSettings, readRotationSettings } from './settings.js';
+import type { RotationSettings } from './settings.js';
 
 export const ROTATION_SCHEDULE_ID = 'rotate-expiring-certificates';
 export { ROTATION_RUN_WORKFLOW_ID };
@@ -61,16 +62,19 @@ export async function syncRotationSchedule(
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await runTemporalCommand('rotation schedule', async (config, connect) => {
-    const settings = readRotationSettings();
-    const { scheduleId, state } = await syncRotationSchedule(await connect(), {
-      ...settings,
-      taskQueue: config.temporal.taskQueue,
-    });
-    console.log(
-      settings.scheduleEnabled
-        ? `${state} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`
-        : `ROTATION_SCHEDULE is off: schedule ${scheduleId} ${state === 'removed' ? 'removed' : 'does not exist'}`,
-    );
-  });
+  await runTemporalCommand(
+    'rotation schedule',
+    async (config, connect, { rotation: settings }) => {
+      const { scheduleId, state } = await syncRotationSchedule(await connect(), {
+        ...settings,
+        taskQueue: config.temporal.taskQueue,
+      });
+      console.log(
+        settings.scheduleEnabled
+          ? `${state} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`
+          : `ROTATION_SCHEDULE is off: schedule ${scheduleId} ${state === 'removed' ? 'removed' : 'does not exist'}`,
+      );
+    },
+    loadRotationScheduleConfig,
+  );
 }
