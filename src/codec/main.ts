@@ -7,13 +7,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { loadCodecServerConfig } from '../app/config.js';
+import { ConfigError } from '../config/index.js';
 import { createLogger } from '../logging/index.js';
 import { loadCodecKeys } from './keys.js';
 import { withTokenFromFile } from './local.js';
 import { EncryptionCodec } from './payload-codec.js';
 import { createCodecServer } from './server.js';
-import { parseCodecKeys, readCodecServerSettings } from './settings.js';
 
 export interface RunningCodecServer {
   url: string;
@@ -24,10 +24,8 @@ export async function runCodecServer(
   processEnv: Record<string, string | undefined> = process.env,
 ): Promise<RunningCodecServer> {
   const env = await withTokenFromFile(processEnv);
-  const settings = readCodecServerSettings(env);
-  const configured = parseCodecKeys(env);
-  const encryption = configured ? { currentKey: undefined, previousKeys: [] } : loadConfig(env).encryption;
-  const { keys, source, warning } = await loadCodecKeys(configured, encryption);
+  const { server: settings, codec: keySettings, encryption } = loadCodecServerConfig(env);
+  const { keys, source, warning } = await loadCodecKeys(keySettings.keys, encryption);
   const codec = new EncryptionCodec(keys);
   const logger = createLogger({ level: 'info', base: { service: 'codec-server' } });
   const server = createCodecServer({
