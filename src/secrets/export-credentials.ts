@@ -22,11 +22,11 @@ import { fileURLToPath } from 'node:url';
 import { DescribeEndpointCommand } from '@aws-sdk/client-iot';
 import { eq } from 'drizzle-orm';
 import type { KeyVault } from '../activities/deps.js';
-import { ConfigError, loadConfig } from '../config/index.js';
-import { createCipher } from '../crypto/encryption.js';
-import { createDb, type Db } from '../db/client.js';
+import { openAwsClients, openDatabase, openVault } from '../app/clients.js';
+import { loadKeyToolConfig } from '../app/config.js';
+import { ConfigError } from '../config/index.js';
+import type { Db } from '../db/client.js';
 import { certificates, plants } from '../db/schema.js';
-import { createAwsClients } from '../iot/clients.js';
 import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
 import { commandTopicFor, telemetryTopicFor } from '../iot/naming.js';
 import { AMAZON_ROOT_CA_1_PEM } from './amazon-root-ca.js';
@@ -255,30 +255,22 @@ export async function exportCommand(
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   parseArgs(argv); // usage errors before any connection
-  const config = loadConfig();
-  const { currentKey, previousKeys } = config.encryption;
-  if (!currentKey) {
-    throw new ConfigError([
-      {
-        variable: 'ENCRYPTION_KEY',
-        problem: 'is not set',
-        fix: 'set it to the key the plant keys are stored under',
-      },
-    ]);
-  }
-  if (!config.databaseUrl) {
-    throw new ConfigError([
-      { variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL' },
-    ]);
-  }
-  const database = createDb(config.databaseUrl, { max: 1, applicationName: 'solar-iot export-credentials' });
+  const {
+    core: config,
+    databaseUrl,
+    encryptionKey,
+  } = loadKeyToolConfig({
+    encryptionKey: 'ENCRYPTION_KEY: is not set. Fix: set it to the key the plant keys are stored under',
+    databaseUrl: 'DATABASE_URL: is not set. Fix: set it to a postgres:// URL',
+  });
+  const database = openDatabase(databaseUrl, { max: 1, applicationName: 'solar-iot export-credentials' });
   try {
     return await exportCommand(argv, {
       db: database.db,
-      vault: createCipher({ currentKey, previousKeys }),
+      vault: openVault(config, encryptionKey),
       endpoint: async () => {
         if (config.aws.iotEndpoint) return config.aws.iotEndpoint;
-        const aws = createAwsClients(config);
+        const aws = openAwsClients(config);
         try {
           return (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
             .endpointAddress;

@@ -26,12 +26,14 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
+import { openDatabase, openVault } from '../app/clients.js';
+import { loadKeyToolConfig } from '../app/config.js';
 import { codecKeyUsage } from '../codec/key-usage.js';
 import { type EncryptionKeys, loadCodecKeys } from '../codec/keys.js';
 import { parseCodecKeys } from '../codec/settings.js';
-import { type Config, ConfigError, loadConfig } from '../config/index.js';
+import { type Config, ConfigError } from '../config/index.js';
 import { type Cipher, createCipher, currentEnvelopePrefix, DecryptionError } from '../crypto/encryption.js';
-import { createDb, type Db } from '../db/client.js';
+import type { Db } from '../db/client.js';
 import { certificates } from '../db/schema.js';
 
 export interface ReencryptFailure {
@@ -285,20 +287,16 @@ export async function main(
   out: (line: string) => void = console.log,
 ): Promise<number> {
   const { batchSize, dryRun } = parseArgs(argv);
-  const config = loadConfig();
-  const { currentKey, previousKeys } = config.encryption;
-  if (!currentKey) {
-    throw new ConfigError([
-      { variable: 'ENCRYPTION_KEY', problem: 'is not set', fix: 'set it to the new key' },
-    ]);
-  }
-  if (!config.databaseUrl) {
-    throw new ConfigError([
-      { variable: 'DATABASE_URL', problem: 'is not set', fix: 'set it to a postgres:// URL' },
-    ]);
-  }
-  const cipher = createCipher({ currentKey, previousKeys });
-  const database = createDb(config.databaseUrl, { max: 2, applicationName: 'solar-iot reencrypt-keys' });
+  const {
+    core: config,
+    databaseUrl,
+    encryptionKey,
+  } = loadKeyToolConfig({
+    encryptionKey: 'ENCRYPTION_KEY: is not set. Fix: set it to the new key',
+    databaseUrl: 'DATABASE_URL: is not set. Fix: set it to a postgres:// URL',
+  });
+  const cipher = openVault(config, encryptionKey);
+  const database = openDatabase(databaseUrl, { max: 2, applicationName: 'solar-iot reencrypt-keys' });
   const abort = new AbortController();
   const onSignal = () => {
     out('interrupted: finishing the batch in flight, then stopping (run again to resume)');
