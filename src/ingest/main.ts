@@ -15,9 +15,10 @@
 
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { openAwsClients } from '../app/clients.js';
 import { type IngestConfig, loadIngestConfig } from '../app/config.js';
 import { ConfigError } from '../config/index.js';
-import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { startAgingCertificatesMonitor } from './certificate-aging.js';
 import { IngestConsumer } from './consumer.js';
@@ -51,7 +52,7 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
     databaseUrl,
   } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
-  const aws = createAwsClients(config, awsOptions);
+  const aws = openAwsClients(config, awsOptions);
   // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
   // application name lets an operator find the consumer in pg_stat_activity.
   const pool = new pg.Pool({

@@ -9,11 +9,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { iotSettingsFrom } from '../activities/deps.js';
-import { createTemporalClient, type TemporalClientHandle } from '../codec/data-converter.js';
-import { type Config, ConfigError, loadConfig } from '../config/index.js';
-import { createCipher } from '../crypto/encryption.js';
-import { createDb } from '../db/client.js';
-import { createAwsClients } from '../iot/clients.js';
+import { openAwsClients, openDatabase, openTemporalClient, openVault } from '../app/clients.js';
+import { type KeyToolConfig, loadKeyToolConfig } from '../app/config.js';
+import type { TemporalClientHandle } from '../codec/data-converter.js';
+import { type Config, ConfigError } from '../config/index.js';
 import { reconcileNow } from './index.js';
 import type { DriftReport, ReconcileResult } from './types.js';
 
@@ -90,7 +89,7 @@ export function formatResult(result: ReconcileResult, removeAsked: boolean): str
 
 async function connectTemporal(config: Config, required: boolean): Promise<TemporalClientHandle | undefined> {
   try {
-    return await createTemporalClient(config);
+    return await openTemporalClient(config);
   } catch (error) {
     if (required)
       throw new Error(`--remove needs Temporal at ${config.temporal.address}: ${(error as Error).message}`);
@@ -103,18 +102,17 @@ async function connectTemporal(config: Config, required: boolean): Promise<Tempo
 
 export async function main(argv: string[]): Promise<number> {
   let options: CliOptions | 'help';
-  let config: Config;
+  let tool: KeyToolConfig;
   try {
     options = parseArgs(argv);
     if (options === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    config = loadConfig();
-    if (!config.databaseUrl)
-      throw new UsageError('DATABASE_URL: not set. Fix: set it to the postgres:// URL the worker uses');
-    if (!config.encryption.currentKey)
-      throw new UsageError('ENCRYPTION_KEY: not set. Fix: use the key the worker uses');
+    tool = loadKeyToolConfig({
+      databaseUrl: 'DATABASE_URL: not set. Fix: set it to the postgres:// URL the worker uses',
+      encryptionKey: 'ENCRYPTION_KEY: not set. Fix: use the key the worker uses',
+    });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof UsageError) {
       process.stderr.write(`${error.message}\n\n${USAGE}\n`);
@@ -122,12 +120,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const aws = createAwsClients(config);
-  const database = createDb(config.databaseUrl, { applicationName: 'solar-iot-reconcile' });
+  const config = tool.core;
+  const aws = openAwsClients(config);
+  const database = openDatabase(tool.databaseUrl, { applicationName: 'solar-iot-reconcile' });
   let temporal: TemporalClientHandle | undefined;
   try {
-    const { currentKey, previousKeys } = config.encryption;
-    const vault = createCipher({ currentKey, previousKeys });
+    const vault = openVault(config, tool.encryptionKey);
     temporal = await connectTemporal(config, options.remove);
     const result = await reconcileNow(
       {
