@@ -15,6 +15,7 @@ import { createCipher, generateEncryptionKey } from '../../src/crypto/encryption
 import { createDb, type DbHandle } from '../../src/db/client.js';
 import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate.js';
 import { certificates, plants, processedData, quarantine, rawMqttData } from '../../src/db/schema.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 
 /** How many migrations drizzle-kit has generated: each is applied exactly once. */
 const MIGRATION_COUNT = (
@@ -56,7 +57,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  for (const name of created) await dropDatabaseWhenClosed(admin, name);
   await admin.end();
 });
 

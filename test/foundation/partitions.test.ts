@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate.js';
 import { maintainPartitions, type RetentionSettings } from '../../src/db/partitions.js';
 import { loadPartitionSettings, PARTITION_DEFAULTS } from '../../src/ingest/partition-maintainer.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 
 const PARTITIONING_TAG = '0004_partition_telemetry_by_time';
 
@@ -31,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) await c.end().catch(() => undefined);
-  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  for (const name of created) await dropDatabaseWhenClosed(admin, name);
   await admin.end();
   for (const f of folders) await rm(f, { recursive: true, force: true });
 });

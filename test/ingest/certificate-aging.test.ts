@@ -10,6 +10,7 @@ import { migrateDatabase } from '../../src/db/migrate.js';
 import { countAgingCertificates, startAgingCertificatesMonitor } from '../../src/ingest/certificate-aging.js';
 import { IngestMetrics, serveMetrics } from '../../src/ingest/metrics.js';
 import { readCertificateAgeSettings } from '../../src/rotation/settings.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 import { quietLogger } from '../support/ingest.js';
 
 const serverUrl = process.env.DATABASE_URL;
@@ -49,7 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pool?.end();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await dropDatabaseWhenClosed(admin, name);
   await admin.end();
 });
 

@@ -31,6 +31,7 @@ import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { policyDocumentFor } from '../../src/iot/policy-document.js';
 import { exportDeviceBundle } from '../../src/secrets/export-credentials.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 import { databaseUrl } from '../support/ingest.js';
 import { fingerprintOf, type Received, TestCa, TlsBroker, writeBundle } from '../support/mqtt.js';
 
@@ -359,7 +360,7 @@ describe('MQTT transport of the simulator (mutual TLS)', () => {
       );
     } finally {
       await database?.close();
-      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await dropDatabaseWhenClosed(admin, dbName);
       await admin.end();
     }
   });

@@ -16,6 +16,7 @@ import { maintainPartitions, type RetentionSettings } from '../../src/db/partiti
 import { parseMessage, type Reading, ruleOutput } from '../../src/ingest/message.js';
 import { listQuarantined, replayQuarantined } from '../../src/ingest/quarantine.js';
 import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 import { databaseUrl } from '../support/ingest.js';
 
 let admin: pg.Client;
@@ -32,7 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) await c.end().catch(() => undefined);
   for (const p of pools) await p.end().catch(() => undefined);
-  for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  for (const name of databases) await dropDatabaseWhenClosed(admin, name);
   await admin.end();
   for (const f of folders) await rm(f, { recursive: true, force: true });
 });

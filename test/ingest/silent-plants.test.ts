@@ -16,6 +16,7 @@ import {
   loadSilentPlantsSettings,
   startSilentPlantsMonitor,
 } from '../../src/ingest/silent-plants.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 import { quietLogger } from '../support/ingest.js';
 import { storeReadings } from '../support/telemetry.js';
 
@@ -35,7 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of pools) await p.end().catch(() => undefined);
-  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  for (const name of created) await dropDatabaseWhenClosed(admin, name);
   await admin.end();
   for (const f of folders) await rm(f, { recursive: true, force: true });
 });

@@ -22,6 +22,7 @@ import { migrateDatabase } from '../../src/db/migrate.js';
 import { certificates, plants } from '../../src/db/schema.js';
 import { BUNDLE_FILES, ExportError, exportDeviceBundle } from '../../src/secrets/export-credentials.js';
 import { reencryptStoredKeys } from '../../src/secrets/reencrypt-keys.js';
+import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -56,7 +57,7 @@ afterAll(async () => {
   await database?.close();
   const admin = new pg.Client({ connectionString: adminUrl.toString() });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await dropDatabaseWhenClosed(admin, dbName);
   await admin.end();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
