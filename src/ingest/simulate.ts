@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { DescribeEndpointCommand, IoTClient } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import { applyStackState } from '../app/stack-state.js';
 import {
   CredentialsError,
   type DeviceBundle,
@@ -216,6 +217,8 @@ async function ensureQueue(sqs: SQSClient, name: string, fifo: boolean, emulator
 
 async function main(): Promise<void> {
   const opts = parseOptions();
+  // The stack `npm start` runs (its moto port, queue): unless AWS_ENDPOINT_URL names another.
+  await applyStackState();
   const bundles = opts.credentials
     ? await loadDeviceBundles(opts.credentials).catch((error: unknown) =>
         fail(error instanceof CredentialsError ? error.message : String(error)),

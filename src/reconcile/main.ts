@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { iotSettingsFrom } from '../activities/deps.js';
 import { openAwsClients, openDatabase, openTemporalClient, openVault } from '../app/clients.js';
 import { type KeyToolConfig, loadKeyToolConfig } from '../app/config.js';
+import { applyStackState } from '../app/stack-state.js';
 import type { TemporalClientHandle } from '../codec/data-converter.js';
 import { type Config, ConfigError } from '../config/index.js';
 import { reconcileNow } from './index.js';
@@ -152,5 +153,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await applyStackState();
   process.exitCode = await main(process.argv.slice(2));
 }

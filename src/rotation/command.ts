@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import { openTemporalClient } from '../app/clients.js';
 import { loadTemporalToolConfig, type TemporalToolConfig } from '../app/config.js';
+import { applyStackState } from '../app/stack-state.js';
 import type { TemporalClientHandle } from '../codec/data-converter.js';
 import { type Config, ConfigError } from '../config/index.js';
 
@@ -15,6 +16,7 @@ export async function runTemporalCommand<C extends TemporalToolConfig = Temporal
   body: (config: Config, connect: () => Promise<Client>, tool: C) => Promise<void>,
   load: () => C = loadTemporalToolConfig as () => C,
 ): Promise<void> {
+  await applyStackState();
   try {
     const tool = load();
     const config = tool.core;

@@ -24,6 +24,7 @@ import { eq } from 'drizzle-orm';
 import type { KeyVault } from '../activities/deps.js';
 import { openAwsClients, openDatabase, openVault } from '../app/clients.js';
 import { loadKeyToolConfig } from '../app/config.js';
+import { applyStackState } from '../app/stack-state.js';
 import { ConfigError } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { certificates, plants } from '../db/schema.js';
@@ -285,6 +286,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await applyStackState();
   try {
     process.exit(await main());
   } catch (error) {

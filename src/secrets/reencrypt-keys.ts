@@ -28,6 +28,7 @@ import { Client, Connection } from '@temporalio/client';
 import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
 import { openDatabase, openVault } from '../app/clients.js';
 import { loadKeyToolConfig } from '../app/config.js';
+import { applyStackState } from '../app/stack-state.js';
 import { codecKeyUsage } from '../codec/key-usage.js';
 import { type EncryptionKeys, loadCodecKeys } from '../codec/keys.js';
 import { parseCodecKeys } from '../codec/settings.js';
@@ -340,6 +341,7 @@ export async function main(
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await applyStackState();
   try {
     process.exit(await main());
   } catch (error) {

@@ -2,7 +2,8 @@
  * `npm start` (tools/stack/start.ts) as a real process tree, against the test run's Temporal and
  * PostgreSQL (TEMPORAL_ADDRESS, DATABASE_URL) and its own moto: what each child process gets in
  * its environment (/proc/<pid>/environ), what no command line shows (/proc/<pid>/cmdline), where
- * the API token is, and that a user's AWS profile or keys never take the stack to real AWS.
+ * the API token is, that a user's AWS profile or keys never take the stack to real AWS, and that
+ * the README's commands run in a second terminal against it with nothing set by hand.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/stack/processes.js';
+import { json, runCommand, secondTerminal } from './second-terminal.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CANARY = 'UNRELATED_SHELL_SECRET';
@@ -243,5 +245,73 @@ describe('npm start: never real AWS without asking (issue 13, item 8)', () => {
       if (env.has('AWS_SQS_QUEUE_URL'))
         expect(env.get('AWS_SQS_QUEUE_URL'), entry).toMatch(new RegExp(`^${env.get('AWS_ENDPOINT_URL')}/`));
     }
+  });
+});
+
+describe('npm start: the commands of a second terminal (issue 17, item 1)', () => {
+  let plantId = '';
+  const terminal = () => secondTerminal({ ...USER_AWS, SOLAR_IOT_DATA_DIR: dataDir });
+
+  it('writes <data>/stack.json (0600) naming the files of its secrets, never their values', () => {
+    const file = join(dataDir, 'stack.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const text = readFileSync(file, 'utf8');
+    for (const secret of ['encryption.key', 'api.token', 'codec.keys'].map((f) =>
+      readFileSync(join(dataDir, f), 'utf8').trim(),
+    ))
+      expect(text).not.toContain(secret);
+    const state = JSON.parse(text);
+    expect(state.pid).toBe(stack.pid);
+    expect(state.api.tokenFile).toBe(join(dataDir, 'api.token'));
+    expect(output).toContain('stack.json');
+  });
+
+  it('creates, provisions and lists a plant with `npm run cli`', async () => {
+    const created = await runCommand(
+      ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'create', 'Second terminal', '--wait'],
+      terminal(),
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const { plant } = json<{ plant: { id: string; iotStatus: string } }>(created);
+    expect(plant.iotStatus).toBe('active');
+    plantId = plant.id;
+    const listed = await runCommand(
+      ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'list', '--all'],
+      terminal(),
+    );
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(json<{ items: { id: string }[] }>(listed).items.map((p) => p.id)).toContain(plantId);
+  });
+
+  it('exports credentials, reconciles, rotates and simulates with the README commands', async () => {
+    expect(plantId).not.toBe('');
+    const bundle = join(dataDir, 'bundle');
+    const [exported, reconciled, rotated, simulated] = await Promise.all([
+      runCommand(
+        ['npx', 'tsx', 'src/secrets/export-credentials.ts', plantId, bundle, '--emulator-certificate'],
+        terminal(),
+      ),
+      runCommand(['npx', 'tsx', 'src/reconcile/main.ts', '--json'], terminal()),
+      runCommand(['npx', 'tsx', 'src/rotation/rotate.ts', plantId], terminal()),
+      runCommand(
+        ['npm', 'run', 'simulate', '--', '--plants', '1', '--devices', '1', '--rate', '20', '--count', '5'],
+        terminal(),
+      ),
+    ]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(readdirSync(bundle).sort()).toEqual([
+      'AmazonRootCA1.pem',
+      'certificate.pem.crt',
+      'device.json',
+      'private.pem.key',
+    ]);
+    // 0 no drift, 1 drift (the test run's database holds other files' plants): it ran.
+    expect([0, 1], reconciled.stderr).toContain(reconciled.code);
+    expect(
+      json<{ report: { scanned: { plants: number } } }>(reconciled).report.scanned.plants,
+    ).toBeGreaterThan(0);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toContain(`rotate-certificate-${plantId}`);
+    expect(simulated.code, simulated.stderr).toBe(0);
   });
 });

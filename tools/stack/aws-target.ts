@@ -9,31 +9,9 @@
  * is, so the account id and region are printed before anything is created.
  */
 
-export const REAL_AWS_VARIABLE = 'SOLAR_IOT_REAL_AWS';
+import { AWS_CREDENTIAL_VARIABLES } from '../../src/app/stack-state.js';
 
-/** Variables through which the SDK finds credentials or a profile: dropped for the emulator. */
-const CREDENTIAL_VARIABLES = [
-  'AWS_PROFILE',
-  'AWS_DEFAULT_PROFILE',
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
-  // Its legacy name (botocore and older tools still read it), and what fromEnv pairs with keys.
-  'AWS_SECURITY_TOKEN',
-  'AWS_CREDENTIAL_SCOPE',
-  'AWS_ACCOUNT_ID',
-  'AWS_CREDENTIAL_EXPIRATION',
-  'AWS_ROLE_ARN',
-  'AWS_ROLE_SESSION_NAME',
-  'AWS_WEB_IDENTITY_TOKEN_FILE',
-  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
-  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
-  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
-  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
-  'AWS_CONFIG_FILE',
-  'AWS_SHARED_CREDENTIALS_FILE',
-  'AWS_SSO_SESSION',
-];
+export const REAL_AWS_VARIABLE = 'SOLAR_IOT_REAL_AWS';
 
 export const EMULATOR_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } as const;
 
@@ -64,7 +42,7 @@ export function withEmulatorCredentials(
   env: Readonly<Record<string, string | undefined>>,
 ): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
-  for (const k of CREDENTIAL_VARIABLES) delete out[k];
+  for (const k of AWS_CREDENTIAL_VARIABLES) delete out[k];
   return { ...out, ...EMULATOR_CREDENTIALS };
 }
 

@@ -13,6 +13,8 @@
  * shows command lines to every local user; /proc/<pid>/environ only to the process' owner).
  */
 
+import { TEMPORAL_CONNECTION } from '../../src/app/stack-state.js';
+
 export type AppName = 'worker' | 'api' | 'ingest' | 'codec';
 
 /**
@@ -105,14 +107,6 @@ export function childEnvironment(
   for (const [k, v] of Object.entries(env)) if (v !== undefined && allowed(app, k)) out[k] = v;
   return out;
 }
-
-/**
- * How a Temporal client connects, besides TEMPORAL_ADDRESS (the SDK's envconfig): an operator's
- * shell may hold these for Temporal Cloud. Against the stack's own dev server they are wrong
- * (TLS, an API key, a namespace it does not have) and a secret the children must not hold.
- */
-const TEMPORAL_CONNECTION =
-  /^TEMPORAL_(API_KEY|NAMESPACE|TLS|TLS_.*|GRPC_META_.*|PROFILE|CONFIG_FILE|CODEC_ENDPOINT|CODEC_AUTH)$/;
 
 /** What withLocalTemporal's config file holds: a default profile that sets nothing. */
 export const LOCAL_TEMPORAL_CONFIG =

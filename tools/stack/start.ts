@@ -22,6 +22,13 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  removeStackState,
+  STACK_STATE_FILE,
+  type StackState,
+  stateSettings,
+  writeStackState,
+} from '../../src/app/stack-state.js';
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../../src/codec/local.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
 import { FAULTS_VARIABLE } from '../faults/env.js';
@@ -111,9 +118,9 @@ function intEnv(name: string, fallback: number): number {
 }
 
 /** ENCRYPTION_KEY from the environment, or <data>/encryption.key (encryption-key.ts). */
-async function encryptionKey(dataDir: string): Promise<{ key: string; source: string }> {
+async function encryptionKey(dataDir: string): Promise<{ key: string; source: string; file?: string }> {
   const { key, source, file } = await stackEncryptionKey(process.env, dataDir);
-  return { key, source: file ? source.replace(file, relative(ROOT, file) || file) : source };
+  return { key, source: file ? source.replace(file, relative(ROOT, file) || file) : source, file };
 }
 
 /**
@@ -144,6 +151,13 @@ async function apiTokenOf(dataDir: string): Promise<{ token: string; source: str
   return { token: await tokenFromFile(file, { private: true }), source: shown };
 }
 
+/** Where the API answers the commands of another terminal (API_HOST 0.0.0.0 or :: listens on loopback too). */
+function apiUrl(env: Record<string, string | undefined>): string {
+  const host = env.API_HOST?.trim() || '127.0.0.1';
+  const local = ['0.0.0.0', '::', '[::]'].includes(host) ? '127.0.0.1' : host;
+  return `http://${local.includes(':') && !local.startsWith('[') ? `[${local}]` : local}:${env.PORT || 3000}`;
+}
+
 /** PostgreSQL's data folder (postgres-user.ts: elsewhere when user postgres cannot reach it). */
 function pgDataDir(dataDir: string): string {
   const { dir, moved } = postgresDataDir(dataDir, ROOT);
@@ -155,6 +169,12 @@ function pgDataDir(dataDir: string): string {
 async function migrate(databaseUrl: string): Promise<string> {
   await migrateDatabase(databaseUrl);
   return 'applied';
+}
+
+function withoutPassword(url: string): string {
+  const u = new URL(url);
+  u.password = '';
+  return u.toString();
 }
 
 function table(rows: [string, string, string][]): string {
@@ -245,8 +265,10 @@ async function main(): Promise<number> {
   const stopped = new Promise<void>((r) => {
     resolveStopped = r;
   });
+  let stateWritten = false;
   const stopAll = async () => {
     stopping = true;
+    if (stateWritten) await removeStackState(dataDir);
     await drain();
     resolveStopped();
   };
@@ -315,10 +337,17 @@ async function main(): Promise<number> {
     const moto = motoResult.status === 'fulfilled' ? motoResult.value : undefined;
 
     const databaseUrl = externalDb ?? pgServer?.url ?? '';
+    // What the state file (stack-state.ts) says of the database: never a password, only its file.
+    const stateDatabase = pgServer
+      ? { url: withoutPassword(pgServer.url), passwordFile: join(dataDir, 'postgres.password') }
+      : externalDb && !new URL(externalDb).password
+        ? { url: externalDb }
+        : undefined;
     const temporalAddress = externalTemporal ?? temporal?.address ?? '';
     const migration = databaseUrl ? await migrate(databaseUrl) : 'skipped (no database)';
 
     // Everything any child may need; each child gets its allow-listed part (child-env.ts).
+    let clientConfig: string | undefined;
     let env: Record<string, string | undefined> = {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
@@ -327,7 +356,7 @@ async function main(): Promise<number> {
     if (temporal) {
       // Our own dev server: the user's Temporal Cloud settings (key, TLS, namespace, profile,
       // config file) neither reach the children nor point them elsewhere.
-      const clientConfig = join(dataDir, 'temporal', 'client.toml');
+      clientConfig = join(dataDir, 'temporal', 'client.toml');
       await writeFile(clientConfig, LOCAL_TEMPORAL_CONFIG, { mode: 0o600 });
       env = withLocalTemporal(env, temporal.address, clientConfig);
     }
@@ -407,6 +436,37 @@ async function main(): Promise<number> {
       await stopAll();
       return 130;
     }
+    // For the commands of a second terminal (the CLI, the simulator): removed by stopAll.
+    const state: StackState = {
+      version: 1,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ...(stateDatabase ? { database: stateDatabase } : {}),
+      ...(temporalAddress
+        ? { temporal: { address: temporalAddress, own: Boolean(temporal), configFile: clientConfig } }
+        : {}),
+      aws: {
+        emulator: Boolean(moto || externalAws),
+        endpoint: env.AWS_ENDPOINT_URL,
+        region: env.AWS_REGION,
+        sqsQueueUrl: env.AWS_SQS_QUEUE_URL,
+        iotRoleArn: env.AWS_IOT_ROLE_ARN,
+      },
+      api: {
+        url: apiUrl(env),
+        ...(process.env.API_TOKEN?.trim() ? {} : { tokenFile: join(dataDir, 'api.token') }),
+      },
+      ...(key.file ? { encryptionKeyFile: key.file } : {}),
+      ...(process.env.TEMPORAL_CODEC_KEYS?.trim() ? {} : { codecKeysFile: join(dataDir, 'codec.keys') }),
+      settings: stateSettings(env),
+    };
+    await writeStackState(dataDir, state);
+    stateWritten = true;
+    rows.push([
+      'commands',
+      relative(ROOT, join(dataDir, STACK_STATE_FILE)) || STACK_STATE_FILE,
+      'where `npm run cli` finds this stack (README)',
+    ]);
     console.log(`\n[stack] up in ${((Date.now() - t0) / 1000).toFixed(1)}s\n${table(rows)}\n`);
     if (temporal?.uiUrl)
       console.log(`[stack] Temporal Web UI: ${temporal.uiUrl}   Ctrl-C stops everything\n`);
