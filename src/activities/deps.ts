@@ -20,6 +20,8 @@ export interface IotSettings {
    */
   policyMode: 'shared' | 'per-plant';
   sqsQueueUrl?: string | undefined;
+  /** Where the telemetry rule's error action sends failed deliveries; default `<queue>-dlq`. */
+  deadLetterQueueUrl?: string | undefined;
   iotRoleArn?: string | undefined;
   /** ATS data endpoint; asked of AWS (DescribeEndpoint) when not configured. */
   iotEndpoint?: string | undefined;
@@ -44,6 +46,7 @@ export function iotSettingsFrom(config: Config): IotSettings {
     topicRuleMode: config.iot.topicRuleMode,
     policyMode: config.iot.policyMode,
     sqsQueueUrl: config.aws.sqsQueueUrl,
+    deadLetterQueueUrl: config.aws.deadLetterQueueUrl,
     iotRoleArn: config.aws.iotRoleArn,
     iotEndpoint: config.aws.iotEndpoint,
   };

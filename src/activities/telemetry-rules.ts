@@ -3,6 +3,7 @@ import {
   DeleteTopicRuleCommand,
   DescribeEndpointCommand,
   GetTopicRuleCommand,
+  ReplaceTopicRuleCommand,
   type TopicRule,
   type TopicRulePayload,
 } from '@aws-sdk/client-iot';
@@ -11,6 +12,7 @@ import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { plantRuleNameFor, SHARED_RULE_NAME } from '../iot/naming.js';
 import {
   FifoQueueNotSupportedError,
+  hasErrorActionOf,
   plantRuleSql,
   SHARED_RULE_SQL,
   topicRulePayload,
@@ -35,7 +37,7 @@ export function telemetryRuleActivities({
   settings,
 }: Pick<ActivityDeps, 'iot' | 'settings'>): TelemetryRuleActivities {
   function payloadFor(sql: string, description: string): TopicRulePayload {
-    const { sqsQueueUrl, iotRoleArn } = settings;
+    const { sqsQueueUrl, iotRoleArn, deadLetterQueueUrl } = settings;
     if (!sqsQueueUrl || !iotRoleArn) {
       throw ApplicationFailure.nonRetryable(
         'Cannot route telemetry: set AWS_SQS_QUEUE_URL (a standard queue) and AWS_IOT_ROLE_ARN (a role IoT may assume to send to it)',
@@ -43,7 +45,13 @@ export function telemetryRuleActivities({
       );
     }
     try {
-      return topicRulePayload(sql, sqsQueueUrl, iotRoleArn, description);
+      return topicRulePayload({
+        sql,
+        description,
+        queueUrl: sqsQueueUrl,
+        roleArn: iotRoleArn,
+        deadLetterQueueUrl,
+      });
     } catch (error) {
       if (error instanceof FifoQueueNotSupportedError)
         throw ApplicationFailure.nonRetryable(error.message, error.name);
@@ -62,19 +70,30 @@ export function telemetryRuleActivities({
   }
 
   /**
+   * An existing rule routing the same SQL to the same queue is ours; one without our error action
+   * (made before it existed, or another dead-letter queue configured since) is replaced whole.
+   */
+  async function acceptExisting(ruleName: string, rule: TopicRule | undefined, payload: TopicRulePayload) {
+    checkSame(ruleName, rule, payload);
+    if (hasErrorActionOf(rule, payload)) return;
+    await awsCall('ReplaceTopicRule', ruleName, () =>
+      iot.send(new ReplaceTopicRuleCommand({ ruleName, topicRulePayload: payload })),
+    );
+  }
+
+  /**
    * Creates the rule, or accepts an existing one only if it routes the same SQL to the same
-   * queue. GetTopicRule first: once the rule exists (the shared rule, after the first plant)
-   * that is the only call.
+   * queue (bringing its error action up to date). GetTopicRule first: once the rule exists (the
+   * shared rule, after the first plant) that is the only call.
    */
   async function ensureRule(ruleName: string, payload: TopicRulePayload) {
+    let existing: TopicRule | undefined;
     try {
-      const { rule } = await iot.send(new GetTopicRuleCommand({ ruleName }));
-      checkSame(ruleName, rule, payload);
-      return;
+      existing = (await iot.send(new GetTopicRuleCommand({ ruleName }))).rule;
     } catch (error) {
-      if (error instanceof ApplicationFailure) throw error;
       if (!isMissingRule(error)) throw toActivityFailure('GetTopicRule', error, ruleName);
     }
+    if (existing) return acceptExisting(ruleName, existing, payload);
     try {
       await iot.send(new CreateTopicRuleCommand({ ruleName, topicRulePayload: payload }));
     } catch (error) {
@@ -84,7 +103,7 @@ export function telemetryRuleActivities({
       const { rule } = await awsCall('GetTopicRule', ruleName, () =>
         iot.send(new GetTopicRuleCommand({ ruleName })),
       );
-      checkSame(ruleName, rule, payload);
+      await acceptExisting(ruleName, rule, payload);
     }
   }
 

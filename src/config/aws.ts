@@ -1,5 +1,15 @@
 import type { Config } from './types.js';
 
+/**
+ * Where the telemetry rule's error action sends a delivery that failed, unless
+ * AWS_SQS_DEAD_LETTER_QUEUE_URL names a queue: beside the telemetry queue, its name with `-dlq`.
+ * None beside a FIFO queue: no IoT rule can deliver to one, so nothing would fail into it.
+ */
+export function defaultDeadLetterQueueUrl(queueUrl: string | undefined): string | undefined {
+  if (!queueUrl || queueUrl.endsWith('.fifo')) return undefined;
+  return `${queueUrl.replace(/\/+$/, '')}-dlq`;
+}
+
 /** IoT provisioning runs when USE_AWS_IOT is on and a region is set, or in mock mode. */
 export function isAwsIotEnabled(config: Config): boolean {
   if (config.iot.mode === 'mock') return true;

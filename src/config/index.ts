@@ -4,7 +4,7 @@
  * variables every process shares (`loadConfig`); each feature's own variables are read by its
  * settings module, and src/app composes, per process, the sections that process needs.
  */
-export { checkAwsCredentials, isAwsIotEnabled } from './aws.js';
+export { checkAwsCredentials, defaultDeadLetterQueueUrl, isAwsIotEnabled } from './aws.js';
 export type { Env } from './env.js';
 export { ConfigError, type ConfigIssue, ConfigProblems, readAll } from './error.js';
 export { deepFreeze } from './freeze.js';

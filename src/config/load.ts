@@ -7,6 +7,7 @@
  * provider chain (environment, SSO, shared config, container/instance roles).
  */
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
+import { defaultDeadLetterQueueUrl } from './aws.js';
 import { cleanEnv, type Env, show } from './env.js';
 import { ConfigError, type ConfigIssue } from './error.js';
 import { deepFreeze, hideSecrets } from './freeze.js';
@@ -30,7 +31,11 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const { parsed: p, issues } = parseVariables(clean);
   const bad = new Set(issues.map((i) => i.variable));
   const mode = iotMode(p);
-  issues.push(...encryptionKeyIssues(p, mode, bad, options), ...regionIssues(p, bad));
+  issues.push(
+    ...encryptionKeyIssues(p, mode, bad, options),
+    ...regionIssues(p, bad),
+    ...deadLetterQueueIssues(p, bad),
+  );
   // Temporal connection (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
   // TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE...) through the SDK's own envconfig loader.
   let temporal: ClientConnectConfig | undefined;
@@ -111,17 +116,33 @@ function regionIssues(p: Partial<Parsed>, bad: ReadonlySet<string>): ConfigIssue
       fix: `use the ATS endpoint of ${region} (aws iot describe-endpoint --endpoint-type iot:Data-ATS --region ${region}) or set AWS_REGION=${endpointRegion}`,
     });
   }
-  const queueRegion = p.AWS_SQS_QUEUE_URL
-    ? /^sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(new URL(p.AWS_SQS_QUEUE_URL).hostname)?.[1]
-    : undefined;
-  if (queueRegion && queueRegion !== region) {
-    issues.push({
-      variable: 'AWS_SQS_QUEUE_URL',
-      problem: `${show('AWS_SQS_QUEUE_URL', p.AWS_SQS_QUEUE_URL ?? '')} is in region ${queueRegion} but AWS_REGION is ${region}`,
-      fix: `create the queue in ${region} and use its URL, or set AWS_REGION=${queueRegion}`,
-    });
+  for (const variable of ['AWS_SQS_QUEUE_URL', 'AWS_SQS_DEAD_LETTER_QUEUE_URL'] as const) {
+    const url = p[variable];
+    const queueRegion = url
+      ? /^sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(new URL(url).hostname)?.[1]
+      : undefined;
+    if (queueRegion && queueRegion !== region) {
+      issues.push({
+        variable,
+        problem: `${show(variable, url ?? '')} is in region ${queueRegion} but AWS_REGION is ${region}`,
+        fix: `create the queue in ${region} and use its URL, or set AWS_REGION=${queueRegion}`,
+      });
+    }
   }
   return issues;
+}
+
+/** A dead-letter queue that is the telemetry queue would feed failures back into what failed. */
+function deadLetterQueueIssues(p: Partial<Parsed>, bad: ReadonlySet<string>): ConfigIssue[] {
+  const url = p.AWS_SQS_DEAD_LETTER_QUEUE_URL;
+  if (bad.has('AWS_SQS_DEAD_LETTER_QUEUE_URL') || !url || url !== p.AWS_SQS_QUEUE_URL) return [];
+  return [
+    {
+      variable: 'AWS_SQS_DEAD_LETTER_QUEUE_URL',
+      problem: `${show('AWS_SQS_DEAD_LETTER_QUEUE_URL', url)} is the telemetry queue itself (AWS_SQS_QUEUE_URL)`,
+      fix: "use a queue of its own for the rule's failed deliveries, or unset it for the telemetry queue's name with -dlq",
+    },
+  ];
 }
 
 function buildConfig(v: Parsed, mode: IotMode, t: ClientConnectConfig): Config {
@@ -133,6 +154,7 @@ function buildConfig(v: Parsed, mode: IotMode, t: ClientConnectConfig): Config {
       iotRoleArn: v.AWS_IOT_ROLE_ARN,
       sqsQueueUrl: v.AWS_SQS_QUEUE_URL,
       sqsQueueIsFifo: v.AWS_SQS_QUEUE_URL?.endsWith('.fifo') ?? false,
+      deadLetterQueueUrl: v.AWS_SQS_DEAD_LETTER_QUEUE_URL ?? defaultDeadLetterQueueUrl(v.AWS_SQS_QUEUE_URL),
       endpointUrl: v.AWS_ENDPOINT_URL,
     },
     iot: {

@@ -77,6 +77,14 @@ export const SPECS = {
     schema: httpUrl('').optional(),
     fix: 'use the queue URL shown by `aws sqs get-queue-url`, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/solar-plant-data',
   },
+  AWS_SQS_DEAD_LETTER_QUEUE_URL: {
+    schema: httpUrl('')
+      .refine((v) => !v.endsWith('.fifo'), {
+        error: "is a FIFO queue, but an AWS IoT rule's error action only delivers to standard queues",
+      })
+      .optional(),
+    fix: "use the URL of a standard queue for the telemetry rule's failed deliveries, or unset it for the telemetry queue's name with -dlq (e.g. https://sqs.us-east-1.amazonaws.com/123456789012/solar-plant-data-dlq)",
+  },
   AWS_ENDPOINT_URL: {
     schema: httpUrl('').optional(),
     fix: 'unset it for real AWS, or point it at the emulator, e.g. http://127.0.0.1:5000',

@@ -11,6 +11,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     awsEndpointUrl: config.aws.endpointUrl ?? '(real AWS)',
     iotEndpoint: config.aws.iotEndpoint ?? '(not set)',
     sqsQueueUrl: config.aws.sqsQueueUrl ?? '(not set)',
+    deadLetterQueueUrl: config.aws.deadLetterQueueUrl ?? '(not set)',
     certificateMode: config.iot.certificateMode,
     topicRuleMode: config.iot.topicRuleMode,
     policyMode: config.iot.policyMode,

@@ -36,6 +36,11 @@ export interface Config {
     readonly sqsQueueUrl: string | undefined;
     /** Whether the queue URL names a FIFO queue (an IoT rule cannot target one; the consumer can). */
     readonly sqsQueueIsFifo: boolean;
+    /**
+     * AWS_SQS_DEAD_LETTER_QUEUE_URL, default the telemetry queue's name with `-dlq`: the telemetry
+     * rule's error action sends each delivery that failed there. Undefined without a (standard) queue.
+     */
+    readonly deadLetterQueueUrl: string | undefined;
     /** Emulator endpoint (moto) for every AWS client; undefined = real AWS. */
     readonly endpointUrl: string | undefined;
   };

@@ -57,6 +57,7 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
       const rules = awsRuleManager(iot, {
         sqsQueueUrl: config.aws.sqsQueueUrl,
         iotRoleArn: config.aws.iotRoleArn,
+        deadLetterQueueUrl: config.aws.deadLetterQueueUrl,
       });
       return {
         mode,

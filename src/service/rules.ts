@@ -9,9 +9,16 @@ import {
   ReplaceTopicRuleCommand,
   type TopicRulePayload,
 } from '@aws-sdk/client-iot';
+import { defaultDeadLetterQueueUrl } from '../config/index.js';
 import { isAwsError } from '../iot/aws-errors.js';
 import { plantRuleNameFor, SHARED_RULE_NAME } from '../iot/naming.js';
-import { FifoQueueNotSupportedError, plantRuleSql, topicRulePayload } from '../iot/topic-rule.js';
+import {
+  errorActionFor,
+  FifoQueueNotSupportedError,
+  hasErrorActionOf,
+  plantRuleSql,
+  topicRulePayload,
+} from '../iot/topic-rule.js';
 import { mapAwsUnavailable } from './aws.js';
 import { ConflictError, DependencyUnavailableError, InvalidInputError, NotFoundError } from './errors.js';
 import { assertPlantId } from './plant-input.js';
@@ -30,6 +37,8 @@ export function assertRuleName(ruleName: unknown): asserts ruleName is string {
 export interface RuleSettings {
   sqsQueueUrl: string | undefined;
   iotRoleArn: string | undefined;
+  /** AWS_SQS_DEAD_LETTER_QUEUE_URL (default `<queue>-dlq`): the rules' error action. */
+  deadLetterQueueUrl?: string | undefined;
 }
 
 export interface RuleResult {
@@ -91,19 +100,40 @@ function checkedUpdate(ruleName: string, plantId: string, update: { sql?: string
 
 /** The payload of a rule sending to the telemetry queue; DependencyUnavailableError while unconfigured. */
 function payloadFor(settings: RuleSettings, sql: string, description: string): TopicRulePayload {
-  const { sqsQueueUrl, iotRoleArn } = settings;
+  const { sqsQueueUrl, iotRoleArn, deadLetterQueueUrl } = settings;
   if (!sqsQueueUrl || !iotRoleArn) {
     throw new DependencyUnavailableError(
       'configuration',
       'Cannot create a telemetry rule: set AWS_SQS_QUEUE_URL (a standard queue) and AWS_IOT_ROLE_ARN (a role AWS IoT may assume to send to it)',
     );
   }
+  return configured(() =>
+    topicRulePayload({ sql, description, queueUrl: sqsQueueUrl, roleArn: iotRoleArn, deadLetterQueueUrl }),
+  );
+}
+
+/** FIFO refusals (a configuration problem) as the 503 that names the variable. */
+function configured<T>(make: () => T): T {
   try {
-    return topicRulePayload(sql, sqsQueueUrl, iotRoleArn, description);
+    return make();
   } catch (error) {
     if (error instanceof FifoQueueNotSupportedError)
       throw new DependencyUnavailableError('configuration', error.message);
     throw error;
+  }
+}
+
+async function replaceRule(iot: IoTClient, ruleName: string, topicRulePayload: TopicRulePayload) {
+  try {
+    await iot.send(new ReplaceTopicRuleCommand({ ruleName, topicRulePayload }));
+  } catch (error) {
+    if (isAwsError(error, 'SqlParseException', 'InvalidRequestException')) {
+      throw new InvalidInputError(
+        `AWS IoT refused the rule: ${(error as Error).message}`,
+        'invalid_rule_sql',
+      );
+    }
+    throw mapAwsUnavailable(error, 'ReplaceTopicRule');
   }
 }
 
@@ -139,6 +169,8 @@ export function awsRuleManager(iot: IoTClient, settings: RuleSettings): RuleMana
       }
       const existing = await getRule(iot, name);
       if (existing?.sql === sql && existing.actions?.[0]?.sqs?.queueUrl === settings.sqsQueueUrl) {
+        // Made before rules had an error action: brought up to date.
+        if (!hasErrorActionOf(existing, payload)) await replaceRule(iot, name, payload);
         return { ruleName: name, sql, created: false };
       }
       throw new ConflictError(
@@ -165,25 +197,23 @@ export function awsRuleManager(iot: IoTClient, settings: RuleSettings): RuleMana
         );
       }
       assertRuleOfPlant(ruleName, plantId, existing.sql);
+      // The rule gets the configured error action (one made before it existed, too), sent with
+      // the role of its SQS action.
+      const deadLetterQueueUrl =
+        settings.deadLetterQueueUrl ?? defaultDeadLetterQueueUrl(settings.sqsQueueUrl);
+      const roleArn = actions[0]?.sqs?.roleArn;
       const topicRulePayload: TopicRulePayload = {
         sql: sql ?? existing.sql,
         description: update.description ?? existing.description,
         actions: existing.actions,
-        errorAction: existing.errorAction,
+        errorAction:
+          deadLetterQueueUrl && roleArn
+            ? configured(() => errorActionFor(deadLetterQueueUrl, roleArn))
+            : existing.errorAction,
         ruleDisabled: existing.ruleDisabled ?? false,
         awsIotSqlVersion: existing.awsIotSqlVersion ?? '2016-03-23',
       };
-      try {
-        await iot.send(new ReplaceTopicRuleCommand({ ruleName, topicRulePayload }));
-      } catch (error) {
-        if (isAwsError(error, 'SqlParseException', 'InvalidRequestException')) {
-          throw new InvalidInputError(
-            `AWS IoT refused the rule: ${(error as Error).message}`,
-            'invalid_rule_sql',
-          );
-        }
-        throw mapAwsUnavailable(error, 'ReplaceTopicRule');
-      }
+      await replaceRule(iot, ruleName, topicRulePayload);
       return { ruleName, sql: topicRulePayload.sql ?? '', created: false };
     },
   };

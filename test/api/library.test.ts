@@ -3,7 +3,7 @@
  * running the real activities, moto for AWS IoT and its data plane, PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
-import { DescribeThingCommand, GetTopicRuleCommand } from '@aws-sdk/client-iot';
+import { CreateTopicRuleCommand, DescribeThingCommand, GetTopicRuleCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConflictError,
@@ -18,6 +18,7 @@ import {
 } from '../../src/client.js';
 import { plants } from '../../src/db/schema.js';
 import { plantRuleNameFor, thingNameFor } from '../../src/iot/naming.js';
+import { plantRuleSql } from '../../src/iot/topic-rule.js';
 import { TestStack } from '../support/product-stack.js';
 
 let stack: TestStack;
@@ -260,6 +261,7 @@ describe('createDataIngestionRule / updateRule', () => {
     const inAws = await stack.aws?.iot.send(new GetTopicRuleCommand({ ruleName }));
     expect(inAws?.rule?.sql).toBe(sql);
     expect(inAws?.rule?.actions?.[0]?.sqs?.queueUrl).toBe(stack.config.aws.sqsQueueUrl);
+    expect(inAws?.rule?.errorAction?.sqs?.queueUrl).toBe(`${stack.config.aws.sqsQueueUrl}-dlq`);
 
     // Refused before AWS: the rule in AWS keeps the last good SQL.
     for (const bad of [
@@ -281,6 +283,38 @@ describe('createDataIngestionRule / updateRule', () => {
     await expect(stack.solarIot.updateRule('bad-name', plantId, { sql })).rejects.toBeInstanceOf(
       InvalidInputError,
     );
+  });
+
+  it('gives a rule made before the error action existed the dead-letter queue, on create and on update', async () => {
+    const [first, second] = [randomUUID(), randomUUID()];
+    const deadLetterQueueUrl = `${stack.config.aws.sqsQueueUrl}-dlq`;
+    for (const plantId of [first, second]) {
+      await stack.aws?.iot.send(
+        new CreateTopicRuleCommand({
+          ruleName: plantRuleNameFor(plantId),
+          topicRulePayload: {
+            sql: plantRuleSql(plantId),
+            actions: [
+              {
+                sqs: {
+                  queueUrl: stack.config.aws.sqsQueueUrl,
+                  roleArn: stack.config.aws.iotRoleArn,
+                  useBase64: false,
+                },
+              },
+            ],
+          },
+        }),
+      );
+    }
+    const errorQueueOf = async (plantId: string) =>
+      (await stack.aws?.iot.send(new GetTopicRuleCommand({ ruleName: plantRuleNameFor(plantId) })))?.rule
+        ?.errorAction?.sqs?.queueUrl;
+    expect(await errorQueueOf(first)).toBeUndefined();
+    expect((await stack.solarIot.createDataIngestionRule(first)).created).toBe(false);
+    expect(await errorQueueOf(first)).toBe(deadLetterQueueUrl);
+    await stack.solarIot.updateRule(plantRuleNameFor(second), second, { description: 'renamed' });
+    expect(await errorQueueOf(second)).toBe(deadLetterQueueUrl);
   });
 });
 

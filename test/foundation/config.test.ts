@@ -35,6 +35,7 @@ describe('loadConfig: defaults', () => {
       iotRoleArn: undefined,
       sqsQueueUrl: undefined,
       sqsQueueIsFifo: false,
+      deadLetterQueueUrl: undefined,
       endpointUrl: undefined,
     });
     expect(c.iot).toEqual({
@@ -80,6 +81,8 @@ describe('loadConfig: defaults', () => {
     expect(c.aws.region).toBe('eu-west-1');
     expect(c.aws.iotEndpoint).toBe('a1b2c3d4e5-ats.iot.eu-west-1.amazonaws.com');
     expect(c.aws.sqsQueueIsFifo).toBe(true);
+    // No default dead-letter queue beside a FIFO queue: no IoT rule can feed one.
+    expect(c.aws.deadLetterQueueUrl).toBeUndefined();
     expect(c.encryption.previousKeys).toHaveLength(2);
     expect(c.iot).toMatchObject({ mode: 'aws', certificateMode: 'create-keys', topicRuleMode: 'per-plant' });
     expect(c.logLevel).toBe('debug');
@@ -117,6 +120,18 @@ describe('loadConfig: defaults', () => {
     }
   });
 
+  it('names the dead-letter queue after the telemetry queue unless AWS_SQS_DEAD_LETTER_QUEUE_URL says otherwise', () => {
+    const queue = 'https://sqs.us-east-1.amazonaws.com/123456789012/solar-plant-data';
+    expect(loadConfig({ ...base, AWS_SQS_QUEUE_URL: queue }).aws.deadLetterQueueUrl).toBe(`${queue}-dlq`);
+    const own = 'https://sqs.us-east-1.amazonaws.com/123456789012/telemetry-failures';
+    expect(
+      loadConfig({ ...base, AWS_SQS_QUEUE_URL: queue, AWS_SQS_DEAD_LETTER_QUEUE_URL: own }).aws
+        .deadLetterQueueUrl,
+    ).toBe(own);
+    const same = configError({ ...base, AWS_SQS_QUEUE_URL: queue, AWS_SQS_DEAD_LETTER_QUEUE_URL: queue });
+    expect(same.message).toMatch(/^AWS_SQS_DEAD_LETTER_QUEUE_URL: .* is the telemetry queue itself.*Fix: /);
+  });
+
   it('requires no AWS credentials variables', () => {
     const c = loadConfig(base);
     expect(c.iot.mode).toBe('aws');
@@ -143,6 +158,17 @@ describe('loadConfig: each invalid variable gets its own line', () => {
     [
       'AWS_SQS_QUEUE_URL',
       'https://sqs.eu-west-1.amazonaws.com/123456789012/q',
+      /in region eu-west-1 but AWS_REGION is us-east-1/,
+    ],
+    ['AWS_SQS_DEAD_LETTER_QUEUE_URL', 'solar-plant-data-dlq', /is not an http\(s\) URL/],
+    [
+      'AWS_SQS_DEAD_LETTER_QUEUE_URL',
+      'https://sqs.us-east-1.amazonaws.com/123456789012/failures.fifo',
+      /is a FIFO queue/,
+    ],
+    [
+      'AWS_SQS_DEAD_LETTER_QUEUE_URL',
+      'https://sqs.eu-west-1.amazonaws.com/123456789012/failures',
       /in region eu-west-1 but AWS_REGION is us-east-1/,
     ],
     ['AWS_ENDPOINT_URL', 'localhost:5000', /is not an http\(s\) URL/],

@@ -58,8 +58,13 @@ describe('policy document', () => {
 
 describe('topic rule', () => {
   it('refuses a FIFO queue, naming the AWS limitation', () => {
-    expect(() => topicRulePayload('SELECT 1', 'https://sqs.x/q.fifo', 'arn:aws:iam::1:role/r', 'd')).toThrow(
-      /only delivers to standard queues/,
-    );
+    expect(() =>
+      topicRulePayload({
+        sql: 'SELECT 1',
+        description: 'd',
+        queueUrl: 'https://sqs.x/q.fifo',
+        roleArn: 'arn:aws:iam::1:role/r',
+      }),
+    ).toThrow(/only delivers to standard queues/);
   });
 });

@@ -116,12 +116,12 @@ export class ReconcileHarness extends ProvisioningHarness {
     await this.iot.send(
       new CreateTopicRuleCommand({
         ruleName,
-        topicRulePayload: topicRulePayload(
-          sqlText,
-          this.settings.sqsQueueUrl ?? '',
-          this.settings.iotRoleArn ?? '',
-          'made by hand',
-        ),
+        topicRulePayload: topicRulePayload({
+          sql: sqlText,
+          description: 'made by hand',
+          queueUrl: this.settings.sqsQueueUrl ?? '',
+          roleArn: this.settings.iotRoleArn ?? '',
+        }),
       }),
     );
   }
