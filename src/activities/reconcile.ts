@@ -5,7 +5,7 @@ import type { ReconcileActivities } from '../workflows/activity-contracts/reconc
 import type { ActivityDeps } from './deps.js';
 
 export function reconcileActivities(
-  deps: Pick<ActivityDeps, 'iot' | 'db' | 'vault' | 'temporal'>,
+  deps: Pick<ActivityDeps, 'iot' | 'db' | 'vault' | 'temporal' | 'settings'>,
 ): ReconcileActivities {
   return {
     /** Lists all of AWS IoT under our naming: heartbeats meanwhile, with the phase it is in. */

@@ -16,6 +16,7 @@ import {
   ListThingPrincipalsCommand,
   ListThingsCommand,
   ListTopicRulesCommand,
+  type TopicRule,
 } from '@aws-sdk/client-iot';
 import { isAwsError, isRetryableAwsError } from '../iot/aws-errors.js';
 
@@ -165,12 +166,16 @@ export class IotReader {
     );
   }
 
-  async ruleSql(ruleName: string): Promise<string | undefined> {
+  async rule(ruleName: string): Promise<TopicRule | undefined> {
     // A missing topic rule is answered with UnauthorizedException by AWS IoT.
     return this.orMissing(
-      async () => (await this.iot.send(new GetTopicRuleCommand({ ruleName }))).rule?.sql,
+      async () => (await this.iot.send(new GetTopicRuleCommand({ ruleName }))).rule,
       ['UnauthorizedException'],
     );
+  }
+
+  async ruleSql(ruleName: string): Promise<string | undefined> {
+    return (await this.rule(ruleName))?.sql;
   }
 
   async certificatePem(certificateId: string): Promise<string | undefined> {

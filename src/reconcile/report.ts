@@ -19,7 +19,8 @@
  */
 import type { IoTClient } from '@aws-sdk/client-iot';
 import type { Client } from '@temporalio/client';
-import type { KeyVault } from '../activities/deps.js';
+import type { IotSettings, KeyVault } from '../activities/deps.js';
+import { defaultDeadLetterQueueUrl } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { type Attribution, attributeCertificates } from './attribution.js';
 import { IotReader } from './aws.js';
@@ -42,6 +43,8 @@ export interface ReportDeps {
   vault: KeyVault;
   /** When given, plants with drift are checked for a running operation (and then left alone). */
   temporal?: Client | undefined;
+  /** The queues the rules should name; without them the rules' error action is not judged. */
+  settings?: Pick<IotSettings, 'sqsQueueUrl' | 'deadLetterQueueUrl'> | undefined;
 }
 
 /**
@@ -57,7 +60,9 @@ export async function buildDriftReport(
   progress('attributing certificates');
   const attribution = await attributeCertificates(snapshot, aws, deps.vault);
   progress('comparing');
-  let findings = await judge(snapshot, attribution, aws);
+  const deadLetterQueueUrl =
+    deps.settings?.deadLetterQueueUrl ?? defaultDeadLetterQueueUrl(deps.settings?.sqsQueueUrl);
+  let findings = await judge(snapshot, attribution, aws, deadLetterQueueUrl);
   let inFlight = snapshot.inFlight;
   if (deps.temporal) {
     progress('checking running operations');
@@ -75,10 +80,11 @@ async function judge(
   snapshot: Snapshot,
   attribution: ReadonlyMap<string, Attribution>,
   aws: IotReader,
+  deadLetterQueueUrl: string | undefined,
 ): Promise<Findings> {
   const findings = noFindings();
   const removedCertificateArns = await judgeCertificates(snapshot, attribution, aws, findings);
-  await judgeActivePlants(snapshot, aws, findings);
+  await judgeActivePlants(snapshot, aws, findings, deadLetterQueueUrl);
   await judgeRules(snapshot, aws, findings);
   judgeThings(snapshot, removedCertificateArns, findings);
   await judgePolicies(snapshot, removedCertificateArns, aws, findings);

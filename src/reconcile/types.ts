@@ -28,9 +28,13 @@ export interface Orphan {
   proof: string;
 }
 
-export type ExpectedKind = 'thing' | 'certificate' | 'policy' | 'rule' | 'shared-rule';
+/** `error-action`: a telemetry rule (shared or a plant's) without its error action to the dead-letter queue. */
+export type ExpectedKind = 'thing' | 'certificate' | 'policy' | 'rule' | 'shared-rule' | 'error-action';
 
-/** A resource an active plant should have in AWS but has not (or has, inactive). */
+/**
+ * A resource an active plant should have in AWS but has not (or has, inactive; or, for a rule,
+ * has without the error action that keeps its failed deliveries).
+ */
 export interface MissingResource {
   plantId: string | null;
   kind: ExpectedKind;

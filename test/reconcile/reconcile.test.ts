@@ -5,7 +5,9 @@ import {
   DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
+  GetTopicRuleCommand,
   ListCertificatesCommand,
+  ReplaceTopicRuleCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
@@ -289,6 +291,47 @@ describe('reconcile', () => {
     expect(after.report.missing.find((m) => m.kind === 'certificate')).toMatchObject({
       name: n.certificateId,
       reason: 'not in AWS',
+    });
+  });
+});
+
+describe("reconcile: the rules' error action", () => {
+  it('reports a rule without the error action to the dead-letter queue, shared or per plant, as drift', async () => {
+    const [P, Q] = [plantId('P'), plantId('Q')];
+    await h.withWorker({}, (taskQueue) => h.provision(P, taskQueue));
+    h.settings = { ...h.settings, topicRuleMode: 'per-plant' };
+    let ruleOfQ: string | undefined;
+    try {
+      ruleOfQ = (await h.withWorker({}, (taskQueue) => h.provision(Q, taskQueue))).ruleName;
+    } finally {
+      h.settings = { ...h.settings, topicRuleMode: 'shared' };
+    }
+    if (!ruleOfQ) throw new Error('per-plant provisioning made no rule');
+    expect(summary((await buildDriftReport({ ...h, db: h.db })).report).drift).toBe(0);
+
+    // As releases before the error action left them: the rule without it.
+    for (const ruleName of ['solar_plant_telemetry', ruleOfQ]) {
+      const { rule } = await h.iot.send(new GetTopicRuleCommand({ ruleName }));
+      await h.iot.send(
+        new ReplaceTopicRuleCommand({
+          ruleName,
+          topicRulePayload: {
+            sql: rule?.sql,
+            actions: rule?.actions,
+            awsIotSqlVersion: rule?.awsIotSqlVersion,
+          },
+        }),
+      );
+    }
+    const { report } = await buildDriftReport({ ...h, db: h.db });
+    expect(summary(report)).toMatchObject({
+      orphans: [],
+      missing: [`error-action ${ruleOfQ}`, 'error-action solar_plant_telemetry'],
+      drift: 2,
+    });
+    expect(report.missing.find((m) => m.name === ruleOfQ)).toMatchObject({
+      plantId: Q,
+      reason: expect.stringContaining(`${h.settings.sqsQueueUrl}-dlq`),
     });
   });
 });
