@@ -16,9 +16,20 @@ export interface StackEnv {
   ENCRYPTION_KEY: string;
 }
 
+/** The test run's Temporal Web UI, configured as `npm start` configures it (global-setup.ts). */
+export interface WebUiEnv {
+  url: string;
+  /** Where the UI's codec endpoint points: the test that opens the UI starts the codec server. */
+  codecPort: number;
+  /** The codec server's token (CODEC_SERVER_TOKEN_FILE), also in the UI's codec endpoint. */
+  codecTokenFile: string;
+}
+
 declare module 'vitest' {
   export interface ProvidedContext {
     stack: StackEnv;
+    /** null when the caller's TEMPORAL_ADDRESS replaces the dev server. */
+    webUi: WebUiEnv | null;
   }
 }
 

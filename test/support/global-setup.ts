@@ -3,14 +3,19 @@
  *
  *   moto                  AWS IoT + IoT data + SQS           AWS_ENDPOINT_URL (+ region, `test` keys)
  *   PostgreSQL            fresh temp data dir, migrated      DATABASE_URL
- *   Temporal dev server   in memory, headless, PlantId and   TEMPORAL_ADDRESS
- *                         IotStatus search attributes
+ *   Temporal dev server   in memory, PlantId and IotStatus    TEMPORAL_ADDRESS
+ *                         search attributes, Web UI whose    inject('webUi')
+ *                         codec endpoint is set as by `npm start`
  *   Java test server      `existing-path` executable         TEMPORAL_TEST_SERVER_PATH
  *
  * Values reach tests twice: `inject('stack')` (typed, test/support/env.ts) and process.env of the
  * test workers (vitest forks copy the main process' environment, which this file sets before the
  * workers are spawned). A variable already set by the caller (DATABASE_URL, TEMPORAL_ADDRESS,
  * AWS_ENDPOINT_URL) replaces the matching server, which is then not started.
+ *
+ * webUi (inject only): the dev server's Web UI, pointed like `npm start`'s at a codec server on
+ * codecPort with the token in codecTokenFile (tools/stack/start.ts); the test that uses it starts
+ * that codec server (test/stack/web-ui.test.ts). null when TEMPORAL_ADDRESS is given.
  *
  * MOTO_IOT_CA_FILE (process.env only): the PEM of the CA that signs our moto's
  * CreateCertificateFromCsr certificates (startMoto's iotCaFile), for tests that verify them.
@@ -27,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { localCodecUiEndpoint } from '../../src/codec/local.js';
 import {
   type Component,
   MOTO_ACCOUNT_ID,
@@ -38,7 +44,7 @@ import {
 } from '../../tools/stack/components.js';
 import { freePort } from '../../tools/stack/processes.js';
 import { ensureTools, formatToolError } from '../../tools/stack/tools.js';
-import { STACK_ENV_KEYS, type StackEnv, TEST_ENCRYPTION_KEY } from './env.js';
+import { STACK_ENV_KEYS, type StackEnv, TEST_ENCRYPTION_KEY, type WebUiEnv } from './env.js';
 
 const MIGRATE_MODULE = fileURLToPath(new URL('../../src/db/migrate.ts', import.meta.url));
 
@@ -96,6 +102,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       running.push(c);
       return c;
     };
+    // The Web UI costs the dev server nothing until a browser loads it; its codec endpoint is made
+    // by the same function as npm start's (token file beside the other throw-away state).
+    const webUi: WebUiEnv | null = external.temporal
+      ? null
+      : { url: '', codecPort: await freePort(), codecTokenFile: join(workDir, 'codec-server.token') };
     // allSettled: when one fails, the others must still finish starting so teardown stops them.
     const results = await Promise.allSettled([
       external.db || !tools.postgres
@@ -120,6 +131,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
         : startTemporalDevServer({
             tool: tools.temporalCli,
             port: await freePort(),
+            uiPort: await freePort(),
+            uiCodecEndpoint: webUi
+              ? await localCodecUiEndpoint({ tokenFile: webUi.codecTokenFile, port: webUi.codecPort })
+              : undefined,
             logFile: join(workDir, 'temporal.log'),
           }).then(track),
       shared && tools.testServer?.kind === 'path'
@@ -172,9 +187,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'])
         delete process.env[key];
     project.provide('stack', stack);
+    project.provide('webUi', webUi && temporal?.uiUrl ? { ...webUi, url: temporal.uiUrl } : null);
 
     console.log(
-      `[global-setup] servers up in ${((Date.now() - t0) / 1000).toFixed(1)}s: postgres ${pg ? pg.url : '(DATABASE_URL)'}, moto ${stack.AWS_ENDPOINT_URL}, temporal ${stack.TEMPORAL_ADDRESS}, test server ${shared ? `shared via relay ${stack.TEMPORAL_TEST_SERVER_PATH}` : stack.TEMPORAL_TEST_SERVER_PATH || 'SDK download'}`,
+      `[global-setup] servers up in ${((Date.now() - t0) / 1000).toFixed(1)}s: postgres ${pg ? pg.url : '(DATABASE_URL)'}, moto ${stack.AWS_ENDPOINT_URL}, temporal ${stack.TEMPORAL_ADDRESS}${temporal?.uiUrl ? ` (Web UI ${temporal.uiUrl})` : ''}, test server ${shared ? `shared via relay ${stack.TEMPORAL_TEST_SERVER_PATH}` : stack.TEMPORAL_TEST_SERVER_PATH || 'SDK download'}`,
     );
   } catch (err) {
     await teardown();
