@@ -4,7 +4,9 @@
  * - The seed's functions, as top-level functions on a default instance created lazily from the
  *   process environment on first use (`provisionPlantIoT`, `getThingShadow`, ...); call
  *   `closeSolarIot()` before exiting a script.
- * - `createSolarIot(deps)` for callers that inject their own clients (the HTTP API, the CLI, tests).
+ * - `createSolarIot(deps)` for callers that inject their own clients (the HTTP API, tests).
+ * - `createApiClient({ url, token })`: the same calls over the HTTP API (what the CLI uses), for a
+ *   service that should hold neither ENCRYPTION_KEY nor database access.
  * - Typed workflow starters (`startProvisioning`, `startDeprovisioning`, `getOperationStatus`).
  */
 
@@ -17,6 +19,12 @@ import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/
 import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
 import type { TelemetryQueryOptions } from './service/telemetry.js';
 
+export {
+  type ApiClient,
+  type ApiClientOptions,
+  createApiClient,
+  type FollowOptions as ApiFollowOptions,
+} from './api-client/client.js';
 export { openSolarIot, resolveIotMode } from './app/service.js';
 export { createDataConverter, createTemporalClient, loadPayloadCodec } from './codec/data-converter.js';
 export { decryptData, encryptData, generateEncryptionKey } from './crypto/encryption.js';

@@ -1,26 +1,28 @@
 /**
  * What the CLI's commands run on, opened on first use so a command opens only what it needs and
- * `--help` or a usage error opens nothing: the service (PostgreSQL, Temporal, AWS), PostgreSQL
- * alone (quarantine), and the consumer's validation settings (quarantine replay).
+ * `--help` or a usage error opens nothing: the HTTP API (plants, shadows, commands, backfill,
+ * telemetry, certificates: no key, no database), PostgreSQL alone (quarantine), and the
+ * consumer's validation settings (quarantine replay). The admin commands open their own clients
+ * from `env` (src/cli/admin).
  */
+import { type ApiClient, createApiClient } from '../api-client/client.js';
+import { readApiClientSettings } from '../api-client/settings.js';
 import type { CliSession } from '../cli/context.js';
 import type { DbHandle } from '../db/client.js';
 import type { IngestSettings } from '../ingest/settings.js';
-import type { Logger } from '../logging/index.js';
-import type { SolarIot } from '../service/solar-iot.js';
 import { openDatabase } from './clients.js';
-import { loadCliConfig, loadCliDatabaseConfig, loadQuarantineReplayConfig } from './config.js';
-import { type OpenedSolarIot, openSolarIot } from './service.js';
+import { loadCliDatabaseConfig, loadQuarantineReplayConfig } from './config.js';
 
 export interface CliRuntime extends CliSession {
   /** Closes whatever was opened. */
   close(): Promise<void>;
 }
 
-export function openCliRuntime(env: Record<string, string | undefined>, logger: Logger): CliRuntime {
-  let opened: Promise<OpenedSolarIot> | undefined;
+export function openCliRuntime(env: Record<string, string | undefined>): CliRuntime {
+  let api: ApiClient | undefined;
   let database: DbHandle | undefined;
   return {
+    env,
     async database() {
       database ??= openDatabase(loadCliDatabaseConfig(env).databaseUrl, {
         max: 2,
@@ -28,18 +30,14 @@ export function openCliRuntime(env: Record<string, string | undefined>, logger: 
       });
       return database.pool;
     },
-    async open(): Promise<SolarIot> {
-      opened ??= (async () => {
-        const { core, certificates } = loadCliConfig(env);
-        return openSolarIot(core, { logger, env, certificateMaxAgeDays: certificates.maxAgeDays });
-      })();
-      return (await opened).solarIot;
+    async open(): Promise<ApiClient> {
+      api ??= createApiClient(readApiClientSettings(env));
+      return api;
     },
     ingestSettings(): IngestSettings {
       return loadQuarantineReplayConfig(env).ingest;
     },
     async close() {
-      if (opened) await (await opened.catch(() => undefined))?.close();
       await database?.close();
     },
   };

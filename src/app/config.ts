@@ -164,24 +164,6 @@ function readMetricsHost(env: Env): string {
   return host;
 }
 
-/**
- * The CLI's shared variables, read as the worker reads them (ENCRYPTION_KEY required with AWS IoT
- * on). Its payload codec keys are read when the service opens (openSolarIot), where IoT disabled
- * lets it run without them.
- */
-export interface CliConfig {
-  readonly core: Config;
-  readonly certificates: CertificateAgeSettings;
-}
-
-export function loadCliConfig(env: Env = process.env): CliConfig {
-  const [core, certificates] = readAll([
-    () => loadConfig(env),
-    () => readCertificateAgeSettings(env),
-  ] as const);
-  return deepFreeze({ core, certificates });
-}
-
 /** The CLI commands that need PostgreSQL only (quarantine). */
 export function loadCliDatabaseConfig(env: Env = process.env): { readonly databaseUrl: string } {
   return deepFreeze({ databaseUrl: requireDatabaseUrl(loadConfig(env)) });

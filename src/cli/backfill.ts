@@ -3,13 +3,13 @@
  * and follow it with a progress bar unless --no-wait.
  */
 import type { Command } from 'commander';
-import type { SolarIot } from '../service/solar-iot.js';
+import type { ApiClient } from '../api-client/client.js';
 import { BACKFILL_WORKFLOW_ID } from '../workflows/backfill-contract.js';
 import { type CliContext, positiveInt } from './context.js';
 import { EXIT } from './io.js';
 import { keyValues, table, truncate } from './output.js';
 
-type BackfillResult = Awaited<ReturnType<SolarIot['waitForBackfill']>>;
+type BackfillResult = Awaited<ReturnType<ApiClient['waitForBackfill']>>;
 
 export function addBackfillCommand(program: Command, ctx: CliContext): void {
   const { session, out } = ctx;
@@ -42,7 +42,7 @@ export function addBackfillCommand(program: Command, ctx: CliContext): void {
     });
 }
 
-async function follow({ out }: CliContext, iot: SolarIot, workflowId: string): Promise<BackfillResult> {
+async function follow({ out }: CliContext, iot: ApiClient, workflowId: string): Promise<BackfillResult> {
   out().note(`Backfill ${workflowId} running (Ctrl-C stops following; the backfill goes on).`);
   const bar = out().progress(1, 'backfill');
   try {

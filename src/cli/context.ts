@@ -1,19 +1,21 @@
 /**
  * What every command group receives to register its commands: where it reads its data (the
  * session), where it writes (out), and the exit code of a command that ran but must report a
- * failure. A command group talks to the service only through `session`, so it can change what
- * stands behind it (library or HTTP API) one file at a time.
+ * failure. The plant commands talk to the HTTP API through `session.open()` (src/api-client);
+ * the admin commands open what they need from `session.env`.
  */
 import { InvalidArgumentError } from 'commander';
+import type { ApiClient } from '../api-client/client.js';
 import type { DbHandle } from '../db/client.js';
 import type { IngestSettings } from '../ingest/settings.js';
-import type { SolarIot } from '../service/solar-iot.js';
 import type { CliIo } from './io.js';
 import type { Output } from './output.js';
 
 export interface CliSession {
-  /** The service, opened on first use (Temporal, AWS, PostgreSQL). */
-  open(): Promise<SolarIot>;
+  /** The environment the commands read (with what `npm start` left: src/app/stack-state.ts). */
+  readonly env: Record<string, string | undefined>;
+  /** The HTTP API's client (SOLAR_IOT_API_URL, SOLAR_IOT_API_TOKEN[_FILE]), made on first use. */
+  open(): Promise<ApiClient>;
   /** PostgreSQL only, for the commands that need nothing else. */
   database(): Promise<DbHandle['pool']>;
   /** The consumer's validation settings (quarantine replay validates as it does). */

@@ -3,11 +3,11 @@
  * `deprovision`: a plant's record and the lifecycle of its IoT identity.
  */
 import { type Command, Option } from 'commander';
+import type { ApiClient } from '../api-client/client.js';
+import type { IotMode } from '../config/types.js';
 import { IOT_STATUSES, type IotStatus } from '../db/schema.js';
-import { SolarIotError } from '../service/errors.js';
 import type { OperationView } from '../service/operations.js';
 import type { PlantListItem } from '../service/plants.js';
-import type { SolarIot } from '../service/solar-iot.js';
 import { type CliContext, positiveInt } from './context.js';
 import { plantDetails, table, truncate } from './output.js';
 
@@ -79,7 +79,7 @@ function addCreate(plants: Command, ctx: CliContext): void {
       if (!opts.wait || created.plant.iotStatus === 'disabled') {
         out().result(created, () =>
           created.plant.iotStatus === 'disabled'
-            ? `Plant ${created.plant.id} created with IoT disabled (${iot.degradedReason}); run \`solar-iot backfill\` once IoT is on.`
+            ? `Plant ${created.plant.id} created with IoT disabled; run \`solar-iot backfill\` once IoT is on.`
             : `Plant ${created.plant.id} created; provisioning started (${created.operation?.workflowId}).\nFollow it with: solar-iot status ${created.plant.id}`,
         );
         return;
@@ -116,8 +116,8 @@ function addList(plants: Command, { session, out }: CliContext): void {
     )
     .action(async (opts: ListOptions) => {
       const iot = await session.open();
-      const { items, nextCursor } = await listPages(iot, opts);
-      out().result({ iotMode: iot.iotMode, items, nextCursor }, () => {
+      const { iotMode, items, nextCursor } = await listPages(iot, opts);
+      out().result({ iotMode, items, nextCursor }, () => {
         const rendered = table(
           ['ID', 'NAME', 'IOT STATUS', 'THING', 'LAST ERROR', 'LAST READING'],
           items.map((p) => [
@@ -138,10 +138,11 @@ function addList(plants: Command, { session, out }: CliContext): void {
 }
 
 /** One page, or with --all every page from --cursor on. */
-async function listPages(iot: SolarIot, opts: ListOptions) {
+async function listPages(iot: ApiClient, opts: ListOptions) {
   const items: PlantListItem[] = [];
   let cursor = opts.cursor;
   let nextCursor: string | null = null;
+  let iotMode: IotMode = 'aws';
   do {
     const page = await iot.listPlants({
       iotStatus: opts.status,
@@ -150,10 +151,11 @@ async function listPages(iot: SolarIot, opts: ListOptions) {
       silentFor: opts.silent,
     });
     items.push(...page.items);
+    iotMode = page.iotMode;
     nextCursor = page.nextCursor;
     cursor = nextCursor ?? undefined;
   } while (opts.all && nextCursor);
-  return { items, nextCursor };
+  return { iotMode, items, nextCursor };
 }
 
 async function showPlant({ session, out }: CliContext, id: string): Promise<void> {
@@ -181,10 +183,7 @@ async function deprovisionPlant(ctx: CliContext, id: string, opts: { wait?: bool
   const bar = progressFor(ctx, 'deprovision');
   try {
     const done = await iot.deprovisionPlantIoT(id, { wait: true, onProgress: bar.onProgress });
-    out().result(
-      done,
-      () => `Plant ${id} deprovisioned${done.result ? `: removed ${done.result.removed.join(', ')}` : ''}.`,
-    );
+    out().result(done, () => `Plant ${id} deprovisioned.`);
   } finally {
     bar.stop();
   }
@@ -199,14 +198,8 @@ function addProvision(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'plant name, needed only for a plant not known yet')
     .option('--wait', 'wait until provisioning finished')
     .action(async (id: string, opts: { name?: string; wait?: boolean }) => {
+      // With IoT disabled the API answers 409 iot_disabled, naming why.
       const iot = await session.open();
-      if (!iot.isAwsIotEnabled()) {
-        throw new SolarIotError(
-          'iot_disabled',
-          'conflict',
-          `Cannot provision: AWS IoT is disabled (${iot.degradedReason})`,
-        );
-      }
       const bar = opts.wait ? progressFor(ctx, 'provision') : undefined;
       try {
         const outcome = await iot.provisionPlantIoT(

@@ -1,5 +1,7 @@
 /**
- * `solar-iot`: the operator's CLI, built on the library API (src/service) like the HTTP API.
+ * `solar-iot`: the operator's CLI. The plant commands go through the HTTP API (src/api-client), so
+ * they need neither the key of the stored device keys nor database access; the admin commands
+ * (reconcile, rotate, export-credentials, reencrypt-keys, setup) open what they must themselves.
  *
  * Exit codes: 0 ok, 1 failure (AWS, Temporal, a workflow, a conflict), 2 usage or configuration
  * error, 3 not found. `--json` prints results as JSON on stdout (errors as JSON on stderr).
@@ -8,7 +10,6 @@ import { Command, CommanderError } from 'commander';
 import { openCliRuntime } from '../app/cli.js';
 import { ConfigError } from '../config/index.js';
 import { EncryptionKeyError } from '../crypto/encryption.js';
-import { createLogger } from '../logging/index.js';
 import { SolarIotError } from '../service/errors.js';
 import { addBackfillCommand } from './backfill.js';
 import { addCertificateCommands } from './certificates.js';
@@ -75,13 +76,7 @@ export function buildProgram(
 
 /** Runs the CLI; resolves with the exit code (the process entry exits with it). */
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  // Warnings (mock mode, IoT disabled) go to stderr, never into --json output.
-  const logger = createLogger({
-    level: 'warn',
-    pretty: false,
-    destination: { write: (line: string) => io.stderr.write(line) },
-  });
-  const session = openCliRuntime(io.env, logger);
+  const session = openCliRuntime(io.env);
   const { program, output, state } = buildProgram(io, session);
   try {
     await program.parseAsync(argv, { from: 'user' });

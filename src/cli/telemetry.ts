@@ -3,8 +3,8 @@
  * metric over the range, with a sparkline of the bucket averages when stdout is a terminal.
  */
 import type { Command } from 'commander';
+import type { ApiClient } from '../api-client/client.js';
 import { durationSeconds } from '../service/durations.js';
-import type { SolarIot } from '../service/solar-iot.js';
 import type { LatestTelemetryView, TelemetrySeries, TelemetryView } from '../service/telemetry.js';
 import type { CliIo } from './io.js';
 import { type Output, table } from './output.js';
@@ -99,7 +99,7 @@ export function latestTable(view: LatestTelemetryView): string {
 export function telemetryCommand(
   program: Command,
   io: CliIo,
-  session: { open(): Promise<SolarIot> },
+  session: { open(): Promise<ApiClient> },
   out: () => Output,
 ): void {
   program

@@ -32,7 +32,7 @@ async function cli(
   const code = await run(argv, {
     stdout: { write: (s: string) => (stdout += s), isTTY: false },
     stderr: { write: (s: string) => (stderr += s), isTTY: options.tty ?? false },
-    env: { ...stack.env, ...options.env },
+    env: { ...stack.env, ...stack.apiEnv, ...options.env },
   });
   return { code, stdout, stderr };
 }
@@ -65,6 +65,7 @@ describe('solar-iot against AWS (moto)', () => {
   let stack: TestStack;
   beforeAll(async () => {
     stack = await TestStack.start({ mode: 'aws' });
+    await stack.serveApi();
   });
   afterAll(async () => stack?.close());
 
@@ -92,9 +93,14 @@ describe('solar-iot against AWS (moto)', () => {
       expect(ran.code, argv.join(' ')).toBe(EXIT.usage);
       expect(ran.stderr, argv.join(' ')).not.toBe('');
     }
-    const noKey = await cli(stack, ['status', randomUUID()], { env: { ENCRYPTION_KEY: undefined } });
-    expect(noKey.code).toBe(EXIT.usage);
-    expect(noKey.stderr).toMatch(/ENCRYPTION_KEY: is not set/);
+    const noApi = await cli(stack, ['status', randomUUID()], { env: { SOLAR_IOT_API_URL: undefined } });
+    expect(noApi.code).toBe(EXIT.usage);
+    expect(noApi.stderr).toMatch(/SOLAR_IOT_API_URL: is not set/);
+    const badToken = await cli(stack, ['status', randomUUID()], {
+      env: { SOLAR_IOT_API_TOKEN: 'wrong-token-0123456789' },
+    });
+    expect(badToken.code).toBe(EXIT.usage);
+    expect(badToken.stderr).toMatch(/refused the request \(401/);
   });
 
   it('exits 3 when the plant does not exist', async () => {
@@ -215,7 +221,8 @@ describe('solar-iot against AWS (moto)', () => {
   });
 
   it('runs as a real process through the bin shim and npm run cli', async () => {
-    const env = { ...stack.env, NO_COLOR: '1' };
+    // The environment of an operator: the API's address and token, no key, no database.
+    const env = { ...stack.env, ...stack.apiEnv, NO_COLOR: '1', ENCRYPTION_KEY: '', DATABASE_URL: '' };
     const key = await spawnCli([process.execPath, 'bin/solar-iot.js', '--json', 'keygen'], env);
     expect(key.code).toBe(EXIT.ok);
     expect(JSON.parse(key.stdout).key).toMatch(/^[0-9a-f]{64}$/);
@@ -233,6 +240,7 @@ describe('solar-iot backfill', () => {
 
   beforeAll(async () => {
     stack = await TestStack.start({ mode: 'mock', worker: false });
+    await stack.serveApi();
     const real = stack.realActivities();
     await stack.startWorker({
       async createThing(input) {

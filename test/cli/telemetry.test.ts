@@ -17,7 +17,7 @@ async function cli(argv: string[], tty = false) {
   const code = await run(argv, {
     stdout: { write: (s: string) => (stdout += s), isTTY: tty },
     stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: stack.env,
+    env: { ...stack.env, ...stack.apiEnv },
   });
   return { code, stdout, stderr };
 }
@@ -27,6 +27,7 @@ const RANGE = ['--from', at('12:00'), '--to', at('12:30'), '--bucket', '5m'];
 
 beforeAll(async () => {
   stack = await TestStack.start({ mode: 'disabled' });
+  await stack.serveApi();
   plant = `cli-tel-${randomUUID()}`;
   await stack.database.db.insert(plants).values({ id: plant, name: 'CLI telemetry', iotStatus: 'active' });
   // power_ac bucket averages: 0, 10, (none), 30, 70, 70; voltage_dc flat.

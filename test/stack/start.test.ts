@@ -251,6 +251,12 @@ describe('npm start: never real AWS without asking (issue 13, item 8)', () => {
 describe('npm start: the commands of a second terminal (issue 17, item 1)', () => {
   let plantId = '';
   const terminal = () => secondTerminal({ ...USER_AWS, SOLAR_IOT_DATA_DIR: dataDir });
+  // An operator's terminal: neither the database nor Temporal is reachable by variable or state.
+  const operator = () => ({
+    ...terminal(),
+    DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+  });
 
   it('writes <data>/stack.json (0600) naming the files of its secrets, never their values', () => {
     const file = join(dataDir, 'stack.json');
@@ -266,10 +272,10 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     expect(output).toContain('stack.json');
   });
 
-  it('creates, provisions and lists a plant with `npm run cli`', async () => {
+  it('creates, provisions and lists a plant with `npm run cli`, through the API only (issue 17, item 3)', async () => {
     const created = await runCommand(
       ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'create', 'Second terminal', '--wait'],
-      terminal(),
+      operator(),
     );
     expect(created.code, created.stderr).toBe(0);
     const { plant } = json<{ plant: { id: string; iotStatus: string } }>(created);
@@ -277,7 +283,7 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     plantId = plant.id;
     const listed = await runCommand(
       ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'list', '--all'],
-      terminal(),
+      operator(),
     );
     expect(listed.code, listed.stderr).toBe(0);
     expect(json<{ items: { id: string }[] }>(listed).items.map((p) => p.id)).toContain(plantId);

@@ -3,6 +3,7 @@
  * environment the global setup provides (moto, PostgreSQL, the Temporal dev server), a worker
  * with the real (or mock) activities on a fresh task queue, and the library instance on top.
  */
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
@@ -11,6 +12,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { inject } from 'vitest';
 import { type Activities, createActivities } from '../../src/activities/index.js';
+import { buildServer } from '../../src/api/server.js';
 import { loadPayloadCodec, loadWorkerPayloadCodec } from '../../src/codec/data-converter.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createCipher } from '../../src/crypto/encryption.js';
@@ -90,6 +92,9 @@ export class TestStack {
   private worker: WorkerSet | undefined;
   private running: Promise<void> | undefined;
   private nativeConnection: NativeConnection | undefined;
+  private closeApi: (() => Promise<void>) | undefined;
+  /** SOLAR_IOT_API_URL and SOLAR_IOT_API_TOKEN of the API serveApi() runs: the CLI's way in. */
+  apiEnv: Record<string, string> = {};
 
   private constructor(
     readonly mode: Mode,
@@ -176,6 +181,18 @@ export class TestStack {
     this.running = undefined;
   }
 
+  /** The HTTP API over this stack's library on a free loopback port, as `npm start` runs it. */
+  async serveApi(): Promise<Record<string, string>> {
+    if (this.closeApi) return this.apiEnv;
+    const token = `api-test-token-${this.taskQueue}`;
+    const api = buildServer({ solarIot: this.solarIot, settings: { token } });
+    await api.app.listen({ port: 0, host: '127.0.0.1' });
+    this.closeApi = () => api.app.close();
+    const { port } = api.app.server.address() as AddressInfo;
+    this.apiEnv = { SOLAR_IOT_API_URL: `http://127.0.0.1:${port}`, SOLAR_IOT_API_TOKEN: token };
+    return this.apiEnv;
+  }
+
   async plantRow(plantId: string) {
     const [row] = await this.database.db.select().from(plants).where(eq(plants.id, plantId));
     return row;
@@ -191,6 +208,7 @@ export class TestStack {
   }
 
   async close(): Promise<void> {
+    await this.closeApi?.();
     await this.stopWorker();
     await this.nativeConnection?.close();
     await this.connection.close();
