@@ -184,7 +184,15 @@ export const ReadinessSchema = z
   .object({
     ready: z.boolean(),
     iotMode: IotMode,
-    checks: z.object({ temporal: CheckSchema, postgresql: CheckSchema, aws: CheckSchema }),
+    checks: z.object({
+      temporal: CheckSchema,
+      postgresql: CheckSchema,
+      aws: CheckSchema,
+      deadLetters: CheckSchema.meta({
+        description:
+          "Not required: the telemetry rules' dead-letter queue and how many failed deliveries wait in it",
+      }),
+    }),
   })
   .meta({ id: 'Readiness' }) satisfies z.ZodType<Readiness>;
 

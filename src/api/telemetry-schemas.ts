@@ -1,5 +1,6 @@
 /** Request and response schemas of the telemetry routes (see ./schemas.ts for the conventions). */
 import { z } from 'zod';
+import type { DeadLetterDepth } from '../service/dead-letters.js';
 import type { PlantTelemetryStatus } from '../service/silence.js';
 import {
   DEFAULT_TARGET_BUCKETS,
@@ -90,3 +91,15 @@ export const PlantTelemetryStatusSchema = z
     devices: z.array(z.object({ deviceId: z.string(), lastReadingAt: z.string() })),
   })
   .meta({ id: 'PlantTelemetryStatus' }) satisfies z.ZodType<PlantTelemetryStatus>;
+
+export const DeadLetterDepthSchema = z
+  .object({
+    queueUrl: z.string().meta({ description: 'AWS_SQS_DEAD_LETTER_QUEUE_URL' }),
+    messages: z.number().int().meta({
+      description: 'ApproximateNumberOfMessages: failed rule deliveries waiting to be looked at',
+    }),
+    inFlight: z.number().int().meta({
+      description: 'ApproximateNumberOfMessagesNotVisible: received by a reader, not yet deleted',
+    }),
+  })
+  .meta({ id: 'DeadLetterDepth' }) satisfies z.ZodType<DeadLetterDepth>;

@@ -113,6 +113,8 @@ export interface IngestConfig {
   readonly core: Config;
   /** AWS_SQS_QUEUE_URL, required. */
   readonly queueUrl: string;
+  /** AWS_SQS_DEAD_LETTER_QUEUE_URL (default `<queue>-dlq`), for its gauge; none beside a FIFO queue. */
+  readonly deadLetterQueueUrl: string | undefined;
   /** DATABASE_URL, required. */
   readonly databaseUrl: string;
   readonly ingest: IngestSettings;
@@ -145,6 +147,7 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   return deepFreeze({
     core: core as Config,
     queueUrl: core?.aws.sqsQueueUrl as string,
+    deadLetterQueueUrl: core?.aws.deadLetterQueueUrl,
     databaseUrl: core?.databaseUrl as string,
     ingest: ingest as IngestSettings,
     partitions: partitions as PartitionSettings,

@@ -14,6 +14,7 @@ import { SolarIotError } from '../service/errors.js';
 import { addBackfillCommand } from './backfill.js';
 import { addCertificateCommands } from './certificates.js';
 import type { CliContext, CliSession } from './context.js';
+import { addDeadLetterCommand } from './dead-letters.js';
 import { addDeviceCommandCommands, addShadowCommands } from './devices.js';
 import { type CliIo, EXIT } from './io.js';
 import { addKeygenCommand } from './keygen.js';
@@ -64,6 +65,7 @@ export function buildProgram(
   addBackfillCommand(program, ctx);
   addCertificateCommands(program, ctx);
   telemetryCommand(program, io, session, out);
+  addDeadLetterCommand(program, ctx);
   addQuarantineCommands(program, {
     database: () => session.database(),
     ingestSettings: () => session.ingestSettings(),

@@ -6,6 +6,7 @@
  * LOG_LEVEL (see src/config), the INGEST_* / METRICS_PORT settings of ./settings.ts, the
  * retention and partition settings of ./partition-maintainer.ts, the silent-plants gauge's of
  * ./silent-plants.ts, CERTIFICATE_MAX_AGE_DAYS of the certificates_aging gauge (./certificate-aging.ts),
+ * AWS_SQS_DEAD_LETTER_QUEUE_URL of the ingest_dead_letter_messages gauge (./dead-letters.ts),
  * and METRICS_HOST (default 127.0.0.1: the metrics are not for everyone who
  * reaches the machine).
  * SIGTERM or SIGINT: graceful stop (see IngestConsumer.stop); exit code 0 when everything received
@@ -22,6 +23,7 @@ import type { AwsClientsOptions } from '../iot/clients.js';
 import { createLogger, serializeError } from '../logging/index.js';
 import { startAgingCertificatesMonitor } from './certificate-aging.js';
 import { IngestConsumer } from './consumer.js';
+import { startDeadLetterMonitor } from './dead-letters.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
 import { startPartitionMaintainer } from './partition-maintainer.js';
 import { startSilentPlantsMonitor } from './silent-plants.js';
@@ -49,6 +51,7 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
     certificates,
     metricsHost,
     queueUrl,
+    deadLetterQueueUrl,
     databaseUrl,
   } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
@@ -73,6 +76,9 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
   const maintainer = startPartitionMaintainer(databaseUrl, partitions, logger);
   const silentPlants = startSilentPlantsMonitor(pool, metrics, silence, logger);
   const agingCertificates = startAgingCertificatesMonitor(pool, metrics, certificates, logger);
+  const deadLetters = deadLetterQueueUrl
+    ? startDeadLetterMonitor(aws.sqs, deadLetterQueueUrl, metrics, logger)
+    : undefined;
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
@@ -93,6 +99,7 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
     await maintainer.stop();
     await silentPlants.stop();
     await agingCertificates.stop();
+    await deadLetters?.stop();
     await endpoint?.close();
     await pool.end();
     aws.destroy();

@@ -91,6 +91,11 @@ export class IngestMetrics {
     'Active plants whose device certificate was activated more than CERTIFICATE_MAX_AGE_DAYS (default 365) ' +
       'ago: candidates for rotation on request (automatic rotation is off by default); counted hourly',
   );
+  readonly deadLetters = this.gauge(
+    'ingest_dead_letter_messages',
+    'Deliveries the telemetry rules could not make (queue deleted, role wrong), waiting in their dead-letter ' +
+      'queue AWS_SQS_DEAD_LETTER_QUEUE_URL (ApproximateNumberOfMessages); measured every minute',
+  );
   readonly inFlight = this.gauge('ingest_in_flight_messages', 'Messages received and not yet deleted');
 
   readonly inFlightBytes = this.gauge(

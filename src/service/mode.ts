@@ -5,9 +5,11 @@
  */
 import { type IoTClient, ListThingsCommand } from '@aws-sdk/client-iot';
 import type { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config, IotMode } from '../config/index.js';
 import { mockShadowStore } from '../mock/shadows.js';
 import { awsCommandPublisher, type CommandPublisher, mockCommandPublisher } from './commands.js';
+import { type DeadLetterDepth, deadLetterDepth } from './dead-letters.js';
 import { ConflictError } from './errors.js';
 import { awsRuleManager, mockRuleManager, type RuleManager } from './rules.js';
 import { awsShadowStore, type ShadowStore } from './shadows.js';
@@ -21,8 +23,8 @@ export interface DeviceChannels {
 
 export interface ModeDeps {
   config: Config;
-  /** Required in `aws` mode; never used in the others. */
-  aws?: { iot: IoTClient; iotData: IoTDataPlaneClient } | undefined;
+  /** Required in `aws` mode (`sqs` for the dead-letter queue's depth); never used in the others. */
+  aws?: { iot: IoTClient; iotData: IoTDataPlaneClient; sqs?: SQSClient | undefined } | undefined;
   /**
    * Why IoT is off although the configuration asks for AWS (e.g. no credentials found): the
    * instance then runs in `disabled` mode. See `resolveIotMode`.
@@ -40,6 +42,8 @@ export interface IotBackend {
   devices: DeviceChannels | null;
   /** The readiness answer about AWS: reachable (aws), or why it is not used. Throws when unreachable. */
   probeAws(): Promise<string>;
+  /** The telemetry rules' dead-letter queue: its depth (aws), or the 409 saying there is none. */
+  deadLetters(): Promise<DeadLetterDepth>;
 }
 
 /** `disabled` when the configuration asks for AWS but `degradedReason` says it cannot work. */
@@ -53,7 +57,7 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
   switch (mode) {
     case 'aws': {
       if (!deps.aws) throw new Error('createSolarIot: AWS clients are required in aws mode');
-      const { iot, iotData } = deps.aws;
+      const { iot, iotData, sqs } = deps.aws;
       const rules = awsRuleManager(iot, {
         sqsQueueUrl: config.aws.sqsQueueUrl,
         iotRoleArn: config.aws.iotRoleArn,
@@ -67,6 +71,7 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
           await iot.send(new ListThingsCommand({ maxResults: 1 }));
           return `reachable${config.aws.endpointUrl ? ` at ${config.aws.endpointUrl}` : ''} (${config.aws.region})`;
         },
+        deadLetters: () => deadLetterDepth(sqs, config.aws.deadLetterQueueUrl),
       };
     }
     case 'mock':
@@ -79,10 +84,27 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
           rules: deps.mock?.rules ?? mockRuleManager(),
         },
         probeAws: async () => 'not used (mock mode)',
+        deadLetters: async () => {
+          throw new ConflictError(
+            'no_dead_letter_queue',
+            'Mock mode (USE_MOCK_DATA=true) has no telemetry rule in AWS, so no dead-letter queue',
+          );
+        },
       };
     case 'disabled': {
       const reason = deps.degradedReason ?? 'USE_AWS_IOT=false';
-      return { mode, disabledReason: reason, devices: null, probeAws: async () => `not used (${reason})` };
+      return {
+        mode,
+        disabledReason: reason,
+        devices: null,
+        probeAws: async () => `not used (${reason})`,
+        deadLetters: async () => {
+          throw new ConflictError(
+            'iot_disabled',
+            `AWS IoT is disabled (${reason}): no telemetry rule, no dead-letter queue`,
+          );
+        },
+      };
     }
   }
 }

@@ -17,7 +17,13 @@ export interface ReadinessCheck {
 export interface Readiness {
   ready: boolean;
   iotMode: IotMode;
-  checks: { temporal: ReadinessCheck; postgresql: ReadinessCheck; aws: ReadinessCheck };
+  checks: {
+    temporal: ReadinessCheck;
+    postgresql: ReadinessCheck;
+    aws: ReadinessCheck;
+    /** Not required: the depth of the telemetry rules' dead-letter queue, in its detail. */
+    deadLetters: ReadinessCheck;
+  };
 }
 
 export interface ReadinessDeps {
@@ -67,7 +73,7 @@ async function probe(
 
 export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
   const { config, backend, temporal, db, timeoutMs } = deps;
-  const [temporalCheck, postgresql, aws] = await Promise.all([
+  const [temporalCheck, postgresql, aws, deadLetters] = await Promise.all([
     // With IoT disabled no workflow runs, so Temporal being down does not make the service unready.
     probe(timeoutMs, backend.mode !== 'disabled', 'Temporal', async () => {
       await temporal.connection.withDeadline(Date.now() + timeoutMs, () =>
@@ -80,8 +86,15 @@ export async function checkReadiness(deps: ReadinessDeps): Promise<Readiness> {
       return 'reachable';
     }),
     probe(timeoutMs, backend.mode === 'aws', 'AWS IoT', () => backend.probeAws()),
+    // Failed deliveries are not a reason to stop answering, and neither is a missing queue: both
+    // are for an operator (the detail, the consumer's ingest_dead_letter_messages gauge).
+    probe(timeoutMs, false, 'Dead-letter queue', async () => {
+      if (backend.mode !== 'aws') return `not used (${backend.disabledReason ?? 'mock mode'})`;
+      const { messages, queueUrl } = await backend.deadLetters();
+      return `${messages} failed rule deliveries waiting in ${queueUrl}`;
+    }),
   ]);
-  const checks = { temporal: temporalCheck, postgresql, aws };
+  const checks = { temporal: temporalCheck, postgresql, aws, deadLetters };
   const ready = Object.values(checks).every((c) => c.ok || !c.required);
   return { ready, iotMode: backend.mode, checks };
 }

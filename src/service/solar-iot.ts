@@ -32,6 +32,7 @@ import {
   listAgingCertificates,
 } from './certificate-age.js';
 import type { ServiceContext } from './context.js';
+import type { DeadLetterDepth } from './dead-letters.js';
 import { plantDevices } from './devices.js';
 import { ConflictError } from './errors.js';
 import { chooseBackend, iotDisabledMessage, type ModeDeps } from './mode.js';
@@ -42,6 +43,7 @@ import { checkReadiness } from './readiness.js';
 import { temporalCalls } from './temporal-calls.js';
 
 export type { AgingCertificate, AgingCertificatesReport } from './certificate-age.js';
+export type { DeadLetterDepth } from './dead-letters.js';
 export type { CommandOutcome, ShadowView } from './devices.js';
 export { effectiveMode } from './mode.js';
 export { MAX_PLANT_NAME_LENGTH } from './plant-input.js';
@@ -129,6 +131,14 @@ export function createSolarIot(deps: SolarIotDeps) {
      */
     listAgingCertificates(options: AgingCertificatesOptions = {}): Promise<AgingCertificatesReport> {
       return listAgingCertificates(db, options, deps.certificateMaxAgeDays);
+    },
+
+    /**
+     * How many deliveries the telemetry rules could not make wait in their dead-letter queue
+     * (AWS_SQS_DEAD_LETTER_QUEUE_URL): 503 when it does not exist, 409 without AWS IoT.
+     */
+    getDeadLetters(): Promise<DeadLetterDepth> {
+      return backend.deadLetters();
     },
 
     /** Temporal, PostgreSQL and AWS reachable, each probed with a deadline. */

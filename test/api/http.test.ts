@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { inArray } from 'drizzle-orm';
@@ -605,6 +606,28 @@ describe('certificates (values: test/api/certificate-aging.test.ts)', () => {
       code: 'invalid_input',
     });
     expect(await errorOf(server.pgDown, 'GET', '/certificates/aging')).toMatchObject({
+      status: 503,
+      code: 'dependency_unavailable',
+    });
+  });
+});
+
+describe('dead letters (values: test/api/dead-letters.test.ts)', () => {
+  it('GET /telemetry/dead-letters: 200, 409 without AWS IoT, 503 without AWS', async () => {
+    const queueName = `${new URL(stack.config.aws.sqsQueueUrl ?? '').pathname.split('/').pop()}-dlq`;
+    await stack.aws?.sqs.send(new CreateQueueCommand({ QueueName: queueName }));
+    const depth = await call<{ queueUrl: string; messages: number }>(
+      server.main,
+      'GET',
+      '/telemetry/dead-letters',
+    );
+    expect(depth.status).toBe(200);
+    expect(depth.body.queueUrl).toBe(stack.config.aws.deadLetterQueueUrl);
+    expect(await errorOf(server.disabled, 'GET', '/telemetry/dead-letters')).toMatchObject({
+      status: 409,
+      code: 'iot_disabled',
+    });
+    expect(await errorOf(server.awsDown, 'GET', '/telemetry/dead-letters')).toMatchObject({
       status: 503,
       code: 'dependency_unavailable',
     });

@@ -23,10 +23,15 @@ function withoutDetail(readiness: Readiness): Readiness {
     ...check,
     detail: check.ok ? (check.detail.startsWith('not used') ? 'not used' : 'reachable') : 'unreachable',
   });
-  const { temporal, postgresql, aws } = readiness.checks;
+  const { temporal, postgresql, aws, deadLetters } = readiness.checks;
   return {
     ...readiness,
-    checks: { temporal: redact(temporal), postgresql: redact(postgresql), aws: redact(aws) },
+    checks: {
+      temporal: redact(temporal),
+      postgresql: redact(postgresql),
+      aws: redact(aws),
+      deadLetters: redact(deadLetters),
+    },
   };
 }
 
@@ -62,7 +67,7 @@ export function operationRoutes(
     operationId: 'readiness',
     summary: 'Temporal, PostgreSQL and AWS reachable (503 with the failing checks otherwise)',
     description:
-      'Without the API token each check says only reachable / unreachable / not used; with it, where and why (the server log always has the detail).',
+      'Without the API token each check says only reachable / unreachable / not used; with it, where and why (the server log always has the detail), and how many failed rule deliveries wait in the dead-letter queue (deadLetters, not required).',
     tag: 'operations',
     public: true,
     status: 200,

@@ -2,9 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { SolarIot } from '../../service/solar-iot.js';
 import type { RouteTable } from '../route.js';
 import { PlantParams } from '../schemas.js';
-import { LatestTelemetrySchema, TelemetryQuery, TelemetrySchema } from '../telemetry-schemas.js';
+import {
+  DeadLetterDepthSchema,
+  LatestTelemetrySchema,
+  TelemetryQuery,
+  TelemetrySchema,
+} from '../telemetry-schemas.js';
 
-/** The plant's readings, read back from processed_data. */
+/** The plant's readings, read back from processed_data; the deliveries the telemetry rules failed. */
 export function telemetryRoutes(app: FastifyInstance, table: RouteTable, solarIot: SolarIot): void {
   table.add(app, {
     method: 'GET',
@@ -35,5 +40,19 @@ export function telemetryRoutes(app: FastifyInstance, table: RouteTable, solarIo
     response: LatestTelemetrySchema,
     errors: [404, 503],
     handler: ({ params }) => solarIot.getLatestTelemetry(params.id),
+  });
+
+  table.add(app, {
+    method: 'GET',
+    url: '/telemetry/dead-letters',
+    operationId: 'getDeadLetters',
+    summary: 'How many deliveries the telemetry rules could not make wait in their dead-letter queue',
+    description:
+      'The rules\' error action sends each failed delivery (queue deleted, role wrong) to AWS_SQS_DEAD_LETTER_QUEUE_URL; README "Failed rule deliveries" says what to do with them. 503 not_configured when the queue does not exist; 409 without AWS IoT (mock or disabled).',
+    tag: 'telemetry',
+    status: 200,
+    response: DeadLetterDepthSchema,
+    errors: [409, 503],
+    handler: () => solarIot.getDeadLetters(),
   });
 }
