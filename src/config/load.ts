@@ -11,7 +11,14 @@ import { defaultDeadLetterQueueUrl } from './aws.js';
 import { cleanEnv, type Env, show } from './env.js';
 import { ConfigError, type ConfigIssue } from './error.js';
 import { deepFreeze, hideSecrets } from './freeze.js';
-import { ATS_HOST_RE, GENERATE_KEY_HINT, type Parsed, SPECS, type VarSpec } from './specs.js';
+import {
+  ATS_HOST_RE,
+  GENERATE_KEY_HINT,
+  type Parsed,
+  RENAMED_VARIABLES,
+  SPECS,
+  type VarSpec,
+} from './specs.js';
 import { type Config, type IotMode, MIN_ENCRYPTION_KEY_LENGTH } from './types.js';
 
 export interface LoadConfigOptions {
@@ -35,6 +42,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     ...encryptionKeyIssues(p, mode, bad, options),
     ...regionIssues(p, bad),
     ...deadLetterQueueIssues(p, bad),
+    ...renamedVariableIssues(clean),
   );
   // Temporal connection (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
   // TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE...) through the SDK's own envconfig loader.
@@ -65,6 +73,20 @@ function parseVariables(clean: Record<string, string>): { parsed: Partial<Parsed
     }
   }
   return { parsed: parsed as Partial<Parsed>, issues };
+}
+
+/** A variable set under a former name (RENAMED_VARIABLES), which nothing reads any more. */
+function renamedVariableIssues(clean: Record<string, string>): ConfigIssue[] {
+  return Object.entries(RENAMED_VARIABLES)
+    .filter(([former]) => clean[former] !== undefined)
+    .map(([former, current]) => ({
+      variable: former,
+      problem: `${show(former, clean[former] ?? '')} is no longer read: it was replaced by ${current}`,
+      fix:
+        clean[current] === undefined
+          ? `rename it: ${current}=${clean[former]}`
+          : `remove it (${current} is set and is the one read)`,
+    }));
 }
 
 /** Mock wins over aws; `disabled` = graceful degradation, plants get no IoT identity. */

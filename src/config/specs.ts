@@ -195,3 +195,11 @@ export const SPECS = {
 
 type Specs = typeof SPECS;
 export type Parsed = { [K in keyof Specs]: z.output<Specs[K]['schema']> };
+
+/**
+ * Former names of variables. Set, a former name would be ignored without a word (a report on the
+ * default while the operator believes it runs on theirs), so start-up refuses it and names the new one.
+ */
+export const RENAMED_VARIABLES: Readonly<Record<string, string>> = {
+  ROTATION_MAX_AGE_DAYS: 'CERTIFICATE_MAX_AGE_DAYS',
+};

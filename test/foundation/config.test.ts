@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { loadApiConfig, loadClientConfig, loadIngestConfig, loadWorkerConfig } from '../../src/app/config.js';
 import {
   type Config,
   ConfigError,
@@ -227,6 +228,30 @@ describe('loadConfig: each invalid variable gets its own line', () => {
       ].sort(),
     );
     for (const line of lines) expect(line).toContain('Fix: ');
+  });
+
+  it('refuses a renamed variable, naming it and its replacement, in every process that reads the config', () => {
+    // Set, the old name would be ignored without a word: a certificate-age report on 365 days
+    // while the operator believes it runs on theirs.
+    const env = { ...base, ROTATION_MAX_AGE_DAYS: '90' };
+    const err = configError(env);
+    expect(err.issues.map((i) => i.variable)).toEqual(['ROTATION_MAX_AGE_DAYS']);
+    expect(err.message).toMatch(
+      /^ROTATION_MAX_AGE_DAYS: .*replaced by CERTIFICATE_MAX_AGE_DAYS.*\. Fix: .*CERTIFICATE_MAX_AGE_DAYS=90/,
+    );
+    for (const load of [loadWorkerConfig, loadApiConfig, loadClientConfig, loadIngestConfig]) {
+      expect(
+        () =>
+          load({
+            ...env,
+            DATABASE_URL: 'postgres://localhost/x',
+            AWS_SQS_QUEUE_URL: 'http://localhost:5000/123456789012/q',
+          }),
+        load.name,
+      ).toThrow(/^ROTATION_MAX_AGE_DAYS: .*CERTIFICATE_MAX_AGE_DAYS/m);
+    }
+    // Unset or empty (`ROTATION_MAX_AGE_DAYS=` left in a .env) changes nothing.
+    expect(loadConfig({ ...base, ROTATION_MAX_AGE_DAYS: '' }).iot.mode).toBe('aws');
   });
 
   it('requires ENCRYPTION_KEY only when real AWS IoT is on', () => {
