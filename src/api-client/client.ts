@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { IotMode } from '../config/types.js';
 import type { IotStatus } from '../db/schema.js';
 import type { AgingCertificatesReport } from '../service/certificate-age.js';
+import type { DeadLetterDepth } from '../service/dead-letters.js';
 import type { CommandOutcome, ShadowView } from '../service/devices.js';
 import {
   ConflictError,
@@ -266,6 +267,14 @@ export function createApiClient(options: ApiClientOptions) {
 
     ...backfillCalls(request, pollIntervalMs),
 
+    ...reportCalls(request, plantPath),
+  };
+  return client;
+}
+
+/** Reads of reports: certificate ages, telemetry, the rules' dead letters. */
+function reportCalls(request: Request, plantPath: (id: string) => string) {
+  return {
     listAgingCertificates(
       query: { olderThanDays?: number | undefined; limit?: number | undefined } = {},
     ): Promise<AgingCertificatesReport> {
@@ -279,8 +288,12 @@ export function createApiClient(options: ApiClientOptions) {
     getLatestTelemetry(plantId: string): Promise<LatestTelemetryView> {
       return request('GET', `${plantPath(plantId)}/telemetry/latest`);
     },
+
+    /** Failed telemetry rule deliveries waiting in the dead-letter queue. */
+    getDeadLetters(): Promise<DeadLetterDepth> {
+      return request('GET', '/telemetry/dead-letters');
+    },
   };
-  return client;
 }
 
 /** Following a backfill through GET /backfill. */

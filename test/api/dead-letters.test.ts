@@ -94,13 +94,14 @@ describe('dead-letter queue depth', () => {
   });
 
   it('solar-iot dead-letters: the same numbers as the API, as text and --json', async () => {
+    const apiEnv = await stack.serveApi();
     const cli = async (argv: string[]) => {
       let stdout = '';
       let stderr = '';
       const code = await run(argv, {
         stdout: { write: (s: string) => (stdout += s), isTTY: false },
         stderr: { write: (s: string) => (stderr += s), isTTY: false },
-        env: stack.env,
+        env: { ...stack.env, ...apiEnv },
       });
       return { code, stdout, stderr };
     };
