@@ -39,6 +39,18 @@ const required = (value: string | undefined, name: string) =>
   expect(value, name).toMatch(new RegExp(`^\\$\\{${name}:\\?[^}]{10,}\\}$`));
 
 describe('docker-compose.yml', () => {
+  it("creates the telemetry rules' dead-letter queue beside the telemetry queue and names it to the apps", () => {
+    const setup = words(services['moto-setup']?.command).join(' ');
+    expect(setup).toContain('QueueName="solar-plant-data"');
+    expect(setup).toContain('QueueName="solar-plant-data-dlq"');
+    // The worker runs the image's CMD (src/worker.ts).
+    for (const name of ['worker', ...running('src/api/main.ts'), ...running('src/ingest/main.ts')]) {
+      expect(env(name).AWS_SQS_DEAD_LETTER_QUEUE_URL, name).toBe(
+        'http://moto:5000/123456789012/solar-plant-data-dlq',
+      );
+    }
+  });
+
   it('publishes every port on 127.0.0.1 unless SOLAR_IOT_BIND opens it', () => {
     const published = Object.entries(services).flatMap(([name, s]) =>
       (s.ports ?? []).map((p) => ({ name, port: typeof p === 'string' ? p : JSON.stringify(p) })),

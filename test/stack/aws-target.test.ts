@@ -82,11 +82,17 @@ describe('emulatorEnvironment for the emulator npm start runs itself', () => {
     const shell = {
       AWS_PROFILE: 'prod',
       AWS_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/210987654321/prod-telemetry',
+      AWS_SQS_DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/210987654321/prod-telemetry-dlq',
       AWS_IOT_ENDPOINT: 'a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com',
       AWS_IOT_ROLE_ARN: 'arn:aws:iam::210987654321:role/prod-iot-rule',
     };
     const env = emulatorEnvironment(shell, 'http://127.0.0.1:5000', { fresh: true });
-    for (const k of ['AWS_SQS_QUEUE_URL', 'AWS_IOT_ENDPOINT', 'AWS_IOT_ROLE_ARN'])
+    for (const k of [
+      'AWS_SQS_QUEUE_URL',
+      'AWS_SQS_DEAD_LETTER_QUEUE_URL',
+      'AWS_IOT_ENDPOINT',
+      'AWS_IOT_ROLE_ARN',
+    ])
       expect(env[k], k).toBeUndefined();
     // An emulator the user runs (AWS_ENDPOINT_URL) holds what they created there: kept.
     expect(emulatorEnvironment(shell, 'http://localstack:4566').AWS_SQS_QUEUE_URL).toBe(

@@ -22,6 +22,7 @@ const USER_AWS = {
   AWS_SECRET_ACCESS_KEY: 'real-looking-secret-access-key-0123456789',
   AWS_SESSION_TOKEN: 'real-looking-session-token',
   AWS_SQS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/210987654321/prod-telemetry',
+  AWS_SQS_DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/210987654321/prod-telemetry-dlq',
 };
 
 interface Proc {
@@ -228,6 +229,28 @@ describe('npm start: the processes run with what they were given', () => {
     await answers(`http://127.0.0.1:${api.get('PORT')}/healthz`);
     await answers(`http://127.0.0.1:${ingest.get('METRICS_PORT')}/metrics`);
     expect(output).not.toMatch(/exited \(code/);
+  });
+});
+
+describe("npm start: the telemetry rules' dead-letter queue (issue 16, item 4)", () => {
+  it('creates it in moto beside the telemetry queue, names it to every process, and /readyz reads it', async () => {
+    const ingest = app('src/ingest/main.ts').environ;
+    const deadLetters = `${ingest.get('AWS_SQS_QUEUE_URL')}-dlq`;
+    for (const entry of ['src/worker.ts', 'src/api/main.ts', 'src/ingest/main.ts'])
+      expect(app(entry).environ.get('AWS_SQS_DEAD_LETTER_QUEUE_URL'), entry).toBe(deadLetters);
+    const api = app('src/api/main.ts').environ;
+    for (;;) {
+      if (/exited \(code/.test(output)) throw new Error(`a process exited:\n${output}`);
+      const res = await fetch(`http://127.0.0.1:${api.get('PORT')}/readyz`, {
+        headers: { authorization: `Bearer ${api.get('API_TOKEN')}` },
+      }).catch(() => undefined);
+      if (res) {
+        const { checks } = (await res.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
+        expect(checks.deadLetters?.detail).toBe(`0 failed rule deliveries waiting in ${deadLetters}`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 });
 

@@ -47,7 +47,12 @@ export function withEmulatorCredentials(
 }
 
 /** Resources of the user's AWS (a queue, an ATS endpoint, a role) that a fresh emulator lacks. */
-const ACCOUNT_RESOURCES = ['AWS_SQS_QUEUE_URL', 'AWS_IOT_ENDPOINT', 'AWS_IOT_ROLE_ARN'];
+const ACCOUNT_RESOURCES = [
+  'AWS_SQS_QUEUE_URL',
+  'AWS_SQS_DEAD_LETTER_QUEUE_URL',
+  'AWS_IOT_ENDPOINT',
+  'AWS_IOT_ROLE_ARN',
+];
 
 /**
  * The environment for an emulator: the user's credential settings removed, `test` keys set.

@@ -30,6 +30,7 @@ import {
   writeStackState,
 } from '../../src/app/stack-state.js';
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../../src/codec/local.js';
+import { defaultDeadLetterQueueUrl } from '../../src/config/index.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
 import { FAULTS_VARIABLE } from '../faults/env.js';
 import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
@@ -367,13 +368,22 @@ async function main(): Promise<number> {
       env = { ...emulatorEnvironment(env, endpoint, { fresh: Boolean(moto) }), AWS_REGION: EMULATOR_REGION };
       if (moto) env.AWS_IOT_ROLE_ARN ||= DUMMY_ROLE_ARN;
       env.AWS_SQS_QUEUE_URL ||= await createMotoQueue(endpoint, EMULATOR_REGION, QUEUE_NAME);
+      // The telemetry rules' error action sends their failed deliveries there (README "Failed rule
+      // deliveries"): beside the queue, under the name the configuration defaults to.
+      const deadLetters = defaultDeadLetterQueueUrl(env.AWS_SQS_QUEUE_URL);
+      if (deadLetters && !env.AWS_SQS_DEAD_LETTER_QUEUE_URL) {
+        const name = new URL(deadLetters).pathname.split('/').pop() ?? '';
+        env.AWS_SQS_DEAD_LETTER_QUEUE_URL = await createMotoQueue(endpoint, EMULATOR_REGION, name);
+      }
       awsWhere = `${endpoint} (IoT, IoT data, SQS)`;
     } else {
       const { accountId, region } = realIdentity as NonNullable<typeof realIdentity>;
       env.AWS_REGION = region;
       awsWhere = `REAL AWS account ${accountId}, ${region} (SOLAR_IOT_REAL_AWS=true)`;
       if (!env.AWS_SQS_QUEUE_URL)
-        console.log('[stack] real AWS: set AWS_SQS_QUEUE_URL to your standard queue');
+        console.log(
+          '[stack] real AWS: set AWS_SQS_QUEUE_URL to your standard queue, and create its -dlq queue (or set AWS_SQS_DEAD_LETTER_QUEUE_URL)',
+        );
     }
     const key = await encryptionKey(dataDir);
     env.ENCRYPTION_KEY = key.key;
@@ -398,7 +408,11 @@ async function main(): Promise<number> {
         ? `password in ${relative(ROOT, join(dataDir, 'postgres.password'))}, migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}`
         : `external, migrations ${migration}`,
     ]);
-    rows.push(['aws', awsWhere, `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}`]);
+    rows.push([
+      'aws',
+      awsWhere,
+      `queue ${env.AWS_SQS_QUEUE_URL ?? '-'}, dead letters ${env.AWS_SQS_DEAD_LETTER_QUEUE_URL?.split('/').pop() ?? '-'}`,
+    ]);
     rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source} (worker only)`]);
     rows.push(['payload keys', 'TEMPORAL_CODEC_KEYS', `from ${payloadKeys.source}`]);
     rows.push(['api token', apiToken.source, 'send it as Authorization: Bearer <token> (README)']);
