@@ -23,6 +23,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
 import { assertValidPlantId, InvalidPlantIdError, telemetryTopicFor, thingNameFor } from '../iot/naming.js';
+import { DeviceShadow, type ShadowStats } from './device-shadow.js';
 import type { SimMessage } from './simulator.js';
 
 /** AWS IoT Core's largest PUBLISH payload. */
@@ -223,9 +224,11 @@ export interface MqttPublisherOptions {
   maxPayloadBytes?: number;
   /** Progress and connection events, one line each; never key material. */
   log?: (line: string) => void;
+  /** Each plant also syncs its classic shadow, as a device does (device-shadow.ts). */
+  shadow?: boolean;
 }
 
-export interface PublisherStats {
+export interface PublisherStats extends ShadowStats {
   connections: number;
   /** Publishes handed to MQTT (QoS 1). */
   published: number;
@@ -386,6 +389,9 @@ export class MqttFleetPublisher {
     acked: 0,
     reconnects: 0,
     skippedOversized: 0,
+    shadowDeltas: 0,
+    shadowReports: 0,
+    shadowRejected: 0,
   };
   private readonly connections = new Map<string, PlantConnection>();
 
@@ -422,8 +428,15 @@ export class MqttFleetPublisher {
       );
     }
     publisher.stats.connections = publisher.connections.size;
-    for (const c of publisher.connections.values())
-      options.log?.(`mqtt ${c.bundle.clientId} connected to ${c.url}`);
+    for (const c of publisher.connections.values()) {
+      const log = (line: string) => options.log?.(`mqtt ${c.bundle.clientId} ${line}`);
+      log(`connected to ${c.url}`);
+      // Telemetry goes on without it: a plant whose policy predates shadow topics still publishes.
+      if (options.shadow)
+        await DeviceShadow.start(c.client, c.bundle.clientId, publisher.stats, log).catch((error: unknown) =>
+          log(`no shadow sync: ${(error as Error).message}`),
+        );
+    }
     return publisher;
   }
 

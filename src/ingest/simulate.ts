@@ -8,7 +8,8 @@
  *
  * Transport `mqtt` (default when --credentials is given): the devices publish as real ones do,
  * over MQTT with mutual TLS, one connection per plant, with the bundles `export-credentials` wrote
- * (certificate, key, client id = thing name), to `solar/<plantId>/data` with QoS 1 (mqtt-publisher.ts).
+ * (certificate, key, client id = thing name), to `solar/<plantId>/data` with QoS 1 (mqtt-publisher.ts),
+ * and each plant keeps its classic shadow in sync: applies the desired state, reports it (device-shadow.ts).
  * Endpoint: --mqtt-endpoint, else each bundle's device.json, else AWS_IOT_ENDPOINT, else
  * DescribeEndpoint(iot:Data-ATS). The broker's certificate is checked against --ca, else Node's
  * root store (which holds Amazon Root CA 1, the bundle's AmazonRootCA1.pem).
@@ -44,7 +45,8 @@ const USAGE = `Usage: npm run simulate -- [options]
 SQS transport (what the IoT rule delivers; locally, since moto has no rules engine):
   --fifo              send to the FIFO twin of the queue (<name>.fifo), with group and deduplication ids
   --queue-url URL     target queue (default AWS_SQS_QUEUE_URL, or solar-plant-data on the emulator)
-MQTT transport (devices publishing with mutual TLS, one connection per plant, QoS 1):
+MQTT transport (devices publishing with mutual TLS, one connection per plant, QoS 1; each plant
+applies its shadow's desired state, from shadow/get at connect and update/delta, and reports it):
   --credentials PATH  device bundle(s) from export-credentials: a bundle directory, its device.json,
                       or a directory of bundle directories; repeatable. One plant per bundle
                       (replaces --plants); client id = the plant's thing name
@@ -326,6 +328,7 @@ async function runMqtt(opts: Opts, bundles: DeviceBundle[]): Promise<void> {
   const publisher = await MqttFleetPublisher.connect(bundles, {
     endpoint,
     ca,
+    shadow: true,
     log: (line) => process.stderr.write(`simulate: ${line}\n`),
   }).catch((error: unknown) => {
     // Not a usage problem: the message names the plant, the endpoint and the cause.

@@ -3,6 +3,7 @@
  * plant service relies on (merge of desired state, `null` deletes a key, version per update,
  * version conflicts, delta of desired against reported).
  */
+import { mergeShadowState, shadowDelta } from '../iot/shadow-state.js';
 import { NotFoundError } from '../service/errors.js';
 import {
   type ShadowDocument,
@@ -18,31 +19,6 @@ interface StoredShadow {
   timestamp: number;
 }
 
-function isObject(v: unknown): v is ShadowState {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function merge(target: ShadowState, patch: ShadowState): ShadowState {
-  const out: ShadowState = { ...target };
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else if (isObject(v) && isObject(out[k])) out[k] = merge(out[k] as ShadowState, v);
-    else out[k] = v;
-  }
-  return out;
-}
-
-function delta(desired: ShadowState, reported: ShadowState): ShadowState {
-  const out: ShadowState = {};
-  for (const [k, v] of Object.entries(desired)) {
-    if (isObject(v) && isObject(reported[k])) {
-      const inner = delta(v, reported[k] as ShadowState);
-      if (Object.keys(inner).length) out[k] = inner;
-    } else if (JSON.stringify(v) !== JSON.stringify(reported[k])) out[k] = v;
-  }
-  return out;
-}
-
 export function mockShadowStore(): ShadowStore & { clear(): void } {
   const shadows = new Map<string, StoredShadow>();
   const key = (thingName: string, shadowName?: string) => `${thingName}\u0000${shadowName ?? ''}`;
@@ -56,7 +32,7 @@ export function mockShadowStore(): ShadowStore & { clear(): void } {
           `Thing ${thingName} has no ${shadowName ? `shadow named ${shadowName}` : 'classic shadow'} yet (mock mode); set its desired state first`,
         );
       }
-      const d = delta(s.desired, s.reported);
+      const d = shadowDelta(s.desired, s.reported);
       const doc: ShadowDocument = {
         state: { desired: s.desired, reported: s.reported, ...(Object.keys(d).length ? { delta: d } : {}) },
         version: s.version,
@@ -72,7 +48,7 @@ export function mockShadowStore(): ShadowStore & { clear(): void } {
         throw new ShadowStoreConflict('Version conflict (mock mode)');
       }
       const next: StoredShadow = {
-        desired: merge(current?.desired ?? {}, desired),
+        desired: mergeShadowState(current?.desired ?? {}, desired),
         reported: current?.reported ?? {},
         version: (current?.version ?? 0) + 1,
         timestamp: Math.floor(Date.now() / 1000),

@@ -118,6 +118,10 @@ describe('MQTT transport of the simulator (mutual TLS)', () => {
       acked: expected.length,
       reconnects: 0,
       skippedOversized: oversized.length,
+      // Without the shadow option it never touches the shadow topics.
+      shadowDeltas: 0,
+      shadowReports: 0,
+      shadowRejected: 0,
     });
 
     // One connection per plant, client id = thing name, with that plant's certificate.
@@ -363,6 +367,27 @@ describe('MQTT transport of the simulator (mutual TLS)', () => {
       await dropDatabaseWhenClosed(admin, dbName);
       await admin.end();
     }
+  });
+
+  it('with the shadow option, a plant whose policy refuses its shadow topics still publishes, and says why', async () => {
+    // attachPolicy without the thing: the policy's thing-name variable resolves to nothing.
+    const plant = await devicePlant('noshadow', join(workDir, 'noshadow'));
+    const lines: string[] = [];
+    const publisher = await MqttFleetPublisher.connect(await loadDeviceBundles([plant.directory]), {
+      ...connectOptions(),
+      shadow: true,
+      log: (line) => lines.push(line),
+    });
+    try {
+      const sim = new TelemetrySimulator({ plants: 0, plantIds: [plant.plantId], devices: 1, seed: 5 });
+      expect(await publisher.publish([sim.next(), sim.next()])).toBe(2);
+    } finally {
+      await publisher.close();
+    }
+    expect(lines).toContainEqual(
+      expect.stringMatching(/no shadow sync: the broker refused the shadow topics .*does not grant them/),
+    );
+    expect(publisher.stats).toMatchObject({ shadowDeltas: 0, shadowReports: 0 });
   });
 
   it('npm run simulate --credentials ... publishes over MQTT and prints counts, never the key', async () => {

@@ -13,7 +13,9 @@
  *   ListAttachedPolicies, GetPolicy, ListPrincipalThings, DescribeThing), read at connect, or
  *   from attachPolicy for certificates moto does not hold;
  * - every accepted publish is recorded with the client id and certificate it came from, every
- *   refusal with its action and resource.
+ *   refusal with its action and resource;
+ * - AWS IoT's own services hook in with serveTopic and publishAsService (the Device Shadow
+ *   service: shadow-service.ts).
  *
  * Plus a test PKI (@peculiar/x509, ECDSA P-256): a CA, the broker's certificate for
  * localhost/127.0.0.1, and device certificates for given public keys.
@@ -407,6 +409,20 @@ export class TlsBroker {
       this.aedes.publish(
         { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false },
         (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+  }
+
+  /** Receives, as AWS IoT's own services do, what clients publish on topics matching `filter`. */
+  async serveTopic(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void> {
+    await new Promise<void>((resolve) =>
+      this.aedes.subscribe(
+        filter,
+        (packet, done) => {
+          handler(packet.topic, Buffer.from(packet.payload));
+          done();
+        },
+        resolve,
       ),
     );
   }
