@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// `npx solar-iot`: runs the TypeScript CLI through tsx's loader, in this process.
-import { register } from 'tsx/esm/api';
+// `npx solar-iot`. In a checkout (src/ present) the TypeScript CLI through tsx's loader, in this
+// process, so it always runs the current sources; from the package or the image (no src/) the
+// code `npm run build` compiled into dist/, without tsx.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

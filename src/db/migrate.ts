@@ -1,6 +1,7 @@
 /**
  * Applies the committed drizzle migrations (`drizzle/` at the repository root). Used by `npm start`
- * and by the tests, so both run exactly the same SQL.
+ * and by the tests, so both run exactly the same SQL; `node dist/db/migrate.js` is the image's
+ * one-shot migration role (docker-compose `migrate`), with DATABASE_URL.
  *
  * Safe when several processes start at once: the whole run holds a PostgreSQL session-level
  * advisory lock, so the second process waits, then finds every migration applied and does nothing.
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { ConfigError, loadConfig } from '../config/index.js';
 
 /** The repository's `drizzle/` folder, resolved from this file (not from the working directory). */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
@@ -37,5 +39,25 @@ export async function migrateDatabase(databaseUrl: string, options: MigrateOptio
     }
   } finally {
     await client.end();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    const { databaseUrl } = loadConfig(process.env, { requireEncryptionKey: false });
+    if (!databaseUrl)
+      throw new ConfigError([
+        {
+          variable: 'DATABASE_URL',
+          problem: 'is not set',
+          fix: 'set it to the postgres:// URL of the database to migrate',
+        },
+      ]);
+    await migrateDatabase(databaseUrl);
+    console.log('migrations applied');
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(2);
   }
 }

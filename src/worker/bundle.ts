@@ -1,36 +1,44 @@
 /**
- * The workflow bundle: built once by `npm run build:workflows` into .build/ (git-ignored), so a
- * worker starts without running webpack; a worker falls back to bundling at start when the
- * prebuilt bundle is missing or was built from other sources (a stale bundle would run old code).
+ * The workflow bundle, built ahead so a worker starts without running webpack: from the sources by
+ * `npm run build:workflows` into .build/ (git-ignored), from the compiled code by `npm run build`
+ * into dist/ (what the package and the image ship). A worker falls back to bundling at start when
+ * the prebuilt bundle is missing or was built from other code (a stale bundle would run old code).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import { failureConverterPath } from '../codec/data-converter.js';
 
-/** Workflow sources, the entry of the bundle. */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** `.ts` under tsx (src/), `.js` compiled (dist/): the workflows are bundled from the same tree. */
+const codeExtension = extname(fileURLToPath(import.meta.url));
 
-const srcDir = fileURLToPath(new URL('..', import.meta.url));
-const repoDir = dirname(srcDir);
+/** Workflow sources, the entry of the bundle. */
+export const workflowsPath = fileURLToPath(new URL(`../workflows/index${codeExtension}`, import.meta.url));
+
+/** src/ or dist/: the tree this module runs from. */
+const codeDir = fileURLToPath(new URL('..', import.meta.url));
+const BUNDLE_FILE = 'workflow-bundle.js';
 export const PREBUILT_BUNDLE_PATH =
-  process.env.SOLAR_IOT_WORKFLOW_BUNDLE?.trim() || join(repoDir, '.build', 'workflow-bundle.js');
+  process.env.SOLAR_IOT_WORKFLOW_BUNDLE?.trim() ||
+  (codeExtension === '.ts' ? join(dirname(codeDir), '.build', BUNDLE_FILE) : join(codeDir, BUNDLE_FILE));
 const manifestPath = (codePath: string) => codePath.replace(/\.js$/, '.json');
 
-/** Hash of everything that can end up in the bundle: src/ (workflows and what they import) and the SDK. */
+/** Hash of everything that can end up in the bundle: the code tree (workflows and what they import) and the SDK. */
 export async function workflowSourceHash(): Promise<string> {
   const hash = createHash('sha256');
-  const files = (await readdir(srcDir, { recursive: true })).filter((f) => /\.(ts|cjs|js)$/.test(f)).sort();
+  const files = (await readdir(codeDir, { recursive: true }))
+    .filter((f) => /\.(ts|cjs|js)$/.test(f) && f !== BUNDLE_FILE)
+    .sort();
   for (const file of files) {
     hash.update(file);
-    hash.update(await readFile(join(srcDir, file)));
+    hash.update(await readFile(join(codeDir, file)));
   }
-  const sdk = JSON.parse(
-    await readFile(join(repoDir, 'node_modules', '@temporalio', 'workflow', 'package.json'), 'utf8'),
-  ) as { version: string };
+  // Resolved as Node resolves it: installed as a package, the SDK is beside this one, not inside.
+  const sdk = createRequire(import.meta.url)('@temporalio/workflow/package.json') as { version: string };
   hash.update(sdk.version);
   return hash.digest('hex');
 }
@@ -64,7 +72,7 @@ export async function resolveWorkflowCode(codePath = PREBUILT_BUNDLE_PATH): Prom
     return {
       workflowsPath,
       source: 'bundle-at-start',
-      reason: `prebuilt bundle ${codePath} is stale (sources changed); run npm run build:workflows`,
+      reason: `prebuilt bundle ${codePath} is stale (code changed); run npm run ${codeExtension === '.ts' ? 'build:workflows' : 'build'}`,
     };
   }
   return { workflowBundle: { codePath }, source: 'prebuilt' };

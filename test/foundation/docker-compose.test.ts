@@ -61,14 +61,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('requires API_TOKEN for the API, which listens in its container behind it', () => {
-    const [api] = running('src/api/main.ts');
+    const [api] = running('dist/api/main.js');
     expect(api).toBeDefined();
     required(env(api as string).API_TOKEN, 'API_TOKEN');
     expect(services[api as string]?.ports).toEqual([`${BIND}:3000:3000`]);
   });
 
   it('passes API_ALLOWED_HOSTS to the API: published beyond loopback, clients call it by another name', () => {
-    const [api] = running('src/api/main.ts');
+    const [api] = running('dist/api/main.js');
     // Without it the API answers 403 forbidden_host to every name but localhost/127.0.0.1/[::1].
     expect(env(api as string).API_ALLOWED_HOSTS).toBe('${API_ALLOWED_HOSTS:-}');
   });
@@ -108,17 +108,17 @@ describe('docker-compose.yml', () => {
     const withKey = Object.keys(services).filter((name) => 'ENCRYPTION_KEY' in env(name));
     expect(withKey).toEqual(['worker']);
     required(env('worker').ENCRYPTION_KEY, 'ENCRYPTION_KEY');
-    const [api] = running('src/api/main.ts');
-    const [codec] = running('src/codec/main.ts');
+    const [api] = running('dist/api/main.js');
+    const [codec] = running('dist/codec/main.js');
     for (const name of ['worker', api as string, codec as string])
       required(env(name).TEMPORAL_CODEC_KEYS, 'TEMPORAL_CODEC_KEYS');
-    const [ingest] = running('src/ingest/main.ts');
+    const [ingest] = running('dist/ingest/main.js');
     for (const k of ['TEMPORAL_CODEC_KEYS', 'API_TOKEN', 'CODEC_SERVER_TOKEN'])
       expect(env(ingest as string)[k], k).toBeUndefined();
   });
 
   it('runs the codec server and points the Temporal Web UI at it, as npm start does', () => {
-    const [codec] = running('src/codec/main.ts');
+    const [codec] = running('dist/codec/main.js');
     expect(codec).toBeDefined();
     const c = env(codec as string);
     required(c.CODEC_SERVER_TOKEN, 'CODEC_SERVER_TOKEN');
@@ -147,7 +147,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('publishes the ingestion metrics (on loopback)', () => {
-    const [ingest] = running('src/ingest/main.ts');
+    const [ingest] = running('dist/ingest/main.js');
     const e = env(ingest as string);
     expect(e.METRICS_HOST).toBe('0.0.0.0');
     expect(services[ingest as string]?.ports).toEqual([`${BIND}:9464:${e.METRICS_PORT ?? 9464}`]);

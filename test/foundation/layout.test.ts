@@ -12,9 +12,9 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const PRODUCTION = ['src', 'bin'];
 const TOOLING = ['tools', 'test', 'bench'];
 
-/** Production dependencies no file imports, with why they are still needed at run time. */
+/** Production dependencies no file imports, with why the package still needs them. */
 const NEEDED_WITHOUT_IMPORT: Record<string, string> = {
-  tsx: 'runs the TypeScript sources (Dockerfile CMD, bin/solar-iot.js registers it)',
+  '@types/pg': "the published declarations (dist/*.d.ts) use pg's types",
   protobufjs: "pinned so Temporal's packages share one copy",
 };
 

@@ -30,6 +30,8 @@ declare module 'vitest' {
     stack: StackEnv;
     /** null when the caller's TEMPORAL_ADDRESS replaces the dev server. */
     webUi: WebUiEnv | null;
+    /** The run's throw-away folder (removed after the run): what tests build once per run goes here. */
+    workDir: string;
   }
 }
 

@@ -187,6 +187,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       for (const key of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'])
         delete process.env[key];
     project.provide('stack', stack);
+    project.provide('workDir', workDir);
     project.provide('webUi', webUi && temporal?.uiUrl ? { ...webUi, url: temporal.uiUrl } : null);
 
     console.log(
