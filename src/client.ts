@@ -16,7 +16,13 @@ import { createLogger } from './logging/index.js';
 import { readCertificateAgeSettings } from './rotation/settings.js';
 import type { BackfillOptions } from './service/backfill.js';
 import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/shadows.js';
-import type { LegacyDeprovisionHints, SolarIot, WaitOptions } from './service/solar-iot.js';
+import type {
+  LegacyDeprovisionHints,
+  ProvisionedPlant,
+  ProvisionOutcome,
+  SolarIot,
+  WaitOptions,
+} from './service/solar-iot.js';
 import type { TelemetryQueryOptions } from './service/telemetry.js';
 
 export {
@@ -82,12 +88,39 @@ export function isAwsIotEnabled(): boolean {
   return resolved ? resolved.isAwsIotEnabled() : configEnablesIot(getConfig());
 }
 
-export async function provisionPlantIoT(plantId: string, plantName?: string, options?: WaitOptions) {
-  return (await getSolarIot()).provisionPlantIoT(plantId, plantName, options);
+/**
+ * The seed's call: awaited, the plant's IoT identity exists and its resources are returned
+ * (`thingName`, `certificateId`, ... at the top level, as the seed's callers read them; never key
+ * material: the device bundle comes from export-credentials). A failed provision, rolled back,
+ * throws OperationFailedError; with AWS IoT disabled it throws ConflictError `iot_disabled` after
+ * recording the plant for the backfill. `{ wait: false }` returns once the workflow is started.
+ */
+export async function provisionPlantIoT(
+  plantId: string,
+  plantName?: string,
+  options?: WaitOptions & { wait?: true },
+): Promise<ProvisionedPlant>;
+export async function provisionPlantIoT(
+  plantId: string,
+  plantName: string | undefined,
+  options: WaitOptions & { wait: false },
+): Promise<ProvisionOutcome>;
+export async function provisionPlantIoT(plantId: string, plantName?: string, options: WaitOptions = {}) {
+  return (await getSolarIot()).provisionPlantIoT(plantId, plantName, {
+    ...options,
+    wait: options.wait ?? true,
+  });
 }
 
-export async function deprovisionPlantIoT(plantId: string, options?: WaitOptions & LegacyDeprovisionHints) {
-  return (await getSolarIot()).deprovisionPlantIoT(plantId, options);
+/**
+ * The seed's call: awaited, the plant's IoT identity is gone (the names the seed passes are
+ * accepted and ignored: the workflow finds what exists). `{ wait: false }` returns once started.
+ */
+export async function deprovisionPlantIoT(
+  plantId: string,
+  options: WaitOptions & LegacyDeprovisionHints = {},
+) {
+  return (await getSolarIot()).deprovisionPlantIoT(plantId, { ...options, wait: options.wait ?? true });
 }
 
 export async function getPlantIoTStatus(plantId: string) {
@@ -102,16 +135,18 @@ export async function getLatestTelemetry(plantId: string) {
   return (await getSolarIot()).getLatestTelemetry(plantId);
 }
 
-export async function getThingShadow(plantId: string, options?: ShadowOptions) {
-  return (await getSolarIot()).getThingShadow(plantId, options);
+/** `plantOrThing`: the plant id, or its thing name as the seed's callers pass it (`solar-plant-<id>`). */
+export async function getThingShadow(plantOrThing: string, options?: ShadowOptions) {
+  return (await getSolarIot()).getThingShadow(plantOrThing, options);
 }
 
+/** `plantOrThing`: the plant id, or its thing name as the seed's callers pass it (`solar-plant-<id>`). */
 export async function updateThingShadow(
-  plantId: string,
+  plantOrThing: string,
   desired: ShadowState,
   options?: UpdateShadowOptions,
 ) {
-  return (await getSolarIot()).updateThingShadow(plantId, desired, options);
+  return (await getSolarIot()).updateThingShadow(plantOrThing, desired, options);
 }
 
 export async function publishCommand(

@@ -46,12 +46,13 @@ export interface FollowOptions {
 }
 
 /** A plant's IoT resources after a provision, from its record (the API never serves key material). */
-export type ProvisionedOutcome = Omit<ProvisionOutcome, 'resources'> & {
-  resources?: Pick<
-    PlantStatus['plant'],
-    'thingName' | 'thingArn' | 'certificateId' | 'certificateArn' | 'policyName' | 'ruleName'
-  >;
-};
+type RecordedResources = Pick<
+  PlantStatus['plant'],
+  'thingName' | 'thingArn' | 'certificateId' | 'certificateArn' | 'policyName' | 'ruleName'
+>;
+/** After `wait`, the resources at the top level too. */
+export type ProvisionedOutcome = Omit<ProvisionOutcome, 'resources'> &
+  Partial<RecordedResources> & { resources?: RecordedResources };
 
 /** The library's error for an API error answer: same code, the kind its status stands for. */
 function errorFor(status: number, code: string, message: string): SolarIotError {
@@ -205,11 +206,9 @@ export function createApiClient(options: ApiClientOptions) {
         follow_.onProgress,
       );
       const { thingName, thingArn, certificateId, certificateArn, policyName, ruleName } = plant;
-      return {
-        ...outcome,
-        iotStatus: plant.iotStatus,
-        resources: { thingName, thingArn, certificateId, certificateArn, policyName, ruleName },
-      };
+      const resources = { thingName, thingArn, certificateId, certificateArn, policyName, ruleName };
+      // Also at the top level, where the seed's callers read them (as the library answers).
+      return { ...outcome, ...resources, iotStatus: plant.iotStatus, resources };
     },
 
     /** Starts removing the plant's IoT identity, and with `wait` follows it to its end. */

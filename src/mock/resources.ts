@@ -8,8 +8,10 @@ export const MOCK_ACCOUNT = '000000000000';
 export const MOCK_REGION = 'mock';
 export const MOCK_ENDPOINT = 'mock-ats.iot.mock.amazonaws.com';
 
+export const MOCK_THING_NAME_PREFIX = 'solar-plant-mock-';
+
 export function mockThingName(plantId: string): string {
-  return `solar-plant-mock-${plantId}`;
+  return `${MOCK_THING_NAME_PREFIX}${plantId}`;
 }
 
 export function mockCertificateId(plantId: string): string {

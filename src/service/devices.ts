@@ -9,7 +9,7 @@ import { assertCommandName, assertCommandParams, assertQos, encodeCommand } from
 import type { ServiceContext } from './context.js';
 import { ConflictError, ShadowVersionConflictError } from './errors.js';
 import { requireDevices } from './mode.js';
-import { requirePlant } from './plants.js';
+import { type PlantView, requirePlant, requirePlantByIdOrThingName } from './plants.js';
 import type { RuleResult } from './rules.js';
 import {
   assertDesiredState,
@@ -38,20 +38,32 @@ export interface CommandOutcome {
 }
 
 /** The thing a shadow or command talks to: only an active plant has one. */
-async function activeThing(ctx: ServiceContext, plantId: string): Promise<string> {
-  const plant = await requirePlant(ctx.plants, plantId);
+function activeThingOf(plant: PlantView): string {
   if (plant.iotStatus !== 'active' || !plant.thingName) {
     throw new ConflictError(
       'not_provisioned',
-      `Plant ${plantId} has no active IoT thing (iotStatus: ${plant.iotStatus}); provision it first`,
+      `Plant ${plant.id} has no active IoT thing (iotStatus: ${plant.iotStatus}); provision it first`,
     );
   }
   return plant.thingName;
 }
 
+async function activeThing(ctx: ServiceContext, plantId: string): Promise<string> {
+  return activeThingOf(await requirePlant(ctx.plants, plantId));
+}
+
+/** A shadow's plant and thing, from the plant id or the thing name (the seed passes the latter). */
+async function shadowTarget(
+  ctx: ServiceContext,
+  key: string,
+): Promise<{ plantId: string; thingName: string }> {
+  const plant = await requirePlantByIdOrThingName(ctx.plants, key);
+  return { plantId: plant.id, thingName: activeThingOf(plant) };
+}
+
 async function updateShadow(
   ctx: ServiceContext,
-  plantId: string,
+  plantOrThing: string,
   desired: ShadowState,
   options: UpdateShadowOptions,
 ): Promise<ShadowView> {
@@ -59,7 +71,7 @@ async function updateShadow(
   assertDesiredState(desired);
   assertVersion(options.version);
   const store = requireDevices(ctx.backend).shadows;
-  const thingName = await activeThing(ctx, plantId);
+  const { plantId, thingName } = await shadowTarget(ctx, plantOrThing);
   try {
     const doc = await store.updateDesired(thingName, desired, options);
     return { iotMode: ctx.backend.mode, plantId, thingName, shadowName: options.shadowName ?? null, ...doc };
@@ -90,11 +102,14 @@ async function publish(
 
 export function plantDevices(ctx: ServiceContext) {
   return {
-    /** The plant's thing shadow (classic, or named with `shadowName`). */
-    async getThingShadow(plantId: string, options: ShadowOptions = {}): Promise<ShadowView> {
+    /**
+     * The plant's thing shadow (classic, or named with `shadowName`). `plantOrThing`: the plant id
+     * or its thing name (`solar-plant-<id>`, what the seed's callers pass).
+     */
+    async getThingShadow(plantOrThing: string, options: ShadowOptions = {}): Promise<ShadowView> {
       assertShadowName(options.shadowName);
       const store = requireDevices(ctx.backend).shadows;
-      const thingName = await activeThing(ctx, plantId);
+      const { plantId, thingName } = await shadowTarget(ctx, plantOrThing);
       const doc = await store.get(thingName, options);
       return {
         iotMode: ctx.backend.mode,
@@ -108,13 +123,14 @@ export function plantDevices(ctx: ServiceContext) {
     /**
      * Merges `desired` into the shadow's desired state (`null` removes a key). With `version`,
      * applies only if the shadow is still at that version, else ShadowVersionConflictError.
+     * `plantOrThing`: the plant id or its thing name, as for getThingShadow.
      */
     updateThingShadow(
-      plantId: string,
+      plantOrThing: string,
       desired: ShadowState,
       options: UpdateShadowOptions = {},
     ): Promise<ShadowView> {
-      return updateShadow(ctx, plantId, desired, options);
+      return updateShadow(ctx, plantOrThing, desired, options);
     },
 
     /**

@@ -35,6 +35,12 @@ export interface ProvisionOutcome extends OperationOutcome {
   resources?: PlantIotResources;
 }
 
+/**
+ * A finished provision: the resources also at the top level, where the seed's callers read them
+ * (`iotResources.thingName`, `iotResources.certificateId`).
+ */
+export type ProvisionedPlant = OperationOutcome & PlantIotResources & { resources: PlantIotResources };
+
 export interface DeprovisionOutcome extends OperationOutcome {
   /** Present after `wait: true`. */
   result?: DeprovisionResult;
@@ -114,6 +120,13 @@ async function provision(
     );
   if (iotMode === 'disabled') {
     const plant = known ?? (await plants.ensure({ id: plantId, name, iotStatus: 'disabled' }));
+    // A caller that waits reads resources there are none of: an error, not undefined fields.
+    if (options.wait) {
+      throw new ConflictError(
+        'iot_disabled',
+        `Plant ${plantId} gets no IoT resources: ${iotDisabledMessage(backend)}. It is recorded with IoT status ${plant.iotStatus}; \`solar-iot backfill\` provisions it once AWS IoT is on`,
+      );
+    }
     return { iotMode, plantId, iotStatus: plant.iotStatus, workflowId: null, runId: null };
   }
   if (await ctx.calls.isRunning(deprovisionWorkflowId(plantId))) {
@@ -129,7 +142,7 @@ async function provision(
   const outcome = startedOutcome(iotMode, plantId, plant.iotStatus, handle);
   if (!options.wait) return outcome;
   const resources = await ctx.calls.follow<PlantIotResources>(handle.workflowId, plantId, options);
-  return { ...outcome, iotStatus: 'active', resources };
+  return { ...outcome, ...resources, iotStatus: 'active', resources } satisfies ProvisionedPlant;
 }
 
 async function deprovision(
@@ -171,15 +184,18 @@ export function plantLifecycle(ctx: ServiceContext) {
 
     /**
      * Starts provisioning the plant's IoT identity. Returns once the workflow is started, or with
-     * `wait: true` once it finished, with the resources. A second call while one runs attaches to
-     * it. `plantName` may be omitted for a plant already known.
+     * `wait: true` once it finished, with the resources (top level and `resources`; with IoT
+     * disabled, a ConflictError `iot_disabled`). A second call while one runs attaches to it.
+     * `plantName` may be omitted for a plant already known.
      */
-    provisionPlantIoT(
-      plantId: string,
-      plantName?: string,
-      options: WaitOptions = {},
-    ): Promise<ProvisionOutcome> {
-      return provision(ctx, plantId, plantName, options);
+    provisionPlantIoT: ((plantId: string, plantName?: string, options: WaitOptions = {}) =>
+      provision(ctx, plantId, plantName, options)) as {
+      (
+        plantId: string,
+        plantName: string | undefined,
+        options: WaitOptions & { wait: true },
+      ): Promise<ProvisionedPlant>;
+      (plantId: string, plantName?: string, options?: WaitOptions): Promise<ProvisionOutcome>;
     },
 
     /**

@@ -1,8 +1,10 @@
 /** The plants table as the plant service sees it: rows in, JSON-ready views out. */
-import { and, asc, eq, gt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { type IotStatus, plants } from '../db/schema.js';
-import { mapDbError, PlantNotFoundError } from './errors.js';
+import { assertValidPlantId, THING_NAME_PREFIX } from '../iot/naming.js';
+import { MOCK_THING_NAME_PREFIX } from '../mock/resources.js';
+import { ConflictError, mapDbError, PlantNotFoundError } from './errors.js';
 import { assertPlantId } from './plant-input.js';
 import { plantLastReadingAt } from './silence.js';
 
@@ -74,6 +76,13 @@ export function plantRepository(db: Db) {
     async get(id: string): Promise<PlantView | null> {
       const [row] = await guarded(() => db.select().from(plants).where(eq(plants.id, id)));
       return row ? toPlantView(row) : null;
+    },
+
+    /** Plants whose id is one of `ids`. */
+    async getMany(ids: string[]): Promise<PlantView[]> {
+      if (ids.length === 0) return [];
+      const rows = await guarded(() => db.select().from(plants).where(inArray(plants.id, ids)));
+      return rows.map(toPlantView);
     },
 
     /** Inserts a new plant; null when a plant with this id exists already. */
@@ -153,5 +162,44 @@ export async function requirePlant(repository: PlantRepository, plantId: string)
   assertPlantId(plantId);
   const plant = await repository.get(plantId);
   if (!plant) throw new PlantNotFoundError(plantId);
+  return plant;
+}
+
+/** The plant ids a thing name can stand for (thing names derive from plant ids, in mock mode too). */
+function idsNamedBy(key: string): string[] {
+  const ids = [key];
+  for (const prefix of [THING_NAME_PREFIX, MOCK_THING_NAME_PREFIX])
+    if (key.startsWith(prefix)) ids.push(key.slice(prefix.length));
+  return ids.filter((id) => {
+    try {
+      assertValidPlantId(id);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The plant whose id or thing name is `key`: the seed's callers address shadows by thing name
+ * (`solar-plant-123`). Only the ids the key can stand for are read (primary key). A key that is
+ * one plant's id and another's thing name is refused rather than guessed.
+ */
+export async function requirePlantByIdOrThingName(
+  repository: PlantRepository,
+  key: string,
+): Promise<PlantView> {
+  const ids = idsNamedBy(key);
+  if (ids.length === 0) assertPlantId(key); // throws: neither a plant id nor a thing name
+  const found = (await repository.getMany(ids)).filter((p) => p.id === key || p.thingName === key);
+  const [plant, other] = found;
+  if (!plant) throw new PlantNotFoundError(key);
+  if (other) {
+    const byThing = found.find((p) => p.id !== key)?.id;
+    throw new ConflictError(
+      'ambiguous_plant',
+      `${key} is the id of one plant and the thing name of plant ${byThing}; address the plant by its id`,
+    );
+  }
   return plant;
 }

@@ -47,7 +47,12 @@ export type { DeadLetterDepth } from './dead-letters.js';
 export type { CommandOutcome, ShadowView } from './devices.js';
 export { effectiveMode } from './mode.js';
 export { MAX_PLANT_NAME_LENGTH } from './plant-input.js';
-export type { DeprovisionOutcome, LegacyDeprovisionHints, ProvisionOutcome } from './plant-lifecycle.js';
+export type {
+  DeprovisionOutcome,
+  LegacyDeprovisionHints,
+  ProvisionedPlant,
+  ProvisionOutcome,
+} from './plant-lifecycle.js';
 export type { ListPlantsOptions, PlantStatus } from './plant-reads.js';
 export type { Readiness, ReadinessCheck } from './readiness.js';
 export type { WaitOptions } from './temporal-calls.js';

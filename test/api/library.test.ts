@@ -66,6 +66,9 @@ describe('provisionPlantIoT / getPlantIoTStatus / deprovisionPlantIoT', () => {
     expect(outcome.workflowId).toBe(provisionWorkflowId(plantId));
     expect(outcome.resources?.thingName).toBe(thingNameFor(plantId));
     expect(outcome.resources?.endpoint).toBe('test-ats.iot.us-east-1.amazonaws.com');
+    // Also at the top level, where the seed's callers read them.
+    const { resources, iotMode, iotStatus, workflowId, runId, plantId: _, ...topLevel } = outcome;
+    expect(topLevel).toEqual(resources);
 
     const thing = await stack.aws?.iot.send(new DescribeThingCommand({ thingName: thingNameFor(plantId) }));
     expect(thing?.attributes?.plantId).toBe(plantId);
@@ -204,6 +207,35 @@ describe('thing shadows', () => {
     await expect(stack.solarIot.updateThingShadow(plantId, { big: 'x'.repeat(9000) })).rejects.toThrow(
       /at most 8192/,
     );
+  });
+});
+
+describe('thing shadows by thing name (the seed passes it)', () => {
+  it('reads and writes the shadow of the plant whose thing it is', async () => {
+    const { plantId } = await provisioned('Seed shadow plant');
+    const written = await stack.solarIot.updateThingShadow(thingNameFor(plantId), { powerLimit: 1000 });
+    expect(written).toMatchObject({ plantId, thingName: thingNameFor(plantId), version: 1 });
+    const read = await stack.solarIot.getThingShadow(thingNameFor(plantId));
+    expect(read).toMatchObject({ plantId, state: { desired: { powerLimit: 1000 } } });
+    // The same shadow as by plant id.
+    expect((await stack.solarIot.getThingShadow(plantId)).version).toBe(1);
+    await expect(stack.solarIot.getThingShadow(thingNameFor(randomUUID()))).rejects.toBeInstanceOf(
+      PlantNotFoundError,
+    );
+  });
+
+  it("refuses a key that is one plant's id and another's thing name, rather than guess", async () => {
+    const { plantId } = await provisioned('Shadowed by an id');
+    await stack.database.db
+      .insert(plants)
+      .values({ id: thingNameFor(plantId), name: 'id like a thing name', iotStatus: 'failed' });
+    const both = stack.solarIot.getThingShadow(thingNameFor(plantId));
+    await expect(both).rejects.toBeInstanceOf(ConflictError);
+    await expect(both).rejects.toMatchObject({ code: 'ambiguous_plant' });
+    await expect(both).rejects.toThrow(new RegExp(`thing name of plant ${plantId}`));
+    await expect(stack.solarIot.updateThingShadow(thingNameFor(plantId), { a: 1 })).rejects.toMatchObject({
+      code: 'ambiguous_plant',
+    });
   });
 });
 

@@ -70,6 +70,8 @@ describe('mock mode (USE_MOCK_DATA=true)', () => {
     expect(v1.version).toBe(1);
     await stack.solarIot.updateThingShadow(plantId, { limit: null }, { version: 1 });
     expect((await stack.solarIot.getThingShadow(plantId)).state.desired).toEqual({ mode: 'auto' });
+    // By its mock thing name too, as the seed's callers address shadows.
+    expect((await stack.solarIot.getThingShadow(`solar-plant-mock-${plantId}`)).version).toBe(2);
     await expect(
       stack.solarIot.updateThingShadow(plantId, { limit: 1 }, { version: 1 }),
     ).rejects.toBeInstanceOf(ShadowVersionConflictError);

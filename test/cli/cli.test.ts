@@ -119,12 +119,14 @@ describe('solar-iot against AWS (moto)', () => {
   it('creates and provisions a plant with --wait, then shows, lists and deletes it', async () => {
     const created = await cli(stack, ['--json', 'plants', 'create', 'CLI plant', '--wait']);
     expect(created.code).toBe(EXIT.ok);
-    const { plant, resources } = json<{
+    const { plant, resources, thingName } = json<{
       plant: { id: string; iotStatus: string };
       resources: { thingName: string };
+      thingName: string;
     }>(created);
     expect(plant.iotStatus).toBe('active');
     expect(resources.thingName).toBe(thingNameFor(plant.id));
+    expect(thingName).toBe(resources.thingName); // the API client answers like the library
 
     const shown = await cli(stack, ['plants', 'show', plant.id]);
     expect(shown.code).toBe(EXIT.ok);
