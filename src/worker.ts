@@ -6,8 +6,11 @@ import { ConfigError, summarizeConfig } from './config/index.js';
 import type { AwsClientsOptions } from './iot/clients.js';
 import { createLogger, type Logger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
+import { serveMetrics } from './metrics/serve.js';
 import { syncRotationSchedule } from './rotation/schedule.js';
 import { resolveWorkflowCode } from './worker/bundle.js';
+import { WorkerMetrics } from './worker/metrics.js';
+import { startPlantGauges } from './worker/plant-gauges.js';
 import { createWorkers } from './worker/workers.js';
 
 /** Workflow sources, bundled at start-up unless `npm run build:workflows` prebuilt them. */
@@ -21,10 +24,16 @@ export { workflowsPath } from './worker/bundle.js';
 export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {}): Promise<void> {
   const { core, rotation } = config;
   const logger = createLogger({ level: core.logLevel });
-  installTemporalLogger(logger);
+  installRuntime(logger, config.metrics);
   logger.info({ config: summarizeConfig(core) }, 'starting worker');
 
-  const runtime = await openWorkerRuntime(config, { aws });
+  const metrics = new WorkerMetrics({ defaultMetrics: true });
+  const runtime = await openWorkerRuntime(config, { aws: { ...aws, metrics: metrics.aws } });
+  const { host, port } = config.metrics;
+  const endpoint = port > 0 ? await serveMetrics(metrics, port, host, 'WORKER_METRICS_PORT') : undefined;
+  if (endpoint)
+    logger.info({ url: `http://${hostPort(host, endpoint.port)}/metrics` }, 'metrics endpoint listening');
+  const plantGauges = startPlantGauges(runtime.db, metrics, logger);
   logCodec(logger, runtime.codec);
   const workflowCode = await resolveWorkflowCode();
   if (workflowCode.reason) logger.info({ reason: workflowCode.reason }, 'bundling workflows at start');
@@ -40,6 +49,7 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
       utilization: config.utilization,
       dataConverter: runtime.dataConverter,
       activities: runtime.activities,
+      metrics,
       options: { shutdownGraceTime: '30s' },
     });
     // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
@@ -67,9 +77,35 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
     await worker.run();
     logger.info('worker stopped');
   } finally {
+    await plantGauges.stop();
+    await endpoint?.close();
     await connection.close();
     await runtime.close();
   }
+}
+
+/** `host:port`, with an IPv6 host in brackets. */
+const hostPort = (host: string, port: number) =>
+  host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
+/**
+ * The Temporal Runtime, with the SDK's Prometheus exporter unless WORKER_METRICS_TEMPORAL_PORT
+ * is 0. It is the Rust core's own HTTP server, so it gets a port of its own beside ours: joining
+ * the two would mean proxying one through the other, one more hop that can fail a scrape.
+ */
+function installRuntime(logger: Logger, metrics: WorkerConfig['metrics']): void {
+  const { host, temporalPort } = metrics;
+  const bindAddress = hostPort(host, temporalPort);
+  try {
+    installTemporalLogger(logger, temporalPort > 0 ? { prometheus: { bindAddress } } : {});
+  } catch (error) {
+    if (!/address already in use/i.test(String(error))) throw error;
+    throw new ConfigError([
+      `WORKER_METRICS_TEMPORAL_PORT: ${temporalPort} on ${host} is already in use (another worker on this machine?). Fix: stop it, or set WORKER_METRICS_TEMPORAL_PORT to a free port (0: no Temporal SDK metrics endpoint)`,
+    ]);
+  }
+  if (temporalPort > 0)
+    logger.info({ url: `http://${bindAddress}/metrics` }, 'Temporal SDK metrics endpoint listening');
 }
 
 /** Which payload keys are used and which unprotected payloads are let through, with the risks. */

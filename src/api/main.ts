@@ -9,6 +9,8 @@ import { openSolarIot } from '../app/service.js';
 import { ConfigError, summarizeConfig } from '../config/index.js';
 import type { AwsClientsOptions } from '../iot/clients.js';
 import { createLogger } from '../logging/index.js';
+import { serveMetrics } from '../metrics/serve.js';
+import { ApiMetrics } from './metrics.js';
 import { buildServer } from './server.js';
 
 /** `aws.interceptor` is for tests and the local stack (tools/faults/run.ts); production passes nothing. */
@@ -30,13 +32,28 @@ export async function runApi(
       'API_TOKEN is unset: every process and user on this machine can call the API (set API_TOKEN; `npm start` does)',
     );
   }
+  const metrics = new ApiMetrics({ defaultMetrics: true });
   const { solarIot, close } = await openSolarIot(config, {
     logger,
     codec,
-    aws,
+    aws: { ...aws, metrics: metrics.aws },
     certificateMaxAgeDays: certificates.maxAgeDays,
   });
-  const { app } = buildServer({ solarIot, settings, logger });
+  const { app } = buildServer({ solarIot, settings, logger, metrics });
+  const endpoint =
+    settings.metrics.port > 0
+      ? await serveMetrics(metrics, settings.metrics.port, settings.metrics.host, 'API_METRICS_PORT').catch(
+          async (error: unknown) => {
+            await close();
+            throw error;
+          },
+        )
+      : undefined;
+  if (endpoint)
+    logger.info(
+      { url: `http://${settings.metrics.host}:${endpoint.port}/metrics` },
+      'metrics endpoint listening',
+    );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -44,6 +61,7 @@ export async function runApi(
     stopping = true;
     logger.info({ signal }, 'stopping API');
     await app.close();
+    await endpoint?.close();
     await close();
     process.exit(0);
   };
@@ -55,6 +73,7 @@ export async function runApi(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     await app.close();
+    await endpoint?.close();
     await close();
     throw new ConfigError([
       `PORT: ${config.port} on ${settings.host} is already in use (another API instance?). Fix: stop the other process or set PORT to a free port`,

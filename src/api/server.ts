@@ -9,6 +9,7 @@ import type { SolarIot } from '../service/solar-iot.js';
 import { installAuth } from './auth.js';
 import { installBrowserGuard } from './browser-guard.js';
 import { errorPayload, installErrorHandling, MAX_BODY_BYTES } from './errors.js';
+import type { ApiMetrics } from './metrics.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { RouteTable } from './route.js';
 import { certificateRoutes } from './routes/certificates.js';
@@ -24,6 +25,8 @@ export interface ServerDeps {
   settings: Pick<ApiSettings, 'token'> & Partial<Pick<ApiSettings, 'allowedHosts' | 'host'>>;
   /** Request logs; none when absent (tests). */
   logger?: Logger;
+  /** Request counts and latencies; none when absent. */
+  metrics?: ApiMetrics;
 }
 
 export interface ApiServer {
@@ -67,6 +70,7 @@ export function buildServer(deps: ServerDeps): ApiServer {
       if (method !== 'HEAD') registered.push({ method, url: route.url });
   });
   installErrorHandling(app);
+  deps.metrics?.install(app);
   // Browser checks first: a cross-site page gets 403 whether or not it guessed a token.
   installBrowserGuard(app, {
     allowedHosts: deps.settings.allowedHosts ?? [],

@@ -1,10 +1,14 @@
 /**
- * The HTTP API's own settings (the rest comes from src/config): API_TOKEN, API_HOST and
- * API_ALLOWED_HOSTS. Port: PORT, from the shared configuration.
+ * The HTTP API's own settings (the rest comes from src/config): API_TOKEN, API_HOST,
+ * API_ALLOWED_HOSTS and API_METRICS_HOST / API_METRICS_PORT. Port: PORT, from the shared
+ * configuration.
  */
 
 import { isIP } from 'node:net';
 import { ConfigError } from '../config/index.js';
+import { readMetricsHost, readMetricsPort } from '../metrics/serve.js';
+
+export const API_METRICS_PORT = 9467;
 
 export const MIN_API_TOKEN_LENGTH = 16;
 
@@ -22,6 +26,8 @@ export interface ApiSettings {
    * Host header is refused (DNS rebinding).
    */
   readonly allowedHosts: readonly string[];
+  /** The Prometheus endpoint: loopback unless API_METRICS_HOST opens it; port 0 = none. */
+  readonly metrics: { readonly host: string; readonly port: number };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
@@ -63,5 +69,9 @@ export function readApiSettings(env: Record<string, string | undefined> = proces
       `API_ALLOWED_HOSTS: ${JSON.stringify(wrong.slice(0, 80))} is not a host name, [IPv6] or name:port. Fix: a comma-separated list such as api.example.com,solar-iot-api:3000`,
     ]);
   }
-  return { token, host, allowedHosts };
+  const metrics = {
+    host: readMetricsHost('API_METRICS_HOST', env.API_METRICS_HOST),
+    port: readMetricsPort('API_METRICS_PORT', env.API_METRICS_PORT, API_METRICS_PORT),
+  };
+  return { token, host, allowedHosts, metrics };
 }

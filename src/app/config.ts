@@ -29,6 +29,7 @@ import {
 import { loadPartitionSettings, type PartitionSettings } from '../ingest/partition-maintainer.js';
 import { type IngestSettings, loadIngestSettings } from '../ingest/settings.js';
 import { loadSilentPlantsSettings, type SilentPlantsSettings } from '../ingest/silent-plants.js';
+import { readMetricsHost, readMetricsPort } from '../metrics/serve.js';
 import { type QuotaSettings, readQuotaSettings, readQuotaUtilization } from '../quotas/settings.js';
 import {
   type CertificateAgeSettings,
@@ -48,15 +49,52 @@ export interface WorkerConfig {
   readonly quotas: QuotaSettings;
   /** SOLAR_IOT_QUOTA_UTILIZATION. */
   readonly utilization: number;
+  readonly metrics: WorkerMetricsSettings;
+}
+
+/**
+ * The worker's two Prometheus endpoints, on one host: its own counters (prom-client) and the
+ * Temporal SDK's (the Rust core's exporter, which serves on a port of its own). Port 0: none.
+ */
+export interface WorkerMetricsSettings {
+  /** WORKER_METRICS_HOST, default 127.0.0.1. */
+  readonly host: string;
+  /** WORKER_METRICS_PORT, default 9465: solar_iot_* workflow, AWS call and plant metrics. */
+  readonly port: number;
+  /** WORKER_METRICS_TEMPORAL_PORT, default 9466: the SDK's temporal_* worker metrics. */
+  readonly temporalPort: number;
+}
+
+export const WORKER_METRICS_PORT = 9465;
+export const WORKER_METRICS_TEMPORAL_PORT = 9466;
+
+function readWorkerMetricsSettings(env: Env): WorkerMetricsSettings {
+  const [host, port, temporalPort] = readAll([
+    () => readMetricsHost('WORKER_METRICS_HOST', env.WORKER_METRICS_HOST),
+    () => readMetricsPort('WORKER_METRICS_PORT', env.WORKER_METRICS_PORT, WORKER_METRICS_PORT),
+    () =>
+      readMetricsPort(
+        'WORKER_METRICS_TEMPORAL_PORT',
+        env.WORKER_METRICS_TEMPORAL_PORT,
+        WORKER_METRICS_TEMPORAL_PORT,
+      ),
+  ] as const);
+  if (port !== 0 && port === temporalPort) {
+    throw new ConfigError([
+      `WORKER_METRICS_TEMPORAL_PORT: ${temporalPort} is also WORKER_METRICS_PORT; the Temporal SDK serves its metrics on a port of its own. Fix: give them two ports (defaults ${WORKER_METRICS_PORT} and ${WORKER_METRICS_TEMPORAL_PORT})`,
+    ]);
+  }
+  return { host, port, temporalPort };
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  const [core, codec, rotation, quotas, utilization] = readAll([
+  const [core, codec, rotation, quotas, utilization, metrics] = readAll([
     () => loadConfig(env),
     () => readWorkerCodecSettings(env),
     () => readRotationSettings(env),
     () => readQuotaSettings(env),
     () => readQuotaUtilization(env),
+    () => readWorkerMetricsSettings(env),
   ] as const);
   return deepFreeze({
     core,
@@ -65,6 +103,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     rotation,
     quotas,
     utilization,
+    metrics,
   });
 }
 
@@ -142,7 +181,7 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
   if (core && !core.databaseUrl) {
     problems.add('DATABASE_URL: not set. Fix: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE');
   }
-  const metricsHost = problems.read(() => readMetricsHost(env));
+  const metricsHost = problems.read(() => readMetricsHost('METRICS_HOST', env.METRICS_HOST));
   problems.throwIfAny();
   return deepFreeze({
     core: core as Config,
@@ -155,16 +194,6 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     certificates: certificates as CertificateAgeSettings,
     metricsHost: metricsHost as string,
   });
-}
-
-function readMetricsHost(env: Env): string {
-  const host = env.METRICS_HOST?.trim() || '127.0.0.1';
-  if (!/^[A-Za-z0-9.:-]+$/.test(host)) {
-    throw new ConfigError([
-      `METRICS_HOST: ${JSON.stringify(host.slice(0, 80))} is not a host name or IP address. Fix: use 127.0.0.1 (default), 0.0.0.0 (all interfaces, e.g. in a container) or ::`,
-    ]);
-  }
-  return host;
 }
 
 /** The CLI commands that need PostgreSQL only (quarantine). */

@@ -9,7 +9,7 @@ import { iotSettingsFrom } from '../activities/deps.js';
 import { createActivities } from '../activities/index.js';
 import { type LoadedCodec, workerPayloadCodec } from '../codec/data-converter.js';
 import { createCipher } from '../crypto/encryption.js';
-import { createDb } from '../db/client.js';
+import { createDb, type Db } from '../db/client.js';
 import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import { createMockActivities } from '../mock/activities.js';
 import type { WorkerConfig } from './config.js';
@@ -19,6 +19,8 @@ export interface WorkerRuntime {
   dataConverter: DataConverter;
   codec: LoadedCodec & { allowPlain: boolean; allowUnbound: boolean };
   activities: ReturnType<typeof createActivities>;
+  /** The worker's database (the plant gauges read it). */
+  db: Db;
   /** Closes the Temporal client connection, the database pool and the AWS clients. */
   close(): Promise<void>;
 }
@@ -59,6 +61,7 @@ export async function openWorkerRuntime(
     dataConverter: codec.dataConverter,
     codec,
     activities,
+    db: database.db,
     async close() {
       await connection.close();
       await database.close();

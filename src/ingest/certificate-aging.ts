@@ -7,10 +7,10 @@
  */
 import type pg from 'pg';
 import { type Logger, serializeError } from '../logging/index.js';
+import { type Periodic, startPeriodic } from '../metrics/periodic.js';
 import type { CertificateAgeSettings } from '../rotation/settings.js';
 import { COUNT_AGING_CERTIFICATES_SQL } from '../service/certificate-age.js';
 import type { IngestMetrics } from './metrics.js';
-import { type Periodic, startPeriodic } from './periodic.js';
 
 export const CERTIFICATE_AGE_CHECK_MS = 3_600_000;
 

@@ -6,9 +6,9 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type Logger, serializeError } from '../logging/index.js';
+import { type Periodic, startPeriodic } from '../metrics/periodic.js';
 import { readDeadLetterDepth } from '../service/dead-letters.js';
 import type { IngestMetrics } from './metrics.js';
-import { type Periodic, startPeriodic } from './periodic.js';
 
 export const DEAD_LETTER_CHECK_MS = 60_000;
 

@@ -2,8 +2,6 @@
  * Prometheus counters of the consumer, in their own registry (several consumers can live in one
  * test process), served on `/metrics` by `serveMetrics`.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { QUARANTINE_REASONS } from './message.js';
 import type { BatchOutcome } from './store.js';
@@ -143,47 +141,5 @@ export class IngestMetrics {
   }
 }
 
-/** `/metrics` (Prometheus text format) and `/healthz` on the port; resolves once listening. */
-export async function serveMetrics(
-  metrics: IngestMetrics,
-  port: number,
-  // Loopback unless the caller opens it (METRICS_HOST): metrics tell queue depths and plant ids.
-  host = '127.0.0.1',
-): Promise<{ server: Server; port: number; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        },
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found: try /metrics\n');
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections(); // a scraper's keep-alive connection must not hold the exit
-      }),
-  };
-}
+/** The consumer's endpoint is the one every process uses (src/metrics/serve.ts). */
+export { serveMetrics } from '../metrics/serve.js';

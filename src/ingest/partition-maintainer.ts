@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { maintainPartitions, PartitionMaintenanceError, type RetentionSettings } from '../db/partitions.js';
 import { type Logger, serializeError } from '../logging/index.js';
-import { type Periodic, startPeriodic } from './periodic.js';
+import { type Periodic, startPeriodic } from '../metrics/periodic.js';
 import { int, parseSettings, type SettingSpecs } from './settings.js';
 
 export interface PartitionSettings extends RetentionSettings {

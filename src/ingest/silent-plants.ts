@@ -6,9 +6,9 @@
  */
 import type pg from 'pg';
 import { type Logger, serializeError } from '../logging/index.js';
+import { type Periodic, startPeriodic } from '../metrics/periodic.js';
 import { COUNT_SILENT_PLANTS_SQL } from '../service/silence.js';
 import type { IngestMetrics } from './metrics.js';
-import { type Periodic, startPeriodic } from './periodic.js';
 import { int, parseSettings, type SettingSpecs } from './settings.js';
 
 export interface SilentPlantsSettings {

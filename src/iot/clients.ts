@@ -2,6 +2,7 @@ import { IoTClient } from '@aws-sdk/client-iot';
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
+import type { AwsCallMetrics } from './aws-call-metrics.js';
 
 /**
  * Something every AWS client goes through: in production nothing; in tests, benchmarks and the
@@ -17,6 +18,8 @@ export interface AwsClientInterceptor {
 
 export interface AwsClientsOptions {
   interceptor?: AwsClientInterceptor | undefined;
+  /** Counts every call in the process's Prometheus registry (worker, API). */
+  metrics?: AwsCallMetrics | undefined;
 }
 
 export interface AwsClients {
@@ -42,7 +45,9 @@ export function createAwsClients(config: Config, options: AwsClientsOptions = {}
   const dataEndpoint = endpointUrl ?? (iotEndpoint ? `https://${iotEndpoint}` : undefined);
   const iotData = new IoTDataPlaneClient({ region, ...(dataEndpoint ? { endpoint: dataEndpoint } : {}) });
   const sqs = new SQSClient(shared);
-  const { interceptor } = options;
+  const { interceptor, metrics } = options;
+  // The counters first: outside the interceptor, they see the faults it injects as AWS answers.
+  if (metrics) for (const client of [iot, iotData, sqs]) metrics.install(client);
   if (interceptor) for (const client of [iot, iotData, sqs]) interceptor.install(client);
   return {
     iot,

@@ -1,6 +1,7 @@
 /**
- * Routes the Temporal runtime logger (SDK, workflow and activity context loggers, and Core's own
- * Rust logs through `telemetryOptions.logging.forward`) into pino.
+ * Installs the Temporal Runtime: routes its logger (SDK, workflow and activity context loggers, and Core's own
+ * Rust logs through `telemetryOptions.logging.forward`) into pino, and, in the worker, serves
+ * Core's metrics to Prometheus.
  *
  * Separate from `./index.js` because importing @temporalio/worker loads the native bridge.
  */
@@ -50,6 +51,12 @@ let installedWith: Logger | undefined;
 export interface InstallTemporalLoggerOptions {
   /** Level of Core (Rust) logs forwarded; default WARN (DEBUG is very chatty). */
   coreLevel?: TemporalLogLevel;
+  /**
+   * Core's Prometheus exporter (the SDK's worker metrics) on `host:port`: names end in _total
+   * (counters) and _seconds (durations, in seconds), as Prometheus names them. Binding fails
+   * here, synchronously, when the port is taken.
+   */
+  prometheus?: { bindAddress: string } | undefined;
 }
 
 /**
@@ -71,6 +78,18 @@ export function installTemporalLogger(logger: Logger, options: InstallTemporalLo
         filter: makeTelemetryFilterString({ core: options.coreLevel ?? 'WARN', other: 'ERROR' }),
         forward: {},
       },
+      ...(options.prometheus
+        ? {
+            metrics: {
+              prometheus: {
+                bindAddress: options.prometheus.bindAddress,
+                countersTotalSuffix: true,
+                unitSuffix: true,
+                useSecondsForDurations: true,
+              },
+            },
+          }
+        : {}),
     },
   });
   installedWith = logger;

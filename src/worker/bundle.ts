@@ -22,6 +22,11 @@ export const workflowsPath = fileURLToPath(new URL(`../workflows/index${codeExte
 /** src/ or dist/: the tree this module runs from. */
 const codeDir = fileURLToPath(new URL('..', import.meta.url));
 const BUNDLE_FILE = 'workflow-bundle.js';
+
+/** Bundled with the workflows: the metrics interceptor, whose sink the worker injects (metrics.ts). */
+export const workflowInterceptorModules = [
+  fileURLToPath(new URL(`../workflows/metrics-interceptor${codeExtension}`, import.meta.url)),
+];
 export const PREBUILT_BUNDLE_PATH =
   process.env.SOLAR_IOT_WORKFLOW_BUNDLE?.trim() ||
   (codeExtension === '.ts' ? join(dirname(codeDir), '.build', BUNDLE_FILE) : join(codeDir, BUNDLE_FILE));
@@ -48,7 +53,12 @@ const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() 
 /** Bundles the workflows (with the encrypting failure converter) and writes bundle and manifest. */
 export async function buildWorkflowBundle(codePath = PREBUILT_BUNDLE_PATH): Promise<{ bytes: number }> {
   const sourceHash = await workflowSourceHash();
-  const { code } = await bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: quiet });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    workflowInterceptorModules,
+    failureConverterPath,
+    logger: quiet,
+  });
   await mkdir(dirname(codePath), { recursive: true });
   await writeFile(codePath, code);
   await writeFile(

@@ -15,6 +15,8 @@ import {
   readQuotaSettings,
   readQuotaUtilization,
 } from '../quotas/settings.js';
+import { workflowInterceptorModules } from './bundle.js';
+import { noMetricsSinks, type WorkerMetrics } from './metrics.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: activity functions of any signature
 type ActivityFunctions = Record<string, (...args: any[]) => Promise<unknown>>;
@@ -32,6 +34,8 @@ export interface CreateWorkersOptions {
   quotas?: QuotaSettings | undefined;
   /** Share of each quota the queues dispatch at; default: SOLAR_IOT_QUOTA_UTILIZATION or 0.95. */
   utilization?: number | undefined;
+  /** Where the workflow interceptor's counts go (src/worker/metrics.ts); none: dropped. */
+  metrics?: WorkerMetrics | undefined;
   /** Anything else for the main worker (shutdownGraceTime also applies to the quota workers). */
   options?: Partial<WorkerOptions>;
 }
@@ -107,9 +111,11 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerS
     ...common,
     ...opts.options,
     taskQueue: opts.taskQueue,
+    // A prebuilt bundle carries the workflow interceptors (bundle.ts); bundling at start adds them.
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
-      : { workflowsPath: opts.workflowsPath }),
+      : { workflowsPath: opts.workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } }),
+    sinks: opts.metrics?.sinks() ?? noMetricsSinks(),
     activities,
   });
   const quotaWorkers = new Map<QuotaOperation, Worker>();

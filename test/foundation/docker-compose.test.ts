@@ -64,7 +64,8 @@ describe('docker-compose.yml', () => {
     const [api] = running('dist/api/main.js');
     expect(api).toBeDefined();
     required(env(api as string).API_TOKEN, 'API_TOKEN');
-    expect(services[api as string]?.ports).toEqual([`${BIND}:3000:3000`]);
+    // 9467: its metrics (next tests).
+    expect(services[api as string]?.ports).toEqual([`${BIND}:3000:3000`, `${BIND}:9467:9467`]);
   });
 
   it('passes API_ALLOWED_HOSTS to the API: published beyond loopback, clients call it by another name', () => {
@@ -151,6 +152,23 @@ describe('docker-compose.yml', () => {
     const e = env(ingest as string);
     expect(e.METRICS_HOST).toBe('0.0.0.0');
     expect(services[ingest as string]?.ports).toEqual([`${BIND}:9464:${e.METRICS_PORT ?? 9464}`]);
+  });
+
+  it('publishes the metrics of worker (its own and the Temporal SDK) and API (on loopback)', () => {
+    // The worker runs the image's own command (src/worker.ts).
+    const w = env('worker');
+    expect(w.WORKER_METRICS_HOST).toBe('0.0.0.0');
+    expect(services.worker?.ports).toEqual([
+      `${BIND}:9465:${w.WORKER_METRICS_PORT}`,
+      `${BIND}:9466:${w.WORKER_METRICS_TEMPORAL_PORT}`,
+    ]);
+    const [api] = running('src/api/main.ts');
+    const a = env(api as string);
+    expect(a.API_METRICS_HOST).toBe('0.0.0.0');
+    expect(services[api as string]?.ports).toEqual([
+      `${BIND}:3000:${a.PORT}`,
+      `${BIND}:9467:${a.API_METRICS_PORT}`,
+    ]);
   });
 
   it('lets the user set what its header tells them to set when the ports are opened', () => {

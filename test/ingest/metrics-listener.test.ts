@@ -4,39 +4,15 @@
  * to connect from outside, so the answer does not depend on this machine's network.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/stack/processes.js';
 import { createQueue, newSqs, waitFor } from '../support/ingest.js';
+import { listeningAddresses } from '../support/listening.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** Local addresses of the listening TCP sockets on `port` ('127.0.0.1', '0.0.0.0', '::', ...). */
-function listeningAddresses(port: number): string[] {
-  const out: string[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.trim().split('\n').slice(1)) {
-      const [, local, , state] = line.trim().split(/\s+/);
-      const [hex, portHex] = (local ?? '').split(':');
-      if (state !== '0A' || Number.parseInt(portHex ?? '', 16) !== port || !hex) continue;
-      if (hex.length === 8) {
-        out.push(Buffer.from(hex, 'hex').reverse().join('.'));
-      } else {
-        out.push(/^0+$/.test(hex) ? '::' : hex === '00000000000000000000000001000000' ? '::1' : hex);
-      }
-    }
-  }
-  return out;
-}
 
 let sqs: SQSClient;
 let queueUrl: string;

@@ -86,6 +86,9 @@ beforeAll(async () => {
     CODEC_SERVER_PORT: await freePort(),
     PORT: await freePort(),
     METRICS_PORT: await freePort(),
+    WORKER_METRICS_PORT: await freePort(),
+    WORKER_METRICS_TEMPORAL_PORT: await freePort(),
+    API_METRICS_PORT: await freePort(),
     TEMPORAL_UI_PORT: await freePort(),
   };
   const env: NodeJS.ProcessEnv = {
@@ -215,9 +218,10 @@ describe('npm start: least privilege per process (issue 13, item 7)', () => {
 });
 
 describe('npm start: the processes run with what they were given', () => {
-  it('serves the API and the ingestion metrics, and no process exits', async () => {
+  it('serves the API and the metrics of worker, API and ingestion, and no process exits', async () => {
     const api = app('src/api/main.ts').environ;
     const ingest = app('src/ingest/main.ts').environ;
+    const worker = app('src/worker.ts').environ;
     const answers = async (url: string, headers: Record<string, string> = {}) => {
       for (;;) {
         if (/exited \(code/.test(output)) throw new Error(`a process exited:\n${output}`);
@@ -228,6 +232,9 @@ describe('npm start: the processes run with what they were given', () => {
     };
     await answers(`http://127.0.0.1:${api.get('PORT')}/healthz`);
     await answers(`http://127.0.0.1:${ingest.get('METRICS_PORT')}/metrics`);
+    await answers(`http://127.0.0.1:${api.get('API_METRICS_PORT')}/metrics`);
+    await answers(`http://127.0.0.1:${worker.get('WORKER_METRICS_PORT')}/metrics`);
+    await answers(`http://127.0.0.1:${worker.get('WORKER_METRICS_TEMPORAL_PORT')}/metrics`);
     expect(output).not.toMatch(/exited \(code/);
   });
 });

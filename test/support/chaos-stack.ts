@@ -207,6 +207,9 @@ export class ChaosStack {
       AWS_SQS_QUEUE_URL: this.queueUrl,
       ENCRYPTION_KEY: this.encryptionKey,
       LOG_LEVEL: 'info',
+      // Several workers run at once: none binds the default metrics ports.
+      WORKER_METRICS_PORT: '0',
+      WORKER_METRICS_TEMPORAL_PORT: '0',
       ...extra,
     };
   }

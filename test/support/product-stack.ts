@@ -59,6 +59,10 @@ export async function envFor(mode: Mode, taskQueue: string, extra: Record<string
     ENCRYPTION_KEY: TEST_API_ENCRYPTION_KEY,
     LOG_LEVEL: 'warn',
     PORT: '3000',
+    // No metrics endpoint unless a test asks: the defaults (9465-9467) are one machine-wide port each.
+    API_METRICS_PORT: '0',
+    WORKER_METRICS_PORT: '0',
+    WORKER_METRICS_TEMPORAL_PORT: '0',
     ...extra,
   } as Record<string, string | undefined>;
 }

@@ -12,10 +12,13 @@ import type { DataConverter } from '@temporalio/common';
 import {
   bundleWorkflowCode,
   type NativeConnection,
+  type WorkerOptions,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { Activities } from '../../src/activities/index.js';
 import { failureConverterPath } from '../../src/codec/data-converter.js';
+import { workflowInterceptorModules } from '../../src/worker/bundle.js';
+import type { WorkerMetrics } from '../../src/worker/metrics.js';
 import { createWorkers, type WorkerSet } from '../../src/worker/workers.js';
 import { workflowsPath } from '../../src/worker.js';
 import { uniqueTaskQueue } from './temporal.js';
@@ -32,6 +35,7 @@ export function workflowBundle(kind: 'plain' | 'encrypted-failures'): Promise<Wo
   if (!bundle) {
     bundle = bundleWorkflowCode({
       workflowsPath,
+      workflowInterceptorModules,
       ...(kind === 'encrypted-failures' ? { failureConverterPath } : {}),
       logger: quietLogger,
     });
@@ -49,6 +53,10 @@ export interface TestWorkerOptions {
   taskQueue?: string | undefined;
   /** Default: the product's workflows; tests of Temporal itself give test/support/workflows. */
   workflowsPath?: string | undefined;
+  /** The worker's metrics registry, as src/worker.ts gives it; none: the counts are dropped. */
+  metrics?: WorkerMetrics | undefined;
+  /** More options of the main worker (e.g. maxCachedWorkflows: 0, every activation a replay). */
+  workerOptions?: Partial<WorkerOptions> | undefined;
 }
 
 /** Creates the workers (not yet running): for tests that start and stop them around their steps. */
@@ -61,6 +69,8 @@ export async function createTestWorkers(
     taskQueue,
     activities: options.activities,
     dataConverter: options.dataConverter,
+    metrics: options.metrics,
+    ...(options.workerOptions ? { options: options.workerOptions } : {}),
     ...(options.workflowsPath
       ? { workflowsPath: options.workflowsPath }
       : { workflowBundle: await workflowBundle(options.dataConverter ? 'encrypted-failures' : 'plain') }),

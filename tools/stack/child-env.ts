@@ -62,6 +62,7 @@ export const CHILD_ENV_ALLOW_LIST: Readonly<Record<AppName, readonly string[]>> 
     'ENCRYPTION_KEYS_PREVIOUS',
     'ROTATION_*',
     'SOLAR_IOT_*',
+    'WORKER_METRICS_*',
   ],
   api: [...RUNTIME, ...IOT, 'TEMPORAL_*', 'AWS_*', 'DATABASE_URL', 'PORT', 'API_*', 'SOLAR_IOT_FAULTS'],
   ingest: [...RUNTIME, 'AWS_*', 'DATABASE_URL', 'INGEST_*', 'METRICS_*', 'SOLAR_IOT_FAULTS'],

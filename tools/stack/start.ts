@@ -72,7 +72,7 @@ const APP_PROCESSES: AppProcess[] = [
   {
     name: 'worker',
     entry: 'src/worker.ts',
-    where: 'task queue solar-iot',
+    where: `task queue solar-iot, metrics http://127.0.0.1:${process.env.WORKER_METRICS_PORT || 9465}/metrics (Temporal SDK :${process.env.WORKER_METRICS_TEMPORAL_PORT || 9466})`,
     stopTimeoutMs: 60_000,
     faultable: true,
   },
@@ -84,7 +84,7 @@ const APP_PROCESSES: AppProcess[] = [
   {
     name: 'api',
     entry: 'src/api/main.ts',
-    where: `http://localhost:${process.env.PORT || 3000} (HTTP API)`,
+    where: `http://localhost:${process.env.PORT || 3000} (HTTP API), metrics http://127.0.0.1:${process.env.API_METRICS_PORT || 9467}/metrics`,
     faultable: true,
   },
   {

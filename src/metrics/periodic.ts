@@ -1,5 +1,5 @@
 /**
- * A task run at start and then every `everyMs` (the partition maintainer, the silent-plants count):
+ * A task run at start and then every `everyMs` (the partition maintainer, the gauges counted from PostgreSQL):
  * never two runs at once, the timer keeps no process alive, and stop() waits for a run in progress.
  * The task handles its own errors (logs them): the next run is the retry.
  */
