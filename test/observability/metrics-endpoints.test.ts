@@ -10,11 +10,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { freePort, ManagedProcess } from '../../tools/stack/processes.js';
 import { waitFor } from '../support/ingest.js';
 import { listeningAddresses } from '../support/listening.js';
 import { envFor } from '../support/product-stack.js';
-import { type Sample, sampleValue, scrape } from '../support/prometheus-text.js';
+import { metricNames, type Sample, sampleValue, scrape } from '../support/prometheus-text.js';
+import { dashboardExpressions, metricsOfExpression, ruleExpressions } from '../support/promql-names.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -155,5 +157,30 @@ describe('metrics of a worker and an API after one provision', () => {
       }),
     ).toBeGreaterThanOrEqual(1);
     expect(text).not.toMatch(/route="\/plants\/[0-9a-f-]{36}"/);
+  });
+});
+
+describe('the dashboard and the alert rules use only metrics that exist', () => {
+  it('finds every metric of deploy/grafana and deploy/prometheus among what the processes export', async () => {
+    const ingest = new IngestMetrics({ defaultMetrics: true });
+    const exported = new Set([
+      ...metricNames(scraped.worker.text),
+      ...metricNames(scraped.temporal.text),
+      ...metricNames(scraped.api.text),
+      ...metricNames(await ingest.registry.metrics()),
+      // Written by Prometheus itself for every target.
+      'up',
+    ]);
+    const expressions = [
+      ...(await dashboardExpressions(join(ROOT, 'deploy/grafana/solar-iot.json'))),
+      ...(await ruleExpressions(join(ROOT, 'deploy/prometheus/alerts.yml'))),
+    ];
+    expect(expressions.length).toBeGreaterThan(10);
+    const missing = expressions.flatMap(({ where, expr }) =>
+      metricsOfExpression(expr)
+        .filter((name) => !exported.has(name))
+        .map((name) => `${name} (${where})`),
+    );
+    expect(missing).toEqual([]);
   });
 });

@@ -33,9 +33,23 @@ export function sampleValue(samples: Sample[], name: string, labels: Record<stri
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-/** The metric names of the samples, as Prometheus stores them. */
+/**
+ * The metric names an endpoint exports, as Prometheus stores them: those of its samples, and
+ * those its `# TYPE` lines declare (a labelled counter nothing has counted yet has no sample but
+ * is exported; a histogram is stored as _bucket, _sum and _count).
+ */
 export function metricNames(text: string): Set<string> {
-  return new Set(parseSamples(text).map((s) => s.name));
+  const names = new Set(parseSamples(text).map((s) => s.name));
+  for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    const suffixes =
+      type === 'histogram'
+        ? ['_bucket', '_sum', '_count']
+        : type === 'summary'
+          ? ['', '_sum', '_count']
+          : [''];
+    for (const suffix of suffixes) names.add(`${name}${suffix}`);
+  }
+  return names;
 }
 
 /** GET `url` and its samples; throws on anything but 200. */
