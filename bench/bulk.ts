@@ -12,7 +12,7 @@
  * BENCH_WORKER_PROCESSES=N (default 1): with N > 1 the worker set runs in N child processes
  * (bench/fleet/worker.ts; same task queue, quotas and utilization, each with its own StartPacer,
  * as a production fleet) and the quotas are account-wide: every process sends its AWS calls
- * through one proxy in front of moto (bench/fleet/quota-proxy.ts) whose token buckets they all
+ * through one proxy in front of moto (tools/faults/quota-proxy.ts) whose token buckets they all
  * share, instead of the in-process fault layer. BENCH_QUOTA_PROXY=1 takes that path with N = 1
  * too (one child process behind the proxy), for comparison.
  */
@@ -26,7 +26,7 @@ import { buildWorkflowBundle } from '../src/worker/bundle.js';
 import { createWorkers } from '../src/worker/workers.js';
 import type { BackfillResult } from '../src/workflows/backfill-contract.js';
 import { type FleetResult, startFleet } from './fleet/fleet.js';
-import { type QuotaProxy, startQuotaProxy } from './fleet/quota-proxy.js';
+import { type QuotaProxy, startQuotaProxy } from '../tools/faults/quota-proxy.js';
 import {
   cpuReport,
   cpuSnapshot,
@@ -189,7 +189,7 @@ async function main() {
     const proxyStats = proxy?.snapshot();
     const fleetNotes = proxyStats
       ? [
-          `${PROCESSES} worker process${PROCESSES === 1 ? '' : 'es'} (pids ${fleetResults.map((f) => f.pid).join(', ')}), each running createWorkers() with its own StartPacer; every AWS call went through one quota proxy (bench/fleet/quota-proxy.ts) whose token buckets (one second of quota, full at the start) all processes share. CPU by worker process: ${fleetResults.map((f) => `${f.cpuSeconds.toFixed(1)} s`).join(', ')} (${(fleetResults.reduce((a, f) => a + f.cpuSeconds, 0) / Math.max(1, result?.done ?? 0)).toFixed(3)} CPU-s a plant together); the bench process (Temporal client + quota proxy) ${benchCpu.toFixed(1)} s.`,
+          `${PROCESSES} worker process${PROCESSES === 1 ? '' : 'es'} (pids ${fleetResults.map((f) => f.pid).join(', ')}), each running createWorkers() with its own StartPacer; every AWS call went through one quota proxy (tools/faults/quota-proxy.ts) whose token buckets (one second of quota, full at the start) all processes share. CPU by worker process: ${fleetResults.map((f) => `${f.cpuSeconds.toFixed(1)} s`).join(', ')} (${(fleetResults.reduce((a, f) => a + f.cpuSeconds, 0) / Math.max(1, result?.done ?? 0)).toFixed(3)} CPU-s a plant together); the bench process (Temporal client + quota proxy) ${benchCpu.toFixed(1)} s.`,
           `Most calls of one operation that reached the proxy within any 1 s (refused ones included; bucket = one second of quota): ${Object.entries(proxyStats.peakPerSecond)
             .filter(([op]) => op in AWS_IOT_QUOTAS)
             .map(([op, n]) => `${op} ${n} (quota ${(AWS_IOT_QUOTAS[op] ?? 0) * SCALE})`)

@@ -18,7 +18,7 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { startQuotaProxy } from './quota-proxy.js';
+import { startQuotaProxy } from '../../tools/faults/quota-proxy.js';
 
 const seen: string[] = [];
 const stub = createServer((req, res) => {

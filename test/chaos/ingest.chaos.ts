@@ -9,9 +9,7 @@
  * out (each one re-counts the queue's attributes), so a backlog of 1500 costs minutes where 200
  * costs seconds. Sending goes on while the database is down, until the backlog is reached.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,10 +19,9 @@ import {
   TelemetrySimulator,
 } from '../../src/ingest/simulator.js';
 import { MOTO_CREDENTIALS } from '../../tools/stack/components.js';
-import { freePort, ManagedProcess } from '../../tools/stack/processes.js';
+import { IngestProcess, metric, queueDepth, scrape } from '../support/chaos-ingest.js';
 import { ChaosStack, waitFor } from '../support/chaos-stack.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MESSAGES = Number(process.env.CHAOS_INGEST_MESSAGES ?? 1500);
 /** Most messages in the queue at once (see the top of this file). */
 const BACKLOG = Number(process.env.CHAOS_INGEST_BACKLOG ?? 200);
@@ -44,38 +41,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function queueDepth(queueUrl: string): Promise<number> {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
-}
-
 async function count(sql: string, params: unknown[]): Promise<number> {
   const { rows } = await stack.database.pool.query<{ n: string }>(sql, params);
   return Number(rows[0]?.n ?? 0);
-}
-
-/** The consumer's Prometheus text, and the sum of one metric's series (optionally one label value). */
-async function scrape(port: number): Promise<string> {
-  return fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) =>
-    r.text(),
-  );
-}
-function metric(text: string, name: string, label = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || !/^[a-z_]+(\{[^}]*\})? /.test(line)) continue;
-    const [series, value] = line.split(' ');
-    if (series?.replace(/\{.*/, '') === name && series.includes(label)) sum += Number(value);
-  }
-  return sum;
 }
 
 /** Sends `messages` in waves, never more than BACKLOG in the queue; `sent` counts what SQS took. */
@@ -98,7 +66,7 @@ class Producer {
 
   private async run(): Promise<void> {
     while (this.sent < this.messages.length && !this.stopped) {
-      const room = BACKLOG - (await queueDepth(stack.queueUrl));
+      const room = BACKLOG - (await queueDepth(sqs, stack.queueUrl));
       if (room < 10) {
         await sleep(200);
         continue;
@@ -130,21 +98,12 @@ describe('PostgreSQL crash mid-ingestion', () => {
       start: new Date(Date.now() - 24 * 3_600_000),
     });
     const messages = Array.from({ length: MESSAGES }, () => sim.next());
-    const metricsPort = await freePort();
-    const consumer = ManagedProcess.start({
-      name: 'ingest',
-      command: join(ROOT, 'node_modules', '.bin', 'tsx'),
-      args: ['src/ingest/main.ts'],
-      cwd: ROOT,
-      env: stack.env({
-        METRICS_PORT: String(metricsPort),
-        INGEST_WAIT_SECONDS: '1',
-        INGEST_VISIBILITY_SECONDS: '20',
-        INGEST_BATCH_MESSAGES: '100',
-      }),
-      output: join(stack.workDir, 'ingest.log'),
-      stopTimeoutMs: 60_000,
+    const consumer = await IngestProcess.start(stack, 'ingest', {
+      INGEST_WAIT_SECONDS: '1',
+      INGEST_VISIBILITY_SECONDS: '20',
+      INGEST_BATCH_MESSAGES: '100',
     });
+    const metricsPort = consumer.metricsPort;
     const producer = new Producer(messages);
     try {
       // The crash: once CRASH_AT of the readings are committed, while the consumer holds messages
@@ -174,7 +133,7 @@ describe('PostgreSQL crash mid-ingestion', () => {
       expect(producer.sent).toBe(messages.length);
       await waitFor(
         'the queue to drain',
-        async () => (await queueDepth(stack.queueUrl)) === 0,
+        async () => (await queueDepth(sqs, stack.queueUrl)) === 0,
         240_000,
         500,
       ).catch(async (error: Error) => {

@@ -176,7 +176,7 @@ export class ChaosStack {
     const stack = new ChaosStack(name, workDir, tools, postgres, moto, temporal);
     stack.temporalPort = temporalPort;
     await migrateDatabase(postgres.url);
-    stack.database = createDb(postgres.url, { max: 4 });
+    stack.database = createDb(postgres.url, { max: 4, applicationName: 'chaos-test' });
     stack.iot = new IoTClient({
       endpoint: moto.endpoint,
       region: 'us-east-1',
@@ -234,14 +234,18 @@ export class ChaosStack {
     });
     const worker = new WorkerProcess(proc, logFile, faultReport);
     this.workers.push(worker);
-    await waitFor(
-      `worker ${n} to poll (log ${logFile})`,
-      () => {
-        if (!proc.running) throw new Error(`worker exited during start-up: ${worker.log().slice(-2000)}`);
-        return worker.log().includes('"worker polling"');
-      },
-      180_000,
-    );
+    const exited = proc.exited.then(() => {
+      throw new Error(`worker ${n} exited during start-up: ${worker.log().slice(-2000)}`);
+    });
+    await Promise.race([
+      waitFor(
+        `worker ${n} to poll (log ${logFile})`,
+        () => worker.log().includes('"worker polling"'),
+        180_000,
+      ),
+      exited,
+    ]);
+    exited.catch(() => undefined);
     return worker;
   }
 

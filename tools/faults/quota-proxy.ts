@@ -13,11 +13,19 @@
  * service) is forwarded untouched, bodies streamed both ways. Counts calls and refusals per
  * operation in the shape of the fault layer's `FaultStats`.
  */
+
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createRequire } from 'node:module';
-import { Agent, type IncomingMessage, type Server, type ServerResponse, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FaultStats } from '../../tools/faults/index.js';
-import { TokenBucket } from '../../tools/faults/index.js';
+import type { FaultStats } from './injector.js';
+import { TokenBucket } from './token-bucket.js';
 
 /**
  * The quota-bound operations, as @aws-sdk/client-iot serializes them (the `http` trait of each
@@ -109,6 +117,8 @@ export interface QuotaProxy {
     peakPerSecond: Record<string, number>;
     /** Seconds since the proxy started at which each call was refused, by operation. */
     refusedAt: Record<string, number[]>;
+    /** Seconds since the proxy started at which each quota-bound call arrived, by operation. */
+    arrivedAt: Record<string, number[]>;
   };
   close(): Promise<void>;
 }
@@ -129,6 +139,7 @@ export async function startQuotaProxy(opts: QuotaProxyOptions): Promise<QuotaPro
   const recent = new Map<string, number[]>();
   const peak: Record<string, number> = {};
   const refusedAt: Record<string, number[]> = {};
+  const arrivedAt: Record<string, number[]> = {};
   const started = performance.now();
   let requestIds = 0;
 
@@ -139,6 +150,10 @@ export async function startQuotaProxy(opts: QuotaProxyOptions): Promise<QuotaPro
     times.push(now);
     while ((times[0] ?? now) <= now - 1000) times.shift();
     peak[op] = Math.max(peak[op] ?? 0, times.length);
+    if (!buckets.has(op)) return;
+    const arrived = arrivedAt[op] ?? [];
+    arrivedAt[op] = arrived;
+    arrived.push(Math.round(now - started) / 1000);
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
@@ -182,7 +197,9 @@ export async function startQuotaProxy(opts: QuotaProxyOptions): Promise<QuotaPro
       stats.injected[operation] = byKind;
       byKind.quota = (byKind.quota ?? 0) + 1;
       stats.totals.quota += 1;
-      (refusedAt[operation] ??= []).push(Math.round(performance.now() - started) / 1000);
+      const refused = refusedAt[operation] ?? [];
+      refusedAt[operation] = refused;
+      refused.push(Math.round(performance.now() - started) / 1000);
       // Read the body away so the client's keep-alive connection stays usable, then answer.
       req.resume();
       req.on('end', () => {
@@ -212,6 +229,7 @@ export async function startQuotaProxy(opts: QuotaProxyOptions): Promise<QuotaPro
       other: { ...other },
       peakPerSecond: { ...peak },
       refusedAt: JSON.parse(JSON.stringify(refusedAt)) as Record<string, number[]>,
+      arrivedAt: JSON.parse(JSON.stringify(arrivedAt)) as Record<string, number[]>,
     }),
     async close() {
       server.closeAllConnections();
