@@ -30,7 +30,7 @@ import { excludeRunningOperations } from './operations.js';
 import { judgeCertificates, judgePolicies, judgeRules, judgeStoredKeys, judgeThings } from './orphans.js';
 import { orderPlan } from './plan.js';
 import { isLive, readSnapshot, type Snapshot } from './snapshot.js';
-import type { DriftReport, RemovalGroup, ReportWithPlan } from './types.js';
+import type { DriftReport, ReportWithPlan } from './types.js';
 
 /** Lists in a report stop here (counts stay exact); keeps workflow payloads far below 2 MB. */
 export const MAX_LISTED = 500;
