@@ -13,7 +13,12 @@
  *   a report must not be refused because the app wrote meanwhile (its delta follows anyway);
  * - acts on a document only if its version is newer than the last it saw ("a client can decide
  *   not to act on a received message if the message has a lower version", device-shadow-document),
- *   so a delta overtaken by a newer `get` answer is not applied twice, or over a newer value.
+ *   so a delta overtaken by a newer `get` answer is not applied twice, or over a newer value;
+ *   "the last it saw" starts over at each connect, whose `get` answer is the current document
+ *   (a refused report left its delta there at the same version; a shadow deleted more than 48
+ *   hours ago starts over at version 0, device-shadow-data-flow);
+ * - a report refused for a reason that passes (429 throttling, 5xx) is made again from a fresh
+ *   `get`, after a pause that doubles up to a minute; any other refusal waits for the next connect.
  *
  * What "apply" means for a datalogger (writing an inverter's power limit register) is out of the
  * simulator's scope: it keeps the values and reports them, which is what the cloud side sees.
@@ -33,6 +38,11 @@ export interface ShadowStats {
   shadowRejected: number;
 }
 
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 60_000;
+/** Refusals that may pass on their own (device-shadow-error-messages: 429 throttling, 500, 503). */
+const retryable = (code: unknown) => code === 429 || (typeof code === 'number' && code >= 500);
+
 const ANSWERS = ['get/accepted', 'get/rejected', 'update/accepted', 'update/rejected', 'update/delta'];
 
 export class DeviceShadow {
@@ -42,6 +52,9 @@ export class DeviceShadow {
   private sequence = 0;
   private readonly tokenPrefix = `sim-${randomBytes(4).toString('hex')}-`;
   private readonly prefix: string;
+  /** Pause before the next retry of a refused report (doubles, reset by an accepted one). */
+  private retryMs = RETRY_FIRST_MS;
+  private retry: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly client: MqttClient,
@@ -66,6 +79,7 @@ export class DeviceShadow {
     client.on('message', (topic, payload) => shadow.onMessage(topic, payload));
     await shadow.sync();
     // Registered after the first connection: runs on each reconnection.
+    client.on('close', () => shadow.cancelRetry());
     client.on('connect', () => {
       shadow.sync().catch((error: unknown) => log(`shadow: ${(error as Error).message}`));
     });
@@ -88,7 +102,18 @@ export class DeviceShadow {
           "the device's IoT policy does not grant them (one written before solar-iot granted shadow topics?)",
       );
     }
+    this.reread();
+  }
+
+  /** Asks for the current document and acts on its delta, whatever version was seen before. */
+  private reread(): void {
+    this.version = 0;
     this.request('get', {});
+  }
+
+  private cancelRetry(): void {
+    clearTimeout(this.retry);
+    this.retry = undefined;
   }
 
   private request(op: 'get' | 'update', body: State): void {
@@ -126,6 +151,7 @@ export class DeviceShadow {
         if (!this.ours(doc)) return;
         this.version = Math.max(this.version, version);
         this.stats.shadowReports++;
+        this.retryMs = RETRY_FIRST_MS;
         return;
       case 'get/rejected':
       case 'update/rejected':
@@ -134,6 +160,14 @@ export class DeviceShadow {
         if (!this.ours(doc)) return;
         this.stats.shadowRejected++;
         this.log(`shadow: ${answer}: ${String(doc.code)} ${String(doc.message)}`);
+        if (answer === 'update/rejected' && retryable(doc.code) && !this.retry) {
+          this.retry = setTimeout(() => {
+            this.retry = undefined;
+            if (this.client.connected) this.reread();
+          }, this.retryMs);
+          this.retry.unref();
+          this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+        }
     }
   }
 

@@ -97,6 +97,11 @@ function documentOf(doc: Json): Json {
 export class ShadowService {
   /** Every answer published, in order. */
   readonly published: { topic: string; payload: Json }[] = [];
+  /**
+   * Fault injection: the next MQTT updates are refused with this error instead of being applied,
+   * as AWS does under load (429 "Too Many Requests", 500 "Internal service failure").
+   */
+  private failures: { code: number; message: string }[] = [];
   private readonly queues = new Map<string, Promise<unknown>>();
   private broker: TlsBroker | undefined;
 
@@ -136,6 +141,11 @@ export class ShadowService {
         });
       });
     return this;
+  }
+
+  /** Refuses the next `count` updates over MQTT with `code` (fault injection). */
+  failNextUpdates(count: number, code: number, message: string): void {
+    for (let i = 0; i < count; i++) this.failures.push({ code, message });
   }
 
   async close(): Promise<void> {
@@ -245,6 +255,8 @@ export class ShadowService {
       if (op === 'delete') return await this.delete(shadow, req);
       const invalid = invalidUpdate(req);
       if (invalid) return await reject(400, invalid);
+      const failure = this.failures.shift();
+      if (failure) return await reject(failure.code, failure.message);
       await this.update(shadow, req, async (previous) => {
         // moto checks the version only of a shadow that exists (and fails with a 500 otherwise).
         if (req.version !== undefined && previous?.version !== req.version)
