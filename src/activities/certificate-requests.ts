@@ -14,7 +14,8 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { certificates } from '../db/schema.js';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
-import { csrFor, generateDeviceKey } from '../iot/device-keys.js';
+import { CsrRejectedError, checkDeviceCsr } from '../iot/device-csr.js';
+import { csrFor, generateDeviceKey, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
 import { thingNameFor } from '../iot/naming.js';
 import type { CertificateRef } from '../workflows/activity-contracts/certificates.js';
 import type { ActivityDeps } from './deps.js';
@@ -118,7 +119,12 @@ export async function createFromCsr(
   const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
 
   if (row.submittedAt) {
-    const lost = await findIssuedCertificate(deps, requestId, row.submittedAt, privateKeyPem);
+    const lost = await findIssuedCertificate(
+      deps,
+      requestId,
+      row.submittedAt,
+      publicKeyFingerprintOfKey(privateKeyPem),
+    );
     if (lost) return claimIssued(deps, requestId, lost);
   }
 
@@ -126,6 +132,63 @@ export async function createFromCsr(
   await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
   const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
     iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr, setAsActive: true })),
+  );
+  if (!issued.certificateId || !issued.certificateArn) {
+    throw ApplicationFailure.retryable(
+      'CreateCertificateFromCsr answered without a certificate id',
+      'IncompleteResponse',
+    );
+  }
+  return claimIssued(deps, requestId, {
+    certificateId: issued.certificateId,
+    certificateArn: issued.certificateArn,
+    certificatePem: issued.certificatePem,
+  });
+}
+
+/**
+ * Certificate mode device-csr: the device made its key and sent this CSR. Checked again here (a
+ * CSR can reach the workflow past the service's check), then certified by AWS. The request's row
+ * records the submission and the certificate, never a key; a retry after a lost answer finds the
+ * certificate by the CSR's public key, as createFromCsr does by the stored key's.
+ */
+export async function createFromDeviceCsr(
+  deps: CertificateDeps,
+  plantId: string,
+  requestId: string,
+  csrPem: string,
+): Promise<CertificateRef> {
+  const { iot, db } = deps;
+  let row = await storedRow(db, requestId);
+  if (row?.certificateId && row.certificateArn)
+    return { certificateId: row.certificateId, certificateArn: row.certificateArn };
+  let csr: Awaited<ReturnType<typeof checkDeviceCsr>>;
+  try {
+    csr = await checkDeviceCsr(csrPem, thingNameFor(plantId));
+  } catch (error) {
+    if (error instanceof CsrRejectedError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidCsr');
+    throw error;
+  }
+  if (!row) {
+    await db
+      .insert(certificates)
+      .values({ requestId, plantId, encryptedPrivateKey: null })
+      .onConflictDoNothing({ target: certificates.requestId });
+    row = await storedRow(db, requestId);
+  }
+  if (!row || row.destroyedAt) {
+    throw ApplicationFailure.nonRetryable(
+      `Certificate request ${requestId} was released while it was being created`,
+      'CertificateReleased',
+    );
+  }
+  if (row.submittedAt) {
+    const lost = await findIssuedCertificate(deps, requestId, row.submittedAt, csr.publicKey);
+    if (lost) return claimIssued(deps, requestId, lost);
+  }
+  await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
+  const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
+    iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr.pem, setAsActive: true })),
   );
   if (!issued.certificateId || !issued.certificateArn) {
     throw ApplicationFailure.retryable(

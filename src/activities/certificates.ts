@@ -2,8 +2,16 @@ import { DeleteCertificateCommand, UpdateCertificateCommand } from '@aws-sdk/cli
 import { and, eq, isNull } from 'drizzle-orm';
 import { certificates } from '../db/schema.js';
 import { awsDelete, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
+import { publicKeyOfCsr } from '../iot/device-csr.js';
+import { publicKeyFingerprintOfKey } from '../iot/device-keys.js';
 import type { CertificateActivities, CertificateRef } from '../workflows/activity-contracts/certificates.js';
-import { claimIssued, createFromCsr, createWithAwsKeys, storedRow } from './certificate-requests.js';
+import {
+  claimIssued,
+  createFromCsr,
+  createFromDeviceCsr,
+  createWithAwsKeys,
+  storedRow,
+} from './certificate-requests.js';
 import type { ActivityDeps } from './deps.js';
 import { findIssuedCertificate } from './lost-certificate.js';
 
@@ -24,19 +32,39 @@ export function certificateActivities(
         : createFromCsr(deps, plantId, requestId);
     },
 
+    async createCertificateFromDeviceCsr({
+      plantId,
+      requestId,
+      csrPem,
+    }: {
+      plantId: string;
+      requestId: string;
+      csrPem: string;
+    }): Promise<CertificateRef> {
+      return createFromDeviceCsr(deps, plantId, requestId, csrPem);
+    },
+
     /** The certificate a request produced, if any, including one whose creation answer was lost. */
-    async findCertificate({ requestId }: { requestId: string }): Promise<CertificateRef | null> {
+    async findCertificate({
+      requestId,
+      csrPem,
+    }: {
+      requestId: string;
+      csrPem?: string;
+    }): Promise<CertificateRef | null> {
       const row = await storedRow(db, requestId);
       if (!row) return null;
       if (row.certificateId && row.certificateArn)
         return { certificateId: row.certificateId, certificateArn: row.certificateArn };
-      if (!row.submittedAt || !row.encryptedPrivateKey) return null;
-      const lost = await findIssuedCertificate(
-        deps,
-        requestId,
-        row.submittedAt,
-        await vault.decrypt(row.encryptedPrivateKey),
-      );
+      if (!row.submittedAt) return null;
+      // The public key the lost certificate carries: the stored key's, or the device CSR's.
+      const publicKey = row.encryptedPrivateKey
+        ? publicKeyFingerprintOfKey(await vault.decrypt(row.encryptedPrivateKey))
+        : csrPem
+          ? publicKeyOfCsr(csrPem)
+          : null;
+      if (!publicKey) return null;
+      const lost = await findIssuedCertificate(deps, requestId, row.submittedAt, publicKey);
       if (!lost) return null;
       return claimIssued(deps, requestId, lost);
     },

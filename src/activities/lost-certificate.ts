@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import { inArray } from 'drizzle-orm';
 import { certificates } from '../db/schema.js';
 import { isRetryableAwsError, toActivityFailure } from '../iot/aws-errors.js';
-import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
+import { publicKeyFingerprintOfCertificate } from '../iot/device-keys.js';
 import type { CertificateRef } from '../workflows/activity-contracts/certificates.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -66,8 +66,9 @@ export function requestMarker(requestId: string): string {
 
 /**
  * CreateCertificateFromCsr is not idempotent: if AWS issued a certificate but the answer was
- * lost, a retry must find it rather than mint a second one. Issued certificates carry our
- * public key (real AWS) or our CSR subject (moto), and are younger than our submission.
+ * lost, a retry must find it rather than mint a second one. Issued certificates carry the CSR's
+ * public key (`publicKey`, base64 DER SubjectPublicKeyInfo: real AWS) or our CSR subject (moto),
+ * and are younger than our submission.
  *
  * Candidates are narrowed before any DescribeCertificate: created after our submission (less
  * the clock skew), and not already recorded for another request (one CSR, one certificate).
@@ -78,10 +79,9 @@ export async function findIssuedCertificate(
   { iot, db }: Pick<ActivityDeps, 'iot' | 'db'>,
   requestId: string,
   submittedAt: Date,
-  privateKeyPem: string,
+  publicKey: string,
 ): Promise<IssuedCertificate | undefined> {
   const since = submittedAt.getTime() - LOST_CERTIFICATE_SKEW_MS;
-  const publicKey = publicKeyFingerprintOfKey(privateKeyPem);
   const marker = requestMarker(requestId);
   let pageMarker: string | undefined;
   do {

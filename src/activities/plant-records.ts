@@ -60,6 +60,16 @@ export function plantRecordActivities({ db }: Pick<ActivityDeps, 'db'>): PlantRe
       return null;
     },
 
+    async recordCsrWait({
+      plantId,
+      iotStatus,
+    }: {
+      plantId: string;
+      iotStatus: 'awaiting-csr' | 'provisioning';
+    }) {
+      await setStatus(plantId, iotStatus);
+    },
+
     async recordProvisioned({ plantId, resources }: { plantId: string; resources: PlantIotResources }) {
       await setStatus(plantId, 'active', {
         thingName: resources.thingName,

@@ -23,9 +23,20 @@ export function rotationActivities({ db }: Pick<ActivityDeps, 'db'>): RotationAc
         );
       }
       const [row] = await db
-        .select({ requestId: certificates.requestId })
+        .select({
+          requestId: certificates.requestId,
+          encryptedPrivateKey: certificates.encryptedPrivateKey,
+          destroyedAt: certificates.destroyedAt,
+        })
         .from(certificates)
         .where(eq(certificates.certificateId, plant.certificateId));
+      if (row && !row.encryptedPrivateKey && !row.destroyedAt) {
+        // Certificate mode device-csr: a rotation here would make the new key on our side.
+        throw ApplicationFailure.nonRetryable(
+          `Plant ${plantId}'s key is held by its device (certificate mode device-csr); a rotation would make a new key here. Provision it again (deprovision, then provision with certificateMode device-csr) so the device sends a new CSR`,
+          'DeviceHeldKey',
+        );
+      }
       return {
         thingName: plant.thingName,
         policyName: plant.policyName,

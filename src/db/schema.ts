@@ -18,6 +18,7 @@ export const IOT_STATUSES = [
   'disabled', // IoT switched off (graceful degradation); backfill provisions it later
   'pending',
   'provisioning',
+  'awaiting-csr', // certificate mode device-csr: thing made, waiting for the device's CSR
   'active',
   'failed',
   'deprovisioning',
@@ -50,7 +51,9 @@ export const CERTIFICATE_STATUSES = ['key-created', 'active', 'inactive', 'destr
 export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
 
 /**
- * One row per private key we generated (or received from CreateKeysAndCertificate).
+ * One row per private key we generated (or received from CreateKeysAndCertificate), or per CSR a
+ * device sent (certificate mode device-csr): that row never holds a key, so a row with no key that
+ * is not destroyed is a certificate whose key only its device has.
  * `requestId` is chosen by the workflow (derived from its run), so an activity retry finds
  * and reuses the key it stored before instead of minting a second certificate.
  */

@@ -82,6 +82,11 @@ export function createMockActivities({ db, temporal }: MockActivityDeps): Activi
       const { certificateId, certificateArn } = resources(plantId);
       return { certificateId, certificateArn };
     },
+    // Certificate mode device-csr: the service checked the CSR; mock mode certifies nothing.
+    async createCertificateFromDeviceCsr({ plantId }) {
+      const { certificateId, certificateArn } = resources(plantId);
+      return { certificateId, certificateArn };
+    },
     // No certificate rows are stored in mock mode, so there is never one to find or release.
     async findCertificate() {
       return null;

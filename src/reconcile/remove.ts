@@ -36,7 +36,7 @@ export async function confirmRemoval(
       reason: `plant status changed from ${group.plantStatus} to ${status} since the report`,
     };
   }
-  if (status === 'provisioning' || status === 'deprovisioning')
+  if (status === 'provisioning' || status === 'awaiting-csr' || status === 'deprovisioning')
     return { confirmed: false, reason: `plant is ${status}` };
   const running = await runningOperation(deps.temporal, group.plantId);
   if (running) return { confirmed: false, reason: `workflow ${running} is running` };

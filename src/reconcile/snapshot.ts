@@ -51,7 +51,7 @@ export interface Snapshot {
   principalsOfThing: ReadonlyMap<string, readonly string[]>;
 }
 
-const BUSY: readonly IotStatus[] = ['provisioning', 'deprovisioning'];
+const BUSY: readonly IotStatus[] = ['provisioning', 'awaiting-csr', 'deprovisioning'];
 
 export async function readSnapshot(
   aws: IotReader,

@@ -4,15 +4,49 @@
  * holds only types and Temporal definitions (no Node APIs).
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { IotStatus } from '../db/schema.js';
 
 export const TASK_QUEUE = 'solar-iot';
 
+/**
+ * Where a plant's key is made. `server` (the default): here, as CERTIFICATE_MODE says, stored
+ * encrypted for the installer's bundle. `device-csr`: on the device, which sends only a CSR
+ * (submitCsrUpdate); no key of the plant is ever seen or stored here.
+ */
+export const PLANT_CERTIFICATE_MODES = ['server', 'device-csr'] as const;
+export type PlantCertificateMode = (typeof PLANT_CERTIFICATE_MODES)[number];
+
+/** How long a device-csr provision waits for its CSR unless told otherwise, and the bounds. */
+export const DEFAULT_CSR_TIMEOUT_MS = 7 * 86_400_000;
+export const MIN_CSR_TIMEOUT_MS = 1_000;
+export const MAX_CSR_TIMEOUT_MS = 365 * 86_400_000;
+
 export interface ProvisionPlantInput {
   plantId: string;
   plantName: string;
+  /** Absent: `server`. Runs started before the option existed have none. */
+  certificateMode?: PlantCertificateMode;
+  /** device-csr only: how long to wait for the CSR before rolling back (default 7 days). */
+  csrTimeoutMs?: number;
 }
+
+/** What the device (or the installer's app) sends: a PKCS#10 CSR in PEM, never a key. */
+export interface SubmitCsrInput {
+  csrPem: string;
+}
+
+export interface CsrAccepted {
+  plantId: string;
+  thingName: string;
+}
+
+/**
+ * The CSR of a device-csr provision. Refused by the workflow (WorkflowUpdateFailedError, failure
+ * type CsrNotExpected or CsrAlreadyAccepted) unless the provision waits for one and has none yet;
+ * accepted, the provision goes on with it.
+ */
+export const submitCsrUpdate = defineUpdate<CsrAccepted, [SubmitCsrInput]>('submitCsr');
 
 export interface DeprovisionPlantInput {
   plantId: string;

@@ -3,32 +3,35 @@ import { thingNameFor } from '../iot/naming.js';
 import { coordinationSteps, createSteps, localCreateSteps, removeSteps } from './activity-options.js';
 import { cancelledFailure, cancelRequestedMeanwhile } from './cancellation.js';
 import type { PlantIotResources, ProvisionPlantInput } from './contract.js';
+import { CsrInbox, plantCertificate } from './device-csr.js';
 import { Progress } from './progress.js';
-import { releaseCertificate } from './release-certificate.js';
 import { Saga } from './saga.js';
 import { validProvisionInput } from './validation.js';
 
 /**
  * Gives a plant its AWS IoT identity: thing, certificate, policy, attachments, telemetry rule,
  * then records it in PostgreSQL. Any failure, or a cancellation by a deprovision, rolls back
- * everything created so far; what the rollback cannot remove is named in the failure.
+ * everything created so far; what the rollback cannot remove is named in the failure. In
+ * certificate mode device-csr the certificate comes from the CSR the device sends (device-csr.ts).
  */
 export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantIotResources> {
-  const { plantId, plantName } = validProvisionInput(input);
+  const { plantId, plantName, certificateMode, csrTimeoutMs } = validProvisionInput(input);
   const progress = new Progress('provision', plantId, 'provisioning');
+  const thingName = thingNameFor(plantId);
+  const inbox = new CsrInbox(plantId, thingName, certificateMode === 'device-csr');
 
   await progress.step('wait-for-deprovision', () => coordinationSteps.waitForDeprovisioning({ plantId }));
   const existing = await progress.step('record-start', () =>
     createSteps.beginProvisioning({ plantId, plantName }),
   );
   if (existing) {
+    inbox.close(`plant ${plantId} is active already`);
     const endpoint = await progress.step('describe-endpoint', () => createSteps.getDataEndpoint());
     progress.resources(existing);
     progress.status('active');
     return { ...existing, endpoint };
   }
 
-  const thingName = thingNameFor(plantId);
   // The certificate's key is stored under this id: activity retries reuse it, a new run makes a new one.
   const requestId = `${workflowInfo().workflowId}/${workflowInfo().runId}`;
   const saga = new Saga();
@@ -43,12 +46,16 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     const thing = await progress.step('create-thing', () => createSteps.createThing({ plantId }));
     progress.resources(thing);
 
-    saga.add(`certificate of request ${requestId}`, () =>
-      releaseCertificate({ requestId, thingName, policyName }),
-    );
-    const certificate = await progress.step('create-certificate', () =>
-      createSteps.createCertificate({ plantId, requestId }),
-    );
+    const certificate = await plantCertificate({
+      progress,
+      saga,
+      inbox,
+      plantId,
+      requestId,
+      thingName,
+      policyName,
+      csrTimeoutMs,
+    });
     progress.resources(certificate);
     const { certificateArn } = certificate;
 
@@ -91,6 +98,7 @@ export async function provisionPlant(input: ProvisionPlantInput): Promise<PlantI
     return resources;
   } catch (error) {
     const reason = progress.failed(error);
+    inbox.close(`its provision ended: ${reason}`);
     progress.status('failed');
     const leftovers = await saga.compensate();
     const cancelled = isCancellation(error) || cancelRequestedMeanwhile();

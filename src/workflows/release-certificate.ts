@@ -10,12 +10,15 @@ export async function releaseCertificate(opts: {
   requestId?: string;
   thingName: string;
   policyName: string;
+  /** Certificate mode device-csr: the device's CSR, whose public key finds a lost certificate. */
+  csrPem?: string;
   /** Known already (deprovision); otherwise looked up by request, lost responses included. */
   certificate?: { certificateId: string; certificateArn: string } | null;
 }): Promise<void> {
-  const { requestId, thingName, policyName } = opts;
+  const { requestId, thingName, policyName, csrPem } = opts;
   const certificate =
-    opts.certificate ?? (requestId ? await removeSteps.findCertificate({ requestId }) : null);
+    opts.certificate ??
+    (requestId ? await removeSteps.findCertificate({ requestId, ...(csrPem ? { csrPem } : {}) }) : null);
   if (certificate) {
     const { certificateId, certificateArn } = certificate;
     await removeSteps.deactivateCertificate({ certificateId });

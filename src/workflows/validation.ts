@@ -1,6 +1,13 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { assertValidPlantId, InvalidPlantIdError } from '../iot/naming.js';
-import type { DeprovisionPlantInput, ProvisionPlantInput } from './contract.js';
+import {
+  type DeprovisionPlantInput,
+  MAX_CSR_TIMEOUT_MS,
+  MIN_CSR_TIMEOUT_MS,
+  PLANT_CERTIFICATE_MODES,
+  type PlantCertificateMode,
+  type ProvisionPlantInput,
+} from './contract.js';
 
 const MAX_PLANT_NAME_LENGTH = 256;
 
@@ -28,7 +35,28 @@ export function validProvisionInput(input: unknown): ProvisionPlantInput {
     invalid('plantName must be a non-empty string');
   if (plantName.length > MAX_PLANT_NAME_LENGTH)
     invalid(`plantName is longer than ${MAX_PLANT_NAME_LENGTH} characters`);
-  return { plantId, plantName };
+  const { certificateMode, csrTimeoutMs } = input as { certificateMode?: unknown; csrTimeoutMs?: unknown };
+  if (
+    certificateMode !== undefined &&
+    !PLANT_CERTIFICATE_MODES.includes(certificateMode as PlantCertificateMode)
+  )
+    invalid(`certificateMode must be one of ${PLANT_CERTIFICATE_MODES.join(', ')}`);
+  if (
+    csrTimeoutMs !== undefined &&
+    (typeof csrTimeoutMs !== 'number' ||
+      !Number.isInteger(csrTimeoutMs) ||
+      csrTimeoutMs < MIN_CSR_TIMEOUT_MS ||
+      csrTimeoutMs > MAX_CSR_TIMEOUT_MS)
+  )
+    invalid(
+      `csrTimeoutMs must be a whole number of milliseconds from ${MIN_CSR_TIMEOUT_MS} to ${MAX_CSR_TIMEOUT_MS}`,
+    );
+  return {
+    plantId,
+    plantName,
+    ...(certificateMode !== undefined ? { certificateMode: certificateMode as PlantCertificateMode } : {}),
+    ...(csrTimeoutMs !== undefined ? { csrTimeoutMs: csrTimeoutMs as number } : {}),
+  };
 }
 
 export function validDeprovisionInput(input: unknown): DeprovisionPlantInput {

@@ -13,8 +13,15 @@ import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toActivityFailure } from '../../src/iot/aws-errors.js';
+import { thingNameFor } from '../../src/iot/naming.js';
 import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
-import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
+import {
+  deprovisionWorkflowId,
+  provisionWorkflowId,
+  statusQuery,
+  submitCsrUpdate,
+} from '../../src/workflows/contract.js';
+import { deviceCsr } from '../support/device-csr.js';
 import { resetMoto } from '../support/moto.js';
 import { newPlantId, ProvisioningHarness } from '../support/provisioning-harness.js';
 import { createDevServerEnv, createTimeSkippingEnv } from '../support/temporal.js';
@@ -172,6 +179,31 @@ describe('recording histories', () => {
       });
     });
     await save('rotate-certificate', rotateCertificateWorkflowId(rotated));
+
+    // Certificate mode device-csr: the wait for the CSR (a timer and the submitCsr update), then
+    // the certificate from it; and a wait that times out and rolls the thing back.
+    const deviceKeyed = newPlantId();
+    const timedOut = newPlantId();
+    await h.withWorker({}, async (taskQueue) => {
+      const start = (plantId: string, extra: object) =>
+        env.client.workflow.start('provisionPlant', {
+          taskQueue,
+          workflowId: provisionWorkflowId(plantId),
+          args: [{ plantId, plantName: 'Recorded device CSR', certificateMode: 'device-csr', ...extra }],
+        });
+      const handle = await start(deviceKeyed, {});
+      while ((await handle.query(statusQuery)).iotStatus !== 'awaiting-csr') await pause(50);
+      const { csrPem } = await deviceCsr(`CN=${thingNameFor(deviceKeyed)}`);
+      await handle.executeUpdate(submitCsrUpdate, { args: [{ csrPem }] });
+      await handle.result();
+      await (await start(timedOut, { csrTimeoutMs: 86_400_000 })).result().catch(() => undefined);
+    });
+    await save('provision-plant-device-csr', provisionWorkflowId(deviceKeyed));
+    await save(
+      'provision-plant-device-csr-timed-out',
+      provisionWorkflowId(timedOut),
+      EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    );
 
     const written = readdirSync(historiesDir).filter((f) => f.endsWith('.json'));
     expect(written.map((f) => f.replace(/\.json$/, '')).sort()).toEqual([...recordedShapes].sort());

@@ -16,6 +16,10 @@ export const recordedShapes = [
   'provision-plant-cancelled',
   // A certificate rotation through its grace period timer to the old certificate's removal.
   'rotate-certificate',
+  // Certificate mode device-csr: waits for the device's CSR (timer, submitCsr update), then
+  // certifies it; and the wait timing out, the thing rolled back.
+  'provision-plant-device-csr',
+  'provision-plant-device-csr-timed-out',
 ] as const;
 
 export type RecordedShape = (typeof recordedShapes)[number];

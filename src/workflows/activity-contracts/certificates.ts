@@ -11,8 +11,20 @@ export interface CertificateRef {
 export interface CertificateActivities {
   /** Issues the request's certificate (CERTIFICATE_MODE decides how), or returns the one it has. */
   createCertificate(input: { plantId: string; requestId: string }): Promise<CertificateRef>;
-  /** The certificate a request produced, if any, including one whose creation answer was lost. */
-  findCertificate(input: { requestId: string }): Promise<CertificateRef | null>;
+  /**
+   * Certificate mode device-csr: checks the device's CSR (key, subject, signature) and has AWS
+   * certify it; the request's row records the certificate and never holds a key.
+   */
+  createCertificateFromDeviceCsr(input: {
+    plantId: string;
+    requestId: string;
+    csrPem: string;
+  }): Promise<CertificateRef>;
+  /**
+   * The certificate a request produced, if any, including one whose creation answer was lost
+   * (recognised by the stored key's public key, or by the CSR's for a device-csr request).
+   */
+  findCertificate(input: { requestId: string; csrPem?: string }): Promise<CertificateRef | null>;
   /** Idempotent: a certificate already gone counts as deactivated. */
   deactivateCertificate(input: { certificateId: string }): Promise<void>;
   /** Idempotent; fails retryably while attachments are still propagating after a detach. */

@@ -15,6 +15,8 @@ export interface PlantRecordActivities {
    * is already active returns its resources (endpoint empty), so provisioning it again changes nothing.
    */
   beginProvisioning(input: { plantId: string; plantName: string }): Promise<PlantIotResources | null>;
+  /** A device-csr provision starts, or stops, waiting for its CSR. */
+  recordCsrWait(input: { plantId: string; iotStatus: 'awaiting-csr' | 'provisioning' }): Promise<void>;
   recordProvisioned(input: { plantId: string; resources: PlantIotResources }): Promise<void>;
   recordFailed(input: { plantId: string; reason: string }): Promise<void>;
   /** Marks the plant deprovisioning and lists every certificate it may still hold. */
