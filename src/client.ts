@@ -19,6 +19,7 @@ import type { ShadowOptions, ShadowState, UpdateShadowOptions } from './service/
 import type {
   LegacyDeprovisionHints,
   ProvisionedPlant,
+  ProvisionOptions,
   ProvisionOutcome,
   SolarIot,
   WaitOptions,
@@ -98,18 +99,23 @@ export function isAwsIotEnabled(): boolean {
 export async function provisionPlantIoT(
   plantId: string,
   plantName?: string,
-  options?: WaitOptions & { wait?: true },
+  options?: ProvisionOptions & { wait?: true },
 ): Promise<ProvisionedPlant>;
 export async function provisionPlantIoT(
   plantId: string,
   plantName: string | undefined,
-  options: WaitOptions & { wait: false },
+  options: ProvisionOptions & { wait: false },
 ): Promise<ProvisionOutcome>;
-export async function provisionPlantIoT(plantId: string, plantName?: string, options: WaitOptions = {}) {
+export async function provisionPlantIoT(plantId: string, plantName?: string, options: ProvisionOptions = {}) {
   return (await getSolarIot()).provisionPlantIoT(plantId, plantName, {
     ...options,
     wait: options.wait ?? true,
   });
+}
+
+/** Certificate mode device-csr: the CSR the plant's device made; answers with its certificate. */
+export async function submitDeviceCsr(plantId: string, csrPem: string) {
+  return (await getSolarIot()).submitDeviceCsr(plantId, csrPem);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { IotMode } from '../config/types.js';
 import type { IotStatus } from '../db/schema.js';
 import type { AgingCertificatesReport } from '../service/certificate-age.js';
 import type { DeadLetterDepth } from '../service/dead-letters.js';
+import type { CertificateChoice, DeviceCertificate } from '../service/device-csr.js';
 import type { CommandOutcome, ShadowView } from '../service/devices.js';
 import {
   ConflictError,
@@ -155,8 +156,13 @@ export function createApiClient(options: ApiClientOptions) {
       }).then((r) => r.json() as Promise<Readiness>);
     },
 
-    createPlant(input: { name: string; id?: string | undefined }): Promise<PlantStatus> {
+    createPlant(input: { name: string; id?: string | undefined } & CertificateChoice): Promise<PlantStatus> {
       return request('POST', '/plants', { body: input });
+    },
+
+    /** Certificate mode device-csr: the device's CSR (PEM); answers with the certificate of its key. */
+    submitDeviceCsr(plantId: string, csrPem: string): Promise<DeviceCertificate> {
+      return request('POST', `${plantPath(plantId)}/csr`, { body: { csr: csrPem } });
     },
 
     getPlantIoTStatus(plantId: string): Promise<PlantStatus> {
@@ -174,11 +180,14 @@ export function createApiClient(options: ApiClientOptions) {
     async provisionPlantIoT(
       plantId: string,
       plantName?: string,
-      follow_: FollowOptions = {},
+      follow_: FollowOptions & CertificateChoice = {},
     ): Promise<ProvisionedOutcome> {
+      const { certificateMode, csrTimeout } = follow_;
+      const choice = { certificateMode, csrTimeout };
+      const chosen = certificateMode !== undefined || csrTimeout !== undefined;
       let outcome: Omit<ProvisionOutcome, 'resources'>;
       try {
-        outcome = await request('POST', `${plantPath(plantId)}/provision`);
+        outcome = await request('POST', `${plantPath(plantId)}/provision`, chosen ? { body: choice } : {});
       } catch (error) {
         if (!(error instanceof NotFoundError) || plantName === undefined) {
           if (error instanceof NotFoundError)
@@ -187,7 +196,7 @@ export function createApiClient(options: ApiClientOptions) {
             );
           throw error;
         }
-        const created = await client.createPlant({ id: plantId, name: plantName });
+        const created = await client.createPlant({ id: plantId, name: plantName, ...choice });
         const op = created.operation;
         outcome = {
           iotMode: created.iotMode,

@@ -65,6 +65,14 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[], version
       };
     }
     const body = route.body ? schemas.convert(route.body, 'input') : undefined;
+    const content = route.bodyMediaTypes
+      ? Object.fromEntries(
+          Object.entries(route.bodyMediaTypes).map(([type, schema]) => [
+            type,
+            { schema: schemas.convert(schema, 'input') },
+          ]),
+        )
+      : { 'application/json': { schema: body } };
     const operation = {
       operationId: route.operationId,
       summary: route.summary,
@@ -74,8 +82,10 @@ export function buildOpenApiDocument(routes: readonly RegisteredRoute[], version
       ...(body
         ? {
             requestBody: {
-              required: Array.isArray(body.required) && body.required.length > 0,
-              content: { 'application/json': { schema: body } },
+              required:
+                route.bodyMediaTypes !== undefined ||
+                (Array.isArray(body.required) && body.required.length > 0),
+              content,
             },
           }
         : {}),

@@ -34,6 +34,8 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /** The body's media types, documented instead of JSON alone (each must parse to what `body` takes). */
+  bodyMediaTypes?: Record<string, z.ZodType>;
   /** A tighter nesting bound than MAX_BODY_DEPTH, with the reason given to the caller. */
   bodyDepth?: { max: number; reason: string };
   /** Success status and body. */
@@ -65,6 +67,7 @@ export interface RegisteredRoute {
   params: AnyObject | undefined;
   query: AnyObject | undefined;
   body: z.ZodType | undefined;
+  bodyMediaTypes: Record<string, z.ZodType> | undefined;
   /** Every documented status with its body schema. */
   responses: Map<number, z.ZodType>;
 }
@@ -136,6 +139,7 @@ export class RouteTable {
       params: spec.params,
       query: spec.query,
       body: spec.body,
+      bodyMediaTypes: spec.bodyMediaTypes,
       responses,
     });
 

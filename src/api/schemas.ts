@@ -23,6 +23,7 @@ import {
   MAX_BACKFILL_CONCURRENCY,
   MAX_BACKFILL_PAGE_SIZE,
 } from '../workflows/backfill-contract.js';
+import { PLANT_CERTIFICATE_MODES } from '../workflows/contract.js';
 import { PlantTelemetryStatusSchema } from './telemetry-schemas.js';
 
 const IOT_MODES = ['aws', 'mock', 'disabled'] as const;
@@ -227,12 +228,28 @@ export const OpenApiDocumentSchema = z
 
 export const PlantParams = z.object({ id: PlantId });
 
+/** Where the plant's key is made (src/service/device-csr.ts). */
+const certificateChoiceFields = {
+  certificateMode: z.enum(PLANT_CERTIFICATE_MODES).optional().meta({
+    description:
+      "server (default): the key is made here and kept encrypted for the installer's bundle. device-csr: the device makes its own key; the provision creates the thing, then waits (iotStatus awaiting-csr, step await-csr) for its CSR at POST /plants/{id}/csr",
+  }),
+  csrTimeout: z.string().max(16).optional().meta({
+    description:
+      'device-csr only: how long to wait for the CSR before rolling back (30m, 36h, 7d; default 7d, at most 365d)',
+    example: '7d',
+  }),
+};
+
 export const CreatePlantBody = z
   .object({
     name: z.string().trim().min(1).max(MAX_PLANT_NAME_LENGTH).meta({ example: 'Rooftop Lisbon 3' }),
     id: PlantId.optional().meta({ description: 'Your own plant id; a UUID is generated when omitted' }),
+    ...certificateChoiceFields,
   })
   .strict();
+
+export const ProvisionBody = z.object(certificateChoiceFields).strict();
 
 export const ListPlantsQuery = z
   .object({

@@ -13,6 +13,7 @@ import type { ApiMetrics } from './metrics.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { RouteTable } from './route.js';
 import { certificateRoutes } from './routes/certificates.js';
+import { deviceCsrRoutes } from './routes/device-csr.js';
 import { deviceRoutes } from './routes/devices.js';
 import { operationRoutes } from './routes/operations.js';
 import { plantRoutes } from './routes/plants.js';
@@ -85,6 +86,7 @@ export function buildServer(deps: ServerDeps): ApiServer {
     return document;
   };
   plantRoutes(app, table, deps.solarIot);
+  deviceCsrRoutes(app, table, deps.solarIot);
   deviceRoutes(app, table, deps.solarIot);
   telemetryRoutes(app, table, deps.solarIot);
   certificateRoutes(app, table, deps.solarIot);

@@ -9,6 +9,13 @@ import { IOT_STATUSES, type IotStatus } from '../db/schema.js';
 import type { OperationView } from '../service/operations.js';
 import type { PlantListItem } from '../service/plants.js';
 import { type CliContext, positiveInt } from './context.js';
+import {
+  awaitingCsrHint,
+  CSR_TIMEOUT_OPTION,
+  certificateChoiceOf,
+  DEVICE_CSR_OPTION,
+  type DeviceCsrOptions,
+} from './device-csr.js';
 import { plantDetails, table, truncate } from './output.js';
 
 /** Steps of a provision, for the progress bar (the workflow reports them by name). */
@@ -73,14 +80,16 @@ function addCreate(plants: Command, ctx: CliContext): void {
     .argument('<name>', 'plant name')
     .option('--id <id>', 'your own plant id (default: a new UUID)')
     .option('--wait', 'wait until provisioning finished')
-    .action(async (name: string, opts: { id?: string; wait?: boolean }) => {
+    .option(...DEVICE_CSR_OPTION)
+    .option(...CSR_TIMEOUT_OPTION)
+    .action(async (name: string, opts: { id?: string; wait?: boolean } & DeviceCsrOptions) => {
       const iot = await session.open();
-      const created = await iot.createPlant({ name, id: opts.id });
+      const created = await iot.createPlant({ name, id: opts.id, ...certificateChoiceOf(opts) });
       if (!opts.wait || created.plant.iotStatus === 'disabled') {
         out().result(created, () =>
           created.plant.iotStatus === 'disabled'
             ? `Plant ${created.plant.id} created with IoT disabled; run \`solar-iot backfill\` once IoT is on.`
-            : `Plant ${created.plant.id} created; provisioning started (${created.operation?.workflowId}).\nFollow it with: solar-iot status ${created.plant.id}`,
+            : `Plant ${created.plant.id} created; provisioning started (${created.operation?.workflowId}).\nFollow it with: solar-iot status ${created.plant.id}${awaitingCsrHint(created.plant.id, opts)}`,
         );
         return;
       }
@@ -197,20 +206,21 @@ function addProvision(program: Command, ctx: CliContext): void {
     .argument('<id>')
     .option('--name <name>', 'plant name, needed only for a plant not known yet')
     .option('--wait', 'wait until provisioning finished')
-    .action(async (id: string, opts: { name?: string; wait?: boolean }) => {
+    .option(...DEVICE_CSR_OPTION)
+    .option(...CSR_TIMEOUT_OPTION)
+    .action(async (id: string, opts: { name?: string; wait?: boolean } & DeviceCsrOptions) => {
       // With IoT disabled the API answers 409 iot_disabled, naming why.
       const iot = await session.open();
       const bar = opts.wait ? progressFor(ctx, 'provision') : undefined;
       try {
-        const outcome = await iot.provisionPlantIoT(
-          id,
-          opts.name,
-          opts.wait ? { wait: true, onProgress: bar?.onProgress } : {},
-        );
+        const outcome = await iot.provisionPlantIoT(id, opts.name, {
+          ...certificateChoiceOf(opts),
+          ...(opts.wait ? { wait: true, onProgress: bar?.onProgress } : {}),
+        });
         out().result(outcome, () =>
           outcome.resources
             ? `Plant ${id} provisioned: thing ${outcome.resources.thingName}, certificate ${outcome.resources.certificateId}.`
-            : `Provisioning of ${id} started (${outcome.workflowId}).`,
+            : `Provisioning of ${id} started (${outcome.workflowId}).${awaitingCsrHint(id, opts)}`,
         );
       } finally {
         bar?.stop();

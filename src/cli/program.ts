@@ -15,6 +15,7 @@ import { addBackfillCommand } from './backfill.js';
 import { addCertificateCommands } from './certificates.js';
 import type { CliContext, CliSession } from './context.js';
 import { addDeadLetterCommand } from './dead-letters.js';
+import { addCsrCommand } from './device-csr.js';
 import { addDeviceCommandCommands, addShadowCommands } from './devices.js';
 import { type CliIo, EXIT } from './io.js';
 import { addKeygenCommand } from './keygen.js';
@@ -60,6 +61,7 @@ export function buildProgram(
 
   // Registration order is the order `--help` lists the commands in.
   addPlantCommands(program, ctx);
+  addCsrCommand(program, ctx);
   addShadowCommands(program, ctx);
   addDeviceCommandCommands(program, ctx);
   addBackfillCommand(program, ctx);

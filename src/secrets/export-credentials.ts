@@ -9,7 +9,8 @@
  * (O_EXCL | O_NOFOLLOW: never through an existing file or link):
  *
  *   certificate.pem.crt   the plant's current certificate
- *   private.pem.key       its private key, decrypted
+ *   private.pem.key       its private key, decrypted; not for a plant in certificate mode device-csr,
+ *                         whose device made its own key and sent only a CSR (device.json says so)
  *   AmazonRootCA1.pem     the CA the device verifies the ATS endpoint with
  *   device.json           endpoint, port, client id (= thing name), topics, file names
  *
@@ -39,6 +40,10 @@ export const BUNDLE_FILES = {
   device: 'device.json',
 } as const;
 
+/** What device.json says of a device-csr plant's key, in place of a key file. */
+const KEY_ON_DEVICE =
+  'held by the device: it made its own key and sent a CSR (certificate mode device-csr); solar-iot never saw it, so this bundle holds none';
+
 /** A bundle cannot be exported; the message says why and what to do. Never holds key material. */
 export class ExportError extends Error {
   override readonly name = 'ExportError';
@@ -63,6 +68,8 @@ export interface ExportOptions {
 export interface ExportResult {
   directory: string;
   files: string[];
+  /** False for a device-csr plant: its key never left the device, so the bundle has none. */
+  privateKeyIncluded: boolean;
   thingName: string;
   certificateId: string;
   exportedAt: Date;
@@ -137,7 +144,9 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
     .select()
     .from(certificates)
     .where(eq(certificates.certificateId, plant.certificateId));
-  if (!row?.encryptedPrivateKey || !row.encryptedCertificatePem) {
+  // A row without a key that is not destroyed: certificate mode device-csr, the key is on the device.
+  const keyOnDevice = row !== undefined && row.encryptedPrivateKey === null && row.destroyedAt === null;
+  if (!row?.encryptedCertificatePem || (!row.encryptedPrivateKey && !keyOnDevice)) {
     throw new ExportError(
       `certificate ${plant.certificateId} of plant ${plantId} has no stored ${row?.encryptedPrivateKey ? 'certificate PEM' : 'private key'} ` +
         '(destroyed, or created outside solar-iot); rotate the certificate to issue one that can be handed over',
@@ -146,9 +155,10 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
   if (!endpoint) throw new ExportError('no ATS endpoint: set AWS_IOT_ENDPOINT or pass --endpoint');
 
   // Decrypt before touching the disk: a tampered or unknown-key value leaves nothing behind.
-  const privateKeyPem = await vault.decrypt(row.encryptedPrivateKey);
+  const privateKeyPem = row.encryptedPrivateKey ? await vault.decrypt(row.encryptedPrivateKey) : null;
   const certificatePem = await vault.decrypt(row.encryptedCertificatePem);
   if (
+    privateKeyPem !== null &&
     options.checkKeyMatches !== false &&
     publicKeyFingerprintOfKey(privateKeyPem) !== publicKeyFingerprintOfCertificate(certificatePem)
   ) {
@@ -166,9 +176,10 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
     certificateId: plant.certificateId,
     files: {
       certificate: BUNDLE_FILES.certificate,
-      privateKey: BUNDLE_FILES.privateKey,
+      privateKey: privateKeyPem === null ? null : BUNDLE_FILES.privateKey,
       rootCa: BUNDLE_FILES.rootCa,
     },
+    ...(privateKeyPem === null ? { privateKey: KEY_ON_DEVICE } : {}),
     topics: {
       publishTelemetry: telemetryTopicFor(plantId),
       subscribeCommands: `${commandTopicFor(plantId)}/#`,
@@ -183,6 +194,7 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
       [BUNDLE_FILES.rootCa, AMAZON_ROOT_CA_1_PEM],
       [BUNDLE_FILES.device, `${JSON.stringify(device, null, 2)}\n`],
     ] as const) {
+      if (content === null) continue;
       await writePrivate(join(directory, name), content);
       written.push(name);
     }
@@ -196,6 +208,7 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
   return {
     directory,
     files: written,
+    privateKeyIncluded: privateKeyPem !== null,
     thingName: plant.thingName,
     certificateId: plant.certificateId,
     exportedAt,
@@ -248,6 +261,8 @@ export async function exportCommand(
     `exported certificate ${result.certificateId} of ${result.thingName} to ${result.directory} (mode 0700):`,
   );
   for (const f of result.files) out(`  ${f} (0600)`);
+  if (!result.privateKeyIncluded)
+    out('  no private key: the device made its own and sent a CSR (certificate mode device-csr)');
   out(
     `recorded exported_at ${result.exportedAt.toISOString()}; hand the directory to the installer, then delete it`,
   );

@@ -3,7 +3,7 @@
  * differs between `aws`, `mock` and `disabled`, so the operations never branch on the mode to
  * find their shadows, commands or rules.
  */
-import { type IoTClient, ListThingsCommand } from '@aws-sdk/client-iot';
+import { DescribeCertificateCommand, type IoTClient, ListThingsCommand } from '@aws-sdk/client-iot';
 import type { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config, IotMode } from '../config/index.js';
@@ -44,6 +44,11 @@ export interface IotBackend {
   probeAws(): Promise<string>;
   /** The telemetry rules' dead-letter queue: its depth (aws), or the 409 saying there is none. */
   deadLetters(): Promise<DeadLetterDepth>;
+  /**
+   * A certificate's PEM as AWS serves it (public: no key), for the device that sent its CSR;
+   * null in mock mode, which issues no certificate.
+   */
+  certificatePem(certificateId: string): Promise<string | null>;
 }
 
 /** `disabled` when the configuration asks for AWS but `degradedReason` says it cannot work. */
@@ -72,6 +77,12 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
           return `reachable${config.aws.endpointUrl ? ` at ${config.aws.endpointUrl}` : ''} (${config.aws.region})`;
         },
         deadLetters: () => deadLetterDepth(sqs, config.aws.deadLetterQueueUrl),
+        async certificatePem(certificateId) {
+          const { certificateDescription } = await iot.send(
+            new DescribeCertificateCommand({ certificateId }),
+          );
+          return certificateDescription?.certificatePem ?? null;
+        },
       };
     }
     case 'mock':
@@ -84,6 +95,7 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
           rules: deps.mock?.rules ?? mockRuleManager(),
         },
         probeAws: async () => 'not used (mock mode)',
+        certificatePem: async () => null,
         deadLetters: async () => {
           throw new ConflictError(
             'no_dead_letter_queue',
@@ -98,6 +110,9 @@ export function chooseBackend(deps: ModeDeps): IotBackend {
         disabledReason: reason,
         devices: null,
         probeAws: async () => `not used (${reason})`,
+        certificatePem: async () => {
+          throw new ConflictError('iot_disabled', `AWS IoT is disabled (${reason}): no certificates`);
+        },
         deadLetters: async () => {
           throw new ConflictError(
             'iot_disabled',

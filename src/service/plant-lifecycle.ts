@@ -9,8 +9,10 @@ import {
   type DeprovisionResult,
   deprovisionWorkflowId,
   type PlantIotResources,
+  type ProvisionPlantInput,
 } from '../workflows/contract.js';
 import type { ServiceContext } from './context.js';
+import { type CertificateChoice, certificateChoice } from './device-csr.js';
 import { ConflictError, DependencyUnavailableError, InvalidInputError } from './errors.js';
 import { iotDisabledMessage } from './mode.js';
 import { assertPlantId, assertPlantName } from './plant-input.js';
@@ -41,6 +43,9 @@ export interface ProvisionOutcome extends OperationOutcome {
  */
 export type ProvisionedPlant = OperationOutcome & PlantIotResources & { resources: PlantIotResources };
 
+/** How to provision: wait or not, and where the plant's key is made (CertificateChoice). */
+export type ProvisionOptions = WaitOptions & CertificateChoice;
+
 export interface DeprovisionOutcome extends OperationOutcome {
   /** Present after `wait: true`. */
   result?: DeprovisionResult;
@@ -70,12 +75,13 @@ function startedOutcome(
 
 async function createPlant(
   ctx: ServiceContext,
-  input: { name: string; id?: string | undefined },
+  input: { name: string; id?: string | undefined } & CertificateChoice,
 ): Promise<PlantStatus> {
   const { backend, plants } = ctx;
   assertPlantName(input.name);
   const id = input.id ?? randomUUID();
   assertPlantId(id);
+  const choice = certificateChoice(input);
   const created = await plants.insert({
     id,
     name: input.name,
@@ -87,7 +93,11 @@ async function createPlant(
     return { iotMode: backend.mode, plant: created, operation: null, telemetry: NO_TELEMETRY };
   try {
     await ctx.calls.call(() =>
-      startProvisioning(ctx.temporal, { plantId: id, plantName: input.name }, { taskQueue: ctx.taskQueue }),
+      startProvisioning(
+        ctx.temporal,
+        { plantId: id, plantName: input.name, ...choice },
+        { taskQueue: ctx.taskQueue },
+      ),
     );
   } catch (error) {
     if (error instanceof DependencyUnavailableError) {
@@ -106,12 +116,13 @@ async function provision(
   ctx: ServiceContext,
   plantId: string,
   plantName: string | undefined,
-  options: WaitOptions,
+  options: ProvisionOptions,
 ): Promise<ProvisionOutcome> {
   const { backend, plants } = ctx;
   const iotMode = backend.mode;
   assertPlantId(plantId);
   if (plantName !== undefined) assertPlantName(plantName);
+  const choice = certificateChoice(options);
   const known = await plants.get(plantId);
   const name = plantName ?? known?.name;
   if (name === undefined)
@@ -136,8 +147,9 @@ async function provision(
     );
   }
   const plant = known ?? (await plants.ensure({ id: plantId, name, iotStatus: 'pending' }));
+  const input: ProvisionPlantInput = { plantId, plantName: name, ...choice };
   const handle = await ctx.calls.call(() =>
-    startProvisioning(ctx.temporal, { plantId, plantName: name }, { taskQueue: ctx.taskQueue }),
+    startProvisioning(ctx.temporal, input, { taskQueue: ctx.taskQueue }),
   );
   const outcome = startedOutcome(iotMode, plantId, plant.iotStatus, handle);
   if (!options.wait) return outcome;
@@ -178,7 +190,7 @@ export function plantLifecycle(ctx: ServiceContext) {
      * Creates a plant and starts its provisioning (or records it `disabled`). The id is generated
      * unless given (the plant service may own its ids).
      */
-    createPlant(input: { name: string; id?: string | undefined }): Promise<PlantStatus> {
+    createPlant(input: { name: string; id?: string | undefined } & CertificateChoice): Promise<PlantStatus> {
       return createPlant(ctx, input);
     },
 
@@ -186,16 +198,17 @@ export function plantLifecycle(ctx: ServiceContext) {
      * Starts provisioning the plant's IoT identity. Returns once the workflow is started, or with
      * `wait: true` once it finished, with the resources (top level and `resources`; with IoT
      * disabled, a ConflictError `iot_disabled`). A second call while one runs attaches to it.
-     * `plantName` may be omitted for a plant already known.
+     * `plantName` may be omitted for a plant already known. `certificateMode: 'device-csr'`: the
+     * device makes its key and sends a CSR (submitDeviceCsr), within `csrTimeout` (default 7d).
      */
-    provisionPlantIoT: ((plantId: string, plantName?: string, options: WaitOptions = {}) =>
+    provisionPlantIoT: ((plantId: string, plantName?: string, options: ProvisionOptions = {}) =>
       provision(ctx, plantId, plantName, options)) as {
       (
         plantId: string,
         plantName: string | undefined,
-        options: WaitOptions & { wait: true },
+        options: ProvisionOptions & { wait: true },
       ): Promise<ProvisionedPlant>;
-      (plantId: string, plantName?: string, options?: WaitOptions): Promise<ProvisionOutcome>;
+      (plantId: string, plantName?: string, options?: ProvisionOptions): Promise<ProvisionOutcome>;
     },
 
     /**

@@ -33,6 +33,7 @@ import {
 } from './certificate-age.js';
 import type { ServiceContext } from './context.js';
 import type { DeadLetterDepth } from './dead-letters.js';
+import { type DeviceCertificate, submitDeviceCsr } from './device-csr.js';
 import { plantDevices } from './devices.js';
 import { ConflictError } from './errors.js';
 import { chooseBackend, iotDisabledMessage, type ModeDeps } from './mode.js';
@@ -44,6 +45,7 @@ import { temporalCalls } from './temporal-calls.js';
 
 export type { AgingCertificate, AgingCertificatesReport } from './certificate-age.js';
 export type { DeadLetterDepth } from './dead-letters.js';
+export type { CertificateChoice, DeviceCertificate } from './device-csr.js';
 export type { CommandOutcome, ShadowView } from './devices.js';
 export { effectiveMode } from './mode.js';
 export { MAX_PLANT_NAME_LENGTH } from './plant-input.js';
@@ -51,6 +53,7 @@ export type {
   DeprovisionOutcome,
   LegacyDeprovisionHints,
   ProvisionedPlant,
+  ProvisionOptions,
   ProvisionOutcome,
 } from './plant-lifecycle.js';
 export type { ListPlantsOptions, PlantStatus } from './plant-reads.js';
@@ -115,6 +118,15 @@ export function createSolarIot(deps: SolarIotDeps) {
     ...plantLifecycle(ctx),
     ...plantReads(ctx),
     ...plantDevices(ctx),
+
+    /**
+     * Certificate mode device-csr: the CSR the plant's device made with its own key (PEM). Checked
+     * (400 invalid_csr), handed to the plant's waiting provision (409 unless one waits and has
+     * none yet); answers once the provision finished, with the certificate of the device's key.
+     */
+    submitDeviceCsr(plantId: string, csrPem: string): Promise<DeviceCertificate> {
+      return submitDeviceCsr(ctx, plantId, csrPem);
+    },
 
     /** Starts (or attaches to) the backfill of every plant without IoT resources. */
     async startBackfill(options: BackfillOptions = {}): Promise<BackfillHandleInfo> {

@@ -23,6 +23,7 @@ import type { PlantPage } from '../../src/service/plants.js';
 import { createSolarIot, type PlantStatus, type SolarIot } from '../../src/service/solar-iot.js';
 import type { BackfillProgress } from '../../src/workflows/backfill-contract.js';
 import { freePort } from '../../tools/stack/processes.js';
+import { deviceCsr } from '../support/device-csr.js';
 import { TestStack } from '../support/product-stack.js';
 
 const TOKEN = 'http-test-token-0123456789';
@@ -631,6 +632,41 @@ describe('dead letters (values: test/api/dead-letters.test.ts)', () => {
       status: 503,
       code: 'dependency_unavailable',
     });
+  });
+});
+
+describe('certificate mode device-csr', () => {
+  it("answers a device-csr plant's CSR with its certificate; 400, 401, 404, 409 and 503 otherwise", async () => {
+    const { body } = await call<PlantStatus>(server.main, 'POST', '/plants', {
+      body: { name: 'HTTP device plant', certificateMode: 'device-csr', csrTimeout: '2d' },
+    });
+    const id = body.plant.id;
+    await stack.until(async () => (await stack.plantRow(id))?.iotStatus === 'awaiting-csr');
+    const { csrPem } = await deviceCsr(`CN=${thingNameFor(id)}`);
+    const path = `/plants/${id}/csr`;
+    expect(await errorOf(server.main, 'POST', path, { body: { csr: 'garbage' } })).toMatchObject({
+      status: 400,
+      code: 'invalid_csr',
+    });
+    expect(await errorOf(server.main, 'POST', path, { body: { csr: csrPem }, token: null })).toMatchObject({
+      status: 401,
+    });
+    expect(await errorOf(server.temporalDown, 'POST', path, { body: { csr: csrPem } })).toMatchObject({
+      status: 503,
+      code: 'dependency_unavailable',
+    });
+    const issued = await call<{ certificateId: string; certificatePem: string }>(server.main, 'POST', path, {
+      body: { csr: csrPem },
+    });
+    expect(issued.status).toBe(200);
+    expect(issued.body.certificatePem).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(await errorOf(server.main, 'POST', path, { body: { csr: csrPem } })).toMatchObject({
+      status: 409,
+      code: 'csr_already_accepted',
+    });
+    expect(
+      await errorOf(server.main, 'POST', '/plants/no-such-plant/csr', { body: { csr: csrPem } }),
+    ).toMatchObject({ status: 404, code: 'plant_not_found' });
   });
 });
 

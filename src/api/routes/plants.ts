@@ -9,6 +9,7 @@ import {
   PlantPageSchema,
   PlantParams,
   PlantStatusSchema,
+  ProvisionBody,
   ProvisionOutcomeSchema,
 } from '../schemas.js';
 
@@ -19,7 +20,7 @@ export function plantRoutes(app: FastifyInstance, table: RouteTable, solarIot: S
     operationId: 'createPlant',
     summary: 'Create a plant and start provisioning its AWS IoT identity',
     description:
-      'Answers once the plant is recorded and its provisioning workflow started. With IoT disabled the plant is recorded with iotStatus "disabled" and nothing is started.',
+      'Answers once the plant is recorded and its provisioning workflow started. With IoT disabled the plant is recorded with iotStatus "disabled" and nothing is started. With certificateMode device-csr the provision waits for the device\'s CSR (POST /plants/{id}/csr) once the thing exists.',
     tag: 'plants',
     body: CreatePlantBody,
     status: 202,
@@ -75,17 +76,18 @@ export function plantRoutes(app: FastifyInstance, table: RouteTable, solarIot: S
     summary: 'Start provisioning an existing plant again (e.g. after a failure)',
     tag: 'plants',
     params: PlantParams,
+    body: ProvisionBody,
     status: 202,
     response: ProvisionOutcomeSchema,
     errors: [404, 409, 503],
-    handler: async ({ params }) => {
+    handler: async ({ params, body }) => {
       await solarIot.getPlantIoTStatus(params.id);
       if (!solarIot.isAwsIotEnabled())
         throw new ConflictError(
           'iot_disabled',
           `Cannot provision: AWS IoT is disabled (${solarIot.degradedReason})`,
         );
-      return solarIot.provisionPlantIoT(params.id);
+      return solarIot.provisionPlantIoT(params.id, undefined, body);
     },
   });
 }

@@ -1,0 +1,148 @@
+/**
+ * Certificate mode device-csr, the service's side: which mode a provision asks for, and the CSR a
+ * device sends, checked here (a clear 400), handed to the plant's waiting provision (the
+ * submitCsr update, which allows one), followed to the certificate AWS issued for it. No private
+ * key passes here: the device keeps its own.
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { IotMode } from '../config/index.js';
+import { certificates } from '../db/schema.js';
+import { CsrRejectedError, checkDeviceCsr, MAX_CSR_PEM_LENGTH } from '../iot/device-csr.js';
+import { thingNameFor } from '../iot/naming.js';
+import {
+  MAX_CSR_TIMEOUT_MS,
+  PLANT_CERTIFICATE_MODES,
+  type PlantCertificateMode,
+  type PlantIotResources,
+  provisionWorkflowId,
+  submitCsrUpdate,
+} from '../workflows/contract.js';
+import { mapAwsUnavailable } from './aws.js';
+import type { ServiceContext } from './context.js';
+import { parseDuration } from './durations.js';
+import { ConflictError, InvalidInputError } from './errors.js';
+import { iotDisabledMessage } from './mode.js';
+import { type PlantView, requirePlant } from './plants.js';
+
+/** Where a provision makes the plant's key: `server` (default) or `device-csr`, and how long the latter waits. */
+export interface CertificateChoice {
+  certificateMode?: PlantCertificateMode | undefined;
+  /** device-csr: how long to wait for the CSR (`36h`, `7d`; default 7d, at most 365d). */
+  csrTimeout?: string | undefined;
+}
+
+/** What a device-csr provision's input adds; nothing for the server mode. */
+export function certificateChoice(choice: CertificateChoice): {
+  certificateMode?: PlantCertificateMode;
+  csrTimeoutMs?: number;
+} {
+  const { certificateMode, csrTimeout } = choice;
+  if (certificateMode !== undefined && !PLANT_CERTIFICATE_MODES.includes(certificateMode))
+    throw new InvalidInputError(`certificateMode must be one of ${PLANT_CERTIFICATE_MODES.join(', ')}`);
+  if (csrTimeout !== undefined && certificateMode !== 'device-csr')
+    throw new InvalidInputError('csrTimeout applies to certificateMode device-csr only');
+  if (certificateMode !== 'device-csr') return {};
+  if (csrTimeout === undefined) return { certificateMode };
+  const csrTimeoutMs = parseDuration(csrTimeout, 'csrTimeout') * 1000;
+  if (csrTimeoutMs > MAX_CSR_TIMEOUT_MS) throw new InvalidInputError('csrTimeout is at most 365d');
+  return { certificateMode, csrTimeoutMs };
+}
+
+/** What a device gets for its CSR: the certificate of its own key, and where to connect. */
+export interface DeviceCertificate {
+  iotMode: IotMode;
+  plantId: string;
+  thingName: string;
+  certificateId: string;
+  certificateArn: string;
+  /** PEM of the certificate AWS issued from the CSR; null in mock mode, which issues none. */
+  certificatePem: string | null;
+  endpoint: string;
+  /** Says where the private key is: on the device, never here. */
+  privateKey: string;
+}
+
+const KEY_ON_DEVICE =
+  'held by the device that sent the CSR; solar-iot never saw or stored it (certificate mode device-csr)';
+
+/** The 409 for a plant whose provision does not wait for a CSR (closed, or never started). */
+async function noProvisionWaiting(ctx: ServiceContext, plant: PlantView): Promise<never> {
+  if (plant.iotStatus === 'active' && plant.certificateId) {
+    const [row] = await ctx.db
+      .select({ encryptedPrivateKey: certificates.encryptedPrivateKey })
+      .from(certificates)
+      .where(and(eq(certificates.certificateId, plant.certificateId), isNull(certificates.destroyedAt)));
+    if (row && row.encryptedPrivateKey === null) {
+      throw new ConflictError(
+        'csr_already_accepted',
+        `Plant ${plant.id} accepted a CSR already: its certificate ${plant.certificateId} was issued from it. A plant takes one CSR; for a new key, deprovision it and provision it again with certificateMode device-csr`,
+      );
+    }
+  }
+  throw new ConflictError(
+    'csr_not_expected',
+    `No provision of plant ${plant.id} waits for a CSR (IoT status ${plant.iotStatus}); provision it with certificateMode device-csr first`,
+  );
+}
+
+/** The workflow's refusal (its validator) as the service's error. */
+function refusal(error: WorkflowUpdateFailedError): Error {
+  const cause = error.cause as { type?: string; message?: string } | undefined;
+  const message = cause?.message ?? error.message;
+  if (cause?.type === 'CsrAlreadyAccepted') return new ConflictError('csr_already_accepted', message);
+  if (cause?.type === 'InvalidCsr') return new InvalidInputError(message, 'invalid_csr');
+  return new ConflictError('csr_not_expected', message);
+}
+
+/**
+ * Checks the CSR, hands it to the plant's provision, waits for that provision to finish and
+ * answers with the certificate. 400 for a CSR that is not acceptable (what is wrong with it), 409
+ * when no provision of the plant waits for one or it took one already.
+ */
+export async function submitDeviceCsr(
+  ctx: ServiceContext,
+  plantId: string,
+  csrText: string,
+): Promise<DeviceCertificate> {
+  const plant = await requirePlant(ctx.plants, plantId);
+  if (ctx.backend.mode === 'disabled')
+    throw new ConflictError('iot_disabled', iotDisabledMessage(ctx.backend));
+  if (typeof csrText !== 'string' || csrText.length > MAX_CSR_PEM_LENGTH) {
+    throw new InvalidInputError(
+      `The CSR must be PEM text of at most ${MAX_CSR_PEM_LENGTH} characters (a CSR is about 1 to 2 KB)`,
+      'csr_too_large',
+    );
+  }
+  const thingName = thingNameFor(plantId);
+  let csrPem: string;
+  try {
+    csrPem = (await checkDeviceCsr(csrText, thingName)).pem;
+  } catch (error) {
+    if (error instanceof CsrRejectedError) throw new InvalidInputError(error.message, 'invalid_csr');
+    throw error;
+  }
+  const workflowId = provisionWorkflowId(plantId);
+  try {
+    await ctx.calls.call(() =>
+      ctx.temporal.workflow.getHandle(workflowId).executeUpdate(submitCsrUpdate, { args: [{ csrPem }] }),
+    );
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) throw refusal(error);
+    if (error instanceof WorkflowNotFoundError) return noProvisionWaiting(ctx, plant);
+    throw error;
+  }
+  const resources = await ctx.calls.follow<PlantIotResources>(workflowId, plantId, {});
+  return {
+    iotMode: ctx.backend.mode,
+    plantId,
+    thingName: resources.thingName,
+    certificateId: resources.certificateId,
+    certificateArn: resources.certificateArn,
+    certificatePem: await ctx.backend.certificatePem(resources.certificateId).catch((error: unknown) => {
+      throw mapAwsUnavailable(error, 'DescribeCertificate');
+    }),
+    endpoint: resources.endpoint,
+    privateKey: KEY_ON_DEVICE,
+  };
+}
