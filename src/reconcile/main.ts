@@ -13,7 +13,8 @@ import { openAwsClients, openDatabase, openTemporalClient, openVault } from '../
 import { type KeyToolConfig, loadKeyToolConfig } from '../app/config.js';
 import { applyStackState } from '../app/stack-state.js';
 import type { TemporalClientHandle } from '../codec/data-converter.js';
-import { type Config, ConfigError } from '../config/index.js';
+import { type Config, ConfigError, type Env } from '../config/index.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import { reconcileNow } from './index.js';
 import type { DriftReport, ReconcileResult } from './types.js';
 
@@ -101,7 +102,14 @@ async function connectTemporal(config: Config, required: boolean): Promise<Tempo
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * `options` are for tests: the environment to read (default process.env) and the AWS clients'
+ * interceptor (test/iam records the calls each process makes); production passes nothing.
+ */
+export async function main(
+  argv: string[],
+  { env = process.env, aws: awsOptions = {} }: { env?: Env; aws?: AwsClientsOptions } = {},
+): Promise<number> {
   let options: CliOptions | 'help';
   let tool: KeyToolConfig;
   try {
@@ -110,10 +118,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    tool = loadKeyToolConfig({
-      databaseUrl: 'DATABASE_URL: not set. Fix: set it to the postgres:// URL the worker uses',
-      encryptionKey: 'ENCRYPTION_KEY: not set. Fix: use the key the worker uses',
-    });
+    tool = loadKeyToolConfig(
+      {
+        databaseUrl: 'DATABASE_URL: not set. Fix: set it to the postgres:// URL the worker uses',
+        encryptionKey: 'ENCRYPTION_KEY: not set. Fix: use the key the worker uses',
+      },
+      env,
+    );
   } catch (error) {
     if (error instanceof ConfigError || error instanceof UsageError) {
       process.stderr.write(`${error.message}\n\n${USAGE}\n`);
@@ -122,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const config = tool.core;
-  const aws = openAwsClients(config);
+  const aws = openAwsClients(config, awsOptions);
   const database = openDatabase(tool.databaseUrl, { applicationName: 'solar-iot-reconcile' });
   let temporal: TemporalClientHandle | undefined;
   try {

@@ -26,9 +26,10 @@ import type { KeyVault } from '../activities/deps.js';
 import { openAwsClients, openDatabase, openVault } from '../app/clients.js';
 import { loadKeyToolConfig } from '../app/config.js';
 import { applyStackState } from '../app/stack-state.js';
-import { ConfigError } from '../config/index.js';
+import { ConfigError, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { certificates, plants } from '../db/schema.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
 import { commandTopicFor, telemetryTopicFor } from '../iot/naming.js';
 import { AMAZON_ROOT_CA_1_PEM } from './amazon-root-ca.js';
@@ -269,16 +270,26 @@ export async function exportCommand(
   return 0;
 }
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
+/**
+ * `options` are for tests: the environment to read (default process.env) and the AWS clients'
+ * interceptor (test/iam records the calls each process makes); production passes nothing.
+ */
+export async function main(
+  argv = process.argv.slice(2),
+  { env = process.env, aws: awsOptions = {} }: { env?: Env; aws?: AwsClientsOptions } = {},
+): Promise<number> {
   parseArgs(argv); // usage errors before any connection
   const {
     core: config,
     databaseUrl,
     encryptionKey,
-  } = loadKeyToolConfig({
-    encryptionKey: 'ENCRYPTION_KEY: is not set. Fix: set it to the key the plant keys are stored under',
-    databaseUrl: 'DATABASE_URL: is not set. Fix: set it to a postgres:// URL',
-  });
+  } = loadKeyToolConfig(
+    {
+      encryptionKey: 'ENCRYPTION_KEY: is not set. Fix: set it to the key the plant keys are stored under',
+      databaseUrl: 'DATABASE_URL: is not set. Fix: set it to a postgres:// URL',
+    },
+    env,
+  );
   const database = openDatabase(databaseUrl, { max: 1, applicationName: 'solar-iot export-credentials' });
   try {
     return await exportCommand(argv, {
@@ -286,7 +297,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       vault: openVault(config, encryptionKey),
       endpoint: async () => {
         if (config.aws.iotEndpoint) return config.aws.iotEndpoint;
-        const aws = openAwsClients(config);
+        const aws = openAwsClients(config, awsOptions);
         try {
           return (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
             .endpointAddress;
