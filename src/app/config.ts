@@ -7,6 +7,7 @@
  * used: ENCRYPTION_KEY in the worker (it opens stored device keys), API_TOKEN in the API,
  * CODEC_SERVER_TOKEN in the codec server; the API and the consumer run without ENCRYPTION_KEY.
  */
+import { isIP } from 'node:net';
 import { type ApiSettings, readApiSettings } from '../api/settings.js';
 import {
   type CodecServerSettings,
@@ -82,6 +83,12 @@ function readWorkerMetricsSettings(env: Env): WorkerMetricsSettings {
   if (port !== 0 && port === temporalPort) {
     throw new ConfigError([
       `WORKER_METRICS_TEMPORAL_PORT: ${temporalPort} is also WORKER_METRICS_PORT; the Temporal SDK serves its metrics on a port of its own. Fix: give them two ports (defaults ${WORKER_METRICS_PORT} and ${WORKER_METRICS_TEMPORAL_PORT})`,
+    ]);
+  }
+  // The Rust core's exporter takes a socket address: a name such as localhost fails Runtime.install.
+  if (temporalPort !== 0 && isIP(host) === 0) {
+    throw new ConfigError([
+      `WORKER_METRICS_HOST: ${JSON.stringify(host)} is not an IP address, and the Temporal SDK's exporter (WORKER_METRICS_TEMPORAL_PORT) binds to one only. Fix: use 127.0.0.1 (default), ::1, 0.0.0.0 or ::, or set WORKER_METRICS_TEMPORAL_PORT=0`,
     ]);
   }
   return { host, port, temporalPort };

@@ -73,6 +73,19 @@ describe('metrics listeners in the configuration', () => {
     );
   });
 
+  it("refuse a host name for the worker while the Temporal SDK's exporter is on: it binds IP addresses only", () => {
+    // The Rust core's exporter parses host:port as a socket address: "localhost" failed the
+    // start with a TypeError from runtime_new, naming no variable.
+    expect(configError(() => loadWorkerConfig({ ...BASE, WORKER_METRICS_HOST: 'localhost' }))).toMatch(
+      /^WORKER_METRICS_HOST: "localhost" is not an IP address.* Fix: /m,
+    );
+    expect(
+      loadWorkerConfig({ ...BASE, WORKER_METRICS_HOST: 'localhost', WORKER_METRICS_TEMPORAL_PORT: '0' })
+        .metrics.host,
+    ).toBe('localhost');
+    expect(loadWorkerConfig({ ...BASE, WORKER_METRICS_HOST: '::1' }).metrics.host).toBe('::1');
+  });
+
   it('refuse one port for both of the worker', () => {
     expect(
       configError(() =>
