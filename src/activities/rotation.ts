@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { and, asc, eq, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, isNotNull, lt, sql } from 'drizzle-orm';
 import { certificates, plants } from '../db/schema.js';
 import type { CertificateRef } from '../workflows/activity-contracts/certificates.js';
 import type { RotationActivities, RotationTarget } from '../workflows/activity-contracts/rotation.js';
@@ -89,7 +89,7 @@ export function rotationActivities({ db }: Pick<ActivityDeps, 'db'>): RotationAc
 
     /**
      * Active plants whose current certificate was activated more than `maxAgeDays` ago, oldest
-     * first. Age is measured on the database clock, the one activation times are compared with
+     * first, but for those whose device holds its key (certificate mode device-csr). Age is measured on the database clock, the one activation times are compared with
      * (not workflow time, which a time-skipping test server moves at will).
      */
     async listCertificatesToRotate({
@@ -109,7 +109,14 @@ export function rotationActivities({ db }: Pick<ActivityDeps, 'db'>): RotationAc
         .select({ plantId: plants.id, certificateId: certificates.certificateId })
         .from(plants)
         .innerJoin(certificates, eq(certificates.certificateId, plants.certificateId))
-        .where(and(eq(plants.iotStatus, 'active'), lt(since, new Date(activatedBefore))))
+        .where(
+          and(
+            eq(plants.iotStatus, 'active'),
+            lt(since, new Date(activatedBefore)),
+            // A key held by the device (certificate mode device-csr) is not ours to replace.
+            isNotNull(certificates.encryptedPrivateKey),
+          ),
+        )
         .orderBy(asc(since), asc(plants.id))
         .limit(limit);
       return {

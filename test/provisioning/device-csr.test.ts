@@ -232,6 +232,11 @@ describe('provisionPlant with certificateMode device-csr', () => {
       },
     );
     expect((await t.h.certificateRows(serverKeys))[0]?.encryptedPrivateKey).not.toBeNull();
+    // Automatic rotation (ROTATION_SCHEDULE=on) lists the server-key plant, never the device's.
+    const { due } = await realActivities.listCertificatesToRotate({ maxAgeDays: 0, limit: 100_000 });
+    const duePlants = due.map((d) => d.plantId);
+    expect(duePlants).toContain(serverKeys);
+    expect(duePlants).not.toContain(plantId);
   });
 
   it('checks the CSR again in the worker: one sent past the service whose signature fails rolls back', async () => {
