@@ -13,6 +13,7 @@ import {
   isCancellation,
   proxySinks,
   type Sinks,
+  TemporalFailure,
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
 
@@ -43,8 +44,14 @@ export interface WorkflowMetricsSinks extends Sinks {
   };
 }
 
-export function outcomeOf(error: unknown): WorkflowOutcome {
+/**
+ * How the run ends when its code throws `error`; undefined when it does not end: an error that is
+ * no Temporal failure (a bug's TypeError) fails the workflow task, which the SDK retries, and the
+ * run stays open (counted as failed, each retry counted it again).
+ */
+export function outcomeOf(error: unknown): WorkflowOutcome | undefined {
   if (error instanceof ContinueAsNew) return 'continued_as_new';
+  if (!(error instanceof TemporalFailure)) return undefined;
   if (error instanceof ApplicationFailure) {
     const outcome = OUTCOME_OF_FAILURE_TYPE[error.type ?? ''];
     if (outcome) return outcome;
@@ -64,7 +71,8 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
           workflowMetrics.finished('completed');
           return result;
         } catch (error) {
-          workflowMetrics.finished(outcomeOf(error));
+          const outcome = outcomeOf(error);
+          if (outcome) workflowMetrics.finished(outcome);
           throw error;
         }
       },

@@ -111,6 +111,41 @@ describe('workflow counters (the interceptor sink)', () => {
   });
 });
 
+describe('workflow counters: a workflow task that fails is not a finished workflow', () => {
+  it('counts no failure while a bug fails the workflow task (the run is retried, not ended)', async () => {
+    const failedBackfills = () =>
+      value(metrics.registry, 'solar_iot_workflows_finished_total', {
+        workflow: 'backfillPlants',
+        outcome: 'failed',
+      });
+    const before = await failedBackfills();
+    const workflowId = `metrics-task-failure-${newPlantId()}`;
+    await runWorkers(
+      { connection: t.env.nativeConnection, activities: t.h.realActivities(), metrics },
+      async (taskQueue) => {
+        // null is not the default input (a default parameter replaces only undefined): reading
+        // input.concurrency throws a TypeError, which fails the workflow task, not the workflow.
+        const handle = await t.env.client.workflow.start('backfillPlants', {
+          taskQueue,
+          workflowId,
+          args: [null],
+        });
+        try {
+          for (;;) {
+            const { events } = await handle.fetchHistory();
+            if (events?.some((e) => e.workflowTaskFailedEventAttributes)) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          expect((await handle.describe()).status.name).toBe('RUNNING');
+        } finally {
+          await handle.terminate('test done');
+        }
+      },
+    );
+    expect(await failedBackfills()).toBe(before);
+  });
+});
+
 describe('AWS call counters (the SDK middleware)', () => {
   it('counts success, throttling (an injected ThrottlingException) and client errors per operation', async () => {
     const registry = new Registry();
