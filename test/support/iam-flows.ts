@@ -55,7 +55,9 @@ import { plantRuleSql, SHARED_RULE_SQL, topicRulePayload } from '../../src/iot/t
 import { main as reconcileMain } from '../../src/reconcile/main.js';
 import { startRotation } from '../../src/rotation/client.js';
 import { main as exportMain } from '../../src/secrets/export-credentials.js';
+import type { PlantStatus } from '../../src/service/solar-iot.js';
 import { FaultInjector } from '../../tools/faults/index.js';
+import { deviceCsr } from './device-csr.js';
 import { AwsCallRecorder, allOf, type MiddlewareClient } from './iam-calls.js';
 import { body, reading, send, startConsumer, waitFor } from './ingest.js';
 import { awsClientConfig, resetMoto } from './moto.js';
@@ -222,11 +224,33 @@ async function freshAccount(env: Env, recorders: Recorders): Promise<void> {
     await quietly(() => reconcileMain(['--json'], tool), [0]);
     await api.call('DELETE', `/plants/${plantId}`);
     await worker.result(`deprovision-plant-${plantId}`);
+    await deviceKeyPlant(api, worker);
   } finally {
     await api.close();
     await worker.stop();
     await rm(join(exportDir, '..'), { recursive: true, force: true });
   }
+}
+
+/** Certificate mode device-csr: the API hands the device's CSR on and reads back its certificate. */
+async function deviceKeyPlant(
+  api: Awaited<ReturnType<typeof startApi>>,
+  worker: Awaited<ReturnType<typeof startWorker>>,
+): Promise<void> {
+  const plantId = newPlantId('device-csr');
+  await api.call('POST', '/plants', {
+    name: 'IAM device-key plant',
+    id: plantId,
+    certificateMode: 'device-csr',
+  });
+  await waitFor('the device-csr plant waits for its CSR', async () => {
+    const status = (await api.call('GET', `/plants/${plantId}`)) as PlantStatus;
+    return status.plant.iotStatus === 'awaiting-csr';
+  });
+  const { csrPem } = await deviceCsr(`CN=${thingNameFor(plantId)}`);
+  await api.call('POST', `/plants/${plantId}/csr`, { csr: csrPem });
+  await api.call('DELETE', `/plants/${plantId}`);
+  await worker.result(`deprovision-plant-${plantId}`);
 }
 
 /**
