@@ -5,7 +5,7 @@
  * from Debian's `prometheus` package (.ci/run installs it when missing) or PROMTOOL.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -58,6 +58,28 @@ describe('deploy/prometheus', () => {
       ),
     );
     expect(alerts.filter((a) => !firing.has(a))).toEqual([]);
+  });
+});
+
+describe('the actions the alerts name', () => {
+  it('are commands the production image runs: no tsx (a development dependency), node dist/... that exists', () => {
+    const rules = parse(readFileSync(join(DIR, 'alerts.yml'), 'utf8')) as {
+      groups: { rules: { alert?: string; annotations?: Record<string, string> }[] }[];
+    };
+    const commands = rules.groups.flatMap((g) =>
+      g.rules.flatMap((r) =>
+        Object.values(r.annotations ?? {}).flatMap((text) =>
+          [...text.matchAll(/`([^`]+)`/g)].map((m) => ({ alert: r.alert, command: m[1] ?? '' })),
+        ),
+      ),
+    );
+    expect(commands.filter((c) => /^(npx )?tsx\b/.test(c.command))).toEqual([]);
+    const src = resolve(DIR, '..', '..', 'src');
+    const missing = commands.filter((c) => {
+      const compiled = /^node dist\/(\S+)\.js\b/.exec(c.command)?.[1];
+      return compiled !== undefined && !existsSync(join(src, `${compiled}.ts`));
+    });
+    expect(missing).toEqual([]);
   });
 });
 
