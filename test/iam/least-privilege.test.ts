@@ -12,8 +12,6 @@
  * calls cannot be told apart by process; here each process's clients are its own. A new AWS call
  * in src/ that no flow makes fails the last test, which names it.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type Account,
@@ -34,6 +32,7 @@ import {
   trustAllows,
 } from '../support/iam-policies.js';
 import { awsClientConfig } from '../support/moto.js';
+import { filesLoadedBy, operationsIn, sourceFiles } from '../support/source-operations.js';
 
 const ACCOUNT: Account = { region: awsClientConfig().region, accountId: '123456789012' };
 const RULE_ROLE_ARN = process.env.AWS_IOT_ROLE_ARN ?? '';
@@ -57,8 +56,28 @@ type Role = keyof typeof ROLES;
 const IDENTITY_POLICIES = [...new Set(Object.values(ROLES).flat())];
 const policy = (file: string): PolicyDocument => loadPolicy(file, VALUES);
 
-/** Source files whose AWS calls are development tools, never run by a deployed process. */
-const DEVELOPMENT_ONLY: Record<string, string> = {
+/** What each deployed process loads: its entry point, and for the worker the admin tools run with its role. */
+const ENTRIES = {
+  worker: [
+    'src/worker.ts',
+    'src/reconcile/main.ts',
+    'src/secrets/export-credentials.ts',
+    'src/secrets/reencrypt-keys.ts',
+  ],
+  api: ['src/api/main.ts'],
+  ingest: ['src/ingest/main.ts'],
+};
+
+/** Code a process loads but never runs for its AWS calls, and why. */
+const LOADED_NOT_CALLED: Record<string, Record<string, string>> = {
+  api: {
+    'src/service/rules.ts':
+      'createDataIngestionRule and updateRule are the library API (src/client.ts); no route calls them',
+  },
+};
+
+/** Files no deployed process loads, and why their AWS calls need no policy here. */
+const NOT_DEPLOYED: Record<string, string> = {
   'src/ingest/simulate.ts': 'the simulator: creates the local queue, asks the endpoint for MQTT devices',
   'src/ingest/simulator.ts': 'the simulator: sends to the local queue what the IoT rule would deliver',
 };
@@ -98,37 +117,6 @@ function ruleRoleRequests(calls: AwsCall[]): { requests: IamRequest[]; rules: st
     }
   }
   return { requests, rules, roles };
-}
-
-/** The AWS SDK operations src/ constructs, by file: `IoTClient.CreateThing`. */
-function operationsInSource(): Map<string, string[]> {
-  const root = resolve(import.meta.dirname, '..', '..');
-  const clients: Record<string, string> = {
-    '@aws-sdk/client-iot': 'IoTClient',
-    '@aws-sdk/client-iot-data-plane': 'IoTDataPlaneClient',
-    '@aws-sdk/client-sqs': 'SQSClient',
-  };
-  const files = (dir: string): string[] =>
-    readdirSync(dir).flatMap((e) => {
-      const path = join(dir, e);
-      return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : [];
-    });
-  const found = new Map<string, string[]>();
-  for (const file of files(join(root, 'src'))) {
-    const text = readFileSync(file, 'utf8');
-    for (const [, names = '', module = ''] of text.matchAll(
-      /import\s*\{([^}]*)\}\s*from\s*'(@aws-sdk\/[^']+)'/g,
-    )) {
-      const client = clients[module];
-      if (!client) throw new Error(`${relative(root, file)} imports ${module}: teach this test its client`);
-      for (const [, command] of names.matchAll(/\b(\w+)Command\b/g))
-        if (text.includes(`new ${command}Command(`)) {
-          const where = relative(root, file);
-          found.set(where, [...(found.get(where) ?? []), `${client}.${command}`]);
-        }
-    }
-  }
-  return found;
 }
 
 describe('deploy/iam', () => {
@@ -209,18 +197,34 @@ describe('deploy/iam', () => {
         ).toBe(true);
     });
 
-    it('every AWS operation in src/ is made by some flow here (or is a development tool)', () => {
-      const recorded = new Set(
-        Object.values(recorders).flatMap((r: { calls: AwsCall[] }) =>
-          r.calls.map((c) => `${c.client}.${c.operation}`),
-        ),
-      );
-      const missing = [...operationsInSource()]
-        .filter(([file]) => !(file in DEVELOPMENT_ONLY))
-        .flatMap(([file, operations]) =>
-          operations.filter((o) => !recorded.has(o)).map((o) => `${o} (${file})`),
+    it("every AWS operation in a process's code is one it was recorded making", () => {
+      const recorded = {
+        worker: [recorders.worker, recorders.workerCreateKeys],
+        api: [recorders.api],
+        ingest: [recorders.ingest],
+      };
+      const missing = Object.entries(ENTRIES).flatMap(([role, entries]) => {
+        const made = new Set(
+          recorded[role as keyof typeof recorded].flatMap((r) =>
+            r.calls.map((c) => `${c.client}.${c.operation}`),
+          ),
         );
+        const files = [...new Set(entries.flatMap(filesLoadedBy))].filter(
+          (f) => !(f in (LOADED_NOT_CALLED[role] ?? {})),
+        );
+        return [...operationsIn(files)].flatMap(([file, operations]) =>
+          operations.filter((o) => !made.has(o)).map((o) => `${role}: ${o} (${file})`),
+        );
+      });
       expect(missing).toEqual([]);
+    });
+
+    it('every file of src/ that calls AWS is loaded by a deployed process, or says why not', () => {
+      const loaded = new Set(Object.values(ENTRIES).flat().flatMap(filesLoadedBy));
+      const unaccounted = [...operationsIn(sourceFiles())]
+        .map(([file]) => file)
+        .filter((file) => !loaded.has(file) && !(file in NOT_DEPLOYED));
+      expect(unaccounted).toEqual([]);
     });
   });
 });

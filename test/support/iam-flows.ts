@@ -9,7 +9,8 @@
  * What the flows do is chosen so that every AWS call the code can make in production is made at
  * least once, on each kind of resource it can touch: a fresh account (the shared policy and rule
  * created; one CreateCertificateFromCsr answer lost, so the recovery searches; the endpoint asked
- * of AWS; shadow, command, dead letters, readiness, rotation, export, drift report, deprovision),
+ * of AWS; shadow, command, dead letters, readiness, a device's CSR, rotation, export, drift report,
+ * deprovision),
  * the per-plant and create-keys modes meeting a plant's policy and rule as an earlier release left
  * them, then drift that `reconcile --remove` removes, and an account upgraded from an earlier
  * release (shared policy versions, rule without error action, a thing of the plant's name).
