@@ -8,7 +8,7 @@
  * CODEC_SERVER_TOKEN in the codec server; the API and the consumer run without ENCRYPTION_KEY.
  */
 import { isIP } from 'node:net';
-import { type ApiSettings, readApiSettings } from '../api/settings.js';
+import { API_METRICS_PORT, type ApiSettings, readApiSettings } from '../api/settings.js';
 import {
   type CodecServerSettings,
   type PayloadCodecSettings,
@@ -152,6 +152,12 @@ export interface ApiConfig extends ClientConfig {
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const [client, api] = readAll([() => loadClientConfig(env), () => readApiSettings(env)] as const);
+  // Else the metrics endpoint, bound first, made the API's own listen fail as "already in use".
+  if (api.metrics.port !== 0 && api.metrics.port === client.core.port) {
+    throw new ConfigError([
+      `API_METRICS_PORT: ${api.metrics.port} is also PORT, the API's port. Fix: give the metrics a port of their own (default ${API_METRICS_PORT}), or 0 for no metrics endpoint`,
+    ]);
+  }
   return deepFreeze({ ...client, api });
 }
 

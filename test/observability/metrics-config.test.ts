@@ -86,6 +86,16 @@ describe('metrics listeners in the configuration', () => {
     expect(loadWorkerConfig({ ...BASE, WORKER_METRICS_HOST: '::1' }).metrics.host).toBe('::1');
   });
 
+  it("refuse the API's own port for its metrics", () => {
+    // Both on one host: the metrics endpoint bound first and the API then failed with
+    // "PORT: 3000 ... is already in use (another API instance?)", the port its own process held.
+    expect(
+      configError(() =>
+        loadApiConfig({ ...BASE, API_TOKEN: 'x'.repeat(20), PORT: '3000', API_METRICS_PORT: '3000' }),
+      ),
+    ).toMatch(/^API_METRICS_PORT: 3000 is also PORT, the API's port\. Fix: /m);
+  });
+
   it('refuse one port for both of the worker', () => {
     expect(
       configError(() =>
