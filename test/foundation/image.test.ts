@@ -5,9 +5,9 @@
  * runs every role from that one image. Then the image is assembled here as its last stage's COPY
  * lines say (the build stage's output from test/support/built-package.ts; the production
  * dependencies stage stood in for by links to the packages package.json declares) and each role's
- * command, as the Dockerfile or compose writes it, is run in it: the worker, API, ingest and codec
- * server against the test run's servers with their health checks, migrations on a new database,
- * the CLI's help, and each long-running role's configuration error.
+ * command, as the Dockerfile or compose writes it, is run in it on a read-only filesystem: the
+ * worker, API, ingest and codec server against the test run's servers with their health checks,
+ * migrations on a new database, the CLI's help, and each long-running role's configuration error.
  */
 import { randomUUID } from 'node:crypto';
 import { cp, mkdir, readFile } from 'node:fs/promises';
@@ -111,7 +111,23 @@ function roleEnv(extra: Record<string, string> = {}): Record<string, string | un
   };
 }
 const CODEC_KEYS = `k1:${'ab'.repeat(32)}`;
-const node = (args: string[]) => (args[0] === 'node' ? [process.execPath, ...args.slice(1)] : args);
+/**
+ * Every role runs on a read-only filesystem, as deploy/k8s runs it (readOnlyRootFilesystem, no
+ * writable volume): in a mount namespace of its own where every mount is remounted read-only.
+ */
+const READ_ONLY = [
+  'unshare',
+  '--map-root-user',
+  '--mount',
+  'sh',
+  '-c',
+  'mount --make-rprivate / && findmnt -rno TARGET | grep -Ev "^/(proc|sys|dev)(/|$)" | while read -r m; do mount -o remount,bind,ro "$m" || exit 1; done && exec "$@"',
+  'sh',
+];
+const node = (args: string[]) => [
+  ...READ_ONLY,
+  ...(args[0] === 'node' ? [process.execPath, ...args.slice(1)] : args),
+];
 const inImage = (args: string[], env: Record<string, string | undefined>) =>
   ran(node(args), { cwd: image, env }, 60_000);
 const startInImage = (args: string[], env: Record<string, string | undefined>) =>
@@ -190,6 +206,13 @@ describe('docker-compose.yml', () => {
 });
 
 describe('each role, started from the assembled image', () => {
+  it('runs on a read-only filesystem', async () => {
+    const write = ['node', '-e', "require('node:fs').writeFileSync('written-by-' + process.pid, 'x')"];
+    const { code, output } = await inImage(write, roleEnv());
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/EROFS/);
+  });
+
   it('cli: answers --help', async () => {
     const { code, output } = await inImage([...argv('cli'), '--help'], roleEnv());
     expect(code, output).toBe(0);
