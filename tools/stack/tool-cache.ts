@@ -15,6 +15,10 @@ export const TOOL_VERSIONS = {
   /** io.temporal:temporal-test-server on Maven Central. */
   temporalTestServer: '1.38.0',
   moto: '5.1.22',
+  /** sigs.k8s.io/kustomize/kustomize/v5 on the Go module proxy (deploy/k8s). */
+  kustomize: '5.8.1',
+  /** kubernetes-validate on PyPI: the Kubernetes API's JSON schemas, per version (deploy/k8s). */
+  kubernetesValidate: '1.37.0',
 } as const;
 
 /** A tool problem the user can fix; the message is one line, printed without a stack trace. */
@@ -68,6 +72,57 @@ export async function run(
       .join(' | ');
     throw new ToolError(`${opts.what} failed (exit ${code}); see ${opts.logFile}: ${tail}`);
   }
+}
+
+/** `go install` of a module's command into binDir, its downloads kept in the cache's `go/`. */
+export function goInstallEnv(binDir: string): NodeJS.ProcessEnv {
+  const gopath = join(cacheRoot(), 'go');
+  return {
+    ...process.env,
+    CGO_ENABLED: '0',
+    GOPATH: gopath,
+    GOMODCACHE: join(gopath, 'pkg', 'mod'),
+    GOBIN: binDir,
+    GOFLAGS: '-modcacherw',
+  };
+}
+
+export interface VenvTool {
+  /** Folder under the cache and lock name, e.g. `moto-5.1.22`. */
+  name: string;
+  /** What pip installs, e.g. `moto[server]==5.1.22`. */
+  requirement: string;
+  /** The executable under the virtual environment's bin/. */
+  bin: string;
+  /** The ToolError's message when python3 is missing. */
+  withoutPython: string;
+}
+
+/** A PyPI package in a virtual environment of its own, installed once; resolves to its executable. */
+export async function ensureVenvTool(tool: VenvTool, log: Log): Promise<string> {
+  const dir = join(cacheRoot(), tool.name);
+  const bin = join(dir, 'bin', tool.bin);
+  const marker = join(dir, '.ok');
+  if (existsSync(marker) && existsSync(bin)) return bin;
+  const python = which('python3');
+  if (!python) throw new ToolError(tool.withoutPython);
+  return await withLock(tool.name, log, async () => {
+    if (existsSync(marker) && existsSync(bin)) return bin;
+    const logFile = join(cacheRoot(), 'logs', `${tool.name}.log`);
+    log(`installing ${tool.requirement} from PyPI into ${dir} (log: ${logFile})`);
+    await rm(dir, { recursive: true, force: true });
+    await run(python, ['-m', 'venv', dir], {
+      logFile,
+      what: 'python3 -m venv (Debian: apt-get install python3-venv)',
+    });
+    await run(join(dir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-q', tool.requirement], {
+      logFile,
+      what: `pip install ${tool.requirement}`,
+    });
+    if (!existsSync(bin)) throw new ToolError(`pip finished but ${bin} is missing; see ${logFile}`);
+    await writeFile(marker, `${new Date().toISOString()}\n`);
+    return bin;
+  });
 }
 
 function isAlive(pid: number): boolean {

@@ -6,31 +6,31 @@
  * version, so a second clone on the same machine (or a CI runner's next job) reuses it:
  *
  *   temporal-cli-<v>/temporal            `go install github.com/temporalio/cli/cmd/temporal@v<v>`
- *   go/                                  GOPATH and GOMODCACHE of that build
+ *   kustomize-<v>/kustomize              `go install sigs.k8s.io/kustomize/kustomize/v5@v<v>` (k8s-tools.ts)
+ *   go/                                  GOPATH and GOMODCACHE of the Go builds
  *   temporal-test-server-<v>/run         wrapper that `exec`s java on io.temporal:temporal-test-server
  *   m2/                                  Maven local repository
  *   moto-<v>/bin/moto_server             Python venv with moto[server]
+ *   kubernetes-validate-<v>/bin/...      Python venv with kubernetes-validate (k8s-tools.ts)
  *   node-<v>-linux-<arch>/bin/node       npm package node-linux-<arch>: CI's Node (ensure-node.sh)
  *   logs/                                install logs
  *
  * A missing prerequisite raises a ToolError whose message is one line saying what to install.
  */
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ensureKubernetesValidate, ensureKustomize } from './k8s-tools.js';
 import { ensureTemporalCli, ensureTestServer } from './temporal-tools.js';
 import {
   cacheRoot,
   defaultLog,
+  ensureVenvTool,
   type Log,
-  run,
   type TemporalTool,
   TOOL_VERSIONS,
   ToolError,
-  which,
-  withLock,
 } from './tool-cache.js';
 
 export { type TemporalTool, TOOL_VERSIONS, ToolError } from './tool-cache.js';
@@ -48,34 +48,16 @@ export function motoServerPath(): string {
 }
 
 export async function ensureMoto(log: Log = defaultLog): Promise<string> {
-  const dir = motoDir();
-  const bin = motoServerPath();
-  const marker = join(dir, '.ok');
-  if (existsSync(marker) && existsSync(bin)) return bin;
-  const python = which('python3');
-  if (!python) {
-    throw new ToolError(
-      'python3 not found: install Python 3.9+ with venv (Debian: apt-get install python3 python3-venv), or set AWS_ENDPOINT_URL to a running moto/AWS endpoint',
-    );
-  }
-  return await withLock(`moto-${TOOL_VERSIONS.moto}`, log, async () => {
-    if (existsSync(marker) && existsSync(bin)) return bin;
-    const logFile = join(cacheRoot(), 'logs', `moto-${TOOL_VERSIONS.moto}.log`);
-    log(`installing moto[server]==${TOOL_VERSIONS.moto} from PyPI into ${dir} (log: ${logFile})`);
-    await rm(dir, { recursive: true, force: true });
-    await run(python, ['-m', 'venv', dir], {
-      logFile,
-      what: 'python3 -m venv (Debian: apt-get install python3-venv)',
-    });
-    const pip = join(dir, 'bin', 'pip');
-    await run(pip, ['install', '--disable-pip-version-check', '-q', `moto[server]==${TOOL_VERSIONS.moto}`], {
-      logFile,
-      what: `pip install moto[server]==${TOOL_VERSIONS.moto}`,
-    });
-    if (!existsSync(bin)) throw new ToolError(`pip finished but ${bin} is missing; see ${logFile}`);
-    await writeFile(marker, `${new Date().toISOString()}\n`);
-    return bin;
-  });
+  return await ensureVenvTool(
+    {
+      name: `moto-${TOOL_VERSIONS.moto}`,
+      requirement: `moto[server]==${TOOL_VERSIONS.moto}`,
+      bin: 'moto_server',
+      withoutPython:
+        'python3 not found: install Python 3.9+ with venv (Debian: apt-get install python3 python3-venv), or set AWS_ENDPOINT_URL to a running moto/AWS endpoint',
+    },
+    log,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -113,6 +95,8 @@ export interface ToolNeeds {
   testServer?: boolean;
   moto?: boolean;
   postgres?: boolean;
+  /** kustomize and kubernetes-validate (deploy/k8s). */
+  k8s?: boolean;
 }
 
 export interface Tools {
@@ -120,6 +104,8 @@ export interface Tools {
   testServer?: TemporalTool;
   motoServer?: string;
   postgres?: PostgresBinaries;
+  kustomize?: string;
+  kubernetesValidate?: string;
 }
 
 /** Ensures the requested tools (in parallel: the Go build is CPU-bound, the rest mostly network). */
@@ -137,6 +123,8 @@ export async function ensureTools(needs: ToolNeeds, log: Log = defaultLog): Prom
     needs.testServer ? timed('Temporal test server', () => ensureTestServer(log)) : undefined,
     needs.moto ? timed('moto', () => ensureMoto(log)) : undefined,
     needs.postgres ? ensurePostgres() : undefined,
+    needs.k8s ? timed('kustomize', () => ensureKustomize(log)) : undefined,
+    needs.k8s ? timed('kubernetes-validate', () => ensureKubernetesValidate(log)) : undefined,
   ] as const);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   const bug = failures.find((f) => !(f instanceof ToolError));
@@ -144,17 +132,21 @@ export async function ensureTools(needs: ToolNeeds, log: Log = defaultLog): Prom
   if (failures.length > 0) throw new ToolError(failures.map((f) => (f as ToolError).message).join('\n'));
   const value = <T>(r: PromiseSettledResult<T>): T | undefined =>
     r.status === 'fulfilled' ? r.value : undefined;
-  const [temporalCli, testServer, motoServer, postgres] = [
+  const [temporalCli, testServer, motoServer, postgres, kustomize, kubernetesValidate] = [
     value(results[0]),
     value(results[1]),
     value(results[2]),
     value(results[3]),
+    value(results[4]),
+    value(results[5]),
   ];
   const tools: Tools = {};
   if (temporalCli) tools.temporalCli = temporalCli;
   if (testServer) tools.testServer = testServer;
   if (motoServer) tools.motoServer = motoServer;
   if (postgres) tools.postgres = postgres;
+  if (kustomize) tools.kustomize = kustomize;
+  if (kubernetesValidate) tools.kubernetesValidate = kubernetesValidate;
   return tools;
 }
 
