@@ -72,8 +72,8 @@ const EGRESS: Record<Role, string[]> = {
   migrate: [...DNS, 'TCP/5432'],
 };
 const INGRESS: Record<Role, string[]> = {
-  worker: [],
-  api: ['TCP/3000'],
+  worker: ['TCP/9465', 'TCP/9466'],
+  api: ['TCP/3000', 'TCP/9467'],
   ingest: ['TCP/9464'],
   codec: ['TCP/8234'],
   migrate: [],
@@ -194,10 +194,12 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
       expect(c.resources.limits.memory, role).toBeDefined();
       const { values } = environment(objects(), w);
       if (role === 'worker') {
-        // No listener: the image's health check, which must know the role.
+        // Ready when it reaches Temporal (the image's health check, which must know the role);
+        // alive while its metrics endpoint answers.
         expect(c.readinessProbe.exec.command).toEqual(['node', 'dist/healthcheck.js', 'worker']);
-        expect(c.livenessProbe.exec.command).toEqual(['node', 'dist/healthcheck.js', 'worker']);
         expect(Object.keys(HEALTH_CHECKS)).toContain('worker');
+        expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+        expect(port(w, c.livenessProbe)).toBe(Number(values.WORKER_METRICS_PORT));
       }
       if (role === 'api') {
         expect(c.readinessProbe.httpGet.path).toBe('/readyz');
@@ -292,7 +294,7 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
 describe('deploy/k8s example overlay', () => {
   const objects = () => renders.example.objects;
 
-  it("gives each role a configuration its own loader accepts, with the secrets' placeholders", () => {
+  it("gives each role a configuration its own loader accepts, listening where the pod's ports are", () => {
     const all = workloads(objects());
     const secret = () => randomBytes(32).toString('hex');
     const env = (role: Role): Record<string, string> => {
@@ -311,17 +313,34 @@ describe('deploy/k8s example overlay', () => {
         ...Object.fromEntries(required.map(([k]) => [k, placeholders[k] as string])),
       };
     };
+    /** The container's ports by name: each must be one its process listens on, and vice versa. */
+    const ports = (role: Role) =>
+      Object.fromEntries(
+        (container(all.get(role) as Workload).ports ?? []).map(
+          (p: { name: string; containerPort: number }) => [p.name, p.containerPort],
+        ),
+      );
     const worker = loadWorkerConfig(env('worker'));
     expect(worker.core.temporal.address).toMatch(/:7233$/);
+    expect(worker.metrics.host).toBe('0.0.0.0');
+    expect(ports('worker')).toEqual({
+      metrics: worker.metrics.port,
+      'sdk-metrics': worker.metrics.temporalPort,
+    });
     const api = loadApiConfig(env('api'));
-    expect(api.api.host).toBe('0.0.0.0');
+    expect([api.api.host, api.api.metrics.host]).toEqual(['0.0.0.0', '0.0.0.0']);
+    expect(ports('api')).toEqual({ http: api.core.port, metrics: api.api.metrics.port });
     expect(api.api.allowedHosts).toContain('api.solar.example.com');
     const ingest = loadIngestConfig(env('ingest'));
     expect(ingest.metricsHost).toBe('0.0.0.0');
+    expect(ports('ingest')).toEqual({ metrics: ingest.ingest.metricsPort });
     expect(ingest.queueUrl).toMatch(/^https:\/\/sqs\./);
     const codec = loadCodecServerConfig(env('codec'));
+    expect(codec.server.host).toBe('0.0.0.0');
+    expect(ports('codec')).toEqual({ http: codec.server.port });
     expect(codec.server.corsOrigins).toEqual(['https://temporal.example.com']);
     expect(loadConfig(env('migrate'), { requireEncryptionKey: false }).databaseUrl).toBeDefined();
+    expect(ports('migrate')).toEqual({});
   });
 
   it('puts the namespace under the restricted Pod Security Standard', () => {
