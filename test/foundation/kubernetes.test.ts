@@ -323,6 +323,9 @@ describe('deploy/k8s example overlay', () => {
     const worker = loadWorkerConfig(env('worker'));
     expect(worker.core.temporal.address).toMatch(/:7233$/);
     expect(worker.metrics.host).toBe('0.0.0.0');
+    // A fleet shares the account's quotas: at most 0.75 of each (docs/deployment.md, Workers).
+    expect(all.get('worker')?.object.spec.replicas).toBeGreaterThan(1);
+    expect(worker.utilization).toBeLessThanOrEqual(0.75);
     expect(ports('worker')).toEqual({
       metrics: worker.metrics.port,
       'sdk-metrics': worker.metrics.temporalPort,
