@@ -1,6 +1,8 @@
 import { DeleteCertificateCommand, UpdateCertificateCommand } from '@aws-sdk/client-iot';
+import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, isNull } from 'drizzle-orm';
-import { certificates } from '../db/schema.js';
+import type { Db } from '../db/client.js';
+import { certificates, plants } from '../db/schema.js';
 import { awsDelete, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { publicKeyOfCsr } from '../iot/device-csr.js';
 import { publicKeyFingerprintOfKey } from '../iot/device-keys.js';
@@ -15,6 +17,22 @@ import {
 import type { ActivityDeps } from './deps.js';
 import { findIssuedCertificate } from './lost-certificate.js';
 
+/**
+ * A plant whose device makes its key (certificate mode device-csr, stored with the plant) gets no
+ * key made here, whoever started its provision without the mode: the backfill, an old client.
+ */
+async function refuseDeviceKeyPlant(db: Db, plantId: string): Promise<void> {
+  const [plant] = await db
+    .select({ certificateMode: plants.certificateMode })
+    .from(plants)
+    .where(eq(plants.id, plantId));
+  if (plant?.certificateMode !== 'device-csr') return;
+  throw ApplicationFailure.nonRetryable(
+    `Plant ${plantId} has certificate mode device-csr: its device makes its key, none is made here. Provision it without a mode (it keeps device-csr), or with certificateMode server to switch deliberately`,
+    'DeviceKeyPlant',
+  );
+}
+
 export function certificateActivities(
   deps: Pick<ActivityDeps, 'iot' | 'db' | 'vault' | 'settings'>,
 ): CertificateActivities {
@@ -27,6 +45,7 @@ export function certificateActivities(
       plantId: string;
       requestId: string;
     }): Promise<CertificateRef> {
+      await refuseDeviceKeyPlant(db, plantId);
       return settings.certificateMode === 'create-keys'
         ? createWithAwsKeys(deps, plantId, requestId)
         : createFromCsr(deps, plantId, requestId);

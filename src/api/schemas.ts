@@ -66,6 +66,10 @@ export const PlantSchema = z
     certificateArn: z.string().nullable(),
     policyName: z.string().nullable(),
     ruleName: z.string().nullable(),
+    certificateMode: z.enum(PLANT_CERTIFICATE_MODES).meta({
+      description:
+        "Where the plant's key is made: server, or device-csr (the device's choice, kept after a failed provision until a provision names another mode)",
+    }),
     lastError: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -134,6 +138,13 @@ const operationOutcomeFields = {
 export const ProvisionOutcomeSchema = z
   .object({
     ...operationOutcomeFields,
+    certificateMode: z.enum(PLANT_CERTIFICATE_MODES).optional().meta({
+      description: "The mode this provision makes the key in: the one given, else the plant's stored mode",
+    }),
+    certificateModeChanged: z
+      .object({ from: z.enum(PLANT_CERTIFICATE_MODES), to: z.enum(PLANT_CERTIFICATE_MODES) })
+      .optional()
+      .meta({ description: "Present when this provision switched the plant's certificate mode" }),
     resources: ResourcesSchema.optional(),
   })
   .meta({ id: 'ProvisionOutcome' }) satisfies z.ZodType<ProvisionOutcome>;

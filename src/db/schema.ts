@@ -38,6 +38,11 @@ export const plants = pgTable(
     certificateArn: text('certificate_arn'),
     policyName: text('policy_name'),
     ruleName: text('rule_name'),
+    /**
+     * Where the plant's key is made (PlantCertificateMode): `device-csr` is the device's choice and
+     * lasts past a failed provision, so a re-provision, backfill or rotation never makes its key here.
+     */
+    certificateMode: text('certificate_mode').$type<'server' | 'device-csr'>().notNull().default('server'),
     lastError: text('last_error'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

@@ -8,6 +8,7 @@ import type { IotStatus } from '../db/schema.js';
 import {
   type DeprovisionResult,
   deprovisionWorkflowId,
+  type PlantCertificateMode,
   type PlantIotResources,
   type ProvisionPlantInput,
 } from '../workflows/contract.js';
@@ -17,10 +18,10 @@ import { ConflictError, DependencyUnavailableError, InvalidInputError } from './
 import { iotDisabledMessage } from './mode.js';
 import { assertPlantId, assertPlantName } from './plant-input.js';
 import { type PlantStatus, plantStatus } from './plant-reads.js';
-import { requirePlant } from './plants.js';
+import { type PlantView, requirePlant } from './plants.js';
 import { NO_TELEMETRY } from './silence.js';
 import type { WaitOptions } from './temporal-calls.js';
-import { startDeprovisioning, startProvisioning } from './workflow-starters.js';
+import { refuseOtherModeRunning, startDeprovisioning, startProvisioning } from './workflow-starters.js';
 
 /** What starting a provision or deprovision answers. */
 interface OperationOutcome {
@@ -33,6 +34,10 @@ interface OperationOutcome {
 }
 
 export interface ProvisionOutcome extends OperationOutcome {
+  /** The mode this provision makes the key in: the one asked for, else the plant's stored one. */
+  certificateMode?: PlantCertificateMode;
+  /** Present when the provision switched the plant's stored mode (an explicit certificateMode). */
+  certificateModeChanged?: { from: PlantCertificateMode; to: PlantCertificateMode };
   /** Present after `wait: true`: the plant's resources (ids and names, never key material). */
   resources?: PlantIotResources;
 }
@@ -86,6 +91,7 @@ async function createPlant(
     id,
     name: input.name,
     iotStatus: backend.mode === 'disabled' ? 'disabled' : 'pending',
+    certificateMode: choice.certificateMode ?? 'server',
   });
   if (!created)
     throw new ConflictError('plant_exists', `Plant ${id} exists already; choose another id or omit it`);
@@ -122,8 +128,13 @@ async function provision(
   const iotMode = backend.mode;
   assertPlantId(plantId);
   if (plantName !== undefined) assertPlantName(plantName);
-  const choice = certificateChoice(options);
   const known = await plants.get(plantId);
+  // The plant's stored mode unless the caller names one: a device-csr plant stays one.
+  const stored = known?.certificateMode;
+  const mode = options.certificateMode ?? stored ?? 'server';
+  const choice = certificateChoice({ ...options, certificateMode: mode });
+  const certificateModeChanged =
+    stored !== undefined && stored !== mode ? { from: stored, to: mode } : undefined;
   const name = plantName ?? known?.name;
   if (name === undefined)
     throw new InvalidInputError(
@@ -138,7 +149,15 @@ async function provision(
         `Plant ${plantId} gets no IoT resources: ${iotDisabledMessage(backend)}. It is recorded with IoT status ${plant.iotStatus}; \`solar-iot backfill\` provisions it once AWS IoT is on`,
       );
     }
-    return { iotMode, plantId, iotStatus: plant.iotStatus, workflowId: null, runId: null };
+    if (certificateModeChanged) await plants.setCertificateMode(plantId, mode);
+    return {
+      iotMode,
+      plantId,
+      iotStatus: plant.iotStatus,
+      workflowId: null,
+      runId: null,
+      certificateMode: mode,
+    };
   }
   if (await ctx.calls.isRunning(deprovisionWorkflowId(plantId))) {
     throw new ConflictError(
@@ -146,15 +165,37 @@ async function provision(
       `Plant ${plantId} is being deprovisioned (workflow ${deprovisionWorkflowId(plantId)}); wait for it to finish, then provision again`,
     );
   }
-  const plant = known ?? (await plants.ensure({ id: plantId, name, iotStatus: 'pending' }));
+  const plant =
+    known ?? (await plants.ensure({ id: plantId, name, iotStatus: 'pending', certificateMode: mode }));
+  if (certificateModeChanged) await switchCertificateMode(ctx, plant, mode);
   const input: ProvisionPlantInput = { plantId, plantName: name, ...choice };
   const handle = await ctx.calls.call(() =>
     startProvisioning(ctx.temporal, input, { taskQueue: ctx.taskQueue }),
   );
-  const outcome = startedOutcome(iotMode, plantId, plant.iotStatus, handle);
+  const outcome = {
+    ...startedOutcome(iotMode, plantId, plant.iotStatus, handle),
+    certificateMode: mode,
+    ...(certificateModeChanged ? { certificateModeChanged } : {}),
+  };
   if (!options.wait) return outcome;
   const resources = await ctx.calls.follow<PlantIotResources>(handle.workflowId, plantId, options);
   return { ...outcome, ...resources, iotStatus: 'active', resources } satisfies ProvisionedPlant;
+}
+
+/**
+ * Records an explicit switch of the plant's certificate mode before its provision starts (the
+ * worker makes no key here for a device-csr plant). Refused while the plant is active (its
+ * certificate is of the other mode: deprovision first) or a provision of the other mode runs.
+ */
+async function switchCertificateMode(ctx: ServiceContext, plant: PlantView, mode: PlantCertificateMode) {
+  if (plant.iotStatus === 'active') {
+    throw new ConflictError(
+      'certificate_mode_conflict',
+      `Plant ${plant.id} is active with certificate mode ${plant.certificateMode}; to switch to ${mode}, deprovision it first, then provision it with certificateMode ${mode}`,
+    );
+  }
+  await ctx.calls.call(() => refuseOtherModeRunning(ctx.temporal, plant.id, mode));
+  await ctx.plants.setCertificateMode(plant.id, mode);
 }
 
 async function deprovision(

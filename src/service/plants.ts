@@ -4,6 +4,7 @@ import type { Db } from '../db/client.js';
 import { type IotStatus, plants } from '../db/schema.js';
 import { assertValidPlantId, THING_NAME_PREFIX } from '../iot/naming.js';
 import { MOCK_THING_NAME_PREFIX } from '../mock/resources.js';
+import type { PlantCertificateMode } from '../workflows/contract.js';
 import { ConflictError, mapDbError, PlantNotFoundError } from './errors.js';
 import { assertPlantId } from './plant-input.js';
 import { plantLastReadingAt } from './silence.js';
@@ -19,6 +20,8 @@ export interface PlantView {
   policyName: string | null;
   /** The plant's own topic rule (per-plant mode); null when the shared rule carries its telemetry. */
   ruleName: string | null;
+  /** Where its key is made: `server`, or `device-csr` (the device's choice, kept until switched explicitly). */
+  certificateMode: PlantCertificateMode;
   lastError: string | null;
   createdAt: string;
   updatedAt: string;
@@ -41,6 +44,7 @@ export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
 
 type Row = typeof plants.$inferSelect;
+type NewPlant = { id: string; name: string; iotStatus: IotStatus; certificateMode?: PlantCertificateMode };
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -55,6 +59,7 @@ export function toPlantView(row: Row): PlantView {
     certificateArn: row.certificateArn,
     policyName: row.policyName,
     ruleName: row.ruleName,
+    certificateMode: row.certificateMode,
     lastError: row.lastError,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -86,7 +91,7 @@ export function plantRepository(db: Db) {
     },
 
     /** Inserts a new plant; null when a plant with this id exists already. */
-    async insert(values: { id: string; name: string; iotStatus: IotStatus }): Promise<PlantView | null> {
+    async insert(values: NewPlant): Promise<PlantView | null> {
       const [row] = await guarded(() =>
         db.insert(plants).values(values).onConflictDoNothing({ target: plants.id }).returning(),
       );
@@ -94,12 +99,19 @@ export function plantRepository(db: Db) {
     },
 
     /** The plant, created first with `values` if it does not exist (callers may own plant ids). */
-    async ensure(values: { id: string; name: string; iotStatus: IotStatus }): Promise<PlantView> {
+    async ensure(values: NewPlant): Promise<PlantView> {
       const created = await this.insert(values);
       if (created) return created;
       const existing = await this.get(values.id);
       if (!existing) throw new Error(`Plant ${values.id} vanished while being created`);
       return existing;
+    },
+
+    /** Where the plant's key is made from now on (an explicit switch; the status is left as it is). */
+    async setCertificateMode(id: string, certificateMode: PlantCertificateMode): Promise<void> {
+      await guarded(() =>
+        db.update(plants).set({ certificateMode, updatedAt: new Date() }).where(eq(plants.id, id)),
+      );
     },
 
     async setStatus(

@@ -20,6 +20,7 @@ import {
   deprovisionWorkflowId,
   IotStatusSearchAttribute,
   type OperationStatus,
+  type PlantCertificateMode,
   PlantIdSearchAttribute,
   type ProvisionPlantInput,
   provisionWorkflowId,
@@ -44,6 +45,8 @@ export type WorkflowStart<W extends Workflow> = WithWorkflowArgs<
     taskQueue: string;
     /** Set at start, so the run is found in the Web UI (PlantId, IotStatus) before its first task. */
     searchAttributes?: SearchAttributePair[];
+    /** Read back by describe(): a provision's certificate mode (runningProvisionMode). */
+    memo?: Record<string, unknown>;
   }
 >;
 
@@ -106,20 +109,62 @@ function plantOperationStart(
 }
 
 /**
+ * The certificate mode of the plant's provision that is running, or null when none runs. A run
+ * without the memo (the backfill's, or one started past the service) makes its key here: server.
+ */
+async function runningProvisionMode(
+  client: Client,
+  plantId: string,
+  runId?: string,
+): Promise<PlantCertificateMode | null> {
+  try {
+    const run = await client.workflow.getHandle(provisionWorkflowId(plantId), runId).describe();
+    if (run.status.name !== 'RUNNING') return null;
+    return run.memo?.certificateMode === 'device-csr' ? 'device-csr' : 'server';
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return null;
+    throw error;
+  }
+}
+
+/**
+ * Refuses (409 certificate_mode_conflict) when the plant's running provision makes its key in
+ * another mode than `mode`: joining it would silently give the caller the other mode's key.
+ */
+export async function refuseOtherModeRunning(
+  client: Client,
+  plantId: string,
+  mode: PlantCertificateMode,
+  runId?: string,
+): Promise<void> {
+  const running = await runningProvisionMode(client, plantId, runId);
+  if (running === null || running === mode) return;
+  throw new ConflictError(
+    'certificate_mode_conflict',
+    `A provision of plant ${plantId} in certificate mode ${running} is running (workflow ${provisionWorkflowId(plantId)}); a provision in mode ${mode} would join it and get a key made ${running === 'server' ? 'here' : 'on the device'}. Wait for it to finish, or deprovision the plant, then provision it with certificateMode ${mode}`,
+  );
+}
+
+/**
  * Starts provisioning of a plant, or returns the run already in progress: the workflow id is the
- * plant's, and a second start while one runs attaches to it instead of running twice.
+ * plant's, and a second start while one runs attaches to it instead of running twice, if that run
+ * makes the key in the same certificate mode (refuseOtherModeRunning otherwise).
  */
 export async function startProvisioning(
   client: Client,
   input: ProvisionPlantInput,
   options: StartOptions = {},
 ) {
-  return startWorkflow<typeof provisionPlant>(client, {
+  const mode = input.certificateMode ?? 'server';
+  const handle = await startWorkflow<typeof provisionPlant>(client, {
     workflowType: 'provisionPlant',
     workflowId: provisionWorkflowId(input.plantId),
     args: [input],
+    memo: { certificateMode: mode },
     ...plantOperationStart(input.plantId, 'provisioning', options),
   });
+  await refuseOtherModeRunning(client, input.plantId, mode, handle.firstExecutionRunId);
+  return handle;
 }
 
 /** Starts deprovisioning; a running provision of the same plant is cancelled and rolled back first. */

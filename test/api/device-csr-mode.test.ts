@@ -1,0 +1,177 @@
+/**
+ * The device's choice of certificate mode is durable (issue 16, item 6): a device-csr plant keeps
+ * it after a failed provision, so a re-provision without the option, a backfill, or a provision
+ * started past the service never gives it a key made here; a switch of mode is explicit and said.
+ * And a provision in one mode never silently joins a running one of the other mode. Real stack:
+ * Temporal dev server with a worker, moto, PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { thingNameFor } from '../../src/iot/naming.js';
+import type { PlantStatus } from '../../src/service/solar-iot.js';
+import { provisionWorkflowId } from '../../src/workflows/contract.js';
+import { deviceCsr } from '../support/device-csr.js';
+import { TestStack } from '../support/product-stack.js';
+
+let stack: TestStack;
+let base: string;
+let TOKEN: string;
+
+beforeAll(async () => {
+  stack = await TestStack.start({ mode: 'aws' });
+  const apiEnv = await stack.serveApi();
+  base = apiEnv.SOLAR_IOT_API_URL ?? '';
+  TOKEN = apiEnv.SOLAR_IOT_API_TOKEN ?? '';
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function request<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  json?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${TOKEN}`,
+      ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+type ErrorBody = { error: { code: string; message: string } };
+
+const statusOf = async (plantId: string) => (await stack.plantRow(plantId))?.iotStatus;
+
+async function untilStatus(plantId: string, ...statuses: string[]) {
+  return stack.until(async () => statuses.includes((await statusOf(plantId)) ?? '') && statusOf(plantId));
+}
+
+/** Keys this product holds for the plant: none may exist for a device-csr plant. */
+async function storedKeys(plantId: string): Promise<number> {
+  const { rows } = await stack.database.pool.query(
+    'select count(*)::int as n from certificates where plant_id = $1 and encrypted_private_key is not null',
+    [plantId],
+  );
+  return (rows[0] as { n: number }).n;
+}
+
+/** A device-csr plant whose provision timed out waiting for its CSR: status failed. */
+async function timedOutDevicePlant(name: string): Promise<string> {
+  const created = await request<PlantStatus>('POST', '/plants', {
+    name,
+    certificateMode: 'device-csr',
+    csrTimeout: '1s',
+  });
+  expect(created.status).toBe(202);
+  const plantId = created.body.plant.id;
+  await untilStatus(plantId, 'failed');
+  expect((await stack.plantRow(plantId))?.lastError).toMatch(/No CSR arrived/);
+  return plantId;
+}
+
+describe('a device-csr plant keeps its certificate mode', () => {
+  it('is stored with the plant and shown', async () => {
+    const created = await request<PlantStatus>('POST', '/plants', {
+      name: 'Mode shown',
+      certificateMode: 'device-csr',
+      csrTimeout: '1s',
+    });
+    expect(created.body.plant).toMatchObject({ certificateMode: 'device-csr' });
+    const server = await request<PlantStatus>('POST', '/plants', { name: 'Server mode shown' });
+    expect(server.body.plant).toMatchObject({ certificateMode: 'server' });
+  });
+
+  it('a re-provision without the option after a CSR timeout waits for the CSR again, and makes no key', async () => {
+    const plantId = await timedOutDevicePlant('Re-provisioned device plant');
+    const again = await request(`POST`, `/plants/${plantId}/provision`, {});
+    expect(again.status).toBe(202);
+    expect(await untilStatus(plantId, 'awaiting-csr', 'active')).toBe('awaiting-csr');
+    const device = await deviceCsr(`CN=${thingNameFor(plantId)}`);
+    const issued = await request('POST', `/plants/${plantId}/csr`, { csr: device.csrPem });
+    expect(issued.status).toBe(200);
+    expect(await storedKeys(plantId)).toBe(0);
+  });
+
+  it('the backfill leaves it alone instead of making its key here', async () => {
+    const plantId = await timedOutDevicePlant('Backfilled device plant');
+    const listed = await stack.realActivities().listPlantsToBackfill({ afterId: null, limit: 1000 });
+    expect(listed.map((p) => p.id)).not.toContain(plantId);
+    const counted = await stack.realActivities().countPlantsToBackfill({ afterId: null });
+    expect(counted).toBe(listed.length);
+  });
+
+  it('a provision started past the service without the option makes no key for it either', async () => {
+    const plantId = await timedOutDevicePlant('Started directly');
+    const handle = await stack.temporal.workflow.start('provisionPlant', {
+      taskQueue: stack.taskQueue,
+      workflowId: provisionWorkflowId(plantId),
+      args: [{ plantId, plantName: 'Started directly' }],
+    });
+    await expect(handle.result()).rejects.toThrow();
+    expect(await storedKeys(plantId)).toBe(0);
+    expect((await stack.plantRow(plantId))?.lastError).toMatch(/device-csr/);
+  });
+
+  it('switching to a key made here takes an explicit certificateMode, and the answer says so', async () => {
+    const plantId = await timedOutDevicePlant('Switched to server');
+    const switched = await request<{ runId: string | null; certificateModeChanged?: unknown }>(
+      'POST',
+      `/plants/${plantId}/provision`,
+      { certificateMode: 'server' },
+    );
+    expect(switched.status).toBe(202);
+    expect(switched.body.certificateModeChanged).toEqual({ from: 'device-csr', to: 'server' });
+    const run = stack.temporal.workflow.getHandle(provisionWorkflowId(plantId), switched.body.runId ?? '');
+    await run.result();
+    expect(await statusOf(plantId)).toBe('active');
+    expect((await stack.plantRow(plantId))?.certificateMode).toBe('server');
+    expect(await storedKeys(plantId)).toBe(1);
+  });
+});
+
+describe('a provision in one mode never joins a running one of the other mode', () => {
+  it('refuses a server-key provision while the device-csr provision waits for its CSR (409)', async () => {
+    const created = await request<PlantStatus>('POST', '/plants', {
+      name: 'Waiting device plant',
+      certificateMode: 'device-csr',
+    });
+    const plantId = created.body.plant.id;
+    await untilStatus(plantId, 'awaiting-csr');
+    const joined = await request<ErrorBody>('POST', `/plants/${plantId}/provision`, {
+      certificateMode: 'server',
+    });
+    expect(joined.status).toBe(409);
+    expect(joined.body.error.code).toBe('certificate_mode_conflict');
+    expect(joined.body.error.message).toMatch(/device-csr/);
+    expect((await stack.plantRow(plantId))?.certificateMode).toBe('device-csr');
+    // The same mode again attaches to the waiting provision, as before.
+    expect((await request('POST', `/plants/${plantId}/provision`, {})).status).toBe(202);
+    await request('DELETE', `/plants/${plantId}`);
+  });
+
+  it('refuses a device-csr provision while a server-key provision of the plant runs (409)', async () => {
+    const plantId = `mode-race-${Date.now().toString(36)}`;
+    await stack.database.pool.query(
+      "insert into plants (id, name, iot_status) values ($1, 'Server plant', 'pending')",
+      [plantId],
+    );
+    // A server-key provision that stays running: started (as the backfill starts one, no mode) on a queue no worker polls.
+    const running = await stack.temporal.workflow.start('provisionPlant', {
+      taskQueue: `${stack.taskQueue}-nobody`,
+      workflowId: provisionWorkflowId(plantId),
+      args: [{ plantId, plantName: 'Server plant' }],
+    });
+    const joined = await request<ErrorBody>('POST', `/plants/${plantId}/provision`, {
+      certificateMode: 'device-csr',
+    });
+    expect(joined.status).toBe(409);
+    expect(joined.body.error.code).toBe('certificate_mode_conflict');
+    expect(joined.body.error.message).toMatch(/server/);
+    await running.terminate('test done');
+  });
+});
