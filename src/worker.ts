@@ -7,7 +7,6 @@ import type { AwsClientsOptions } from './iot/clients.js';
 import { createLogger, type Logger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
 import { serveMetrics } from './metrics/serve.js';
-import { syncRotationSchedule } from './rotation/schedule.js';
 import { resolveWorkflowCode } from './worker/bundle.js';
 import { WorkerMetrics } from './worker/metrics.js';
 import { startPlantGauges } from './worker/plant-gauges.js';
@@ -52,19 +51,12 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
       metrics,
       options: { shutdownGraceTime: '30s' },
     });
-    // Idempotent; a failure (e.g. no permission on schedules) must not stop the worker.
-    await syncRotationSchedule(runtime.temporal, { ...rotation, taskQueue: core.temporal.taskQueue })
-      .then((r) =>
-        logger.info(
-          { ...r, ...(rotation.scheduleEnabled ? { every: rotation.every } : {}) },
-          rotation.scheduleEnabled
-            ? 'certificate rotation schedule ready'
-            : 'automatic certificate rotation off (ROTATION_SCHEDULE)',
-        ),
-      )
-      .catch((err: unknown) =>
-        logger.warn({ err }, 'certificate rotation schedule not synced; run tsx src/rotation/schedule.ts'),
-      );
+    // The Schedule is a deploy step (`solar-iot setup temporal`, which npm start runs), not every
+    // worker's: two workers of different versions starting at once would each write their own.
+    logger.info(
+      { rotationSchedule: rotation.scheduleEnabled ? 'on' : 'off' },
+      'the certificate rotation schedule follows ROTATION_SCHEDULE once `solar-iot setup temporal` ran with it',
+    );
     logger.info(
       {
         taskQueue: core.temporal.taskQueue,

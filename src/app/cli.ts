@@ -10,6 +10,7 @@ import { readApiClientSettings } from '../api-client/settings.js';
 import type { CliSession } from '../cli/context.js';
 import type { DbHandle } from '../db/client.js';
 import type { IngestSettings } from '../ingest/settings.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import { openDatabase } from './clients.js';
 import { loadCliDatabaseConfig, loadQuarantineReplayConfig } from './config.js';
 
@@ -18,11 +19,15 @@ export interface CliRuntime extends CliSession {
   close(): Promise<void>;
 }
 
-export function openCliRuntime(env: Record<string, string | undefined>): CliRuntime {
+export function openCliRuntime(
+  env: Record<string, string | undefined>,
+  aws: AwsClientsOptions = {},
+): CliRuntime {
   let api: ApiClient | undefined;
   let database: DbHandle | undefined;
   return {
     env,
+    aws,
     async database() {
       database ??= openDatabase(loadCliDatabaseConfig(env).databaseUrl, {
         max: 2,

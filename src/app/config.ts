@@ -240,7 +240,11 @@ export interface TemporalToolConfig {
 }
 
 export function loadTemporalToolConfig(env: Env = process.env): TemporalToolConfig {
-  const [core, codec] = readAll([() => loadConfig(env), () => readPayloadCodecSettings(env)] as const);
+  // No stored key is opened: TEMPORAL_CODEC_KEYS suffice (ENCRYPTION_KEY only to derive them).
+  const [core, codec] = readAll([
+    () => loadConfig(env, { requireEncryptionKey: false }),
+    () => readPayloadCodecSettings(env),
+  ] as const);
   return deepFreeze({ core, codec });
 }
 

@@ -38,8 +38,7 @@ export function addCertificateCommands(program: Command, { session, out }: CliCo
         );
         const shown =
           report.total > report.certificates.length ? ` (${report.certificates.length} shown)` : '';
-        const hint =
-          report.total > 0 ? '\nRotate one: npx tsx src/rotation/rotate.ts <PLANT> --grace-period 7d' : '';
+        const hint = report.total > 0 ? '\nRotate one: solar-iot rotate <PLANT> --grace-period 7d' : '';
         return `${rendered}\n${report.total} certificate(s) older than ${report.olderThanDays} days${shown}${hint}`;
       });
     });

@@ -8,12 +8,15 @@ import { InvalidArgumentError } from 'commander';
 import type { ApiClient } from '../api-client/client.js';
 import type { DbHandle } from '../db/client.js';
 import type { IngestSettings } from '../ingest/settings.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import type { CliIo } from './io.js';
 import type { Output } from './output.js';
 
 export interface CliSession {
   /** The environment the commands read (with what `npm start` left: src/app/stack-state.ts). */
   readonly env: Record<string, string | undefined>;
+  /** Options of the AWS clients the admin commands open: an interceptor in tests, else nothing. */
+  readonly aws: AwsClientsOptions;
   /** The HTTP API's client (SOLAR_IOT_API_URL, SOLAR_IOT_API_TOKEN[_FILE]), made on first use. */
   open(): Promise<ApiClient>;
   /** PostgreSQL only, for the commands that need nothing else. */

@@ -6,10 +6,12 @@
  * Exit codes: 0 ok, 1 failure (AWS, Temporal, a workflow, a conflict), 2 usage or configuration
  * error, 3 not found. `--json` prints results as JSON on stdout (errors as JSON on stderr).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { openCliRuntime } from '../app/cli.js';
 import { ConfigError } from '../config/index.js';
 import { EncryptionKeyError } from '../crypto/encryption.js';
+import type { AwsClientsOptions } from '../iot/clients.js';
 import { SolarIotError } from '../service/errors.js';
 import { addBackfillCommand } from './backfill.js';
 import { addCertificateCommands } from './certificates.js';
@@ -22,7 +24,15 @@ import { addKeygenCommand } from './keygen.js';
 import { Output } from './output.js';
 import { addPlantCommands } from './plants.js';
 import { addQuarantineCommands } from './quarantine.js';
+import { addReconcileCommand } from './reconcile.js';
+import { addRotateCommand } from './rotate.js';
+import { addSetupCommands } from './setup.js';
+import { addStoredKeyCommands } from './stored-keys.js';
 import { telemetryCommand } from './telemetry.js';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 export function exitCodeOf(error: unknown): number {
   if (error instanceof SolarIotError) {
@@ -45,6 +55,7 @@ export function buildProgram(
     .description('Plants and their AWS IoT identity: provision, inspect, shadows, commands, backfill')
     .option('--json', 'print results as JSON (for scripts)')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nsolar-iot --version (or -V) prints the version.')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -74,13 +85,30 @@ export function buildProgram(
     out,
   });
   addKeygenCommand(program, ctx);
+  // Admin commands: they open keys, the database, AWS or Temporal themselves.
+  addReconcileCommand(program, ctx);
+  addRotateCommand(program, ctx);
+  addStoredKeyCommands(program, ctx);
+  addSetupCommands(program, ctx);
 
   return { program, output: out, state };
 }
 
-/** Runs the CLI; resolves with the exit code (the process entry exits with it). */
-export async function run(argv: string[], io: CliIo): Promise<number> {
-  const session = openCliRuntime(io.env);
+/**
+ * Runs the CLI; resolves with the exit code (the process entry exits with it). `options.aws` is
+ * for tests (test/iam records the AWS calls of the admin commands); production passes nothing.
+ */
+export async function run(
+  argv: string[],
+  io: CliIo,
+  options: { aws?: AwsClientsOptions } = {},
+): Promise<number> {
+  // Not commander's .version(): its root --version would take `shadow set --version <n>`.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    io.stdout.write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const session = openCliRuntime(io.env, options.aws);
   const { program, output, state } = buildProgram(io, session);
   try {
     await program.parseAsync(argv, { from: 'user' });

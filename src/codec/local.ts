@@ -104,7 +104,7 @@ export async function stackCodecKeys(options: {
       // Never regenerated, never ignored: an empty value would silently switch every process
       // to keys derived from ENCRYPTION_KEY, and a new key cannot read what the lost one wrote.
       throw new ConfigError([
-        `${options.file}: is empty. Fix: restore it from a backup of the data folder; delete it to generate a new key only if no open workflow, schedule or retained history needs the old one (npm run reencrypt-keys lists them)`,
+        `${options.file}: is empty. Fix: restore it from a backup of the data folder; delete it to generate a new key only if no open workflow, schedule or retained history needs the old one (npm run cli -- reencrypt-keys lists them)`,
       ]);
     }
     // A broken file stops the stack with the variable-style message, naming the file.

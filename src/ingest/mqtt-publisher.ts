@@ -177,7 +177,7 @@ export async function loadDeviceBundles(paths: readonly string[]): Promise<Devic
       if (bundles.length === 0) {
         throw new CredentialsError(
           `${given} holds no device bundle (no ${DEVICE_JSON} in it or in its subdirectories); ` +
-            'write one with: npx tsx src/secrets/export-credentials.ts <plantId> <dir>',
+            'write one with: npm run cli -- export-credentials <plantId> <dir>',
         );
       }
       directories.push(...bundles);

@@ -1,16 +1,13 @@
 /**
  * The certificate rotation Schedule: `rotateExpiringCertificates` every ROTATION_EVERY, only
  * with ROTATION_SCHEDULE=on. `syncRotationSchedule` brings Temporal to the setting (creates or
- * updates the Schedule when on, removes it when off), so the worker calls it at every start-up
- * and `tsx src/rotation/schedule.ts` does the same by hand. The client must carry the payload
+ * updates the Schedule when on, removes it when off); `solar-iot setup temporal` calls it, once
+ * per deploy (src/setup/temporal.ts), and `npm start` before its worker starts. The client must carry the payload
  * codec (the Schedule's arguments are stored encrypted like any input).
  */
-import { fileURLToPath } from 'node:url';
 import { type Client, ScheduleNotFoundError, type ScheduleOptionsAction } from '@temporalio/client';
-import { loadRotationScheduleConfig } from '../app/config.js';
 import { ROTATION_RUN_WORKFLOW_ID } from '../schedules/scheduled-workflow-ids.js';
 import { upsertSchedule } from '../schedules/upsert-schedule.js';
-import { runTemporalCommand } from './command.js';
 import type { RotateExpiringInput } from './contract.js';
 import type { RotationSettings } from './settings.js';
 
@@ -59,22 +56,4 @@ export async function syncRotationSchedule(
     if (error instanceof ScheduleNotFoundError) return { scheduleId, state: 'absent' };
     throw error;
   }
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await runTemporalCommand(
-    'rotation schedule',
-    async (config, connect, { rotation: settings }) => {
-      const { scheduleId, state } = await syncRotationSchedule(await connect(), {
-        ...settings,
-        taskQueue: config.temporal.taskQueue,
-      });
-      console.log(
-        settings.scheduleEnabled
-          ? `${state} schedule ${scheduleId}: every ${settings.every}, certificates older than ${settings.maxAgeDays} days, at most ${settings.maxRotations} per run, grace period ${settings.gracePeriod}`
-          : `ROTATION_SCHEDULE is off: schedule ${scheduleId} ${state === 'removed' ? 'removed' : 'does not exist'}`,
-      );
-    },
-    loadRotationScheduleConfig,
-  );
 }

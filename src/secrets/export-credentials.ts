@@ -1,8 +1,8 @@
 /**
  * Credential hand-over: the ONLY code path that turns a stored private key back into clear text.
  *
- *   tsx src/secrets/export-credentials.ts <plantId> <directory> [--endpoint <ats-host>]
- *                                         [--emulator-certificate]  (moto: its certificate is not of our key)
+ *   solar-iot export-credentials <plantId> <directory> [--endpoint <ats-host>]
+ *                                [--emulator-certificate]  (moto: its certificate is not of our key)
  *
  * Writes the plant's device bundle for the installer into a new directory, or an empty one the
  * caller owns that is not a symbolic link, mode 0700, every file mode 0600 and created exclusively
@@ -19,14 +19,11 @@
 import { constants as fsConstants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DescribeEndpointCommand } from '@aws-sdk/client-iot';
 import { eq } from 'drizzle-orm';
 import type { KeyVault } from '../activities/deps.js';
-import { openAwsClients, openDatabase, openVault } from '../app/clients.js';
-import { loadKeyToolConfig } from '../app/config.js';
-import { applyStackState } from '../app/stack-state.js';
-import { ConfigError, type Env } from '../config/index.js';
+import { openAwsClients } from '../app/clients.js';
+import type { Config } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { certificates, plants } from '../db/schema.js';
 import type { AwsClientsOptions } from '../iot/clients.js';
@@ -216,40 +213,23 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
   };
 }
 
-class UsageError extends Error {}
-
-function parseArgs(argv: string[]): {
+export interface ExportArgs {
   plantId: string;
   directory: string;
-  endpoint?: string;
+  /** Default: deps.endpoint() (AWS_IOT_ENDPOINT, else DescribeEndpoint). */
+  endpoint?: string | undefined;
   checkKeyMatches: boolean;
-} {
-  const positional: string[] = [];
-  let endpoint: string | undefined;
-  let checkKeyMatches = true;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--endpoint') endpoint = argv[++i];
-    else if (arg === '--emulator-certificate') checkKeyMatches = false;
-    else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
-    else positional.push(arg);
-  }
-  const [plantId, directory] = positional;
-  if (!plantId || !directory || positional.length > 2) {
-    throw new UsageError(
-      'usage: export-credentials <plantId> <directory> [--endpoint <ats-host>] [--emulator-certificate]',
-    );
-  }
-  return { plantId, directory, checkKeyMatches, ...(endpoint ? { endpoint } : {}) };
 }
 
-/** The command's work with its dependencies given: parses `argv`, exports, prints file names only. */
+/**
+ * `solar-iot export-credentials` once its clients are open: exports, then prints file names and
+ * the export time only (never a key or a PEM). Returns what was exported.
+ */
 export async function exportCommand(
-  argv: string[],
+  args: ExportArgs,
   deps: { db: Db; vault: KeyVault; endpoint: () => Promise<string | undefined> },
-  out: (line: string) => void = console.log,
-): Promise<number> {
-  const args = parseArgs(argv);
+  out: (line: string) => void,
+): Promise<ExportResult> {
   const result = await exportDeviceBundle({
     db: deps.db,
     vault: deps.vault,
@@ -267,61 +247,23 @@ export async function exportCommand(
   out(
     `recorded exported_at ${result.exportedAt.toISOString()}; hand the directory to the installer, then delete it`,
   );
-  return 0;
+  return result;
 }
 
 /**
- * `options` are for tests: the environment to read (default process.env) and the AWS clients'
- * interceptor (test/iam records the calls each process makes); production passes nothing.
+ * Where devices connect: AWS_IOT_ENDPOINT, else the account's ATS endpoint (DescribeEndpoint).
+ * `awsOptions`: the interceptor of tests (test/iam records the calls); production passes nothing.
  */
-export async function main(
-  argv = process.argv.slice(2),
-  { env = process.env, aws: awsOptions = {} }: { env?: Env; aws?: AwsClientsOptions } = {},
-): Promise<number> {
-  parseArgs(argv); // usage errors before any connection
-  const {
-    core: config,
-    databaseUrl,
-    encryptionKey,
-  } = loadKeyToolConfig(
-    {
-      encryptionKey: 'ENCRYPTION_KEY: is not set. Fix: set it to the key the plant keys are stored under',
-      databaseUrl: 'DATABASE_URL: is not set. Fix: set it to a postgres:// URL',
-    },
-    env,
-  );
-  const database = openDatabase(databaseUrl, { max: 1, applicationName: 'solar-iot export-credentials' });
+export async function atsEndpoint(
+  config: Config,
+  awsOptions: AwsClientsOptions = {},
+): Promise<string | undefined> {
+  if (config.aws.iotEndpoint) return config.aws.iotEndpoint;
+  const aws = openAwsClients(config, awsOptions);
   try {
-    return await exportCommand(argv, {
-      db: database.db,
-      vault: openVault(config, encryptionKey),
-      endpoint: async () => {
-        if (config.aws.iotEndpoint) return config.aws.iotEndpoint;
-        const aws = openAwsClients(config, awsOptions);
-        try {
-          return (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
-            .endpointAddress;
-        } finally {
-          aws.destroy();
-        }
-      },
-    });
+    return (await aws.iot.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })))
+      .endpointAddress;
   } finally {
-    await database.close();
-  }
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await applyStackState();
-  try {
-    process.exit(await main());
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof UsageError || error instanceof ExportError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    // A DecryptionError names the key fingerprint, never the data.
-    console.error(`export failed: ${(error as Error).message}`);
-    process.exit(1);
+    aws.destroy();
   }
 }

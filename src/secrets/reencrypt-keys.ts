@@ -1,6 +1,6 @@
 /**
  * Re-encrypts every stored private key and certificate PEM that is not under the current
- * ENCRYPTION_KEY in the current envelope version: `tsx src/secrets/reencrypt-keys.ts
+ * ENCRYPTION_KEY in the current envelope version: `solar-iot reencrypt-keys
  * [--batch-size 50] [--dry-run]`. "Old key" below means either: a value under a previous key, or a
  * v1 envelope under the current key (v1 runs PBKDF2 per value; this command migrates it to v2).
  *
@@ -23,16 +23,12 @@
  * running it again resumes. A value that cannot be decrypted (unknown key, tampered) is reported
  * by row and left untouched.
  */
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { and, asc, count, gt, isNotNull, not, or, type SQL, sql } from 'drizzle-orm';
-import { openDatabase, openVault } from '../app/clients.js';
-import { loadKeyToolConfig } from '../app/config.js';
-import { applyStackState } from '../app/stack-state.js';
 import { codecKeyUsage } from '../codec/key-usage.js';
 import { type EncryptionKeys, loadCodecKeys } from '../codec/keys.js';
 import { parseCodecKeys } from '../codec/settings.js';
-import { type Config, ConfigError } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { type Cipher, createCipher, currentEnvelopePrefix, DecryptionError } from '../crypto/encryption.js';
 import type { Db } from '../db/client.js';
 import { certificates } from '../db/schema.js';
@@ -72,6 +68,8 @@ export interface ReencryptOptions {
   /** Stop after this many batches (tests simulate an interruption with it). */
   maxBatches?: number;
   dryRun?: boolean;
+  /** Once the rows under an old key are counted (before the first batch). */
+  onStart?: (found: number) => void;
   onBatch?: (batch: { number: number; rows: number; values: number; failed: number }) => void;
 }
 
@@ -119,6 +117,7 @@ export async function reencryptStoredKeys(options: ReencryptOptions): Promise<Re
     report.remaining = report.found;
     return report;
   }
+  options.onStart?.(report.found);
 
   // Keyset over the id: rows that fail or are locked are passed over, so the loop always ends.
   let lastId = 0;
@@ -249,107 +248,21 @@ export async function codecKeyLines(options: {
   return lines;
 }
 
-async function temporalKeyReport(config: Config, out: (line: string) => void): Promise<void> {
+/** What of Temporal (open workflows, schedules) needs which codec key: lines for the operator. */
+export async function temporalKeyReport(
+  config: Config,
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<void> {
   let connection: Connection | undefined;
   try {
-    if (process.env.TEMPORAL_ADDRESS)
+    if (env.TEMPORAL_ADDRESS)
       connection = await Connection.connect({ ...config.temporal.connectionOptions, connectTimeout: 5000 });
     const client = connection && new Client({ connection, namespace: config.temporal.namespace });
-    for (const line of await codecKeyLines({ env: process.env, encryption: config.encryption, client }))
-      out(line);
+    for (const line of await codecKeyLines({ env, encryption: config.encryption, client })) out(line);
   } catch (error) {
     out(`Temporal payloads: could not check codec keys: ${(error as Error).message.split('\n')[0]}`);
   } finally {
     await connection?.close();
-  }
-}
-
-function parseArgs(argv: string[]): { batchSize: number; dryRun: boolean } {
-  let batchSize = 50;
-  let dryRun = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--dry-run') dryRun = true;
-    else if (arg === '--batch-size') {
-      batchSize = Number(argv[++i]);
-      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-        throw new UsageError('--batch-size must be a whole number from 1 to 10000');
-      }
-    } else throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
-  }
-  return { batchSize, dryRun };
-}
-
-class UsageError extends Error {}
-
-/** The command: prints counts (never a value) and returns the exit code. */
-export async function main(
-  argv = process.argv.slice(2),
-  out: (line: string) => void = console.log,
-): Promise<number> {
-  const { batchSize, dryRun } = parseArgs(argv);
-  const {
-    core: config,
-    databaseUrl,
-    encryptionKey,
-  } = loadKeyToolConfig({
-    encryptionKey: 'ENCRYPTION_KEY: is not set. Fix: set it to the new key',
-    databaseUrl: 'DATABASE_URL: is not set. Fix: set it to a postgres:// URL',
-  });
-  const cipher = openVault(config, encryptionKey);
-  const database = openDatabase(databaseUrl, { max: 2, applicationName: 'solar-iot reencrypt-keys' });
-  const abort = new AbortController();
-  const onSignal = () => {
-    out('interrupted: finishing the batch in flight, then stopping (run again to resume)');
-    abort.abort();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const fingerprints = await cipher.keyFingerprints();
-    out(`current key ${fingerprints[0]}; previous keys: ${fingerprints.slice(1).join(', ') || 'none'}`);
-    const report = await reencryptStoredKeys({
-      db: database.db,
-      cipher,
-      batchSize,
-      dryRun,
-      signal: abort.signal,
-      onBatch: (b) =>
-        out(
-          `batch ${b.number}: ${b.rows} rows re-encrypted (${b.values} values)${b.failed ? `, ${b.failed} failed` : ''}`,
-        ),
-    });
-    out(`rows under an old key at start: ${report.found}${dryRun ? ' (dry run: nothing changed)' : ''}`);
-    for (const f of report.failures)
-      out(`failed: row ${f.id} (request ${f.requestId}) ${f.column}: ${f.reason}`);
-    if (!dryRun) {
-      out(
-        `done: ${report.rowsReencrypted} rows (${report.valuesReencrypted} values) re-encrypted in ${report.batches} batches, ` +
-          `${report.rowsFailed} rows failed, ${report.remaining} remaining${report.interrupted ? ' (interrupted)' : ''}` +
-          (report.remaining > 0 ? ': fix the failures or run again' : ''),
-      );
-    }
-    await temporalKeyReport(config, out);
-    if (report.failures.length > 0) return 1;
-    if (report.interrupted) return 130;
-    return 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await database.close();
-  }
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await applyStackState();
-  try {
-    process.exit(await main());
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof UsageError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    console.error(`reencrypt-keys failed: ${(error as Error).message}`);
-    process.exit(1);
   }
 }

@@ -61,7 +61,7 @@ let tenDays = '';
 let failedAncient = '';
 
 beforeAll(async () => {
-  // CERTIFICATE_MAX_AGE_DAYS=30 for the CLI (its environment) and the API (the service's default).
+  // CERTIFICATE_MAX_AGE_DAYS=30 for the API (the service's default), which the CLI calls.
   stack = await TestStack.start({
     mode: 'disabled',
     env: { CERTIFICATE_MAX_AGE_DAYS: '30' },
@@ -137,7 +137,8 @@ describe('certificate age report', () => {
       const code = await run(argv, {
         stdout: { write: (s: string) => (stdout += s), isTTY: false },
         stderr: { write: (s: string) => (stderr += s), isTTY: false },
-        env: stack.env,
+        // The CLI calls the API: its URL and token.
+        env: { ...stack.env, SOLAR_IOT_API_URL: base, SOLAR_IOT_API_TOKEN: TOKEN },
       });
       return { code, stdout, stderr };
     };

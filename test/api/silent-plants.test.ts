@@ -129,7 +129,7 @@ describe('silent plants', () => {
       const code = await run(argv, {
         stdout: { write: (s: string) => (stdout += s), isTTY: false },
         stderr: { write: (s: string) => (stderr += s), isTTY: false },
-        env: stack.env,
+        env: { ...stack.env, SOLAR_IOT_API_URL: base, SOLAR_IOT_API_TOKEN: TOKEN },
       });
       return { code, stdout, stderr };
     };

@@ -21,6 +21,7 @@ interface Service {
   environment?: Record<string, string | number | boolean | null>;
   ports?: (string | { published?: string | number; host_ip?: string })[];
   volumes?: string[];
+  depends_on?: Record<string, unknown>;
 }
 const compose = parse(TEXT, { merge: true }) as { services: Record<string, Service> };
 const services = compose.services;
@@ -116,6 +117,17 @@ describe('docker-compose.yml', () => {
     const [ingest] = running('dist/ingest/main.js');
     for (const k of ['TEMPORAL_CODEC_KEYS', 'API_TOKEN', 'CODEC_SERVER_TOKEN'])
       expect(env(ingest as string)[k], k).toBeUndefined();
+  });
+
+  it('runs `solar-iot setup temporal` (search attributes, partitions, rotation Schedule) before the worker', () => {
+    expect(words(services['solar-iot-setup']?.command)).toEqual([
+      'node',
+      'bin/solar-iot.js',
+      'setup',
+      'temporal',
+    ]);
+    required(env('solar-iot-setup').TEMPORAL_CODEC_KEYS, 'TEMPORAL_CODEC_KEYS');
+    expect(Object.keys(services.worker?.depends_on ?? {})).toContain('solar-iot-setup');
   });
 
   it('runs the codec server and points the Temporal Web UI at it, as npm start does', () => {

@@ -60,9 +60,10 @@ const policy = (file: string): PolicyDocument => loadPolicy(file, VALUES);
 const ENTRIES = {
   worker: [
     'src/worker.ts',
-    'src/reconcile/main.ts',
-    'src/secrets/export-credentials.ts',
-    'src/secrets/reencrypt-keys.ts',
+    'src/cli/reconcile.ts',
+    'src/cli/stored-keys.ts',
+    'src/cli/rotate.ts',
+    'src/cli/setup.ts',
   ],
   api: ['src/api/main.ts'],
   ingest: ['src/ingest/main.ts'],

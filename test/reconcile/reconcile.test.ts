@@ -341,10 +341,13 @@ async function resetRules() {
   await h.iot.send(new DeleteTopicRuleCommand({ ruleName: 'solar_plant_telemetry' }));
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  extra: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/reconcile/main.ts', ...args], {
-      env: { ...process.env, ENCRYPTION_KEY: RECONCILE_KEY, LOG_LEVEL: 'silent' },
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      env: { ...process.env, ENCRYPTION_KEY: RECONCILE_KEY, LOG_LEVEL: 'silent', ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -360,14 +363,14 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-describe('tsx src/reconcile/main.ts', () => {
+describe('solar-iot reconcile', () => {
   it('reports (exit 1), removes with --remove (exit 0), and refuses unknown arguments (exit 2)', async () => {
     const P = plantId('P');
     await h.addPlant(P, 'deprovisioned');
     await h.createThing(P);
     const staleRequest = await h.staleKey(P);
 
-    const report = await runCli(['--json']);
+    const report = await runCli(['--json', 'reconcile']);
     expect(report.stderr).toBe('');
     expect(report.code).toBe(1);
     const parsed = JSON.parse(report.stdout) as ReconcileResult;
@@ -376,12 +379,12 @@ describe('tsx src/reconcile/main.ts', () => {
       `thing ${thingNameFor(P)} removable`,
     ]);
 
-    const text = await runCli([]);
+    const text = await runCli(['reconcile']);
     expect(text.code).toBe(1);
     expect(text.stdout).toContain(`orphan thing ${thingNameFor(P)} (plant ${P}, deprovisioned)`);
     expect(text.stdout).toContain('run with --remove to delete the 2 orphan(s) proven ours');
 
-    const removed = await runCli(['--remove']);
+    const removed = await runCli(['reconcile', '--remove']);
     expect(removed.code).toBe(0);
     expect(removed.stdout).toMatch(/^removed: .+$/m);
     expect(
@@ -393,9 +396,14 @@ describe('tsx src/reconcile/main.ts', () => {
     expect(removed.stdout).toMatch(/after removal .*\ndrift: 0/);
     await expect(h.iot.send(new DescribeThingCommand({ thingName: thingNameFor(P) }))).rejects.toThrow();
 
-    const wrong = await runCli(['--delete-everything']);
+    const wrong = await runCli(['reconcile', '--delete-everything']);
     expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toContain('unknown argument "--delete-everything"');
+    expect(wrong.stderr).toContain("unknown option '--delete-everything'");
+
+    // The check itself failing (AWS unreachable) is exit 3, not drift.
+    const unreachable = await runCli(['reconcile'], { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' });
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toContain('reconciliation failed');
   });
 });
 

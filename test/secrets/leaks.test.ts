@@ -105,10 +105,14 @@ describe('secrets never leak', () => {
     const thingName = thingNameFor(plantId);
     const output: string[] = [];
     const pems: string[] = [];
-    const exportCredentials = (argv: string[]) =>
-      exportCommand(argv, { db: t.h.database.db, vault: t.h.vault, endpoint: async () => undefined }, (l) =>
-        output.push(l),
+    const exportCredentials = async ([plantId, directory]: string[]) => {
+      await exportCommand(
+        { plantId: plantId ?? '', directory: directory ?? '', endpoint: ENDPOINT, checkKeyMatches: false },
+        { db: t.h.database.db, vault: t.h.vault, endpoint: async () => undefined },
+        (l) => output.push(l),
       );
+      return 0;
+    };
 
     const { first, second, rotated } = await t.h.withWorker({}, async (taskQueue) => {
       const provisioned = await (

@@ -114,7 +114,7 @@ describe('re-encryption of stored keys', () => {
     const oldFp = await oldCipher.currentKeyFingerprint();
 
     const env = { ENCRYPTION_KEY: NEW_KEY, ENCRYPTION_KEYS_PREVIOUS: OLD_KEY };
-    const dry = await cli('src/secrets/reencrypt-keys.ts', ['--dry-run'], env);
+    const dry = await cli('src/cli/main.ts', ['reencrypt-keys', '--dry-run'], env);
     expect(dry.code).toBe(0);
     expect(dry.out).toContain(`current key ${newFp}; previous keys: ${oldFp}`);
     expect(dry.out).toContain('rows under an old key at start: 10 (dry run: nothing changed)');
@@ -159,7 +159,7 @@ describe('re-encryption of stored keys', () => {
     await locker.query('ROLLBACK');
     await locker.end();
 
-    const last = await cli('src/secrets/reencrypt-keys.ts', ['--batch-size', '3'], env);
+    const last = await cli('src/cli/main.ts', ['reencrypt-keys', '--batch-size', '3'], env);
     expect(last.code).toBe(0);
     expect(last.out).toContain('batch 1: 1 rows re-encrypted (2 values)');
     expect(last.out).toContain(
@@ -196,7 +196,7 @@ describe('re-encryption of stored keys', () => {
       .where(eq(certificates.requestId, tampered?.requestId ?? ''));
     const otherFp = await createCipher({ currentKey: OTHER_KEY }).currentKeyFingerprint();
 
-    const { code, out } = await cli('src/secrets/reencrypt-keys.ts', [], {
+    const { code, out } = await cli('src/cli/main.ts', ['reencrypt-keys'], {
       ENCRYPTION_KEY: NEW_KEY,
       ENCRYPTION_KEYS_PREVIOUS: OLD_KEY,
     });
@@ -260,10 +260,10 @@ describe('re-encryption of stored keys', () => {
   });
 
   it('refuses to start without a valid ENCRYPTION_KEY, naming the variable', async () => {
-    const { code, out } = await cli('src/secrets/reencrypt-keys.ts', [], { ENCRYPTION_KEY: 'short' });
+    const { code, out } = await cli('src/cli/main.ts', ['reencrypt-keys'], { ENCRYPTION_KEY: 'short' });
     expect(code).toBe(2);
     expect(out.trim().split('\n')).toEqual([
-      expect.stringMatching(/^ENCRYPTION_KEY: \(value hidden, 5 characters\)/),
+      expect.stringMatching(/^error: ENCRYPTION_KEY: \(value hidden, 5 characters\)/),
     ]);
   });
 });

@@ -300,6 +300,10 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     expect(state.pid).toBe(stack.pid);
     expect(state.api.tokenFile).toBe(join(dataDir, 'api.token'));
     expect(output).toContain('stack.json');
+    // npm start set its Temporal up as `solar-iot setup temporal` does on a cluster.
+    expect(output).toMatch(
+      /setup\s+solar-iot setup temporal\s+search attributes, quota queue partitions, rotation schedule: ok/,
+    );
   });
 
   it('creates, provisions and lists a plant with `npm run cli`, through the API only (issue 17, item 3)', async () => {
@@ -324,11 +328,21 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     const bundle = join(dataDir, 'bundle');
     const [exported, reconciled, rotated, simulated] = await Promise.all([
       runCommand(
-        ['npx', 'tsx', 'src/secrets/export-credentials.ts', plantId, bundle, '--emulator-certificate'],
+        [
+          'npm',
+          'run',
+          '--silent',
+          'cli',
+          '--',
+          'export-credentials',
+          plantId,
+          bundle,
+          '--emulator-certificate',
+        ],
         terminal(),
       ),
-      runCommand(['npx', 'tsx', 'src/reconcile/main.ts', '--json'], terminal()),
-      runCommand(['npx', 'tsx', 'src/rotation/rotate.ts', plantId], terminal()),
+      runCommand(['npm', 'run', '--silent', 'cli', '--', '--json', 'reconcile'], terminal()),
+      runCommand(['npm', 'run', '--silent', 'cli', '--', 'rotate', plantId], terminal()),
       runCommand(
         ['npm', 'run', 'simulate', '--', '--plants', '1', '--devices', '1', '--rate', '20', '--count', '5'],
         terminal(),

@@ -4,7 +4,7 @@
  * (openWorkerRuntime, the product's workers), the API as src/api/main.ts (openSolarIot,
  * buildServer, requests over HTTP), the consumer's SQS client as src/ingest/main.ts opens it
  * (openAwsClients) under the consumer and its dead-letter gauge, and the admin tools that run
- * with the worker's configuration (reconcile, export-credentials) through their main().
+ * with the worker's configuration (reconcile, export-credentials) through the CLI's run().
  *
  * What the flows do is chosen so that every AWS call the code can make in production is made at
  * least once, on each kind of resource it can touch: a fresh account (the shared policy and rule
@@ -39,6 +39,7 @@ import { openAwsClients } from '../../src/app/clients.js';
 import { loadApiConfig, loadIngestConfig, loadWorkerConfig } from '../../src/app/config.js';
 import { openSolarIot } from '../../src/app/service.js';
 import { openWorkerRuntime, type WorkerRuntime } from '../../src/app/worker.js';
+import { run as runCli } from '../../src/cli/program.js';
 import type { Env } from '../../src/config/index.js';
 import { createDb } from '../../src/db/client.js';
 import { plants } from '../../src/db/schema.js';
@@ -53,9 +54,7 @@ import {
 } from '../../src/iot/naming.js';
 import { earlierPolicyDocumentsFor, earlierSharedPolicyDocuments } from '../../src/iot/policy-history.js';
 import { plantRuleSql, SHARED_RULE_SQL, topicRulePayload } from '../../src/iot/topic-rule.js';
-import { main as reconcileMain } from '../../src/reconcile/main.js';
 import { startRotation } from '../../src/rotation/client.js';
-import { main as exportMain } from '../../src/secrets/export-credentials.js';
 import type { PlantStatus } from '../../src/service/solar-iot.js';
 import { FaultInjector } from '../../tools/faults/index.js';
 import { deviceCsr } from './device-csr.js';
@@ -185,7 +184,10 @@ async function startApi(env: Env, interceptor: AwsClientInterceptor) {
   };
 }
 
-/** A main() that prints its result: quiet here, its exit code checked. */
+/** Where the admin commands print: nowhere, their exit code is checked. */
+const quiet = { write: () => true };
+
+/** A command that prints its result: quiet here, its exit code checked. */
 async function quietly(run: () => Promise<number>, accepted: number[]): Promise<void> {
   const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
@@ -220,9 +222,10 @@ async function freshAccount(env: Env, recorders: Recorders): Promise<void> {
       { taskQueue: env.TEMPORAL_TASK_QUEUE },
     );
     await rotation.result();
-    const tool = { env, aws: { interceptor: recorders.worker } };
-    await quietly(() => exportMain([plantId, exportDir], tool), [0]);
-    await quietly(() => reconcileMain(['--json'], tool), [0]);
+    const admin = (argv: string[]) =>
+      runCli(argv, { stdout: quiet, stderr: quiet, env }, { aws: { interceptor: recorders.worker } });
+    await quietly(() => admin(['export-credentials', plantId, exportDir]), [0]);
+    await quietly(() => admin(['--json', 'reconcile']), [0]);
     await api.call('DELETE', `/plants/${plantId}`);
     await worker.result(`deprovision-plant-${plantId}`);
     await deviceKeyPlant(api, worker);
@@ -295,8 +298,11 @@ async function otherModesAndDrift(env: Env, recorders: Recorders, setting: FlowS
   } finally {
     await database.close();
   }
-  const tool = { env: modes, aws: { interceptor: recorders.worker } };
-  await quietly(() => reconcileMain(['--remove', '--json'], tool), [0]);
+  const cli = { stdout: quiet, stderr: quiet, env: modes };
+  await quietly(
+    () => runCli(['--json', 'reconcile', '--remove'], cli, { aws: { interceptor: recorders.worker } }),
+    [0],
+  );
 }
 
 /**

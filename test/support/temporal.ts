@@ -13,7 +13,7 @@ import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { SEARCH_ATTRIBUTES } from '../../tools/stack/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../../src/setup/search-attributes.js';
 
 export const testWorkflowsPath = fileURLToPath(new URL('./workflows/index.ts', import.meta.url));
 

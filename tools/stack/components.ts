@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { SEARCH_ATTRIBUTES } from '../../src/setup/search-attributes.js';
 import { withEmulatorCredentials } from './aws-target.js';
 import { runtimeEnvironment } from './child-env.js';
 import { mkdirTraversable } from './data-dir.js';
@@ -24,7 +25,6 @@ import {
   traversableByOthers,
 } from './postgres-user.js';
 import { ManagedProcess, waitForTcp, waitUntilReady } from './processes.js';
-import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
 export { SEARCH_ATTRIBUTES };
 
@@ -75,6 +75,8 @@ export interface TemporalDevServerOptions {
   uiCodecEndpoint?: string | undefined;
   /** Where that env file goes; default `temporal-cli-env.yaml` beside dbFile (else logFile). */
   uiCodecEnvFile?: string | undefined;
+  /** Register SEARCH_ATTRIBUTES at start (default true; false: a cluster nobody set up yet). */
+  searchAttributes?: boolean | undefined;
   /** Dynamic config values on top of DEV_SERVER_DYNAMIC_CONFIG. */
   dynamicConfig?: Readonly<Record<string, number | boolean | string>> | undefined;
 }
@@ -152,7 +154,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
         ...(opts.uiPort !== undefined ? { ui: true, uiPort: opts.uiPort } : {}),
         ...(opts.dbFile ? { dbFilename: opts.dbFile } : {}),
         extraArgs: [...dynamicConfigArgs(opts.dynamicConfig), ...(await uiCodecEndpointArgs(opts))],
-        searchAttributes: SEARCH_ATTRIBUTES.map((a) =>
+        searchAttributes: (opts.searchAttributes === false ? [] : SEARCH_ATTRIBUTES).map((a) =>
           defineSearchAttributeKey(a.name, SearchAttributeType.KEYWORD),
         ),
       },
@@ -171,7 +173,8 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   else args.push('--headless');
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   args.push(...(await uiCodecEndpointArgs(opts)));
-  for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
+  if (opts.searchAttributes !== false)
+    for (const a of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${a.name}=${a.type}`);
   args.push(...dynamicConfigArgs(opts.dynamicConfig));
   const proc = ManagedProcess.start({
     name: 'temporal',

@@ -22,6 +22,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openTemporalClient } from '../../src/app/clients.js';
+import { loadRotationScheduleConfig } from '../../src/app/config.js';
 import {
   removeStackState,
   STACK_STATE_FILE,
@@ -32,6 +34,7 @@ import {
 import { localCodecUiEndpoint, stackCodecKeys, tokenFromFile } from '../../src/codec/local.js';
 import { defaultDeadLetterQueueUrl } from '../../src/config/index.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
+import { setupTemporal } from '../../src/setup/temporal.js';
 import { FAULTS_VARIABLE } from '../faults/env.js';
 import { describeRealAws, emulatorEnvironment, wantsRealAws } from './aws-target.js';
 import { type AppName, childEnvironment, LOCAL_TEMPORAL_CONFIG, withLocalTemporal } from './child-env.js';
@@ -170,6 +173,25 @@ function pgDataDir(dataDir: string): string {
 async function migrate(databaseUrl: string): Promise<string> {
   await migrateDatabase(databaseUrl);
   return 'applied';
+}
+
+async function prepareTemporal(env: Record<string, string>): Promise<string> {
+  const tool = loadRotationScheduleConfig(env);
+  const temporal = await openTemporalClient(tool.core, tool.codec);
+  try {
+    const report = await setupTemporal(temporal.client, {
+      namespace: tool.core.temporal.namespace,
+      taskQueue: tool.core.temporal.taskQueue,
+      rotation: tool.rotation,
+    });
+    for (const s of report.steps.filter((step) => !step.ok))
+      console.error(`[stack] setup: ${s.what}: ${s.detail}`);
+    return report.ok
+      ? 'search attributes, quota queue partitions, rotation schedule: ok'
+      : 'FAILED steps above';
+  } finally {
+    await temporal.close();
+  }
 }
 
 function withoutPassword(url: string): string {
@@ -393,6 +415,10 @@ async function main(): Promise<number> {
     env.API_TOKEN = apiToken.token;
     env.CODEC_SERVER_TOKEN_FILE = join(dataDir, 'codec-server.token');
 
+    // What the workers need of Temporal (search attributes, quota queue partitions, rotation
+    // schedule), as `solar-iot setup temporal` does it on a cluster; a failed step is reported.
+    const setup = await prepareTemporal(childEnvironment('worker', env));
+
     rows.push(['component', 'where', 'notes']);
     rows.push([
       'temporal',
@@ -416,6 +442,7 @@ async function main(): Promise<number> {
     rows.push(['encryption', 'ENCRYPTION_KEY', `from ${key.source} (worker only)`]);
     rows.push(['payload keys', 'TEMPORAL_CODEC_KEYS', `from ${payloadKeys.source}`]);
     rows.push(['api token', apiToken.source, 'send it as Authorization: Bearer <token> (README)']);
+    rows.push(['setup', 'solar-iot setup temporal', setup]);
 
     for (const app of APP_PROCESSES) {
       if (stopping) break;
