@@ -346,6 +346,42 @@ describe('deploy/k8s example overlay', () => {
     expect(ports('migrate')).toEqual({});
   });
 
+  it("applies what the migrations need before the roles, with docs/deployment.md's selector", async () => {
+    const text = await readFile(join(ROOT, 'docs/deployment.md'), 'utf8');
+    const selector = /kubectl apply -f solar-iot\.yaml \\\n\s+-l '([^']+)'/.exec(text)?.[1] ?? '';
+    // key!=value selects objects without the key too (Kubernetes label selectors).
+    const first = objects().filter((o) =>
+      selector.split(',').every((term) => {
+        const [key = '', value] = term.split('!=');
+        return o.metadata.labels?.[key] !== value;
+      }),
+    );
+    const kinds = (list: K8sObject[]) => [...new Set(list.map((o) => o.kind))].sort();
+    // The Ingress too (no role of its own): it answers 503 until the Services have pods.
+    expect(kinds(first)).toEqual([
+      'ConfigMap',
+      'Ingress',
+      'Job',
+      'Namespace',
+      'NetworkPolicy',
+      'ServiceAccount',
+    ]);
+    expect(first.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual([
+      'solar-iot-migrate',
+    ]);
+    // The Job's pod can reach PostgreSQL and DNS with the policies applied with it.
+    const migrate = workloads(objects()).get('migrate') as Workload;
+    expect(portsOf(policiesFor(first, migrate.labels).egress)).toEqual([...EGRESS.migrate].sort());
+    // Everything else of the roles comes with the second apply.
+    expect(kinds(objects().filter((o) => !first.includes(o)))).toEqual([
+      'Deployment',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'Service',
+      'ServiceAccount',
+    ]);
+  });
+
   it('puts the namespace under the restricted Pod Security Standard', () => {
     const namespace = objects().find((o) => o.kind === 'Namespace');
     expect(namespace?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
