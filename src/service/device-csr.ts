@@ -9,6 +9,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { IotMode } from '../config/index.js';
 import { certificates } from '../db/schema.js';
 import { CsrRejectedError, checkDeviceCsr, MAX_CSR_PEM_LENGTH } from '../iot/device-csr.js';
+import { publicKeyFingerprintOfCertificate } from '../iot/device-keys.js';
 import { thingNameFor } from '../iot/naming.js';
 import {
   MAX_CSR_TIMEOUT_MS,
@@ -115,9 +116,9 @@ export async function submitDeviceCsr(
     );
   }
   const thingName = thingNameFor(plantId);
-  let csrPem: string;
+  let checked: { pem: string; publicKey: string };
   try {
-    csrPem = (await checkDeviceCsr(csrText, thingName)).pem;
+    checked = await checkDeviceCsr(csrText, thingName);
   } catch (error) {
     if (error instanceof CsrRejectedError) throw new InvalidInputError(error.message, 'invalid_csr');
     throw error;
@@ -125,14 +126,34 @@ export async function submitDeviceCsr(
   const workflowId = provisionWorkflowId(plantId);
   try {
     await ctx.calls.call(() =>
-      ctx.temporal.workflow.getHandle(workflowId).executeUpdate(submitCsrUpdate, { args: [{ csrPem }] }),
+      ctx.temporal.workflow
+        .getHandle(workflowId)
+        .executeUpdate(submitCsrUpdate, { args: [{ csrPem: checked.pem }] }),
     );
   } catch (error) {
+    const again = error instanceof WorkflowNotFoundError || isAlreadyAccepted(error);
+    const same = again ? await certificateOfKey(ctx, plantId, checked.publicKey) : null;
+    if (same) return same;
     if (error instanceof WorkflowUpdateFailedError) throw refusal(error);
     if (error instanceof WorkflowNotFoundError) return noProvisionWaiting(ctx, plant);
     throw error;
   }
   const resources = await ctx.calls.follow<PlantIotResources>(workflowId, plantId, {});
+  return deviceCertificate(ctx, plantId, resources);
+}
+
+function isAlreadyAccepted(error: unknown): boolean {
+  return (
+    error instanceof WorkflowUpdateFailedError &&
+    (error.cause as { type?: string } | undefined)?.type === 'CsrAlreadyAccepted'
+  );
+}
+
+async function deviceCertificate(
+  ctx: ServiceContext,
+  plantId: string,
+  resources: PlantIotResources,
+): Promise<DeviceCertificate> {
   return {
     iotMode: ctx.backend.mode,
     plantId,
@@ -145,4 +166,26 @@ export async function submitDeviceCsr(
     endpoint: resources.endpoint,
     privateKey: KEY_ON_DEVICE,
   };
+}
+
+/**
+ * A device whose answer was lost sends its CSR again: the plant's certificate, once its provision
+ * finished, if it is of the same key (the CSR proves the device holds it; the certificate is
+ * public). Null otherwise: another key is still refused (one CSR per plant).
+ */
+async function certificateOfKey(
+  ctx: ServiceContext,
+  plantId: string,
+  publicKey: string,
+): Promise<DeviceCertificate | null> {
+  const resources = await ctx.calls
+    .follow<PlantIotResources>(provisionWorkflowId(plantId), plantId, {})
+    .catch(() => null);
+  const plant = await ctx.plants.get(plantId);
+  if (!resources || plant?.iotStatus !== 'active' || plant.certificateId !== resources.certificateId)
+    return null;
+  const issued = await deviceCertificate(ctx, plantId, resources);
+  return issued.certificatePem && publicKeyFingerprintOfCertificate(issued.certificatePem) === publicKey
+    ? issued
+    : null;
 }

@@ -2,7 +2,8 @@
  * The device's choice of certificate mode is durable (issue 16, item 6): a device-csr plant keeps
  * it after a failed provision, so a re-provision without the option, a backfill, or a provision
  * started past the service never gives it a key made here; a switch of mode is explicit and said.
- * And a provision in one mode never silently joins a running one of the other mode. Real stack:
+ * And a provision in one mode never silently joins a running one of the other mode; a device
+ * that sends its CSR again gets the same certificate. Real stack:
  * Temporal dev server with a worker, moto, PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,5 +174,36 @@ describe('a provision in one mode never joins a running one of the other mode', 
     expect(joined.body.error.code).toBe('certificate_mode_conflict');
     expect(joined.body.error.message).toMatch(/server/);
     await running.terminate('test done');
+  });
+});
+
+describe('a device sending its CSR again (its answer was lost)', () => {
+  it('gets the same certificate for the same key, at once or after the plant is active; another key is 409', async () => {
+    const created = await request<PlantStatus>('POST', '/plants', {
+      name: 'Retrying device',
+      certificateMode: 'device-csr',
+    });
+    const plantId = created.body.plant.id;
+    await untilStatus(plantId, 'awaiting-csr');
+    const device = await deviceCsr(`CN=${thingNameFor(plantId)}`);
+    type Issued = { certificateId: string; certificatePem: string };
+    // Two sends racing, as a device that timed out and sent again while the first still ran.
+    const [first, second] = await Promise.all([
+      request<Issued>('POST', `/plants/${plantId}/csr`, { csr: device.csrPem }),
+      request<Issued>('POST', `/plants/${plantId}/csr`, { csr: device.csrPem }),
+    ]);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(second.body.certificateId).toBe(first.body.certificateId);
+    const later = await request<Issued>('POST', `/plants/${plantId}/csr`, { csr: device.csrPem });
+    expect(later.status).toBe(200);
+    expect(later.body).toMatchObject({
+      certificateId: first.body.certificateId,
+      certificatePem: first.body.certificatePem,
+    });
+    const other = await request<ErrorBody>('POST', `/plants/${plantId}/csr`, {
+      csr: (await deviceCsr(`CN=${thingNameFor(plantId)}`)).csrPem,
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('csr_already_accepted');
   });
 });
