@@ -104,7 +104,9 @@ export async function findIssuedCertificate(
       );
       if (!d?.certificatePem || !d.certificateId || !d.certificateArn) continue;
       const sameKey = publicKeyFingerprintOfCertificate(d.certificatePem) === publicKey;
-      const sameRequest = new X509Certificate(d.certificatePem).subject.includes(marker);
+      // Exactly our OU, not a subject that merely contains it (device CSRs cannot carry one:
+      // src/iot/device-csr.ts reserves the form).
+      const sameRequest = new X509Certificate(d.certificatePem).subject.split('\n').includes(`OU=${marker}`);
       if (sameKey || sameRequest) {
         return {
           certificateId: d.certificateId,

@@ -112,6 +112,14 @@ function checkSubject(csr: x509.Pkcs10CertificateRequest, thingName: string): vo
       } (subject "${csr.subject}")`,
     );
   }
+  // The worker puts a 32-hex-digit OU in the CSRs it makes itself (requestMarker in
+  // src/activities/lost-certificate.ts) and, when AWS's answer is lost, adopts the certificate
+  // carrying it. A device choosing such an OU could have its certificate adopted for another
+  // plant's request: the form is reserved.
+  if (csr.subjectName.getField('OU').some((ou) => /^[0-9a-f]{32}$/i.test(ou)))
+    reject(
+      "The CSR's subject has an OU of 32 hexadecimal digits, a form reserved for solar-iot's own requests; remove or change that OU",
+    );
 }
 
 async function checkSignature(csr: x509.Pkcs10CertificateRequest): Promise<void> {

@@ -7,6 +7,7 @@
 import { DescribeCertificateCommand, ListThingPrincipalsCommand } from '@aws-sdk/client-iot';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { requestMarker } from '../../src/activities/lost-certificate.js';
 import { CsrRejectedError, checkDeviceCsr, MAX_CSR_PEM_LENGTH } from '../../src/iot/device-csr.js';
 import { publicKeyFingerprintOfCertificate } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
@@ -301,5 +302,11 @@ describe('checkDeviceCsr', () => {
       /not a PEM certificate request/,
     );
     expect(await reasonOf(`${csr}${' '.repeat(MAX_CSR_PEM_LENGTH)}`)).toMatch(/longer than 16384/);
+  });
+
+  it("refuses an OU in the form of the worker's request marker, which would let a device's certificate pass for another request's lost answer", async () => {
+    const forged = await deviceCsr(`CN=${thing}, OU=${requestMarker('another-plant-run-id')}`);
+    expect(await reasonOf(forged.csrPem)).toMatch(/OU .* reserved/);
+    expect(await reasonOf((await deviceCsr(`CN=${thing}, OU=Inverters`)).csrPem)).toBe('accepted');
   });
 });
