@@ -310,6 +310,15 @@ describe('each role, started from the assembled image', () => {
     await codec.stop();
   });
 
+  it("setup temporal (the Kubernetes setup Job): prepares the test run's Temporal", async () => {
+    const command = compose.services['solar-iot-setup']?.command ?? [];
+    expect(command.slice(0, 2)).toEqual(['node', 'bin/solar-iot.js']);
+    const env = roleEnv({ TEMPORAL_CODEC_KEYS: CODEC_KEYS, TEMPORAL_TASK_QUEUE: `image-${randomUUID()}` });
+    const { code, output } = await inImage(command, env);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/is ready/);
+  });
+
   it('ingest: runs, healthy by its health check; names AWS_SQS_QUEUE_URL when it is missing', async () => {
     const stack = inject('stack');
     const sqs = new SQSClient({

@@ -20,6 +20,7 @@ import {
   loadApiConfig,
   loadCodecServerConfig,
   loadIngestConfig,
+  loadRotationScheduleConfig,
   loadWorkerConfig,
 } from '../../src/app/config.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -45,6 +46,16 @@ import {
 /** The oldest Kubernetes release the manifests support (docs/deployment.md) and the newest schemas. */
 const KUBERNETES_VERSIONS = ['1.31.0', '1.37.0'];
 const LONG_RUNNING: Role[] = ['worker', 'api', 'ingest', 'codec'];
+/** The one-shot Jobs, before the roles start, and the compose service of each role. */
+const ONE_SHOT: Role[] = ['migrate', 'setup'];
+const COMPOSE_SERVICE: Record<Role, string> = {
+  worker: 'worker',
+  api: 'api',
+  ingest: 'ingest',
+  codec: 'codec',
+  migrate: 'migrate',
+  setup: 'solar-iot-setup',
+};
 
 /** Which process holds which secret (README "Security"; tools/stack/child-env.ts for npm start). */
 const SECRETS: Record<Role, string[]> = {
@@ -59,6 +70,7 @@ const SECRETS: Record<Role, string[]> = {
   ingest: ['DATABASE_URL'],
   codec: ['CODEC_SERVER_TOKEN', 'TEMPORAL_CODEC_KEYS'],
   migrate: ['DATABASE_URL'],
+  setup: ['TEMPORAL_API_KEY', 'TEMPORAL_CODEC_KEYS'],
 };
 const SECRET_NAME = /KEY|TOKEN|PASSWORD|SECRET|DATABASE_URL/;
 
@@ -70,6 +82,7 @@ const EGRESS: Record<Role, string[]> = {
   ingest: [...DNS, 'TCP/443', 'TCP/5432'],
   codec: DNS,
   migrate: [...DNS, 'TCP/5432'],
+  setup: [...DNS, 'TCP/7233'],
 };
 const INGRESS: Record<Role, string[]> = {
   worker: ['TCP/9465', 'TCP/9466'],
@@ -77,6 +90,7 @@ const INGRESS: Record<Role, string[]> = {
   ingest: ['TCP/9464'],
   codec: ['TCP/8234'],
   migrate: [],
+  setup: [],
 };
 
 interface Service {
@@ -139,9 +153,9 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
     const all = workloads(objects());
     expect([...all.keys()].sort()).toEqual([...ROLES].sort());
     for (const [role, w] of all) {
-      expect(w.object.kind, role).toBe(role === 'migrate' ? 'Job' : 'Deployment');
+      expect(w.object.kind, role).toBe(ONE_SHOT.includes(role) ? 'Job' : 'Deployment');
       expect(w.pod.containers, role).toHaveLength(1);
-      expect(container(w).command, role).toEqual(compose.services[role]?.command);
+      expect(container(w).command, role).toEqual(compose.services[COMPOSE_SERVICE[role]]?.command);
     }
     const images = new Set(
       [...all.values()].flatMap((w) => w.pod.containers.map((c: { image: string }) => c.image)),
@@ -259,7 +273,7 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
       for (const value of [...Object.values(values), ...Object.values(fromMaps)])
         expect(value, role).not.toMatch(/:\/\/[^/@\s]+:[^/@\s]+@/);
       // The same least privilege as npm start's processes (tools/stack/child-env.ts).
-      if (role !== 'migrate')
+      if (role !== 'migrate' && role !== 'setup')
         for (const name of Object.keys(secrets)) expect(allowed(role, name), `${role}: ${name}`).toBe(true);
     }
   });
@@ -343,7 +357,8 @@ describe('deploy/k8s example overlay', () => {
     expect(ports('codec')).toEqual({ http: codec.server.port });
     expect(codec.server.corsOrigins).toEqual(['https://temporal.example.com']);
     expect(loadConfig(env('migrate'), { requireEncryptionKey: false }).databaseUrl).toBeDefined();
-    expect(ports('migrate')).toEqual({});
+    expect(loadRotationScheduleConfig(env('setup')).codec.keys).toHaveLength(1);
+    for (const role of ONE_SHOT) expect(ports(role), role).toEqual({});
   });
 
   it("applies what the migrations need before the roles, with docs/deployment.md's selector", async () => {
@@ -366,12 +381,14 @@ describe('deploy/k8s example overlay', () => {
       'NetworkPolicy',
       'ServiceAccount',
     ]);
-    expect(first.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual([
-      'solar-iot-migrate',
-    ]);
-    // The Job's pod can reach PostgreSQL and DNS with the policies applied with it.
-    const migrate = workloads(objects()).get('migrate') as Workload;
-    expect(portsOf(policiesFor(first, migrate.labels).egress)).toEqual([...EGRESS.migrate].sort());
+    expect(first.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual(
+      ONE_SHOT.map((role) => `solar-iot-${role}`),
+    );
+    // Each Job's pod reaches what it needs with the policies applied with it.
+    for (const role of ONE_SHOT) {
+      const job = workloads(objects()).get(role) as Workload;
+      expect(portsOf(policiesFor(first, job.labels).egress), role).toEqual([...EGRESS[role]].sort());
+    }
     // Everything else of the roles comes with the second apply.
     expect(kinds(objects().filter((o) => !first.includes(o)))).toEqual([
       'Deployment',

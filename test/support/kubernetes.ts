@@ -54,7 +54,7 @@ export async function validate(
   }
 }
 
-export const ROLES = ['worker', 'api', 'ingest', 'codec', 'migrate'] as const;
+export const ROLES = ['worker', 'api', 'ingest', 'codec', 'migrate', 'setup'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Workload {
