@@ -45,7 +45,9 @@ describe('docker-compose.yml', () => {
     expect(setup).toContain('QueueName="solar-plant-data"');
     expect(setup).toContain('QueueName="solar-plant-data-dlq"');
     // The worker runs the image's CMD (src/worker.ts).
-    for (const name of ['worker', ...running('src/api/main.ts'), ...running('src/ingest/main.ts')]) {
+    const others = [...running('dist/api/main.js'), ...running('dist/ingest/main.js')];
+    expect(others).toHaveLength(2);
+    for (const name of ['worker', ...others]) {
       expect(env(name).AWS_SQS_DEAD_LETTER_QUEUE_URL, name).toBe(
         'http://moto:5000/123456789012/solar-plant-data-dlq',
       );
@@ -174,7 +176,7 @@ describe('docker-compose.yml', () => {
       `${BIND}:9465:${w.WORKER_METRICS_PORT}`,
       `${BIND}:9466:${w.WORKER_METRICS_TEMPORAL_PORT}`,
     ]);
-    const [api] = running('src/api/main.ts');
+    const [api] = running('dist/api/main.js');
     const a = env(api as string);
     expect(a.API_METRICS_HOST).toBe('0.0.0.0');
     expect(services[api as string]?.ports).toEqual([
