@@ -7,6 +7,8 @@ import type { AwsClientsOptions } from './iot/clients.js';
 import { createLogger, type Logger } from './logging/index.js';
 import { installTemporalLogger } from './logging/temporal.js';
 import { serveMetrics } from './metrics/serve.js';
+import { startTracing } from './tracing/index.js';
+import { redactUrl } from './tracing/settings.js';
 import { resolveWorkflowCode } from './worker/bundle.js';
 import { WorkerMetrics } from './worker/metrics.js';
 import { startPlantGauges } from './worker/plant-gauges.js';
@@ -26,15 +28,22 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
   installRuntime(logger, config.metrics);
   logger.info({ config: summarizeConfig(core) }, 'starting worker');
 
+  const tracing = await startTracing(config.tracing, { role: 'worker', logger });
+  if (config.tracing)
+    logger.info({ endpoint: redactUrl(config.tracing.endpoint) }, 'OpenTelemetry traces on');
   const metrics = new WorkerMetrics({ defaultMetrics: true });
-  const runtime = await openWorkerRuntime(config, { aws: { ...aws, metrics: metrics.aws } });
+  const runtime = await openWorkerRuntime(config, {
+    aws: { ...aws, metrics: metrics.aws, tracing: tracing?.aws },
+    temporalInterceptors: tracing?.client,
+  });
   const { host, port } = config.metrics;
   const endpoint = port > 0 ? await serveMetrics(metrics, port, host, 'WORKER_METRICS_PORT') : undefined;
   if (endpoint)
     logger.info({ url: `http://${hostPort(host, endpoint.port)}/metrics` }, 'metrics endpoint listening');
   const plantGauges = startPlantGauges(runtime.db, metrics, logger);
   logCodec(logger, runtime.codec);
-  const workflowCode = await resolveWorkflowCode();
+  // A worker that traces runs the bundle with OpenTelemetry's workflow interceptors.
+  const workflowCode = await resolveWorkflowCode(tracing ? 'traced' : 'plain');
   if (workflowCode.reason) logger.info({ reason: workflowCode.reason }, 'bundling workflows at start');
 
   const connection = await NativeConnection.connect(core.temporal.connectionOptions);
@@ -49,6 +58,7 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
       dataConverter: runtime.dataConverter,
       activities: runtime.activities,
       metrics,
+      tracing: tracing?.worker,
       options: { shutdownGraceTime: '30s' },
     });
     // The Schedule is a deploy step (`solar-iot setup temporal`, which npm start runs), not every
@@ -73,6 +83,7 @@ export async function runWorker(config: WorkerConfig, aws: AwsClientsOptions = {
     await endpoint?.close();
     await connection.close();
     await runtime.close();
+    await tracing?.shutdown();
   }
 }
 

@@ -10,6 +10,8 @@ import { ConfigError, summarizeConfig } from '../config/index.js';
 import type { AwsClientsOptions } from '../iot/clients.js';
 import { createLogger } from '../logging/index.js';
 import { serveMetrics } from '../metrics/serve.js';
+import { startTracing } from '../tracing/index.js';
+import { redactUrl } from '../tracing/settings.js';
 import { ApiMetrics } from './metrics.js';
 import { buildServer } from './server.js';
 
@@ -20,7 +22,7 @@ export async function runApi(
 ): Promise<void> {
   // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
   // it only TEMPORAL_CODEC_KEYS for workflow payloads).
-  const { core: config, api: settings, codec, certificates } = loadApiConfig(env);
+  const { core: config, api: settings, codec, certificates, tracing: traces } = loadApiConfig(env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'api' } });
   logger.info(
     { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
@@ -33,13 +35,21 @@ export async function runApi(
     );
   }
   const metrics = new ApiMetrics({ defaultMetrics: true });
-  const { solarIot, close } = await openSolarIot(config, {
+  const tracing = await startTracing(traces, { role: 'api', logger });
+  if (traces) logger.info({ endpoint: redactUrl(traces.endpoint) }, 'OpenTelemetry traces on');
+  const opened = await openSolarIot(config, {
     logger,
     codec,
-    aws: { ...aws, metrics: metrics.aws },
+    aws: { ...aws, metrics: metrics.aws, tracing: tracing?.aws },
+    temporalInterceptors: tracing?.client,
     certificateMaxAgeDays: certificates.maxAgeDays,
   });
-  const { app } = buildServer({ solarIot, settings, logger, metrics });
+  const { solarIot } = opened;
+  const close = async () => {
+    await opened.close();
+    await tracing?.shutdown();
+  };
+  const { app } = buildServer({ solarIot, settings, logger, metrics, tracing: tracing?.http });
   const endpoint =
     settings.metrics.port > 0
       ? await serveMetrics(metrics, settings.metrics.port, settings.metrics.host, 'API_METRICS_PORT').catch(

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../logging/index.js';
 import type { SolarIot } from '../service/solar-iot.js';
+import type { Tracing } from '../tracing/index.js';
 import { installAuth } from './auth.js';
 import { installBrowserGuard } from './browser-guard.js';
 import { errorPayload, installErrorHandling, MAX_BODY_BYTES } from './errors.js';
@@ -28,6 +29,8 @@ export interface ServerDeps {
   logger?: Logger;
   /** Request counts and latencies; none when absent. */
   metrics?: ApiMetrics;
+  /** A span per request (OTEL_EXPORTER_OTLP_ENDPOINT); none when absent. */
+  tracing?: Tracing['http'] | undefined;
 }
 
 export interface ApiServer {
@@ -65,6 +68,9 @@ export function buildServer(deps: ServerDeps): ApiServer {
         );
     },
   });
+  // First: its onRequest hook starts the span before any other hook runs, and its onRoute hook
+  // must see every route.
+  deps.tracing?.install(app);
   const registered: ApiServer['registered'] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat())

@@ -38,6 +38,7 @@ import {
   readCertificateAgeSettings,
   readRotationSettings,
 } from '../rotation/settings.js';
+import { readTracingSettings, type TracingSettings } from '../tracing/settings.js';
 
 export interface WorkerConfig {
   readonly core: Config;
@@ -51,6 +52,8 @@ export interface WorkerConfig {
   /** SOLAR_IOT_QUOTA_UTILIZATION. */
   readonly utilization: number;
   readonly metrics: WorkerMetricsSettings;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: traces on; undefined: off. */
+  readonly tracing: TracingSettings | undefined;
 }
 
 /**
@@ -95,13 +98,14 @@ function readWorkerMetricsSettings(env: Env): WorkerMetricsSettings {
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  const [core, codec, rotation, quotas, utilization, metrics] = readAll([
+  const [core, codec, rotation, quotas, utilization, metrics, tracing] = readAll([
     () => loadConfig(env),
     () => readWorkerCodecSettings(env),
     () => readRotationSettings(env),
     () => readQuotaSettings(env),
     () => readQuotaUtilization(env),
     () => readWorkerMetricsSettings(env),
+    () => readTracingSettings(env),
   ] as const);
   return deepFreeze({
     core,
@@ -111,6 +115,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     quotas,
     utilization,
     metrics,
+    tracing,
   });
 }
 
@@ -148,17 +153,23 @@ export function loadClientConfig(env: Env = process.env): ClientConfig {
 
 export interface ApiConfig extends ClientConfig {
   readonly api: ApiSettings;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: traces on; undefined: off. */
+  readonly tracing: TracingSettings | undefined;
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
-  const [client, api] = readAll([() => loadClientConfig(env), () => readApiSettings(env)] as const);
+  const [client, api, tracing] = readAll([
+    () => loadClientConfig(env),
+    () => readApiSettings(env),
+    () => readTracingSettings(env),
+  ] as const);
   // Else the metrics endpoint, bound first, made the API's own listen fail as "already in use".
   if (api.metrics.port !== 0 && api.metrics.port === client.core.port) {
     throw new ConfigError([
       `API_METRICS_PORT: ${api.metrics.port} is also PORT, the API's port. Fix: give the metrics a port of their own (default ${API_METRICS_PORT}), or 0 for no metrics endpoint`,
     ]);
   }
-  return deepFreeze({ ...client, api });
+  return deepFreeze({ ...client, api, tracing });
 }
 
 export interface IngestConfig {

@@ -3,7 +3,7 @@
  * database, Temporal client (with the payload codec) and AWS clients from the configuration, the
  * IoT mode decided once and its warning logged once.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, type ClientInterceptors, Connection } from '@temporalio/client';
 import { createTemporalClient } from '../codec/data-converter.js';
 import type { PayloadCodecSettings } from '../codec/settings.js';
 import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
@@ -50,6 +50,8 @@ export interface OpenOptions {
   aws?: AwsClientsOptions;
   /** CERTIFICATE_MAX_AGE_DAYS (readCertificateAgeSettings): the certificate-age report's default. */
   certificateMaxAgeDays?: number;
+  /** Interceptors of the Temporal client: the trace context into the workflows (src/tracing). */
+  temporalInterceptors?: ClientInterceptors | undefined;
 }
 
 /** Logged once per process at start-up, so an operator sees why plants stay without IoT. */
@@ -75,7 +77,12 @@ export function logModeWarning(logger: Logger | undefined, decision: IotModeDeci
  */
 async function temporalClient(config: Config, decision: IotModeDecision, options: OpenOptions) {
   try {
-    const handle = await createTemporalClient(config, { codec: options.codec, env: options.env, lazy: true });
+    const handle = await createTemporalClient(config, {
+      codec: options.codec,
+      env: options.env,
+      lazy: true,
+      interceptors: options.temporalInterceptors,
+    });
     return { temporal: handle.client, closeTemporal: handle.close };
   } catch (error) {
     // With IoT disabled no workflow is started or read, and no key may be configured at all.

@@ -3,7 +3,7 @@
  * payload codec, a Temporal client with that codec (activities start and signal workflows) and
  * the activities of the configured IoT mode.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, type ClientInterceptors, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { iotSettingsFrom } from '../activities/deps.js';
 import { createActivities } from '../activities/index.js';
@@ -27,7 +27,8 @@ export interface WorkerRuntime {
 
 export async function openWorkerRuntime(
   config: WorkerConfig,
-  options: { aws?: AwsClientsOptions } = {},
+  /** `temporalInterceptors`: the tracing interceptors (src/tracing), when the worker traces. */
+  options: { aws?: AwsClientsOptions; temporalInterceptors?: ClientInterceptors | undefined } = {},
 ): Promise<WorkerRuntime> {
   const { core } = config;
   // Every payload this worker writes to Temporal is encrypted; its clients must use the same keys.
@@ -44,6 +45,7 @@ export async function openWorkerRuntime(
     connection,
     namespace: core.temporal.namespace,
     dataConverter: codec.dataConverter,
+    ...(options.temporalInterceptors ? { interceptors: options.temporalInterceptors } : {}),
   });
   const activities =
     // Mock mode (USE_MOCK_DATA): fake resources in the database, and an IoT client that refuses every call.

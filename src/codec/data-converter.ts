@@ -4,7 +4,7 @@
  * `Worker.create` / `bundleWorkflowCode` / test environments.
  */
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import { Client, type ClientInterceptors, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config/index.js';
 import { SCHEDULED_WORKFLOW_IDS } from '../schedules/scheduled-workflow-ids.js';
@@ -99,6 +99,8 @@ export async function createTemporalClient(
     codec?: PayloadCodecSettings;
     env?: Record<string, string | undefined>;
     lazy?: boolean;
+    /** The tracing interceptors (src/tracing), when the process traces. */
+    interceptors?: ClientInterceptors | undefined;
   } = {},
 ): Promise<TemporalClientHandle> {
   const settings = options.codec ?? readPayloadCodecSettings(options.env ?? process.env);
@@ -106,6 +108,11 @@ export async function createTemporalClient(
   const connection = options.lazy
     ? Connection.lazy(config.temporal.connectionOptions)
     : await Connection.connect(config.temporal.connectionOptions);
-  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter,
+    ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+  });
   return { client, codec, close: () => connection.close() };
 }

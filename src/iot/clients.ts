@@ -16,8 +16,15 @@ export interface AwsClientInterceptor {
   flush(): void;
 }
 
+/** Something that adds its middleware to each client (the trace spans of src/tracing). */
+export interface AwsClientInstaller {
+  install(client: IoTClient | IoTDataPlaneClient | SQSClient): unknown;
+}
+
 export interface AwsClientsOptions {
   interceptor?: AwsClientInterceptor | undefined;
+  /** One span per call, when traces are on (OTEL_EXPORTER_OTLP_ENDPOINT; src/tracing). */
+  tracing?: AwsClientInstaller | undefined;
   /** Counts every call in the process's Prometheus registry (worker, API). */
   metrics?: AwsCallMetrics | undefined;
 }
@@ -45,7 +52,9 @@ export function createAwsClients(config: Config, options: AwsClientsOptions = {}
   const dataEndpoint = endpointUrl ?? (iotEndpoint ? `https://${iotEndpoint}` : undefined);
   const iotData = new IoTDataPlaneClient({ region, ...(dataEndpoint ? { endpoint: dataEndpoint } : {}) });
   const sqs = new SQSClient(shared);
-  const { interceptor, metrics } = options;
+  const { interceptor, metrics, tracing } = options;
+  // The span wraps the whole call (its `initialize` step, outside the SDK's retries).
+  if (tracing) for (const client of [iot, iotData, sqs]) tracing.install(client);
   // The counters first: outside the interceptor, they see the faults it injects as AWS answers.
   if (metrics) for (const client of [iot, iotData, sqs]) metrics.install(client);
   if (interceptor) for (const client of [iot, iotData, sqs]) interceptor.install(client);

@@ -15,7 +15,8 @@ import {
   readQuotaSettings,
   readQuotaUtilization,
 } from '../quotas/settings.js';
-import { workflowInterceptorModules } from './bundle.js';
+import type { WorkerTracing } from '../tracing/index.js';
+import { workflowInterceptorModulesOf } from './bundle.js';
 import { noMetricsSinks, type WorkerMetrics } from './metrics.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: activity functions of any signature
@@ -36,6 +37,11 @@ export interface CreateWorkersOptions {
   utilization?: number | undefined;
   /** Where the workflow interceptor's counts go (src/worker/metrics.ts); none: dropped. */
   metrics?: WorkerMetrics | undefined;
+  /**
+   * Traces (src/tracing), with the traced workflow bundle (bundle.ts: `resolveWorkflowCode('traced')`);
+   * none: no span, and the plain bundle.
+   */
+  tracing?: WorkerTracing | undefined;
   /** Anything else for the main worker (shutdownGraceTime also applies to the quota workers). */
   options?: Partial<WorkerOptions>;
 }
@@ -107,6 +113,9 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerS
     ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),
     ...(opts.options?.shutdownGraceTime ? { shutdownGraceTime: opts.options.shutdownGraceTime } : {}),
   };
+  const { tracing } = opts;
+  // Outermost: an activity's span covers its wait for a turn (StartPacer) too.
+  const activityInterceptors = [...(tracing?.activity ?? [])];
   const main = await Worker.create({
     ...common,
     ...opts.options,
@@ -114,8 +123,14 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerS
     // A prebuilt bundle carries the workflow interceptors (bundle.ts); bundling at start adds them.
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
-      : { workflowsPath: opts.workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } }),
-    sinks: opts.metrics?.sinks() ?? noMetricsSinks(),
+      : { workflowsPath: opts.workflowsPath }),
+    interceptors: {
+      activity: activityInterceptors,
+      ...(opts.workflowBundle
+        ? {}
+        : { workflowModules: workflowInterceptorModulesOf(tracing ? 'traced' : 'plain') }),
+    },
+    sinks: { ...(opts.metrics?.sinks() ?? noMetricsSinks()), ...tracing?.sinks },
     activities,
   });
   const quotaWorkers = new Map<QuotaOperation, Worker>();
@@ -131,7 +146,9 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<WorkerS
         // The server paces the whole fleet; the pacer spaces this process's starts at the same
         // rate, so the tasks the server releases together (up to ceil(rate)) reach AWS spaced.
         maxTaskQueueActivitiesPerSecond: limits[operation],
-        interceptors: { activity: [new StartPacer(limits[operation]).interceptor()] },
+        interceptors: {
+          activity: [...activityInterceptors, new StartPacer(limits[operation]).interceptor()],
+        },
       }),
     );
   }

@@ -185,6 +185,13 @@ describe('docker-compose.yml', () => {
     ]);
   });
 
+  it('passes OTEL_EXPORTER_OTLP_ENDPOINT to the worker and the API, empty (traces off) unless set', () => {
+    const [api] = running('dist/api/main.js');
+    for (const name of ['worker', api as string]) {
+      expect(env(name).OTEL_EXPORTER_OTLP_ENDPOINT, name).toBe('${OTEL_EXPORTER_OTLP_ENDPOINT:-}');
+    }
+  });
+
   it('lets the user set what its header tells them to set when the ports are opened', () => {
     const body = TEXT.split('\nname:')[1] as string;
     for (const name of ['SOLAR_IOT_BIND', 'CODEC_CORS_ORIGINS', 'TEMPORAL_CORS_ORIGINS']) {

@@ -5,12 +5,18 @@
  * provisioned through the API; then every endpoint is scraped: the counters moved, each endpoint
  * listens on loopback by default, and every metric the Grafana dashboard and the alert rules use
  * is one these processes (and the consumer's registry) really export.
+ *
+ * Both processes also trace (item 3), to a stand-in OTLP collector: their entry points wire the
+ * spans (the trace's shape is test/observability/traces.test.ts), metrics and traces side by side.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestMetrics } from '../../src/ingest/metrics.js';
+import { type BundleKind, buildWorkflowBundle, prebuiltBundlePath } from '../../src/worker/bundle.js';
 import { freePort, ManagedProcess } from '../../tools/stack/processes.js';
 import { waitFor } from '../support/ingest.js';
 import { listeningAddresses } from '../support/listening.js';
@@ -24,6 +30,10 @@ const TOKEN = 'metrics-endpoints-token-0123456789';
 
 let dir: string;
 const ports = { worker: 0, temporal: 0, api: 0, apiMetrics: 0 };
+/** The trace the provision joins (W3C traceparent of the POST), and what the collector received. */
+const TRACE_ID = '5eb1a2c3d4e5f60718293a4b5c6d7e8f';
+const exports: Buffer[] = [];
+let collector: Server;
 const processes: ManagedProcess[] = [];
 /** What each endpoint answered after the provision. */
 const scraped: Record<'worker' | 'temporal' | 'api', { text: string; samples: Sample[] }> = {} as never;
@@ -54,7 +64,22 @@ async function api(path: string, init: RequestInit = {}): Promise<Response> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'solar-iot-metrics-'));
   for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
+  collector = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (request.url === '/v1/traces') exports.push(Buffer.concat(chunks));
+      response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  // Both bundles prebuilt, as `npm run build` leaves them: the worker must pick the traced one.
+  const bundle = join(dir, 'workflow-bundle.js');
+  for (const kind of ['plain', 'traced'] as BundleKind[])
+    await buildWorkflowBundle(prebuiltBundlePath(kind, bundle), kind);
   const env = await envFor('aws', uniqueTaskQueue('metrics'), {
+    SOLAR_IOT_WORKFLOW_BUNDLE: bundle,
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
     LOG_LEVEL: 'info',
     API_TOKEN: TOKEN,
     PORT: String(ports.api),
@@ -80,7 +105,11 @@ beforeAll(async () => {
     170_000,
   );
 
-  const created = await api('/plants', { method: 'POST', body: JSON.stringify({ name: 'Metrics plant' }) });
+  const created = await api('/plants', {
+    method: 'POST',
+    body: JSON.stringify({ name: 'Metrics plant' }),
+    headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01` },
+  });
   expect(created.status).toBe(202);
   const { plant } = (await created.json()) as { plant: { id: string } };
   await waitFor(
@@ -97,6 +126,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of processes.reverse()) await p.stop();
+  collector?.close();
   if (dir && !process.env.SOLAR_IOT_KEEP_TEST_DIR) await rm(dir, { recursive: true, force: true });
 });
 
@@ -182,5 +212,28 @@ describe('the dashboard and the alert rules use only metrics that exist', () => 
         .map((name) => `${name} (${where})`),
     );
     expect(missing).toEqual([]);
+  });
+});
+
+describe('traces of the same worker and API (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
+  it("reach the collector, the worker's workflow, activity and AWS spans in the API request's trace", async () => {
+    const traceId = Buffer.from(TRACE_ID, 'hex');
+    /** Whether `service` exported `name` in a batch with spans of the provision's trace. */
+    const exported = (service: string, name: string) =>
+      exports.some((body) => body.includes(service) && body.includes(traceId) && body.includes(name));
+    const expected = {
+      'solar-iot-api': ['POST /plants', 'StartWorkflow:provisionPlant'],
+      'solar-iot-worker': ['RunWorkflow:provisionPlant', 'RunActivity:createThing', 'IoT.CreateThing'],
+    };
+    const missing = () =>
+      Object.entries(expected).flatMap(([service, names]) =>
+        names.filter((name) => !exported(service, name)).map((name) => `${service} ${name}`),
+      );
+    // The SDK exports every few seconds, and the workflow's span ends after the plant is active.
+    await waitFor('the spans of both processes', () => missing().length === 0, 60_000).catch(() =>
+      expect(missing()).toEqual([]),
+    );
+    for (const name of ['api', 'worker']) expect(await log(name)).toContain('OpenTelemetry traces on');
+    expect(await log('worker')).toMatch(/"workflows":"prebuilt".*"worker polling"/);
   });
 });

@@ -17,7 +17,8 @@ import {
 } from '@temporalio/worker';
 import type { Activities } from '../../src/activities/index.js';
 import { failureConverterPath } from '../../src/codec/data-converter.js';
-import { workflowInterceptorModules } from '../../src/worker/bundle.js';
+import type { WorkerTracing } from '../../src/tracing/index.js';
+import { type BundleKind, workflowInterceptorModulesOf } from '../../src/worker/bundle.js';
 import type { WorkerMetrics } from '../../src/worker/metrics.js';
 import { createWorkers, type WorkerSet } from '../../src/worker/workers.js';
 import { workflowsPath } from '../../src/worker.js';
@@ -28,18 +29,25 @@ export type ActivityOverrides = Partial<{ [K in keyof Activities]: Activities[K]
 
 const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
-const bundles = new Map<'plain' | 'encrypted-failures', Promise<WorkflowBundleWithSourceMap>>();
-/** The product's workflows, bundled once per test file (bundling takes seconds). */
-export function workflowBundle(kind: 'plain' | 'encrypted-failures'): Promise<WorkflowBundleWithSourceMap> {
-  let bundle = bundles.get(kind);
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+/**
+ * The product's workflows, bundled once per test file (bundling takes seconds); `traced`: with
+ * OpenTelemetry's workflow interceptors, as a worker that traces runs them (src/worker/bundle.ts).
+ */
+export function workflowBundle(
+  kind: 'plain' | 'encrypted-failures',
+  interceptors: BundleKind = 'plain',
+): Promise<WorkflowBundleWithSourceMap> {
+  const key = `${kind} ${interceptors}`;
+  let bundle = bundles.get(key);
   if (!bundle) {
     bundle = bundleWorkflowCode({
       workflowsPath,
-      workflowInterceptorModules,
+      workflowInterceptorModules: workflowInterceptorModulesOf(interceptors),
       ...(kind === 'encrypted-failures' ? { failureConverterPath } : {}),
       logger: quietLogger,
     });
-    bundles.set(kind, bundle);
+    bundles.set(key, bundle);
   }
   return bundle;
 }
@@ -57,6 +65,8 @@ export interface TestWorkerOptions {
   metrics?: WorkerMetrics | undefined;
   /** More options of the main worker (e.g. maxCachedWorkflows: 0, every activation a replay). */
   workerOptions?: Partial<WorkerOptions> | undefined;
+  /** Traces, as src/worker.ts gives them when it traces (with the traced bundle). */
+  tracing?: WorkerTracing | undefined;
 }
 
 /** Creates the workers (not yet running): for tests that start and stop them around their steps. */
@@ -70,10 +80,16 @@ export async function createTestWorkers(
     activities: options.activities,
     dataConverter: options.dataConverter,
     metrics: options.metrics,
+    tracing: options.tracing,
     ...(options.workerOptions ? { options: options.workerOptions } : {}),
     ...(options.workflowsPath
       ? { workflowsPath: options.workflowsPath }
-      : { workflowBundle: await workflowBundle(options.dataConverter ? 'encrypted-failures' : 'plain') }),
+      : {
+          workflowBundle: await workflowBundle(
+            options.dataConverter ? 'encrypted-failures' : 'plain',
+            options.tracing ? 'traced' : 'plain',
+          ),
+        }),
   });
   return { taskQueue, workers };
 }

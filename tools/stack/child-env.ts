@@ -6,6 +6,7 @@
  *            the stored device private keys, and encrypts workflow payloads
  *   api      Temporal (with TEMPORAL_CODEC_KEYS: it starts workflows with encrypted arguments),
  *            the database, AWS, API_*; no ENCRYPTION_KEY (no route decrypts a stored key)
+ *            (both also OTEL_*: traces, when the shell sets OTEL_EXPORTER_OTLP_ENDPOINT)
  *   ingest   SQS and the database, INGEST_* and METRICS_*; no Temporal, no key
  *   codec    TEMPORAL_CODEC_KEYS and its CODEC_* settings; no AWS, no database
  *
@@ -64,7 +65,17 @@ export const CHILD_ENV_ALLOW_LIST: Readonly<Record<AppName, readonly string[]>> 
     'SOLAR_IOT_*',
     'WORKER_METRICS_*',
   ],
-  api: [...RUNTIME, ...IOT, 'TEMPORAL_*', 'AWS_*', 'DATABASE_URL', 'PORT', 'API_*', 'SOLAR_IOT_FAULTS'],
+  api: [
+    ...RUNTIME,
+    ...IOT,
+    'TEMPORAL_*',
+    'AWS_*',
+    'DATABASE_URL',
+    'PORT',
+    'API_*',
+    'SOLAR_IOT_FAULTS',
+    'OTEL_*',
+  ],
   ingest: [...RUNTIME, 'AWS_*', 'DATABASE_URL', 'INGEST_*', 'METRICS_*', 'SOLAR_IOT_FAULTS'],
   codec: [...RUNTIME, 'TEMPORAL_CODEC_KEYS', 'CODEC_*'],
 };
