@@ -63,21 +63,75 @@ function errorFor(status: number, code: string, message: string): SolarIotError 
   return new SolarIotError(code, status === 503 ? 'unavailable' : 'failed', message);
 }
 
+/** The most an answer may hold: the largest (a page of 500 plants, a telemetry query) is far less. */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
 type Query = Record<string, string | number | boolean | Date | undefined>;
 
-type Request = <T>(method: string, path: string, init?: { query?: Query; body?: unknown }) => Promise<T>;
+type Request = <T>(
+  method: string,
+  path: string,
+  init?: { query?: Query; body?: unknown; alsoOk?: number },
+) => Promise<T>;
+
+/** A token an HTTP header can carry as `Bearer <token>`: one word of visible ASCII (as API_TOKEN). */
+export function isSendableToken(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
+}
+
+/** The answer's text, at most MAX_ANSWER_BYTES: whatever answers at the URL cannot exhaust memory. */
+async function readAnswer(response: Response, base: string): Promise<string> {
+  const tooLarge = () =>
+    new SolarIotError(
+      'api_bad_answer',
+      'failed',
+      `The API at ${base} answered ${response.status} with more than ${MAX_ANSWER_BYTES} bytes; is SOLAR_IOT_API_URL the address of the solar-iot API?`,
+    );
+  if (Number(response.headers.get('content-length')) > MAX_ANSWER_BYTES) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body?.getReader();
+  for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
+    size += read.value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader?.cancel();
+      throw tooLarge();
+    }
+    chunks.push(read.value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The answer as JSON; anything else (a proxy's error page) named by its status, not a parse error. */
+function parseAnswer(text: string, response: Response, base: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    const type = response.headers.get('content-type')?.split(';')[0] || 'no content type';
+    throw new SolarIotError(
+      'api_bad_answer',
+      response.status >= 500 ? 'unavailable' : 'failed',
+      `The API at ${base} answered ${response.status} (${type}), not JSON: a proxy or another server answers there. Is SOLAR_IOT_API_URL the address of the solar-iot API?`,
+    );
+  }
+}
 
 /** One API call: JSON in and out, the token, a deadline; an error answer becomes the library's error. */
 function requester(base: string, token: string | undefined, timeoutMs: number): Request {
   return async function request<T>(
     method: string,
     path: string,
-    init: { query?: Query; body?: unknown } = {},
+    init: { query?: Query; body?: unknown; alsoOk?: number } = {},
   ): Promise<T> {
     const url = new URL(`${base}${path}`);
     for (const [k, v] of Object.entries(init.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, v instanceof Date ? v.toISOString() : String(v));
     let response: Response;
+    let text: string;
     try {
       response = await fetch(url, {
         method,
@@ -89,7 +143,9 @@ function requester(base: string, token: string | undefined, timeoutMs: number): 
         ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
+      text = await readAnswer(response, base);
     } catch (error) {
+      if (error instanceof SolarIotError) throw error;
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new SolarIotError(
         'api_unreachable',
@@ -98,9 +154,8 @@ function requester(base: string, token: string | undefined, timeoutMs: number): 
         { cause: error },
       );
     }
-    const text = await response.text();
-    const body = text ? (JSON.parse(text) as unknown) : undefined;
-    if (response.ok) return body as T;
+    const body = parseAnswer(text, response, base);
+    if (response.ok || response.status === init.alsoOk) return body as T;
     const error = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })
       ?.error;
     const message = error?.message ?? `${method} ${path} answered ${response.status}`;
@@ -140,6 +195,10 @@ async function followOperation(
 
 export function createApiClient(options: ApiClientOptions) {
   const base = options.url.replace(/\/+$/, '');
+  if (options.token !== undefined && !isSendableToken(options.token))
+    throw new InvalidInputError(
+      `The API token (value hidden, ${options.token.length} characters) is not one word of visible ASCII characters, which an HTTP header cannot carry`,
+    );
   const timeoutMs = options.timeoutMs ?? 30_000;
   const pollIntervalMs = options.pollIntervalMs ?? 500;
 
@@ -150,10 +209,8 @@ export function createApiClient(options: ApiClientOptions) {
   const client = {
     /** The API's own check of Temporal, PostgreSQL and AWS (with the token: where and why). */
     checkReadiness(): Promise<Readiness> {
-      return fetch(`${base}/readyz`, {
-        headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
-        signal: AbortSignal.timeout(timeoutMs),
-      }).then((r) => r.json() as Promise<Readiness>);
+      // 503 with its report when not ready: the report is the answer.
+      return request('GET', '/readyz', { alsoOk: 503 });
     },
 
     createPlant(input: { name: string; id?: string | undefined } & CertificateChoice): Promise<PlantStatus> {

@@ -4,11 +4,15 @@
  * state file (src/app/stack-state.ts), so nothing has to be set by hand.
  */
 import { readFileSync } from 'node:fs';
+import { isLoopbackHost } from '../api/settings.js';
 import { ConfigError, ConfigProblems } from '../config/index.js';
+import { isSendableToken } from './client.js';
 
 export interface ApiClientSettings {
   readonly url: string;
   readonly token: string | undefined;
+  /** A token going over plain http to another host: anyone on the way can read and replay it. */
+  readonly warning?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -18,7 +22,28 @@ export function readApiClientSettings(env: Env): ApiClientSettings {
   const url = problems.read(() => readUrl(env.SOLAR_IOT_API_URL?.trim()));
   const token = problems.read(() => readToken(env));
   problems.throwIfAny();
-  return { url: url as string, token };
+  const { protocol, hostname } = new URL(url as string);
+  if (!token || protocol !== 'http:' || isLoopbackHost(hostname)) return { url: url as string, token };
+  return {
+    url: url as string,
+    token,
+    warning: `the API token goes to ${hostname} over plain http, readable by anyone on the network path. Fix: reach the API through https (a TLS proxy in front of it), or from its own host or network namespace on 127.0.0.1`,
+  };
+}
+
+/** Checked before any request: an HTTP library's error about a bad header value quotes it. */
+function sendable(variable: string, token: string): string {
+  if (isSendableToken(token)) return token;
+  throw new ConfigError([
+    {
+      variable,
+      problem: `(value hidden, ${token.length} characters) is not one word of visible ASCII characters, which an HTTP header cannot carry`,
+      fix:
+        variable === 'SOLAR_IOT_API_TOKEN_FILE'
+          ? 'point it at the file holding only the API token (`npm start` writes .data/api.token), or set SOLAR_IOT_API_TOKEN'
+          : 'set it to the API_TOKEN of the API (one word, e.g. from `solar-iot keygen`)',
+    },
+  ]);
 }
 
 function readUrl(raw: string | undefined): string {
@@ -51,12 +76,12 @@ function readUrl(raw: string | undefined): string {
 
 function readToken(env: Env): string | undefined {
   const token = env.SOLAR_IOT_API_TOKEN?.trim();
-  if (token) return token;
+  if (token) return sendable('SOLAR_IOT_API_TOKEN', token);
   const file = env.SOLAR_IOT_API_TOKEN_FILE?.trim();
   if (!file) return undefined;
+  let value: string;
   try {
-    const value = readFileSync(file, 'utf8').trim();
-    if (value) return value;
+    value = readFileSync(file, 'utf8').trim();
   } catch (error) {
     throw new ConfigError([
       {
@@ -66,6 +91,7 @@ function readToken(env: Env): string | undefined {
       },
     ]);
   }
+  if (value) return sendable('SOLAR_IOT_API_TOKEN_FILE', value);
   throw new ConfigError([
     {
       variable: 'SOLAR_IOT_API_TOKEN_FILE',

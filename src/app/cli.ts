@@ -22,6 +22,7 @@ export interface CliRuntime extends CliSession {
 export function openCliRuntime(
   env: Record<string, string | undefined>,
   aws: AwsClientsOptions = {},
+  warn: (code: string, message: string) => void = () => undefined,
 ): CliRuntime {
   let api: ApiClient | undefined;
   let database: DbHandle | undefined;
@@ -36,7 +37,11 @@ export function openCliRuntime(
       return database.pool;
     },
     async open(): Promise<ApiClient> {
-      api ??= createApiClient(readApiClientSettings(env));
+      if (!api) {
+        const settings = readApiClientSettings(env);
+        if (settings.warning) warn('token_over_plain_http', settings.warning);
+        api = createApiClient(settings);
+      }
       return api;
     },
     ingestSettings(): IngestSettings {

@@ -50,6 +50,13 @@ export class Output {
     if (!this.json) this.io.stderr.write(`${printable(text)}\n`);
   }
 
+  /** A risk the command runs with: on stderr, as JSON with --json (one object a line, as errors). */
+  warn(code: string, message: string): void {
+    this.io.stderr.write(
+      this.json ? `${safeJson({ warning: { code, message } })}\n` : `warning: ${printable(message)}\n`,
+    );
+  }
+
   error(code: string, message: string): void {
     this.io.stderr.write(
       this.json ? `${safeJson({ error: { code, message } })}\n` : `error: ${printable(message)}\n`,

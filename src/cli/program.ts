@@ -108,8 +108,10 @@ export async function run(
     io.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
   }
-  const session = openCliRuntime(io.env, options.aws);
-  const { program, output, state } = buildProgram(io, session);
+  // The session warns once a command opens the API, after `built` exists.
+  const session = openCliRuntime(io.env, options.aws, (code, message) => built.output().warn(code, message));
+  const built = buildProgram(io, session);
+  const { program, output, state } = built;
   try {
     await program.parseAsync(argv, { from: 'user' });
     return state.exitCode;
