@@ -407,6 +407,23 @@ describe('deploy/k8s example overlay', () => {
   });
 });
 
+describe('the AWS egress', () => {
+  // HTTPS to any public address, never into the cluster or the VPC: the Kubernetes API server, a
+  // webhook or another tenant's pod on 443 are not AWS (a VPC endpoint's CIDR goes in a patch).
+  const PRIVATE = ['10.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'];
+  it.each(['base', 'example'] as const)('%s: excludes the private and link-local ranges', (which) => {
+    const policy = renders[which].objects.find((o) => o.metadata.name === 'solar-iot-egress-aws');
+    const blocks = (
+      (policy?.spec.egress ?? []) as { to: { ipBlock?: { cidr: string; except?: string[] } }[] }[]
+    )
+      .flatMap((rule) => rule.to)
+      .map((peer) => peer.ipBlock);
+    const v4 = blocks.find((b) => b?.cidr === '0.0.0.0/0');
+    expect([...(v4?.except ?? [])].sort()).toEqual(PRIVATE);
+    for (const b of blocks) expect(b, 'every peer an ipBlock').toBeDefined();
+  });
+});
+
 describe('the schema validation', () => {
   it('refuses a field at the wrong level (readOnlyRootFilesystem on the pod instead of the container)', async () => {
     const [deployment] = renders.base.objects.filter((o) => o.kind === 'Deployment');
