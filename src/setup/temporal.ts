@@ -22,7 +22,18 @@ import { type RotationScheduleState, syncRotationSchedule } from '../rotation/sc
 import type { RotationSettings } from '../rotation/settings.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
-const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+const KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+
+/** INDEXED_VALUE_TYPE_KEYWORD_LIST as the CLI and Web UI name it: KeywordList. */
+function typeName(value: unknown): string {
+  const name = IndexedValueType[value as number];
+  if (typeof name !== 'string') return `type ${String(value)}`;
+  return name
+    .replace(/^INDEXED_VALUE_TYPE_/, '')
+    .toLowerCase()
+    .replace(/(?:^|_)([a-z])/g, (_, c: string) => c.toUpperCase());
+}
 const GRPC_ALREADY_EXISTS = 6;
 
 export interface SetupStep {
@@ -67,10 +78,12 @@ async function searchAttributes(client: Client, namespace: string): Promise<Setu
     const found = existing[name];
     if (found !== undefined) {
       const ok = found === KEYWORD;
+      // A name cannot change type in place; the workflows' upserts of a Keyword would fail.
+      const fix = `Fix: remove it (temporal operator search-attribute remove --namespace ${namespace} --name ${name}; on Temporal Cloud, which cannot remove one, rename it: tcld namespace search-attributes rename) and run again`;
       steps.push({
         what,
         ok,
-        detail: ok ? `${type}, registered` : `registered with another type (${found}), not ${type}`,
+        detail: ok ? `${type}, registered` : `registered as ${typeName(found)}, not ${type}. ${fix}`,
       });
       continue;
     }

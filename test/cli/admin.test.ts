@@ -10,6 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
+import { msToTs } from '@temporalio/common';
+// Default import: @temporalio/proto is CommonJS (as src/setup/temporal.ts).
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
@@ -119,6 +122,35 @@ describe('solar-iot setup temporal', () => {
       expect(again.stdout).toMatch(/ok\s*│\s*search attribute PlantId\s*│\s*Keyword, registered/);
       expect(again.stdout).toMatch(/FAILED\s*│\s*quota task queue partitions/);
       expect(again.stdout).toMatch(/fix the FAILED steps and run again/);
+    });
+
+    it('names the type of a search attribute registered as another, and how to fix it', async () => {
+      const namespace = 'wrong-types';
+      const connection = await Connection.connect({ address: server.address });
+      try {
+        await connection.workflowService.registerNamespace({
+          namespace,
+          workflowExecutionRetentionPeriod: msToTs('1 day'),
+        });
+        const { INDEXED_VALUE_TYPE_TEXT } = proto.temporal.api.enums.v1.IndexedValueType;
+        await connection.operatorService.addSearchAttributes({
+          namespace,
+          searchAttributes: { IotStatus: INDEXED_VALUE_TYPE_TEXT },
+        });
+      } finally {
+        await connection.close();
+      }
+      const ran = await cli(['--json', 'setup', 'temporal'], {
+        TEMPORAL_ADDRESS: server.address,
+        TEMPORAL_NAMESPACE: namespace,
+      });
+      expect(ran.code).toBe(EXIT.failure);
+      expect(step(report(ran), 'search attribute IotStatus')).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(
+          /^registered as Text, not Keyword.*Fix: .*search-attribute remove --namespace wrong-types --name IotStatus/,
+        ),
+      });
     });
   });
 });
