@@ -17,6 +17,7 @@
  *   keys      ENCRYPTION_KEY, TEMPORAL_CODEC_KEYS: each from its file when unset
  *   settings  the non-secret settings the stack was started with (task queue, IoT modes, ...)
  */
+import { readFileSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +127,33 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * When process `pid` started (Linux: /proc), or undefined where that cannot be read. Start ticks
+ * since boot (stat field 22) at USER_HZ 100, which Linux fixes for user space on every platform.
+ */
+function processStart(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    return Number.isFinite(ticks) && Number.isFinite(boot) ? boot * 1000 + ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The stack's `npm start` still runs: its pid is alive and did not start after the state was
+ * written (a pid reused by a later process after a `kill -9` of the stack is not the stack).
+ */
+function stackRunning(state: StackState): boolean {
+  if (!alive(state.pid)) return false;
+  const started = processStart(state.pid);
+  const written = Date.parse(state.startedAt);
+  // 2 s: btime has whole seconds, and startedAt is taken after npm start's own start.
+  return started === undefined || Number.isNaN(written) || started <= written + 2_000;
+}
+
+/**
  * The state of the `npm start` running on `dataDir`, or undefined (no file, or its `npm start`
  * is gone: a stack killed without its clean-up). A file others could have written is refused.
  */
@@ -143,7 +171,7 @@ export async function readStackState(
     throw new Error(`${file}: is not JSON. Fix: delete it; \`npm start\` writes it again`);
   }
   if (state.version !== 1 || !Number.isInteger(state.pid)) return undefined;
-  return options.evenIfStopped || alive(state.pid) ? state : undefined;
+  return options.evenIfStopped || stackRunning(state) ? state : undefined;
 }
 
 async function secretFrom(file: string): Promise<string> {

@@ -3,6 +3,8 @@
  * what a command takes from it and what it leaves to its own environment. The real stack writing
  * and using it is test/stack/start.test.ts.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +118,21 @@ describe('withStackState', () => {
       });
     } finally {
       await rm(empty, { recursive: true });
+    }
+  });
+
+  it('is not used when its process id now belongs to a process started after it (a reused pid)', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      const anHourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      await writeStackState(dir, state({ pid: child.pid as number, startedAt: anHourAgo }));
+      expect((await withStackState({ SOLAR_IOT_DATA_DIR: dir })).from).toBeUndefined();
+      // The same process named with a start time after its own is the live stack.
+      await writeStackState(dir, state({ pid: child.pid as number }));
+      expect((await withStackState({ SOLAR_IOT_DATA_DIR: dir })).from).toBeDefined();
+    } finally {
+      child.kill();
     }
   });
 
