@@ -306,6 +306,13 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     );
   });
 
+  it('names the files of a data folder outside the checkout by their absolute paths', () => {
+    // SOLAR_IOT_DATA_DIR under /tmp: `../../../tmp/...` relative to the checkout is no path to copy.
+    for (const f of ['encryption.key', 'codec.keys', 'api.token', 'stack.json'])
+      expect(output).toContain(join(dataDir, f));
+    expect(output).not.toMatch(/\.\.\//);
+  });
+
   it('creates, provisions and lists a plant with `npm run cli`, through the API only (issue 17, item 3)', async () => {
     const created = await runCommand(
       ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'create', 'Second terminal', '--wait'],

@@ -121,10 +121,15 @@ function intEnv(name: string, fallback: number): number {
   return n;
 }
 
+/** A path as the summary shows it: relative inside the checkout, absolute elsewhere (`../../tmp/..` is none to copy). */
+function shown(file: string): string {
+  return file.startsWith(`${ROOT}/`) ? relative(ROOT, file) : file;
+}
+
 /** ENCRYPTION_KEY from the environment, or <data>/encryption.key (encryption-key.ts). */
 async function encryptionKey(dataDir: string): Promise<{ key: string; source: string; file?: string }> {
   const { key, source, file } = await stackEncryptionKey(process.env, dataDir);
-  return { key, source: file ? source.replace(file, relative(ROOT, file) || file) : source, file };
+  return { key, source: file ? source.replace(file, shown(file)) : source, file };
 }
 
 /**
@@ -144,15 +149,14 @@ async function codecKeys(dataDir: string, currentKey: string, hasHistories: bool
     hasHistories,
   });
   const file = join(dataDir, 'codec.keys');
-  return { ...keys, source: keys.source.replace(file, relative(ROOT, file) || file) };
+  return { ...keys, source: keys.source.replace(file, shown(file)) };
 }
 
 /** API_TOKEN from the environment, or one generated once and kept in <data>/api.token (0600). */
 async function apiTokenOf(dataDir: string): Promise<{ token: string; source: string }> {
   if (process.env.API_TOKEN?.trim()) return { token: process.env.API_TOKEN.trim(), source: 'API_TOKEN' };
   const file = join(dataDir, 'api.token');
-  const shown = file.startsWith(`${ROOT}/`) ? relative(ROOT, file) : file;
-  return { token: await tokenFromFile(file, { private: true }), source: shown };
+  return { token: await tokenFromFile(file, { private: true }), source: shown(file) };
 }
 
 /** Where the API answers the commands of another terminal (API_HOST 0.0.0.0 or :: listens on loopback too). */
@@ -424,14 +428,14 @@ async function main(): Promise<number> {
       'temporal',
       temporal ? temporal.where : `${temporalAddress} (TEMPORAL_ADDRESS)`,
       temporal
-        ? `state ${relative(ROOT, join(dataDir, 'temporal', 'temporal.db'))}, log ${relative(ROOT, join(logDir, 'temporal.log'))}`
+        ? `state ${shown(join(dataDir, 'temporal', 'temporal.db'))}, log ${shown(join(logDir, 'temporal.log'))}`
         : 'external',
     ]);
     rows.push([
       'postgres',
       pgServer ? pgServer.where : '(DATABASE_URL)',
       pgServer
-        ? `password in ${relative(ROOT, join(dataDir, 'postgres.password'))}, migrations ${migration}, log ${relative(ROOT, join(logDir, 'postgres.log'))}`
+        ? `password in ${shown(join(dataDir, 'postgres.password'))}, migrations ${migration}, log ${shown(join(logDir, 'postgres.log'))}`
         : `external, migrations ${migration}`,
     ]);
     rows.push([
@@ -505,7 +509,7 @@ async function main(): Promise<number> {
     stateWritten = true;
     rows.push([
       'commands',
-      relative(ROOT, join(dataDir, STACK_STATE_FILE)) || STACK_STATE_FILE,
+      shown(join(dataDir, STACK_STATE_FILE)),
       'where `npm run cli` finds this stack (README)',
     ]);
     console.log(`\n[stack] up in ${((Date.now() - t0) / 1000).toFixed(1)}s\n${table(rows)}\n`);
@@ -517,7 +521,7 @@ async function main(): Promise<number> {
     void Promise.race(infra.map((c) => c.exited?.then(() => c))).then((c) => {
       if (c && !stopping) {
         console.error(
-          `[stack] ${c.name} stopped unexpectedly; shutting down (see ${relative(ROOT, logDir)}/${c.name}.log)`,
+          `[stack] ${c.name} stopped unexpectedly; shutting down (see ${shown(join(logDir, `${c.name}.log`))})`,
         );
         process.exitCode = 1;
         void stopAll();
