@@ -38,7 +38,8 @@ COPY drizzle ./drizzle
 COPY bin ./bin
 
 USER node
-# The worker's check (Temporal reachable with its settings); compose gives each role its own
+# The worker's check (its /healthz on WORKER_METRICS_PORT, unless 0, and Temporal reachable with its
+# settings); compose gives each role its own
 # (`node dist/healthcheck.js api|ingest|codec`, src/healthcheck.ts).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["node", "dist/healthcheck.js", "worker"]
 # SIGTERM (docker stop) reaches node directly: the worker drains, then exits.

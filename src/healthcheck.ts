@@ -4,16 +4,24 @@
  * with the same variables, so it probes what that role listens on:
  *
  *   api     GET /healthz on PORT
- *   ingest  GET /healthz on METRICS_PORT (the metrics endpoint)
+ *   ingest  GET /healthz on METRICS_PORT (the metrics endpoint, answered by the consumer's event
+ *           loop); with METRICS_PORT=0 there is no listener, so its queue answering with the
+ *           consumer's settings (GetQueueAttributes) is all that can be asked
  *   codec   any HTTP answer on CODEC_SERVER_PORT (it serves only POST /decode and /encode)
- *   worker  Temporal's gRPC health check, with the worker's connection settings: the worker has no
- *           listener of its own, and one that cannot reach Temporal runs nothing
+ *   worker  GET /healthz on WORKER_METRICS_PORT (unless 0: no listener), and Temporal's gRPC health
+ *           check with the worker's connection settings: one that cannot reach Temporal runs nothing
+ *
+ * A role without a listener is checked by what it works from only: a stuck event loop goes unseen
+ * there, which is why compose and deploy/k8s keep the metrics ports on.
  */
 import { fileURLToPath } from 'node:url';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
+import { openAwsClients } from './app/clients.js';
+import { loadIngestConfig, WORKER_METRICS_PORT } from './app/config.js';
 import { DEFAULT_CODEC_SERVER_PORT } from './codec/settings.js';
 import { loadConfig } from './config/index.js';
-import { loadIngestSettings } from './ingest/settings.js';
+import { readMetricsPort } from './metrics/serve.js';
 
 const TIMEOUT_MS = 5_000;
 type Env = Record<string, string | undefined>;
@@ -25,7 +33,12 @@ function local(host: string | undefined): string {
 }
 
 async function answers(url: string, needOk: boolean): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) }).catch((error: unknown) => {
+    // fetch's own message ("fetch failed") names neither the address nor the cause.
+    const cause =
+      error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+    throw new Error(`${url} does not answer: ${cause}`);
+  });
   await res.body?.cancel();
   if (needOk && !res.ok) throw new Error(`${url} answered ${res.status}`);
 }
@@ -42,20 +55,46 @@ async function temporalServing(env: Env): Promise<void> {
   }
 }
 
+async function ingestHealthy(env: Env): Promise<void> {
+  const config = loadIngestConfig(env);
+  const port = config.ingest.metricsPort;
+  if (port > 0) return answers(`http://${local(config.metricsHost)}:${port}/healthz`, true);
+  const aws = openAwsClients(config.core);
+  try {
+    await aws.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: config.queueUrl, AttributeNames: ['QueueArn'] }),
+      {
+        abortSignal: AbortSignal.timeout(TIMEOUT_MS),
+      },
+    );
+  } catch (error) {
+    throw new Error(
+      `queue ${config.queueUrl} does not answer (METRICS_PORT=0: no /healthz to ask): ${error instanceof Error ? error.message : String(error)}`,
+    );
+  } finally {
+    aws.destroy();
+  }
+}
+
+async function workerHealthy(env: Env): Promise<void> {
+  const port = readMetricsPort('WORKER_METRICS_PORT', env.WORKER_METRICS_PORT, WORKER_METRICS_PORT);
+  if (port > 0) await answers(`http://${local(env.WORKER_METRICS_HOST)}:${port}/healthz`, true);
+  await temporalServing(env);
+}
+
 export const HEALTH_CHECKS: Record<string, (env: Env) => Promise<void>> = {
   api: (env) =>
     answers(
       `http://${local(env.API_HOST)}:${loadConfig(env, { requireEncryptionKey: false }).port}/healthz`,
       true,
     ),
-  ingest: (env) =>
-    answers(`http://${local(env.METRICS_HOST)}:${loadIngestSettings(env).metricsPort}/healthz`, true),
+  ingest: ingestHealthy,
   codec: (env) =>
     answers(
       `http://${local(env.CODEC_SERVER_HOST)}:${env.CODEC_SERVER_PORT || DEFAULT_CODEC_SERVER_PORT}/`,
       false,
     ),
-  worker: temporalServing,
+  worker: workerHealthy,
 };
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -244,8 +244,15 @@ describe('each role, started from the assembled image', () => {
     }
   });
 
-  it('worker: polls with the prebuilt workflow bundle; its health check follows Temporal', async () => {
-    const env = roleEnv({ ENCRYPTION_KEY: inject('stack').ENCRYPTION_KEY, TEMPORAL_CODEC_KEYS: CODEC_KEYS });
+  it('worker: polls with the prebuilt workflow bundle; its health check follows its /healthz and Temporal', async () => {
+    // Ports of its own: another worker of this machine (an `npm start`) may hold the defaults, and
+    // the health check must find this one's /healthz.
+    const env = roleEnv({
+      ENCRYPTION_KEY: inject('stack').ENCRYPTION_KEY,
+      TEMPORAL_CODEC_KEYS: CODEC_KEYS,
+      WORKER_METRICS_PORT: String(await freePort()),
+      WORKER_METRICS_TEMPORAL_PORT: String(await freePort()),
+    });
     const worker = startInImage(argv('worker'), { ...env, TEMPORAL_TASK_QUEUE: `image-${randomUUID()}` });
     servers.push(worker);
     const [missing] = await Promise.all([
@@ -265,12 +272,16 @@ describe('each role, started from the assembled image', () => {
     expect(healthy.code, healthy.output).toBe(0);
     expect(unreachable.code, unreachable.output).not.toBe(0);
     expect(await worker.stop(), worker.output()).toBe(0);
+    const stopped = await inImage(check, env);
+    expect(stopped.code, stopped.output).not.toBe(0);
+    expect(stopped.output).toMatch(/healthz does not answer/);
   });
 
   it('api: serves, healthy by its health check, unhealthy once stopped; refuses to start without DATABASE_URL', async () => {
     const env = roleEnv({
       API_HOST: '0.0.0.0',
       PORT: String(await freePort()),
+      API_METRICS_PORT: String(await freePort()),
       API_TOKEN: randomUUID(),
       TEMPORAL_CODEC_KEYS: CODEC_KEYS,
     });

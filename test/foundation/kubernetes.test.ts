@@ -213,6 +213,7 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
         expect(c.readinessProbe.exec.command).toEqual(['node', 'dist/healthcheck.js', 'worker']);
         expect(Object.keys(HEALTH_CHECKS)).toContain('worker');
         expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+        expect(Number(values.WORKER_METRICS_PORT)).toBeGreaterThan(0);
         expect(port(w, c.livenessProbe)).toBe(Number(values.WORKER_METRICS_PORT));
       }
       if (role === 'api') {
@@ -223,6 +224,7 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
       }
       if (role === 'ingest') {
         expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+        expect(Number(values.METRICS_PORT)).toBeGreaterThan(0);
         expect(port(w, c.livenessProbe)).toBe(Number(values.METRICS_PORT));
         expect(port(w, c.readinessProbe)).toBe(Number(values.METRICS_PORT));
       }
