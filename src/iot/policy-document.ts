@@ -1,5 +1,6 @@
 import { PLANT_ID_ATTRIBUTE, thingNameFor } from './naming.js';
 import { earlierPolicyDocumentsFor, earlierSharedPolicyDocuments } from './policy-history.js';
+import { shadowTopicPrefix } from './shadow-state.js';
 
 /** Resolves to the name of the thing the connecting certificate is attached to. */
 export const THING_NAME_VARIABLE = `\${iot:Connection.Thing.ThingName}`;
@@ -29,8 +30,32 @@ export const MAX_POLICY_DOCUMENT_LENGTH = 2048;
 export function shadowTopics(thing: string): { requests: string[]; answers: string[] } {
   const prefix = `$aws/things/${thing}/shadow*`;
   return {
-    requests: ['get', 'update', 'delete'].map((op) => `${prefix}/${op}`),
-    answers: ['accepted', 'rejected', 'update/delta', 'update/documents'].map((s) => `${prefix}/${s}`),
+    requests: SHADOW_REQUESTS.map((op) => `${prefix}/${op}`),
+    answers: SHADOW_ANSWERS.map((s) => `${prefix}/${s}`),
+  };
+}
+
+/** What a device publishes to its shadow, after the prefix. */
+const SHADOW_REQUESTS = ['get', 'update', 'delete'];
+/** The shadow service's answers: one word follows each request (`get/accepted`), the rest are whole. */
+const SHADOW_ANSWERS = ['accepted', 'rejected', 'update/delta', 'update/documents'];
+
+/**
+ * The topics of shadowTopics written out for one thing's classic shadow, as a device uses them
+ * (the credentials bundle's device.json): what it publishes and what it subscribes to.
+ */
+export function deviceShadowTopics(thingName: string): { publish: string[]; subscribe: string[] } {
+  const prefix = shadowTopicPrefix(thingName);
+  const [perRequest, whole] = [
+    SHADOW_ANSWERS.filter((a) => !a.includes('/')),
+    SHADOW_ANSWERS.filter((a) => a.includes('/')),
+  ];
+  return {
+    publish: SHADOW_REQUESTS.map((op) => `${prefix}/${op}`),
+    subscribe: [
+      ...SHADOW_REQUESTS.flatMap((op) => perRequest.map((a) => `${prefix}/${op}/${a}`)),
+      ...whole.map((a) => `${prefix}/${a}`),
+    ],
   };
 }
 

@@ -12,7 +12,8 @@
  *   private.pem.key       its private key, decrypted; not for a plant in certificate mode device-csr,
  *                         whose device made its own key and sent only a CSR (device.json says so)
  *   AmazonRootCA1.pem     the CA the device verifies the ATS endpoint with
- *   device.json           endpoint, port, client id (= thing name), topics, file names
+ *   device.json           endpoint, port, client id (= thing name), topics (its shadow's included),
+ *                         file names
  *
  * and records the export time on the certificate (`exported_at`). Prints file names, never content.
  */
@@ -29,6 +30,7 @@ import { certificates, plants } from '../db/schema.js';
 import type { AwsClientsOptions } from '../iot/clients.js';
 import { publicKeyFingerprintOfCertificate, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
 import { commandTopicFor, telemetryTopicFor } from '../iot/naming.js';
+import { deviceShadowTopics } from '../iot/policy-document.js';
 import { AMAZON_ROOT_CA_1_PEM } from './amazon-root-ca.js';
 
 export const BUNDLE_FILES = {
@@ -165,6 +167,7 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
     );
   }
 
+  const shadow = deviceShadowTopics(plant.thingName);
   const device = {
     plantId,
     thingName: plant.thingName,
@@ -181,6 +184,9 @@ export async function exportDeviceBundle(options: ExportOptions): Promise<Export
     topics: {
       publishTelemetry: telemetryTopicFor(plantId),
       subscribeCommands: `${commandTopicFor(plantId)}/#`,
+      // The classic shadow's; a named one has the same under `.../shadow/name/<shadowName>/`.
+      publishShadow: shadow.publish,
+      subscribeShadow: shadow.subscribe,
     },
   };
   await prepareDirectory(directory);

@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +20,12 @@ import { type Cipher, createCipher, DecryptionError } from '../../src/crypto/enc
 import { createDb, type DbHandle } from '../../src/db/client.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
 import { certificates, plants } from '../../src/db/schema.js';
+import { PLANT_ID_ATTRIBUTE } from '../../src/iot/naming.js';
+import { policyDocumentFor, sharedPolicyDocument } from '../../src/iot/policy-document.js';
 import { BUNDLE_FILES, ExportError, exportDeviceBundle } from '../../src/secrets/export-credentials.js';
 import { reencryptStoredKeys } from '../../src/secrets/reencrypt-keys.js';
 import { dropDatabaseWhenClosed } from '../support/drop-database.js';
+import { policiesAllow, resourceArn } from '../support/iot-policy.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -337,6 +340,46 @@ describe('credential hand-over', () => {
       .from(certificates)
       .where(eq(certificates.certificateId, plant.certificateId));
     expect(row?.exportedAt).toEqual(result.exportedAt);
+  });
+
+  it("device.json lists the device's topics, its shadow's included, each granted by both policy modes", async () => {
+    const plant = await activePlant(newOnly);
+    const directory = join(workDir, 'topics', 'bundle');
+    await exportTo(plant.plantId, directory);
+    const device = JSON.parse(await readFile(join(directory, BUNDLE_FILES.device), 'utf8'));
+    const thing = `solar-plant-${plant.plantId}`;
+    const shadow = `$aws/things/${thing}/shadow`;
+    // The classic shadow's topics (AWS IoT developer guide, device-shadow-mqtt).
+    expect(device.topics).toEqual({
+      publishTelemetry: `solar/${plant.plantId}/data`,
+      subscribeCommands: `solar/${plant.plantId}/commands/#`,
+      publishShadow: ['get', 'update', 'delete'].map((op) => `${shadow}/${op}`),
+      subscribeShadow: [
+        ...['get', 'update', 'delete'].flatMap((op) => [
+          `${shadow}/${op}/accepted`,
+          `${shadow}/${op}/rejected`,
+        ]),
+        `${shadow}/update/delta`,
+        `${shadow}/update/documents`,
+      ],
+    });
+    const context = {
+      clientId: thing,
+      thing: { thingName: thing, attributes: { [PLANT_ID_ATTRIBUTE]: plant.plantId } },
+    };
+    for (const policy of [policyDocumentFor(plant.plantId), sharedPolicyDocument()]) {
+      const allows = (action: string, kind: 'topic' | 'topicfilter', name: string) =>
+        policiesAllow([policy], action, resourceArn(kind, name), context);
+      for (const topic of [device.topics.publishTelemetry, ...device.topics.publishShadow])
+        expect(allows('iot:Publish', 'topic', topic), topic).toBe(true);
+      for (const topic of device.topics.subscribeShadow) {
+        expect(allows('iot:Subscribe', 'topicfilter', topic), topic).toBe(true);
+        expect(allows('iot:Receive', 'topic', topic), topic).toBe(true);
+      }
+      const commands = device.topics.subscribeCommands as string;
+      expect(allows('iot:Subscribe', 'topicfilter', commands), commands).toBe(true);
+      expect(allows('iot:Receive', 'topic', commands.replace('#', 'restart')), commands).toBe(true);
+    }
   });
 
   it('never writes over anything: a non-empty directory is refused', async () => {
