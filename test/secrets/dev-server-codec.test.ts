@@ -17,6 +17,19 @@ import { ensureTools } from '../../tools/stack/tools.js';
 const TOKEN = randomBytes(32).toString('hex');
 const ENDPOINT = `http://localhost:8234/t/${TOKEN}`;
 
+/**
+ * A file's content, or undefined when it is not a regular file or is gone: the dev server's SQLite
+ * creates and removes `temporal.db-journal` at any moment, also between readdir and the read.
+ */
+function contentIfStillThere(path: string): string | undefined {
+  try {
+    return statSync(path).isFile() ? readFileSync(path, 'latin1') : undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /** The command line of `pid` and of every descendant. */
 function commandLines(pid: number): string[] {
   const lines = [readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')];
@@ -61,7 +74,7 @@ describe('dev server with the Web UI codec endpoint', () => {
     };
     expect(settings.Codec?.Endpoint).toBe(ENDPOINT);
     const files = (await readdir(dir, { recursive: true })).map((f) => join(dir, String(f)));
-    const holders = files.filter((f) => statSync(f).isFile() && readFileSync(f, 'latin1').includes(TOKEN));
+    const holders = files.filter((f) => contentIfStillThere(f)?.includes(TOKEN));
     expect(holders.length).toBe(1);
     for (const f of holders) expect(statSync(f).mode & 0o077, f).toBe(0);
   });
