@@ -4,7 +4,7 @@
  * Requests are labelled with the route's template (`/plants/:id`), not the URL a caller sent:
  * one series per route, however many plants, and no id or query string in a label.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { AwsCallMetrics } from '../iot/aws-call-metrics.js';
 
@@ -36,16 +36,35 @@ export class ApiMetrics {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Counts every response of `app`, the API's own errors (401, 403, 404, 500) included. */
+  /**
+   * Counts every response of `app`, the API's own errors (401, 403, 404, 500) included; those
+   * refused before routing are counted by countUnrouted.
+   */
   install(app: FastifyInstance): void {
     app.addHook('onResponse', async (request, reply) => {
-      const labels = {
-        route: request.routeOptions.url ?? UNMATCHED_ROUTE,
-        method: request.method,
-        status: String(reply.statusCode),
-      };
-      this.requests.inc(labels);
-      this.seconds.observe(labels, reply.elapsedTime / 1000);
+      this.record(
+        request.routeOptions.url ?? UNMATCHED_ROUTE,
+        request.method,
+        reply.statusCode,
+        reply.elapsedTime,
+      );
     });
+  }
+
+  /**
+   * Counts, once sent, an answer of fastify's frameworkErrors (a path that does not decode, a
+   * parameter too long): refused before routing, it runs no hook, so install's never sees it.
+   */
+  countUnrouted(request: FastifyRequest, reply: FastifyReply): void {
+    const started = performance.now();
+    reply.raw.once('finish', () => {
+      this.record(UNMATCHED_ROUTE, request.method, reply.raw.statusCode, performance.now() - started);
+    });
+  }
+
+  private record(route: string, method: string, status: number, milliseconds: number): void {
+    const labels = { route, method, status: String(status) };
+    this.requests.inc(labels);
+    this.seconds.observe(labels, milliseconds / 1000);
   }
 }

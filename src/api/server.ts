@@ -46,17 +46,30 @@ const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/** The CLI and proxies send ids in paths; nothing else needs more. */
+const MAX_PARAM_LENGTH = 200;
+
 export function buildServer(deps: ServerDeps): ApiServer {
   const app: FastifyInstance = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only widens fastify's inferred generics.
     ...(deps.logger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: MAX_BODY_BYTES,
-    // The CLI and proxies send ids in paths; nothing else needs more.
-    routerOptions: { maxParamLength: 200 },
-    // A path that does not decode (`/plants/%ff`): fastify's own body would echo it in another shape.
-    frameworkErrors: (error, _request, reply) => {
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // A path that does not decode (`/plants/%ff`), a parameter longer than maxParamLength:
+    // fastify's own body would echo it in another shape.
+    frameworkErrors: (error, request, reply) => {
       // fastify types this reply with the schema generics of no route in particular.
-      (reply as FastifyReply)
+      const answer = reply as FastifyReply;
+      deps.metrics?.countUnrouted(request, answer);
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        answer
+          .code(414)
+          .send(
+            errorPayload('invalid_request', `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`),
+          );
+        return;
+      }
+      answer
         .code(400)
         .send(
           errorPayload(

@@ -57,4 +57,22 @@ describe('API request metrics', () => {
       /^solar_iot_api_request_duration_seconds_count\{route="\/plants\/:id",method="GET",status="404"\} 2$/m,
     );
   });
+
+  it('counts requests refused before routing (a path that does not decode, a parameter too long) as unmatched', async () => {
+    const metrics = new ApiMetrics();
+    const { app } = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN }, metrics });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const get = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } }))
+        .status;
+    const statuses = [await get('/plants/%zz'), await get(`/plants/${'p'.repeat(201)}`)];
+    await app.close();
+
+    const series = (await metrics.requests.get()).values.map((v) => ({ ...v.labels, value: v.value }));
+    expect(series).toEqual(
+      statuses.map((status) => ({ route: UNMATCHED_ROUTE, method: 'GET', status: String(status), value: 1 })),
+    );
+    expect(statuses).toEqual([400, 414]);
+  });
 });
