@@ -35,4 +35,16 @@ if ! "${dir}/bin/node" --version >/dev/null 2>&1; then
   rm -rf "${dir}"
   mv "${tmp}/package" "${dir}" || "${dir}/bin/node" --version >/dev/null
 fi
+# npm reads the machine's settings (cafile, proxy, registry) from <prefix>/etc/npmrc, its prefix
+# being the folder of the node that runs it: with this node first on PATH that is ${dir}, where no
+# npmrc is, and `npm install` behind a TLS-inspecting proxy failed (SELF_SIGNED_CERT_IN_CHAIN).
+# So ${dir}/etc/npmrc links to the global npmrc of the npm that bootstraps it, if it has one.
+npmrc="${dir}/etc/npmrc"
+if [ ! -L "${npmrc}" ] && [ ! -e "${npmrc}" ]; then
+  global=$(npm config get globalconfig 2>/dev/null || true)
+  if [ -n "${global}" ] && [ "${global}" != "${npmrc}" ] && [ -f "${global}" ]; then
+    mkdir -p "${dir}/etc"
+    ln -sfn "${global}" "${npmrc}"
+  fi
+fi
 echo "${dir}/bin"
