@@ -37,7 +37,9 @@ COPY package.json ./
 COPY drizzle ./drizzle
 COPY bin ./bin
 
-USER node
+# The base image's `node` user (uid and gid 1000), by number: Kubernetes' runAsNonRoot checks the
+# image's USER only when it is numeric, and refuses to start a pod whose USER is a name.
+USER 1000:1000
 # The worker's check (its /healthz on WORKER_METRICS_PORT, unless 0, and Temporal reachable with its
 # settings); compose gives each role its own
 # (`node dist/healthcheck.js api|ingest|codec`, src/healthcheck.ts).

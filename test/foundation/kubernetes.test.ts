@@ -29,6 +29,7 @@ import { loadIngestSettings } from '../../src/ingest/settings.js';
 import { allowed } from '../../tools/stack/child-env.js';
 import { ensureKubernetesValidate, ensureKustomize } from '../../tools/stack/k8s-tools.js';
 import { ROOT } from '../support/built-package.js';
+import { last, readDockerfile, type Stage } from '../support/dockerfile.js';
 import {
   type K8sObject,
   policiesFor,
@@ -166,11 +167,15 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
 
   it('runs every pod as a non-root user, read-only, without privileges or a Kubernetes API token', () => {
     const accounts = objects().filter((o) => o.kind === 'ServiceAccount');
+    // The image's numeric USER (uid:gid), which runAsNonRoot can check; the pods say the same.
+    const [uid, gid] = String(last(readDockerfile(join(ROOT, 'Dockerfile')).at(-1) as Stage, 'USER'))
+      .split(':')
+      .map(Number);
+    expect(uid).toBeGreaterThan(0);
     for (const [role, w] of workloads(objects())) {
       const pod = w.pod.securityContext;
       expect(pod.runAsNonRoot, role).toBe(true);
-      // The image's USER is a name (node): the kubelet refuses runAsNonRoot without a number.
-      expect(pod.runAsUser, role).toBeGreaterThan(0);
+      expect([pod.runAsUser, pod.runAsGroup], role).toEqual([uid, gid]);
       expect(pod.seccompProfile, role).toEqual({ type: 'RuntimeDefault' });
       const c = container(w).securityContext;
       expect(c.allowPrivilegeEscalation, role).toBe(false);
