@@ -660,7 +660,12 @@ describe('certificate mode device-csr', () => {
     });
     expect(issued.status).toBe(200);
     expect(issued.body.certificatePem).toMatch(/^-----BEGIN CERTIFICATE-----/);
-    expect(await errorOf(server.main, 'POST', path, { body: { csr: csrPem } })).toMatchObject({
+    // The same CSR again (a device whose answer was lost) gets its certificate; another key is 409.
+    const again = await call<{ certificateId: string }>(server.main, 'POST', path, { body: { csr: csrPem } });
+    expect(again.status).toBe(200);
+    expect(again.body.certificateId).toBe(issued.body.certificateId);
+    const otherKey = (await deviceCsr(`CN=${thingNameFor(id)}`)).csrPem;
+    expect(await errorOf(server.main, 'POST', path, { body: { csr: otherKey } })).toMatchObject({
       status: 409,
       code: 'csr_already_accepted',
     });
