@@ -35,7 +35,9 @@ import {
 import { POISON_KINDS, type SimMessage, sendToQueue, TelemetrySimulator } from './simulator.js';
 
 const USAGE = `Usage: npm run simulate -- [options]
-  --plants N          plants (default 3)
+  --plants N          plants (default 3), made up: sim<seed>-plant-001, ...
+  --plant ID          a plant of the API instead (repeatable; \`npm run cli -- telemetry ID\` reads
+                      its readings back)
   --devices M         inverters per plant (default 4)
   --rate R            messages per second, all plants together (default 10)
   --count C           stop after C messages (default: until Ctrl-C)
@@ -85,6 +87,7 @@ const Options = z.object({
   'queue-url': z.url({ error: '--queue-url is not a URL' }).optional(),
   transport: z.enum(['sqs', 'mqtt'], { error: '--transport must be sqs or mqtt' }).optional(),
   credentials: z.array(z.string()).optional(),
+  plant: z.array(z.string().min(1, { error: '--plant needs a plant id' })).optional(),
   'mqtt-endpoint': z.string().optional(),
   ca: z.string().optional(),
   start: z.iso
@@ -117,6 +120,7 @@ function parseOptions() {
         'queue-url': { type: 'string' },
         transport: { type: 'string' },
         credentials: { type: 'string', multiple: true },
+        plant: { type: 'string', multiple: true },
         'mqtt-endpoint': { type: 'string' },
         ca: { type: 'string' },
         start: { type: 'string' },
@@ -146,6 +150,9 @@ function parseOptions() {
   }
   if (opts.credentials && values.plants !== undefined) {
     fail('--plants cannot be combined with --credentials: there is one plant per bundle');
+  }
+  if (opts.plant && (opts.credentials || values.plants !== undefined)) {
+    fail('--plant cannot be combined with --plants or --credentials (whose bundles name their plants)');
   }
   if (opts['mqtt-endpoint']) {
     try {
@@ -259,10 +266,11 @@ async function main(): Promise<void> {
 type Opts = ReturnType<typeof parseOptions>;
 
 function simulatorFor(opts: Opts, bundles: readonly DeviceBundle[] | undefined): TelemetrySimulator {
-  const plants = bundles?.length ?? opts.plants;
+  const plantIds = bundles?.map((b) => b.plantId) ?? opts.plant;
+  const plants = plantIds?.length ?? opts.plants;
   return new TelemetrySimulator({
     plants,
-    ...(bundles ? { plantIds: bundles.map((b) => b.plantId) } : {}),
+    ...(plantIds ? { plantIds } : {}),
     devices: opts.devices,
     duplicates: opts.duplicates,
     malformed: opts.malformed,

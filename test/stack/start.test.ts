@@ -371,4 +371,25 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     expect(rotated.stdout).toContain(`rotate-certificate-${plantId}`);
     expect(simulated.code, simulated.stderr).toBe(0);
   });
+
+  it('simulates telemetry for a plant of the API, which `telemetry <id>` then reads back (README)', async () => {
+    expect(plantId).not.toBe('');
+    const simulated = await runCommand(
+      ['npm', 'run', 'simulate', '--', '--plant', plantId, '--devices', '2', '--rate', '20', '--count', '10'],
+      terminal(),
+    );
+    expect(simulated.code, simulated.stderr).toBe(0);
+    // The stack's consumer stores them; poll until it has (no timing asserted).
+    let devices: { deviceId: string }[] = [];
+    for (let i = 0; i < 60 && devices.length < 2; i++) {
+      const latest = await runCommand(
+        ['npm', 'run', '--silent', 'cli', '--', '--json', 'telemetry', plantId, '--latest'],
+        operator(),
+      );
+      expect(latest.code, latest.stderr).toBe(0);
+      devices = json<{ devices: { deviceId: string }[] }>(latest).devices;
+      if (devices.length < 2) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(devices.map((d) => d.deviceId).sort()).toEqual(['inverter-01', 'inverter-02']);
+  });
 });
