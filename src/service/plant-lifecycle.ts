@@ -46,7 +46,7 @@ export interface ProvisionOutcome extends OperationOutcome {
  * A finished provision: the resources also at the top level, where the seed's callers read them
  * (`iotResources.thingName`, `iotResources.certificateId`).
  */
-export type ProvisionedPlant = OperationOutcome & PlantIotResources & { resources: PlantIotResources };
+export type ProvisionedPlant = ProvisionOutcome & PlantIotResources & { resources: PlantIotResources };
 
 /** How to provision: wait or not, and where the plant's key is made (CertificateChoice). */
 export type ProvisionOptions = WaitOptions & CertificateChoice;

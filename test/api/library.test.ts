@@ -67,8 +67,18 @@ describe('provisionPlantIoT / getPlantIoTStatus / deprovisionPlantIoT', () => {
     expect(outcome.resources?.thingName).toBe(thingNameFor(plantId));
     expect(outcome.resources?.endpoint).toBe('test-ats.iot.us-east-1.amazonaws.com');
     // Also at the top level, where the seed's callers read them.
-    const { resources, iotMode, iotStatus, workflowId, runId, plantId: _, ...topLevel } = outcome;
+    const {
+      resources,
+      iotMode,
+      iotStatus,
+      workflowId,
+      runId,
+      plantId: _,
+      certificateMode,
+      ...topLevel
+    } = outcome;
     expect(topLevel).toEqual(resources);
+    expect(certificateMode).toBe('server');
 
     const thing = await stack.aws?.iot.send(new DescribeThingCommand({ thingName: thingNameFor(plantId) }));
     expect(thing?.attributes?.plantId).toBe(plantId);
