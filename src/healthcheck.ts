@@ -5,8 +5,9 @@
  *
  *   api     GET /healthz on PORT
  *   ingest  GET /healthz on METRICS_PORT (the metrics endpoint, answered by the consumer's event
- *           loop); with METRICS_PORT=0 there is no listener, so its queue answering with the
- *           consumer's settings (GetQueueAttributes) is all that can be asked
+ *           loop); with METRICS_PORT=0 there is no listener, so its database answering
+ *           (DATABASE_URL, SELECT 1) is all that can be asked: the queue is not, because the ingest
+ *           role's IAM policy (deploy/iam/ingest.json) grants no GetQueueAttributes on it
  *   codec   any HTTP answer on CODEC_SERVER_PORT (it serves only POST /decode and /encode)
  *   worker  GET /healthz on WORKER_METRICS_PORT (unless 0: no listener), and Temporal's gRPC health
  *           check with the worker's connection settings: one that cannot reach Temporal runs nothing
@@ -15,9 +16,8 @@
  * there, which is why compose and deploy/k8s keep the metrics ports on.
  */
 import { fileURLToPath } from 'node:url';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { Connection } from '@temporalio/client';
-import { openAwsClients } from './app/clients.js';
+import pg from 'pg';
 import { loadIngestConfig, WORKER_METRICS_PORT } from './app/config.js';
 import { DEFAULT_CODEC_SERVER_PORT } from './codec/settings.js';
 import { loadConfig } from './config/index.js';
@@ -59,20 +59,20 @@ async function ingestHealthy(env: Env): Promise<void> {
   const config = loadIngestConfig(env);
   const port = config.ingest.metricsPort;
   if (port > 0) return answers(`http://${local(config.metricsHost)}:${port}/healthz`, true);
-  const aws = openAwsClients(config.core);
+  const client = new pg.Client({
+    connectionString: config.databaseUrl,
+    connectionTimeoutMillis: TIMEOUT_MS,
+    application_name: 'solar-iot-healthcheck',
+  });
   try {
-    await aws.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: config.queueUrl, AttributeNames: ['QueueArn'] }),
-      {
-        abortSignal: AbortSignal.timeout(TIMEOUT_MS),
-      },
-    );
+    await client.connect();
+    await client.query('SELECT 1');
   } catch (error) {
     throw new Error(
-      `queue ${config.queueUrl} does not answer (METRICS_PORT=0: no /healthz to ask): ${error instanceof Error ? error.message : String(error)}`,
+      `the database does not answer (METRICS_PORT=0: no /healthz to ask): ${error instanceof Error ? error.message : String(error)}`,
     );
   } finally {
-    aws.destroy();
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -1,4 +1,6 @@
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, isGrpcServiceError } from '@temporalio/client';
+// Default import: @temporalio/proto is CommonJS, and Node's ESM loader cannot name its exports.
+import proto from '@temporalio/proto';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../workflows/contract.js';
 import { LOOKUP_CONCURRENCY, mapLimit } from './aws.js';
 import type { Findings } from './judge.js';
@@ -17,14 +19,30 @@ export async function runningOperation(temporal: Client, plantId: string): Promi
     deprovisionWorkflowId(plantId),
     rotationWorkflowId(plantId),
   ]) {
-    try {
-      const { status } = await temporal.workflow.getHandle(workflowId).describe();
-      if (status.name === 'RUNNING') return workflowId;
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-    }
+    if (await isRunning(temporal, workflowId)) return workflowId;
   }
   return null;
+}
+
+const { WORKFLOW_EXECUTION_STATUS_RUNNING } = proto.temporal.api.enums.v1.WorkflowExecutionStatus;
+const GRPC_NOT_FOUND = 5;
+
+/**
+ * The run's status straight from the service: the handle's describe() also decodes the memo, which
+ * fails for a run started under payload keys this process does not hold (another deployment's, a
+ * retired one), and reconciliation needs only the status.
+ */
+async function isRunning(temporal: Client, workflowId: string): Promise<boolean> {
+  try {
+    const { workflowExecutionInfo } = await temporal.workflowService.describeWorkflowExecution({
+      namespace: temporal.options.namespace,
+      execution: { workflowId },
+    });
+    return workflowExecutionInfo?.status === WORKFLOW_EXECUTION_STATUS_RUNNING;
+  } catch (error) {
+    if (isGrpcServiceError(error) && error.code === GRPC_NOT_FOUND) return false;
+    throw error;
+  }
 }
 
 /**

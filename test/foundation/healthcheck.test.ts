@@ -3,12 +3,13 @@
  * the image test does not run: a role whose endpoint is turned off (port 0) and a worker whose
  * event loop does not answer although Temporal does.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { HEALTH_CHECKS } from '../../src/healthcheck.js';
 import { freePort } from '../../tools/stack/processes.js';
+
+/** The consumer's configuration needs one; the check never calls it. */
+const QUEUE = 'http://127.0.0.1:9/123456789012/solar-plant-data';
 
 function stackEnv(extra: Record<string, string>): Record<string, string | undefined> {
   const stack = inject('stack');
@@ -28,21 +29,13 @@ const healthz = createServer((_req, res) => res.end('ok'));
 afterAll(() => new Promise<void>((done) => healthz.close(() => done())));
 
 describe('health checks', () => {
-  it('ingest without a metrics endpoint (METRICS_PORT=0): healthy when its queue answers, not otherwise', async () => {
-    const stack = inject('stack');
-    const sqs = new SQSClient({
-      endpoint: stack.AWS_ENDPOINT_URL,
-      region: stack.AWS_REGION,
-      credentials: { accessKeyId: stack.AWS_ACCESS_KEY_ID, secretAccessKey: stack.AWS_SECRET_ACCESS_KEY },
-    });
-    const { QueueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: `hc-${randomUUID()}` }));
-    sqs.destroy();
+  it('ingest without a metrics endpoint (METRICS_PORT=0): healthy when its database answers, not otherwise', async () => {
     const check = HEALTH_CHECKS.ingest as (env: Record<string, string | undefined>) => Promise<void>;
+    await expect(check(stackEnv({ METRICS_PORT: '0', AWS_SQS_QUEUE_URL: QUEUE }))).resolves.toBeUndefined();
+    const closed = `postgres://postgres@127.0.0.1:${await freePort()}/solar_iot`;
     await expect(
-      check(stackEnv({ METRICS_PORT: '0', AWS_SQS_QUEUE_URL: QueueUrl })),
-    ).resolves.toBeUndefined();
-    const gone = QueueUrl.replace(/hc-[^/]+$/, `hc-missing-${randomUUID()}`);
-    await expect(check(stackEnv({ METRICS_PORT: '0', AWS_SQS_QUEUE_URL: gone }))).rejects.toThrow(/queue/i);
+      check(stackEnv({ METRICS_PORT: '0', AWS_SQS_QUEUE_URL: QUEUE, DATABASE_URL: closed })),
+    ).rejects.toThrow(/database does not answer/);
   });
 
   it('worker with a metrics endpoint: unhealthy when its /healthz does not answer, although Temporal does', async () => {
