@@ -225,7 +225,8 @@ async function freshAccount(env: Env, recorders: Recorders): Promise<void> {
     const admin = (argv: string[]) =>
       runCli(argv, { stdout: quiet, stderr: quiet, env }, { aws: { interceptor: recorders.worker } });
     await quietly(() => admin(['export-credentials', plantId, exportDir]), [0]);
-    await quietly(() => admin(['--json', 'reconcile']), [0]);
+    // 0 no drift, 1 drift (in the full suite, other files' plants share the database and moto): it ran.
+    await quietly(() => admin(['--json', 'reconcile']), [0, 1]);
     await api.call('DELETE', `/plants/${plantId}`);
     await worker.result(`deprovision-plant-${plantId}`);
     await deviceKeyPlant(api, worker);
