@@ -65,19 +65,36 @@ export async function codecKeyUsage(
   const unbound: CodecKeyUsageReport['unbound'] = { workflows: [], schedules: [] };
   let workflowsScanned = 0;
   let truncated = false;
-  for await (const wf of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) {
-    if (workflowsScanned >= limit) {
-      truncated = true;
-      break;
-    }
-    workflowsScanned++;
-    const found: Found = { keyIds: new Set(), unbound: false };
-    keyIdsIn(await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(), found);
-    for (const id of found.keyIds) entry(id).workflows.push(wf.workflowId);
-    if (found.unbound) unbound.workflows.push(wf.workflowId);
-  }
-  let schedulesScanned = 0;
   const namespace = client.options.namespace;
+  // The raw listing: client.workflow.list() decodes each run's memo, which throws for a memo
+  // encrypted with a key no longer configured — the very runs this report is there to find.
+  let nextPageToken: Uint8Array | undefined;
+  scan: do {
+    const page = await client.workflowService.listWorkflowExecutions({
+      namespace,
+      query: 'ExecutionStatus = "Running"',
+      pageSize: 100,
+      ...(nextPageToken ? { nextPageToken } : {}),
+    });
+    for (const { execution } of page.executions ?? []) {
+      const workflowId = execution?.workflowId;
+      if (!workflowId) continue;
+      if (workflowsScanned >= limit) {
+        truncated = true;
+        break scan;
+      }
+      workflowsScanned++;
+      const found: Found = { keyIds: new Set(), unbound: false };
+      keyIdsIn(
+        await client.workflow.getHandle(workflowId, execution?.runId ?? undefined).fetchHistory(),
+        found,
+      );
+      for (const id of found.keyIds) entry(id).workflows.push(workflowId);
+      if (found.unbound) unbound.workflows.push(workflowId);
+    }
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  let schedulesScanned = 0;
   for await (const s of client.schedule.list()) {
     schedulesScanned++;
     const found: Found = { keyIds: new Set(), unbound: false };

@@ -243,11 +243,17 @@ describe('the library and the CLI', () => {
       csrTimeout: '2d',
     });
     await untilAwaitingCsr(plantId);
-    const history = await stack.temporal.workflow.getHandle(provisionWorkflowId(plantId)).fetchHistory();
-    const timers = (history.events ?? []).map(
-      (e) => e.timerStartedEventAttributes?.startToFireTimeout?.seconds,
-    );
-    expect(timers.filter(Boolean).map(Number)).toEqual([2 * 86_400]);
+    // The status is written by an activity; the wait's timer starts at the workflow task after it.
+    let timers: number[] = [];
+    for (let i = 0; i < 100 && timers.length === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      const history = await stack.temporal.workflow.getHandle(provisionWorkflowId(plantId)).fetchHistory();
+      timers = (history.events ?? [])
+        .map((e) => e.timerStartedEventAttributes?.startToFireTimeout?.seconds)
+        .filter(Boolean)
+        .map(Number);
+    }
+    expect(timers).toEqual([2 * 86_400]);
     const device = await deviceCsr(`CN=${thingNameFor(plantId)}`, { key: 'ec-p384' });
     const issued = await stack.solarIot.submitDeviceCsr(plantId, device.csrPem);
     expect(publicKeyFingerprintOfCertificate(issued.certificatePem ?? '')).toBe(device.publicKey);
