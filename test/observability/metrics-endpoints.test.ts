@@ -119,8 +119,24 @@ beforeAll(async () => {
         .iotStatus === 'active',
     120_000,
   );
-  scraped.worker = await scrape(`http://127.0.0.1:${ports.worker}/metrics`);
-  scraped.temporal = await scrape(`http://127.0.0.1:${ports.temporal}/metrics`);
+  // Active is written by an activity before the workflow's last task: wait for the run's end to be
+  // counted on both endpoints before reading them (a scrape at once raced it in CI).
+  await waitFor(
+    'the provision to be counted as completed',
+    async () => {
+      scraped.worker = await scrape(`http://127.0.0.1:${ports.worker}/metrics`);
+      scraped.temporal = await scrape(`http://127.0.0.1:${ports.temporal}/metrics`);
+      const finished = sampleValue(scraped.worker.samples, 'solar_iot_workflows_finished_total', {
+        workflow: 'provisionPlant',
+        outcome: 'completed',
+      });
+      const sdk = sampleValue(scraped.temporal.samples, 'temporal_workflow_completed_total', {
+        workflow_type: 'provisionPlant',
+      });
+      return finished >= 1 && (sdk ?? 0) >= 1;
+    },
+    60_000,
+  );
   scraped.api = await scrape(`http://127.0.0.1:${ports.apiMetrics}/metrics`);
 }, 300_000);
 
