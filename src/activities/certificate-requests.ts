@@ -97,7 +97,7 @@ export async function createFromCsr(
   plantId: string,
   requestId: string,
 ): Promise<CertificateRef> {
-  const { iot, db, vault } = deps;
+  const { db, vault } = deps;
   let row = await storedRow(db, requestId);
   if (row?.certificateId && row.certificateArn)
     return { certificateId: row.certificateId, certificateArn: row.certificateArn };
@@ -129,21 +129,7 @@ export async function createFromCsr(
   }
 
   const csr = await csrFor(privateKeyPem, `CN=${thingNameFor(plantId)}, OU=${requestMarker(requestId)}`);
-  await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
-  const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
-    iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr, setAsActive: true })),
-  );
-  if (!issued.certificateId || !issued.certificateArn) {
-    throw ApplicationFailure.retryable(
-      'CreateCertificateFromCsr answered without a certificate id',
-      'IncompleteResponse',
-    );
-  }
-  return claimIssued(deps, requestId, {
-    certificateId: issued.certificateId,
-    certificateArn: issued.certificateArn,
-    certificatePem: issued.certificatePem,
-  });
+  return submitCsr(deps, plantId, requestId, csr);
 }
 
 /**
@@ -158,7 +144,7 @@ export async function createFromDeviceCsr(
   requestId: string,
   csrPem: string,
 ): Promise<CertificateRef> {
-  const { iot, db } = deps;
+  const { db } = deps;
   let row = await storedRow(db, requestId);
   if (row?.certificateId && row.certificateArn)
     return { certificateId: row.certificateId, certificateArn: row.certificateArn };
@@ -186,21 +172,7 @@ export async function createFromDeviceCsr(
     const lost = await findIssuedCertificate(deps, requestId, row.submittedAt, csr.publicKey);
     if (lost) return claimIssued(deps, requestId, lost);
   }
-  await db.update(certificates).set({ submittedAt: new Date() }).where(eq(certificates.requestId, requestId));
-  const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
-    iot.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr.pem, setAsActive: true })),
-  );
-  if (!issued.certificateId || !issued.certificateArn) {
-    throw ApplicationFailure.retryable(
-      'CreateCertificateFromCsr answered without a certificate id',
-      'IncompleteResponse',
-    );
-  }
-  return claimIssued(deps, requestId, {
-    certificateId: issued.certificateId,
-    certificateArn: issued.certificateArn,
-    certificatePem: issued.certificatePem,
-  });
+  return submitCsr(deps, plantId, requestId, csr.pem);
 }
 
 /**
@@ -238,4 +210,36 @@ export async function createWithAwsKeys(
     activatedAt: new Date(),
   });
   return { certificateId: issued.certificateId, certificateArn: issued.certificateArn };
+}
+
+/**
+ * Records the submission (a retry then looks for a certificate whose answer was lost), has AWS
+ * certify the CSR, and claims the certificate for the request. Both certificate modes end here.
+ */
+async function submitCsr(
+  deps: CertificateDeps,
+  plantId: string,
+  requestId: string,
+  csrPem: string,
+): Promise<CertificateRef> {
+  await deps.db
+    .update(certificates)
+    .set({ submittedAt: new Date() })
+    .where(eq(certificates.requestId, requestId));
+  const issued = await awsCall('CreateCertificateFromCsr', plantId, () =>
+    deps.iot.send(
+      new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: true }),
+    ),
+  );
+  if (!issued.certificateId || !issued.certificateArn) {
+    throw ApplicationFailure.retryable(
+      'CreateCertificateFromCsr answered without a certificate id',
+      'IncompleteResponse',
+    );
+  }
+  return claimIssued(deps, requestId, {
+    certificateId: issued.certificateId,
+    certificateArn: issued.certificateArn,
+    certificatePem: issued.certificatePem,
+  });
 }
