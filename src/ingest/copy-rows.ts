@@ -17,26 +17,52 @@ export function copyField(value: string): string {
   return SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c] as string) : value;
 }
 
+/** About this much text per CopyData message: big enough to be cheap, small enough to overlap. */
+export const COPY_CHUNK_CHARS = 64 * 1024;
+
 /**
- * Sends `rows` (each already `copyField`-escaped, tab-separated, newline-terminated) as ONE
- * CopyData message and resolves to the row count PostgreSQL reports. Rejects with PostgreSQL's
- * error (its `code`, e.g. 23505 for a duplicate key); the transaction is then aborted.
+ * Sends the rows (each already `copyField`-escaped, tab-separated, newline-terminated; `chunks`
+ * yields them a COPY_CHUNK_CHARS or so at a time) and resolves to the row count PostgreSQL
+ * reports. Rejects with PostgreSQL's error (its `code`, e.g. 23505 for a duplicate key); the
+ * transaction is then aborted.
  *
- * One write on purpose: after an error pg-copy-streams 7 detaches the stream from the connection,
- * and a chunk still queued behind a full socket would then be written to `null` on 'drain'; with
- * one chunk nothing is queued. Destroying the stream in the error event (while it still holds the
- * connection) keeps its final CopyDone from being attempted too. Both are precautions read from
- * its source: a duplicate key in the first row of a 5 MB COPY did not crash without the destroy.
+ * Each chunk waits until the previous one is on the socket: PostgreSQL parses one while the next
+ * is built (a lazy `chunks`), which is most of the difference to building the whole text first.
+ * After an error nothing more is written, and the stream is destroyed in the error event, while
+ * pg-copy-streams 7 still holds the connection: it then drops what is queued instead of writing
+ * it to a detached connection on 'drain', and does not attempt its final CopyDone.
+ * `test/ingest/store.test.ts` refuses the first row of a COPY of megabytes.
  */
-export function copyRows(client: PoolClient, sql: string, rows: string): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const stream = client.query(copyFrom(sql));
+export async function copyRows(client: PoolClient, sql: string, chunks: Iterable<string>): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  let failed = false;
+  const done = new Promise<number>((resolve, reject) => {
     // `on`, not `once`: a second error must not go unhandled (the promise keeps the first).
     stream.on('error', (err) => {
+      failed = true;
       stream.destroy();
       reject(err);
     });
     stream.once('finish', () => resolve(stream.rowCount));
-    stream.end(rows, 'utf8');
   });
+  const settled = done.then(
+    () => undefined,
+    () => undefined,
+  );
+  try {
+    for (const chunk of chunks) {
+      if (failed) break;
+      if (!stream.write(chunk, 'utf8')) {
+        await Promise.race([new Promise((resolve) => stream.once('drain', resolve)), settled]);
+      }
+    }
+  } catch (err) {
+    // Never leave the connection in COPY mode (the next query would wait behind it forever):
+    // CopyFail aborts the COPY, and `done` rejects with this error.
+    stream.destroy(err as Error);
+    await settled;
+    throw err;
+  }
+  if (!failed) stream.end();
+  return done;
 }

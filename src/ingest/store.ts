@@ -25,7 +25,7 @@
  * its size.
  */
 import type { Pool, PoolClient } from 'pg';
-import { copyField, copyRows } from './copy-rows.js';
+import { COPY_CHUNK_CHARS, copyField, copyRows } from './copy-rows.js';
 import { type QuarantineReason, type Reading, type Rejection, sha256Hex } from './message.js';
 
 export interface BatchOutcome {
@@ -96,26 +96,25 @@ const KNOWN_RAW = `
 
 const COPY_RAW =
   'COPY raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload) FROM STDIN';
-const COPY_PROCESSED = 'COPY processed_data (device_id, tag_id, "timestamp", value, plant_id) FROM STDIN';
-
-/** A metric of a reading: the reading and the metric's index in it. */
-type MetricRef = readonly [Reading, number];
+// Columns in this order so a reading's plant, device and instant are one prefix of all its rows.
+const COPY_PROCESSED = 'COPY processed_data (plant_id, device_id, "timestamp", tag_id, value) FROM STDIN';
 
 /**
- * One row per metric, in the primary key's order (plant, metric, instant, device): a total order
- * over the key, so concurrent writers (several consumer processes) take row locks (and wait on
- * each other's uncommitted keys) in the same order and do not deadlock.
+ * A reading's metrics by name. With the readings in hash order (writeBatch sorts them, and every
+ * subset keeps that order), rows then come in (hash, metric) order: the hash stands for (plant,
+ * device, instant) one to one (message.ts refuses `|`, its separator, in ids and names) and a
+ * reading names a metric once (they are an object's keys), so this is a total order over the
+ * primary key. Concurrent writers (several consumer processes) therefore take row locks (and wait
+ * on each other's uncommitted keys) in the same order and do not deadlock. Cheaper than sorting
+ * every row by the key: the readings are sorted once, and a device sends its metrics in one order.
  */
-function sortedMetrics(readings: readonly Reading[]): MetricRef[] {
-  const keyed: [string, Reading, number][] = [];
-  for (const r of readings) {
-    for (let i = 0; i < r.metrics.length; i++) {
-      // \u0000 cannot occur in the parts (message.ts refuses control characters): a safe separator.
-      keyed.push([`${r.plantId}\u0000${r.metrics[i]?.[0]}\u0000${r.timestamp}\u0000${r.deviceId}`, r, i]);
+function byName(metrics: readonly [string, number][]): readonly [string, number][] {
+  for (let i = 1; i < metrics.length; i++) {
+    if ((metrics[i - 1] as [string, number])[0] > (metrics[i] as [string, number])[0]) {
+      return [...metrics].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     }
   }
-  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return keyed.map(([, r, i]) => [r, i] as const);
+  return metrics;
 }
 
 interface MetricRows {
@@ -126,41 +125,51 @@ interface MetricRows {
   plant: string[];
 }
 
+/** The rows of the readings (in hash order) as unnest's arrays, in (hash, metric) order. */
 function metricRows(readings: readonly Reading[]): MetricRows {
   const rows: MetricRows = { device: [], tag: [], ts: [], value: [], plant: [] };
-  for (const [r, i] of sortedMetrics(readings)) {
-    const metric = r.metrics[i] as [string, number];
-    rows.device.push(r.deviceId);
-    rows.tag.push(metric[0]);
-    rows.ts.push(r.timestamp);
-    rows.value.push(metric[1]);
-    rows.plant.push(r.plantId);
+  for (const r of readings) {
+    for (const [tag, value] of byName(r.metrics)) {
+      rows.device.push(r.deviceId);
+      rows.tag.push(tag);
+      rows.ts.push(r.timestamp);
+      rows.value.push(value);
+      rows.plant.push(r.plantId);
+    }
   }
   return rows;
 }
 
-/** COPY_PROCESSED's text: the same rows, in the same order, as metricRows. */
-function metricCopyText(readings: readonly Reading[]): { text: string; rows: number } {
-  const sorted = sortedMetrics(readings);
-  const lines: string[] = new Array(sorted.length);
-  for (let k = 0; k < sorted.length; k++) {
-    const [r, i] = sorted[k] as MetricRef;
-    const [tag, value] = r.metrics[i] as [string, number];
+/**
+ * COPY_PROCESSED's rows: the same rows, in the same order, as metricRows, in chunks of about
+ * COPY_CHUNK_CHARS, built while the previous chunk is sent (copyRows).
+ */
+function* metricCopyChunks(readings: readonly Reading[]): Generator<string> {
+  let chunk = '';
+  for (const r of readings) {
+    // The columns start with what all of a reading's rows share: escaped once.
+    const prefix = `${copyField(r.plantId)}\t${copyField(r.deviceId)}\t${r.timestamp}\t`;
     // A finite number (message.ts): its shortest round-trip decimal is what float8 reads back.
-    lines[k] =
-      `${copyField(r.deviceId)}\t${copyField(tag)}\t${r.timestamp}\t${value}\t${copyField(r.plantId)}\n`;
+    for (const [tag, value] of byName(r.metrics)) chunk += `${prefix}${copyField(tag)}\t${value}\n`;
+    if (chunk.length >= COPY_CHUNK_CHARS) {
+      yield chunk;
+      chunk = '';
+    }
   }
-  return { text: lines.join(''), rows: sorted.length };
+  if (chunk) yield chunk;
 }
 
-/** COPY_RAW's text for these messages. */
-function rawCopyText(readings: readonly Reading[]): string {
-  return readings
-    .map(
-      (r) =>
-        `${copyField(r.messageId)}\t${r.hash}\t${copyField(r.plantId)}\t${copyField(r.deviceId)}\t${r.timestamp}\t${copyField(r.body)}\n`,
-    )
-    .join('');
+/** COPY_RAW's rows for these messages, in chunks as metricCopyChunks. */
+function* rawCopyChunks(readings: readonly Reading[]): Generator<string> {
+  let chunk = '';
+  for (const r of readings) {
+    chunk += `${copyField(r.messageId)}\t${r.hash}\t${copyField(r.plantId)}\t${copyField(r.deviceId)}\t${r.timestamp}\t${copyField(r.body)}\n`;
+    if (chunk.length >= COPY_CHUNK_CHARS) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
 }
 
 // Only a newer reading rewrites the row (the WHERE): a batch of old or duplicate readings adds
@@ -389,17 +398,14 @@ async function copyNew(
     if (r.timestamp < first.timestamp) first = r;
     if (r.timestamp > last.timestamp) last = r;
   }
-  // Sent now; the COPY texts are built while PostgreSQL answers. Unnamed, so planned for each
-  // batch: a prepared statement's generic plan, made while the partition was small, kept
-  // scanning it whole as it grew (measured: 20 s instead of 1 s for bench:ingest's 10,000).
-  const question = client.query<{ message_id: string; message_hash: string }>(KNOWN_RAW, [
+  // Unnamed, so planned for each batch: a prepared statement's generic plan, made while the
+  // partition was small, kept scanning it whole as it grew (measured: 20 s instead of 1 s for
+  // bench:ingest's 10,000).
+  const known = await client.query<{ message_id: string; message_hash: string }>(KNOWN_RAW, [
     unique.map((r) => r.hash),
     first.timestamp,
     last.timestamp,
   ]);
-  let rawText = rawCopyText(unique);
-  let metrics = metricCopyText(unique);
-  const known = await question;
   let fresh = unique;
   const refused: Reading[] = [];
   if (known.rows.length > 0 || hasRepeatedHash(unique)) {
@@ -418,11 +424,12 @@ async function copyNew(
       else outcome.duplicates.messageHash++;
     }
     fresh = kept;
-    rawText = rawCopyText(fresh);
-    metrics = metricCopyText(fresh);
   }
-  if (fresh.length > 0) outcome.rawInserted = await copyRows(client, COPY_RAW, rawText);
-  if (metrics.rows > 0) outcome.rowsInserted += await copyRows(client, COPY_PROCESSED, metrics.text);
+  if (fresh.length > 0) {
+    outcome.rawInserted = await copyRows(client, COPY_RAW, rawCopyChunks(fresh));
+    // Every reading has a metric (message.ts refuses an empty `metrics`).
+    outcome.rowsInserted += await copyRows(client, COPY_PROCESSED, metricCopyChunks(fresh));
+  }
   return refused;
 }
 

@@ -8,7 +8,7 @@ import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { INGEST_DEFAULTS } from '../../src/ingest/settings.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
 import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
-import { body, Db, testPlant, waitFor } from '../support/ingest.js';
+import { body, Db, type DeviceReading, testPlant, waitFor } from '../support/ingest.js';
 
 let db: Db;
 
@@ -227,6 +227,48 @@ describe('writeBatch through COPY (the fast path)', () => {
     expect(outcomes.reduce((n, o) => n + o.rowsInserted, 0)).toBe(2 * covered.size);
     expect(await db.raw(plantId)).toBe(covered.size);
     expect(await db.processed(plantId)).toBe(2 * covered.size);
+  });
+
+  it('a duplicate key in the first row of a COPY of megabytes falls back and loses nothing', async () => {
+    // The COPY text goes out in chunks while the next is built; PostgreSQL refuses the first row
+    // while most of the stream is still to be sent (and the socket is full): the stream must stop
+    // cleanly, the connection stay usable, and the batch be written again with ON CONFLICT.
+    const plantId = testPlant();
+    const padding = 'x'.repeat(4000);
+    const messages = Array.from({ length: 1500 }, (_, n) =>
+      parsed(
+        body({
+          plantId,
+          deviceId: `inverter-${String(n % 10).padStart(2, '0')}`,
+          timestamp: new Date(Date.UTC(2024, 5, 21, 14, 0, Math.floor(n / 10))).toISOString(),
+          metrics: Object.fromEntries(
+            Array.from({ length: 8 }, (_, m) => [`metric_${m}_${padding.slice(0, 100)}`, n]),
+          ),
+          note: padding,
+        } as DeviceReading),
+        `${plantId}-${n}`,
+      ),
+    );
+    // Messages are written in hash order: the stored row under the first one's message id (another
+    // hash, so layer 2's question does not see it) fails the raw COPY at its first row.
+    const first = [...messages].sort((a, b) => (a.hash < b.hash ? -1 : 1))[0] as Reading;
+    await db.pool.query(
+      `INSERT INTO raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload)
+       VALUES ($1, 'another-hash', $2, $3, $4, '{}')`,
+      [first.messageId, plantId, first.deviceId, first.timestamp],
+    );
+    const outcome = await writeBatch(db.pool, messages, []);
+    expect(outcome).toMatchObject({
+      rawInserted: 1499,
+      duplicates: { messageId: 1, messageHash: 0 }, // found by its message id
+      rowsInserted: 8 * 1500,
+      fallbacks: 1,
+    });
+    expect(await db.raw(plantId)).toBe(1500);
+    expect(await db.processed(plantId)).toBe(8 * 1500);
+    // The pool's connections still work.
+    const alive = await Promise.all([1, 2, 3].map(() => db.pool.query('SELECT 1 AS one')));
+    expect(alive.map((r) => r.rows[0])).toEqual([{ one: 1 }, { one: 1 }, { one: 1 }]);
   });
 
   it('a connection killed in the middle of a COPY: a transient error, nothing kept, and the retry writes it', async () => {
