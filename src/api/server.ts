@@ -81,9 +81,10 @@ export function buildServer(deps: ServerDeps): ApiServer {
         );
     },
   });
-  // First: its onRequest hook starts the span before any other hook runs, and its onRoute hook
-  // must see every route.
-  deps.tracing?.install(app);
+  // First: its onRequest hook notes the arrival before any other hook runs, and its onRoute hook
+  // must see every route. A caller's trace context counts only with the token: anyone else could
+  // otherwise put spans (401s) into the trace of an operator's request.
+  deps.tracing?.install(app, { honoursTraceContext: (request) => request.authenticated });
   const registered: ApiServer['registered'] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat())

@@ -52,7 +52,7 @@ export function createTracing(_settings: TracingSettings, options: StartTracingO
       sinks: { exporter: makeWorkflowExporter(processor, resource) },
     },
     aws: { install: (client) => installAwsCallSpans(client, tracer) },
-    http: { install: (app) => installHttpSpans(app, tracer) },
+    http: { install: (app, spans) => installHttpSpans(app, tracer, spans) },
     flush: () => provider.forceFlush(),
     async shutdown() {
       // A collector that is down costs the last spans, not a clean stop of the process.

@@ -5,6 +5,7 @@ import type { ActivityInterceptorsFactory, InjectedSinks } from '@temporalio/wor
 import type { FastifyInstance } from 'fastify';
 import type { AwsClientInstaller } from '../iot/clients.js';
 import type { Logger } from '../logging/index.js';
+import type { HttpSpanOptions } from './http-spans.js';
 
 /** What a worker adds to its workers (src/worker/workers.ts) when it traces. */
 export interface WorkerTracing {
@@ -21,8 +22,11 @@ export interface Tracing {
   readonly worker: WorkerTracing;
   /** A span per AWS call (createAwsClients' `tracing`). */
   readonly aws: AwsClientInstaller;
-  /** A span per HTTP request of a fastify app, the route's handler running inside it. */
-  readonly http: { install(app: FastifyInstance): void };
+  /**
+   * A span per HTTP request of a fastify app, the route's handler running inside it; joined to the
+   * caller's trace only when `honoursTraceContext` says so (./http-spans.ts).
+   */
+  readonly http: { install(app: FastifyInstance, options: HttpSpanOptions): void };
   /** Exports the spans ended so far. */
   flush(): Promise<void>;
   /** Exports what is left and stops; the process's global tracer is gone after it. */

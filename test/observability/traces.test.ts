@@ -243,6 +243,69 @@ describe('one provision through the API is one trace', () => {
   });
 });
 
+describe("a caller's trace context is honoured only with the API token", () => {
+  /** A W3C traceparent of a trace the caller chose (a new trace id per request). */
+  function foreignContext(): { traceId: string; spanId: string; header: string } {
+    const hex = (bytes: number) =>
+      Array.from({ length: bytes }, () =>
+        Math.floor(Math.random() * 256)
+          .toString(16)
+          .padStart(2, '0'),
+      ).join('');
+    const traceId = hex(16);
+    const spanId = hex(8);
+    return { traceId, spanId, header: `00-${traceId}-${spanId}-01` };
+  }
+
+  /** Sends one request with a foreign traceparent; the server span it made, once exported. */
+  async function serverSpanOf(path: string, headers: Record<string, string>) {
+    const foreign = foreignContext();
+    await tracing.flush();
+    exporter.reset();
+    const response = await fetch(`${base}${path}`, { headers: { ...headers, traceparent: foreign.header } });
+    await response.arrayBuffer();
+    // The span ends in onResponse, after the answer went out: poll until it is exported.
+    const span = await until(async () => {
+      await tracing.flush();
+      return exporter.getFinishedSpans().find((s) => s.kind === SpanKind.SERVER);
+    });
+    return { status: response.status, span, foreign };
+  }
+
+  it.each([
+    ['no token', '/plants', {}, 401],
+    ['a wrong token', '/plants', { authorization: 'Bearer not-the-token-0123456789' }, 401],
+    ['a public route without the token', '/openapi.json', {}, 200],
+    // Refused before the token is even looked at (src/api/browser-guard.ts).
+    [
+      'the token but a foreign Origin',
+      '/plants',
+      { authorization: `Bearer ${TOKEN}`, origin: 'https://evil.example' },
+      403,
+    ],
+  ])("%s: a new root trace, the caller's ids nowhere in the span", async (_case, path, headers, status) => {
+    const { status: answered, span, foreign } = await serverSpanOf(path, headers);
+    expect(answered).toBe(status);
+    expect(span.attributes['http.response.status_code']).toBe(status);
+    expect(span.spanContext().traceId).not.toBe(foreign.traceId);
+    expect(span.parentSpanId).toBeUndefined();
+    expect(span.links).toEqual([]);
+    expect(JSON.stringify({ attributes: span.attributes, events: span.events })).not.toContain(
+      foreign.traceId,
+    );
+  });
+
+  it("the token: the request span joins the caller's trace as the child of its span", async () => {
+    const { status, span, foreign } = await serverSpanOf('/plants', { authorization: `Bearer ${TOKEN}` });
+    expect(status).toBe(200);
+    expect(span.name).toBe('GET /plants');
+    expect(span.spanContext().traceId).toBe(foreign.traceId);
+    expect(span.parentSpanId).toBe(foreign.spanId);
+    // Started late (after the auth hook) but dated from the request's arrival: start before end.
+    expect(span.duration.every((part) => part >= 0)).toBe(true);
+  });
+});
+
 describe('spans leave without error text', () => {
   it('keeps the error status and the exception type, drops message and stack trace', async () => {
     exporter.reset();
