@@ -3,15 +3,13 @@
  * service uses them: a separate Node process configured only by its environment, on the lazily
  * created default instance, with this file's worker serving the task queue.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { DescribeThingCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { thingNameFor } from '../../src/iot/naming.js';
+import { ran, tsx } from '../support/child.js';
 import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
-
-const repoRoot = new URL('../../', import.meta.url).pathname;
 
 const SCRIPT = `
 import {
@@ -145,25 +143,10 @@ afterAll(async () => stack?.close());
 
 /** Runs a script as a plant service would: its own Node process, configured by its environment. */
 async function runScript(script: string, env: Record<string, string | undefined>) {
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-    (resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        cwd: repoRoot,
-        env: { ...stack.env, LOG_LEVEL: 'warn', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => {
-        out += String(d);
-      });
-      child.stderr.on('data', (d) => {
-        err += String(d);
-      });
-      // Exiting on its own also proves closeSolarIot() released every connection.
-      child.once('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
-    },
-  );
+  // Exiting on its own also proves closeSolarIot() released every connection.
+  const { code, stdout, stderr } = await ran(tsx(['--input-type=module', '-e', script]), {
+    env: { ...stack.env, LOG_LEVEL: 'warn', ...env },
+  });
   expect(code, stderr).toBe(0);
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
 }

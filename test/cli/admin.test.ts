@@ -15,25 +15,17 @@ import { msToTs } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { ROTATION_SCHEDULE_ID } from '../../src/rotation/schedule.js';
 import type { TemporalSetupReport } from '../../src/setup/temporal.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../tools/stack/components.js';
 import { freePort } from '../../tools/stack/processes.js';
 import { ensureTools } from '../../tools/stack/tools.js';
+import { runCli } from '../support/cli.js';
 import { TEST_API_ENCRYPTION_KEY } from '../support/product-stack.js';
 import { uniqueTaskQueue } from '../support/temporal.js';
 
-async function cli(argv: string[], env: Record<string, string | undefined> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: { ...process.env, ENCRYPTION_KEY: TEST_API_ENCRYPTION_KEY, LOG_LEVEL: 'silent', ...env },
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], env: Record<string, string | undefined> = {}) =>
+  runCli(argv, { ...process.env, ENCRYPTION_KEY: TEST_API_ENCRYPTION_KEY, LOG_LEVEL: 'silent', ...env });
 
 const report = (ran: { stdout: string }) => JSON.parse(ran.stdout) as TemporalSetupReport;
 const step = (r: TemporalSetupReport, what: string) => r.steps.find((s) => s.what.startsWith(what));

@@ -3,63 +3,23 @@
  * environment a shell would give it (the worker of this file serves its task queue); the bin
  * shim and `npm run cli` are also run as real processes.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { plants } from '../../src/db/schema.js';
 import { thingNameFor } from '../../src/iot/naming.js';
+import { json, ran } from '../support/child.js';
+import { runCli } from '../support/cli.js';
 import { TestStack } from '../support/product-stack.js';
 
-const repoRoot = new URL('../../', import.meta.url).pathname;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(
+/** In-process, with the stack's environment and API; `env` adds to it or takes from it (undefined). */
+const cli = (
   stack: TestStack,
   argv: string[],
   options: { tty?: boolean; env?: Record<string, string | undefined> } = {},
-): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: options.tty ?? false },
-    env: { ...stack.env, ...stack.apiEnv, ...options.env },
-  });
-  return { code, stdout, stderr };
-}
-
-function json<T = Record<string, unknown>>(ran: Ran): T {
-  return JSON.parse(ran.stdout) as T;
-}
-
-function spawnCli(args: string[], env: Record<string, string | undefined>): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(args[0] ?? '', args.slice(1), {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += String(d);
-    });
-    child.stderr.on('data', (d) => {
-      stderr += String(d);
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+) => runCli(argv, { ...stack.env, ...stack.apiEnv, ...options.env }, options);
 
 describe('solar-iot against AWS (moto)', () => {
   let stack: TestStack;
@@ -225,13 +185,13 @@ describe('solar-iot against AWS (moto)', () => {
   it('runs as a real process through the bin shim and npm run cli', async () => {
     // The environment of an operator: the API's address and token, no key, no database.
     const env = { ...stack.env, ...stack.apiEnv, NO_COLOR: '1', ENCRYPTION_KEY: '', DATABASE_URL: '' };
-    const key = await spawnCli([process.execPath, 'bin/solar-iot.js', '--json', 'keygen'], env);
+    const key = await ran([process.execPath, 'bin/solar-iot.js', '--json', 'keygen'], { env });
     expect(key.code).toBe(EXIT.ok);
     expect(JSON.parse(key.stdout).key).toMatch(/^[0-9a-f]{64}$/);
-    const missing = await spawnCli([process.execPath, 'bin/solar-iot.js', 'status', randomUUID()], env);
+    const missing = await ran([process.execPath, 'bin/solar-iot.js', 'status', randomUUID()], { env });
     expect(missing.code).toBe(EXIT.notFound);
     expect(missing.stderr).toMatch(/does not exist/);
-    const usage = await spawnCli(['npm', 'run', '-s', 'cli', '--', 'plants', 'frobnicate'], env);
+    const usage = await ran(['npm', 'run', '-s', 'cli', '--', 'plants', 'frobnicate'], { env });
     expect(usage.code).toBe(EXIT.usage);
   });
 });

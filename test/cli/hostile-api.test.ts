@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ANSWER_BYTES } from '../../src/api-client/client.js';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
+import { runCli } from '../support/cli.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -38,16 +38,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(argv: string[], env: Record<string, string | undefined>) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: { SOLAR_IOT_DATA_DIR: dir, SOLAR_IOT_API_URL: base, ...env },
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], env: Record<string, string | undefined>) =>
+  runCli(argv, { SOLAR_IOT_DATA_DIR: dir, SOLAR_IOT_API_URL: base, ...env });
 
 describe('solar-iot with a token an HTTP header cannot carry', () => {
   it('names the variable, never prints the token, sends nothing', async () => {

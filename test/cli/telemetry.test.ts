@@ -2,25 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { plants } from '../../src/db/schema.js';
 import type { TelemetryView } from '../../src/service/telemetry.js';
+import { runCli } from '../support/cli.js';
 import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
 
 let stack: TestStack;
 let plant = '';
 
-async function cli(argv: string[], tty = false) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s), isTTY: tty },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env: { ...stack.env, ...stack.apiEnv },
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], tty = false) => runCli(argv, { ...stack.env, ...stack.apiEnv }, { tty });
 
 const at = (hhmm: string) => `2024-06-21T${hhmm}:00Z`;
 const RANGE = ['--from', at('12:00'), '--to', at('12:30'), '--bucket', '5m'];

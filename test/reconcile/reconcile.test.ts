@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import {
   DeleteCertificateCommand,
   DeletePolicyCommand,
@@ -27,6 +26,7 @@ import {
   type ReconcileResult,
 } from '../../src/reconcile/index.js';
 import type { reconcile } from '../../src/workflows/reconcile.js';
+import { ran, tsx } from '../support/child.js';
 import { resetMoto } from '../support/moto.js';
 import { plantId, RECONCILE_KEY, ReconcileHarness } from '../support/reconcile-harness.js';
 import { createDevServerEnv } from '../support/temporal.js';
@@ -341,27 +341,10 @@ async function resetRules() {
   await h.iot.send(new DeleteTopicRuleCommand({ ruleName: 'solar_plant_telemetry' }));
 }
 
-function runCli(
-  args: string[],
-  extra: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      env: { ...process.env, ENCRYPTION_KEY: RECONCILE_KEY, LOG_LEVEL: 'silent', ...extra },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+const runCli = (args: string[], extra: Record<string, string> = {}) =>
+  ran(tsx(['src/cli/main.ts', ...args]), {
+    env: { ...process.env, ENCRYPTION_KEY: RECONCILE_KEY, LOG_LEVEL: 'silent', ...extra },
   });
-}
 
 describe('solar-iot reconcile', () => {
   it('reports (exit 1), removes with --remove (exit 0), and refuses unknown arguments (exit 2)', async () => {

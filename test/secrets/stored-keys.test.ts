@@ -4,14 +4,11 @@
  * in a database of its own, so re-encrypting "every row" touches no other test's data.
  */
 import 'reflect-metadata';
-import { execFile } from 'node:child_process';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
 import { eq } from 'drizzle-orm';
 import pg from 'pg';
@@ -24,11 +21,10 @@ import { PLANT_ID_ATTRIBUTE } from '../../src/iot/naming.js';
 import { policyDocumentFor, sharedPolicyDocument } from '../../src/iot/policy-document.js';
 import { BUNDLE_FILES, ExportError, exportDeviceBundle } from '../../src/secrets/export-credentials.js';
 import { reencryptStoredKeys } from '../../src/secrets/reencrypt-keys.js';
+import { ran, tsx } from '../support/child.js';
 import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 import { policiesAllow, resourceArn } from '../support/iot-policy.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const run = promisify(execFile);
 const OLD_KEY = randomBytes(32).toString('hex');
 const NEW_KEY = randomBytes(32).toString('hex');
 const OTHER_KEY = randomBytes(32).toString('hex');
@@ -96,14 +92,11 @@ async function rowOf(requestId: string) {
   return row;
 }
 
-function cli(script: string, args: string[], env: Record<string, string>) {
-  return run(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
+async function cli(script: string, args: string[], env: Record<string, string>) {
+  const { code, output } = await ran(tsx([script, ...args]), {
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, USE_AWS_IOT: 'false', ...env },
-  }).then(
-    (r) => ({ code: 0, out: r.stdout + r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-  );
+  });
+  return { code, out: output };
 }
 
 describe('re-encryption of stored keys', () => {

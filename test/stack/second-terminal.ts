@@ -3,11 +3,6 @@
  * `npm start` gives its own processes (keys, tokens, the emulator, the task queue), so whatever
  * the command needs beyond it comes from the stack's state file (src/app/stack-state.ts).
  */
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-
 /** Set by the test run (global-setup) or npm start for its children; a user's shell has none of them. */
 const NOT_IN_A_USERS_SHELL = [
   'AWS_ENDPOINT_URL',
@@ -36,35 +31,4 @@ export function secondTerminal(extra: Record<string, string>): Record<string, st
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of NOT_IN_A_USERS_SHELL) delete env[k];
   return { ...env, ...extra };
-}
-
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `argv` in the repository root, as typed in a shell there. */
-export function runCommand(argv: string[], env: Record<string, string | undefined>): Promise<Ran> {
-  return new Promise((resolveRan, reject) => {
-    const child = spawn(argv[0] ?? '', argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += String(d);
-    });
-    child.stderr.on('data', (d) => {
-      stderr += String(d);
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolveRan({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-export function json<T>(ran: Ran): T {
-  try {
-    return JSON.parse(ran.stdout) as T;
-  } catch {
-    throw new Error(`not JSON (exit ${ran.code}):\n${ran.stdout}\n${ran.stderr}`);
-  }
 }

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/stack/processes.js';
-import { json, runCommand, secondTerminal } from './second-terminal.js';
+import { json, ran } from '../support/child.js';
+import { secondTerminal } from './second-terminal.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CANARY = 'UNRELATED_SHELL_SECRET';
@@ -314,18 +315,17 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
   });
 
   it('creates, provisions and lists a plant with `npm run cli`, through the API only (issue 17, item 3)', async () => {
-    const created = await runCommand(
+    const created = await ran(
       ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'create', 'Second terminal', '--wait'],
-      operator(),
+      { env: operator() },
     );
     expect(created.code, created.stderr).toBe(0);
     const { plant } = json<{ plant: { id: string; iotStatus: string } }>(created);
     expect(plant.iotStatus).toBe('active');
     plantId = plant.id;
-    const listed = await runCommand(
-      ['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'list', '--all'],
-      operator(),
-    );
+    const listed = await ran(['npm', 'run', '--silent', 'cli', '--', '--json', 'plants', 'list', '--all'], {
+      env: operator(),
+    });
     expect(listed.code, listed.stderr).toBe(0);
     expect(json<{ items: { id: string }[] }>(listed).items.map((p) => p.id)).toContain(plantId);
   });
@@ -334,7 +334,7 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
     expect(plantId).not.toBe('');
     const bundle = join(dataDir, 'bundle');
     const [exported, reconciled, rotated, simulated] = await Promise.all([
-      runCommand(
+      ran(
         [
           'npm',
           'run',
@@ -346,13 +346,13 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
           bundle,
           '--emulator-certificate',
         ],
-        terminal(),
+        { env: terminal() },
       ),
-      runCommand(['npm', 'run', '--silent', 'cli', '--', '--json', 'reconcile'], terminal()),
-      runCommand(['npm', 'run', '--silent', 'cli', '--', 'rotate', plantId], terminal()),
-      runCommand(
+      ran(['npm', 'run', '--silent', 'cli', '--', '--json', 'reconcile'], { env: terminal() }),
+      ran(['npm', 'run', '--silent', 'cli', '--', 'rotate', plantId], { env: terminal() }),
+      ran(
         ['npm', 'run', 'simulate', '--', '--plants', '1', '--devices', '1', '--rate', '20', '--count', '5'],
-        terminal(),
+        { env: terminal() },
       ),
     ]);
     expect(exported.code, exported.stderr).toBe(0);
@@ -374,17 +374,17 @@ describe('npm start: the commands of a second terminal (issue 17, item 1)', () =
 
   it('simulates telemetry for a plant of the API, which `telemetry <id>` then reads back (README)', async () => {
     expect(plantId).not.toBe('');
-    const simulated = await runCommand(
+    const simulated = await ran(
       ['npm', 'run', 'simulate', '--', '--plant', plantId, '--devices', '2', '--rate', '20', '--count', '10'],
-      terminal(),
+      { env: terminal() },
     );
     expect(simulated.code, simulated.stderr).toBe(0);
     // The stack's consumer stores them; poll until it has (no timing asserted).
     let devices: { deviceId: string }[] = [];
     for (let i = 0; i < 60 && devices.length < 2; i++) {
-      const latest = await runCommand(
+      const latest = await ran(
         ['npm', 'run', '--silent', 'cli', '--', '--json', 'telemetry', plantId, '--latest'],
-        operator(),
+        { env: operator() },
       );
       expect(latest.code, latest.stderr).toBe(0);
       devices = json<{ devices: { deviceId: string }[] }>(latest).devices;
