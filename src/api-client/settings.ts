@@ -1,11 +1,11 @@
 /**
  * Where the API client finds the API: SOLAR_IOT_API_URL, and its token in SOLAR_IOT_API_TOKEN or
- * the file SOLAR_IOT_API_TOKEN_FILE (a mounted secret). Right after `npm start` both come from its
- * state file (src/app/stack-state.ts), so nothing has to be set by hand.
+ * the file SOLAR_IOT_API_TOKEN_FILE (a private file: see readToken). Right after `npm start` both
+ * come from its state file (src/app/stack-state.ts), so nothing has to be set by hand.
  */
-import { readFileSync } from 'node:fs';
 import { isLoopbackHost } from '../api/settings.js';
 import { ConfigError, ConfigProblems } from '../config/index.js';
+import { readPrivateFile } from '../secrets/private-file.js';
 import { isSendableToken } from './client.js';
 
 export interface ApiClientSettings {
@@ -17,10 +17,14 @@ export interface ApiClientSettings {
 
 type Env = Record<string, string | undefined>;
 
-export function readApiClientSettings(env: Env): ApiClientSettings {
+export async function readApiClientSettings(env: Env): Promise<ApiClientSettings> {
   const problems = new ConfigProblems();
   const url = problems.read(() => readUrl(env.SOLAR_IOT_API_URL?.trim()));
-  const token = problems.read(() => readToken(env));
+  const token = await readToken(env).catch((error: unknown) => {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const line of error.lines) problems.add(line);
+    return undefined;
+  });
   problems.throwIfAny();
   const { protocol, hostname } = new URL(url as string);
   if (!token || protocol !== 'http:' || isLoopbackHost(hostname)) return { url: url as string, token };
@@ -74,29 +78,35 @@ function readUrl(raw: string | undefined): string {
   return raw;
 }
 
-function readToken(env: Env): string | undefined {
+/**
+ * SOLAR_IOT_API_TOKEN, or the file SOLAR_IOT_API_TOKEN_FILE read as every secret file is
+ * (readPrivateFile: a regular file of this user, not a link, that nobody else can read): a token
+ * others can read is a token others hold, and a file someone else owns is a token they chose.
+ */
+async function readToken(env: Env): Promise<string | undefined> {
   const token = env.SOLAR_IOT_API_TOKEN?.trim();
   if (token) return sendable('SOLAR_IOT_API_TOKEN', token);
   const file = env.SOLAR_IOT_API_TOKEN_FILE?.trim();
   if (!file) return undefined;
-  let value: string;
-  try {
-    value = readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    throw new ConfigError([
+  const refused = (problem: string) =>
+    new ConfigError([
       {
         variable: 'SOLAR_IOT_API_TOKEN_FILE',
-        problem: `${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        problem,
         fix: 'point it at the file holding the API token, or set SOLAR_IOT_API_TOKEN',
       },
     ]);
+  let content: string | undefined;
+  try {
+    content = await readPrivateFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined) throw refused(`${file} cannot be read (${code})`);
+    // readPrivateFile's own refusals say what is wrong and how to fix it (`<file>: ... Fix: ...`).
+    throw new ConfigError([`SOLAR_IOT_API_TOKEN_FILE: ${(error as Error).message}`]);
   }
+  if (content === undefined) throw refused(`${file} cannot be read (ENOENT)`);
+  const value = content.trim();
   if (value) return sendable('SOLAR_IOT_API_TOKEN_FILE', value);
-  throw new ConfigError([
-    {
-      variable: 'SOLAR_IOT_API_TOKEN_FILE',
-      problem: `${file} is empty`,
-      fix: 'point it at the file holding the API token, or set SOLAR_IOT_API_TOKEN',
-    },
-  ]);
+  throw refused(`${file} is empty`);
 }

@@ -38,7 +38,7 @@ export function openCliRuntime(
     },
     async open(): Promise<ApiClient> {
       if (!api) {
-        const settings = readApiClientSettings(env);
+        const settings = await readApiClientSettings(env);
         if (settings.warning) warn('token_over_plain_http', settings.warning);
         api = createApiClient(settings);
       }

@@ -7,10 +7,14 @@
 import { constants as fs } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
+/** A key, a token, a password, the stack's state: far less. More is the wrong file (a log, a dump). */
+export const MAX_PRIVATE_FILE_BYTES = 64 * 1024;
+
 /**
  * The content of `file`, or undefined when it does not exist. Refused (an Error naming the file
  * and the fix): a symbolic link, anything but a regular file, a file of another user, a file
- * others can read. Checked on the opened file, so a swap after the check changes nothing.
+ * others can read, a file larger than MAX_PRIVATE_FILE_BYTES. Checked on the opened file, so a
+ * swap after the check changes nothing.
  */
 export async function readPrivateFile(file: string): Promise<string | undefined> {
   let handle: FileHandle;
@@ -32,7 +36,12 @@ export async function readPrivateFile(file: string): Promise<string | undefined>
     const uid = process.getuid?.();
     if ((s.mode & 0o077) !== 0 || (uid !== undefined && s.uid !== uid)) {
       throw new Error(
-        `${file}: readable by other users or not yours (mode ${(s.mode & 0o777).toString(8)}, owner ${s.uid}): whoever reads it holds the secret. Fix: chmod 600 ${file} (and chown it to the user running npm start); replace the secret if someone else may have read it`,
+        `${file}: readable by other users or not yours (mode ${(s.mode & 0o777).toString(8)}, owner ${s.uid}): whoever reads it holds the secret. Fix: chmod 600 ${file} (and chown it to the user that runs the command reading it); replace the secret if someone else may have read it`,
+      );
+    }
+    if (s.size > MAX_PRIVATE_FILE_BYTES) {
+      throw new Error(
+        `${file}: is ${s.size} bytes, more than a secret takes (at most ${MAX_PRIVATE_FILE_BYTES}). Fix: point at the file that holds only the secret`,
       );
     }
     return await handle.readFile('utf8');

@@ -4,7 +4,7 @@
  * host reached over plain http). The real API is test/cli/cli.test.ts.
  */
 
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -62,6 +62,62 @@ describe('solar-iot with a token an HTTP header cannot carry', () => {
       }
     }
     expect(seen.length).toBe(before);
+  });
+});
+
+describe('SOLAR_IOT_API_TOKEN_FILE is read as a private file (src/secrets/private-file.ts)', () => {
+  const TOKEN_IN_FILE = 'file-token-SECRET-0123456789abcdef';
+
+  /** The CLI's start-up with SOLAR_IOT_API_TOKEN_FILE=`file`: refused naming the variable, nothing sent. */
+  async function refused(file: string, problem: RegExp) {
+    const before = seen.length;
+    for (const json of [[], ['--json']]) {
+      const ran = await cli([...json, 'status', 'p-1'], { SOLAR_IOT_API_TOKEN_FILE: file });
+      expect(ran.code, ran.stderr).toBe(EXIT.usage);
+      expect(ran.stderr).toContain(`SOLAR_IOT_API_TOKEN_FILE: ${file}`);
+      expect(ran.stderr).toMatch(problem);
+      expect(ran.stderr).not.toContain('SECRET');
+      if (json.length) expect(JSON.parse(ran.stderr).error.code).toBe('configuration_error');
+    }
+    expect(seen.length, 'a request was sent with the token').toBe(before);
+  }
+
+  it.each(['644', '640', '604'])('refuses a token file others can read (mode %s)', async (mode) => {
+    const file = join(dir, `readable-${mode}.token`);
+    await writeFile(file, `${TOKEN_IN_FILE}\n`);
+    await chmod(file, Number.parseInt(mode, 8));
+    await refused(file, /readable by other users.*chmod 600/);
+  });
+
+  it('refuses a symbolic link, a folder and a file too large to be a token', async () => {
+    const target = join(dir, 'target.token');
+    await writeFile(target, `${TOKEN_IN_FILE}\n`, { mode: 0o600 });
+    const link = join(dir, 'link.token');
+    await symlink(target, link);
+    await refused(link, /symbolic link/);
+
+    const folder = join(dir, 'a-folder');
+    await mkdir(folder, { mode: 0o700 });
+    await refused(folder, /not a regular file/);
+
+    const large = join(dir, 'large.token');
+    await writeFile(large, `${TOKEN_IN_FILE}${'x'.repeat(1024 * 1024)}\n`, { mode: 0o600 });
+    await refused(large, /bytes/);
+  });
+
+  it('takes a 0600 file of its own', async () => {
+    const file = join(dir, 'private.token');
+    await writeFile(file, `${TOKEN_IN_FILE}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
+    let authorization: string | undefined;
+    handler = (req, res) => {
+      authorization = req.headers.authorization;
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'plant_not_found', message: 'no such plant' } }));
+    };
+    const ran = await cli(['status', 'p-1'], { SOLAR_IOT_API_TOKEN_FILE: file });
+    expect(ran.code, ran.stderr).toBe(EXIT.notFound);
+    expect(authorization).toBe(`Bearer ${TOKEN_IN_FILE}`);
   });
 });
 
