@@ -4,20 +4,15 @@
  * `solar-iot certificates aging`, on certificate rows as provisioning records them.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenApiDocument } from '../../src/api/openapi.js';
-import { buildServer } from '../../src/api/server.js';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { certificates, type IotStatus, plants } from '../../src/db/schema.js';
 import type { AgingCertificatesReport } from '../../src/service/certificate-age.js';
+import { runCli } from '../support/cli.js';
 import { TestStack } from '../support/product-stack.js';
 
-const TOKEN = 'aging-test-token-0123456789';
 let stack: TestStack;
-let base = '';
-let close: () => Promise<void> = async () => undefined;
 
 const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600 * 1000);
 
@@ -47,11 +42,6 @@ async function plantWithCertificate(
   return { plantId, certificateId };
 }
 
-async function get<T>(path: string, token: string | null = TOKEN): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  return { status: res.status, body: (await res.json()) as T };
-}
-
 const ids = (report: AgingCertificatesReport) => report.certificates.map((c) => c.plantId);
 
 let ancient: { plantId: string; certificateId: string };
@@ -67,10 +57,7 @@ beforeAll(async () => {
     env: { CERTIFICATE_MAX_AGE_DAYS: '30' },
     solarIot: { certificateMaxAgeDays: 30 },
   });
-  const api = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-  close = () => api.app.close();
+  await stack.serveApi();
 
   ancient = await plantWithCertificate(3_600);
   fortyDays = (await plantWithCertificate(40)).plantId;
@@ -79,14 +66,11 @@ beforeAll(async () => {
   failedAncient = (await plantWithCertificate(3_600, 'failed')).plantId;
 });
 
-afterAll(async () => {
-  await close();
-  await stack?.close();
-});
+afterAll(async () => stack?.close());
 
 describe('certificate age report', () => {
   it('GET /certificates/aging lists active plants on a certificate older than CERTIFICATE_MAX_AGE_DAYS, oldest first', async () => {
-    const { status, body } = await get<AgingCertificatesReport>('/certificates/aging?limit=500');
+    const { status, body } = await stack.apiGet<AgingCertificatesReport>('/certificates/aging?limit=500');
     expect(status).toBe(200);
     expect(body.olderThanDays).toBe(30);
     expect(Date.parse(body.activatedBefore)).toBeLessThan(daysAgo(29.9).getTime());
@@ -108,40 +92,32 @@ describe('certificate age report', () => {
   });
 
   it('takes another age and a limit; the total counts beyond the limit', async () => {
-    const year = (await get<AgingCertificatesReport>('/certificates/aging?olderThanDays=365&limit=500')).body;
+    const year = (
+      await stack.apiGet<AgingCertificatesReport>('/certificates/aging?olderThanDays=365&limit=500')
+    ).body;
     expect(year.olderThanDays).toBe(365);
     expect(ids(year)).toEqual(expect.arrayContaining([ancient.plantId, neverActivated]));
     expect(ids(year)).not.toContain(fortyDays);
 
-    const one = (await get<AgingCertificatesReport>('/certificates/aging?limit=1')).body;
+    const one = (await stack.apiGet<AgingCertificatesReport>('/certificates/aging?limit=1')).body;
     expect(one.certificates).toHaveLength(1);
     expect(one.total).toBeGreaterThanOrEqual(3);
   });
 
   it('refuses a bad age with 400, a caller without the token with 401, and is in the OpenAPI document', async () => {
     for (const bad of ['0', '3651', 'soon']) {
-      const { status } = await get(`/certificates/aging?olderThanDays=${bad}`);
+      const { status } = await stack.apiGet(`/certificates/aging?olderThanDays=${bad}`);
       expect(status, bad).toBe(400);
     }
-    expect((await get('/certificates/aging', null)).status).toBe(401);
-    const doc = (await get<OpenApiDocument>('/openapi.json', null)).body;
+    expect((await stack.apiGet('/certificates/aging', null)).status).toBe(401);
+    const doc = (await stack.apiGet<OpenApiDocument>('/openapi.json', null)).body;
     const operation = doc.paths['/certificates/aging']?.get as { security: unknown[]; operationId: string };
     expect(operation.operationId).toBe('listAgingCertificates');
     expect(operation.security.length).toBeGreaterThan(0);
   });
 
   it('solar-iot certificates aging: the table, --json, --older-than-days, and a usage error', async () => {
-    const cli = async (argv: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await run(argv, {
-        stdout: { write: (s: string) => (stdout += s), isTTY: false },
-        stderr: { write: (s: string) => (stderr += s), isTTY: false },
-        // The CLI calls the API: its URL and token.
-        env: { ...stack.env, SOLAR_IOT_API_URL: base, SOLAR_IOT_API_TOKEN: TOKEN },
-      });
-      return { code, stdout, stderr };
-    };
+    const cli = (argv: string[]) => runCli(argv, { ...stack.env, ...stack.apiEnv });
     const asJson = await cli(['--json', 'certificates', 'aging', '--limit', '500']);
     expect(asJson.code).toBe(EXIT.ok);
     const report = JSON.parse(asJson.stdout) as AgingCertificatesReport;

@@ -5,29 +5,19 @@
  * in moto (the rules engine is not emulated: the test puts the error messages there itself).
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenApiDocument } from '../../src/api/openapi.js';
-import { buildServer } from '../../src/api/server.js';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { DeadLetterDepth } from '../../src/service/dead-letters.js';
 import { createSolarIot, type Readiness } from '../../src/service/solar-iot.js';
+import { runCli } from '../support/cli.js';
 import { awsClientConfig } from '../support/moto.js';
 import { TestStack } from '../support/product-stack.js';
 
-const TOKEN = 'dead-letters-test-token-0123456789';
 let stack: TestStack;
-let base = '';
 let deadLetterQueueUrl = '';
-let close: () => Promise<void> = async () => undefined;
-
-async function get<T>(path: string, token: string | null = TOKEN): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  return { status: res.status, body: (await res.json()) as T };
-}
 
 /** What AWS IoT's error action sends (developer guide, "Error action message format"). */
 function errorMessage(plantId: string): string {
@@ -57,24 +47,18 @@ beforeAll(async () => {
     worker: false,
     env: { AWS_SQS_DEAD_LETTER_QUEUE_URL: deadLetterQueueUrl },
   });
-  const api = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-  close = () => api.app.close();
+  await stack.serveApi();
 });
 
-afterAll(async () => {
-  await close();
-  await stack?.close();
-});
+afterAll(async () => stack?.close());
 
 describe('dead-letter queue depth', () => {
   it('GET /telemetry/dead-letters answers how many failed deliveries wait, for callers with the token', async () => {
-    const { status, body } = await get<DeadLetterDepth>('/telemetry/dead-letters');
+    const { status, body } = await stack.apiGet<DeadLetterDepth>('/telemetry/dead-letters');
     expect(status).toBe(200);
     expect(body).toEqual({ queueUrl: deadLetterQueueUrl, messages: 3, inFlight: 0 });
-    expect((await get('/telemetry/dead-letters', null)).status).toBe(401);
-    const doc = (await get<OpenApiDocument>('/openapi.json', null)).body;
+    expect((await stack.apiGet('/telemetry/dead-letters', null)).status).toBe(401);
+    const doc = (await stack.apiGet<OpenApiDocument>('/openapi.json', null)).body;
     const operation = doc.paths['/telemetry/dead-letters']?.get as {
       security: unknown[];
       operationId: string;
@@ -84,27 +68,17 @@ describe('dead-letter queue depth', () => {
   });
 
   it('/readyz tells the depth to callers with the token, and only "reachable" to the others', async () => {
-    const detailed = await get<Readiness>('/readyz');
+    const detailed = await stack.apiGet<Readiness>('/readyz');
     expect(detailed.body.checks.deadLetters).toMatchObject({ ok: true, required: false });
     expect(detailed.body.checks.deadLetters.detail).toMatch(
       /^3 failed rule deliveries waiting in .*dead-letters-/,
     );
-    const bare = await get<Readiness>('/readyz', null);
+    const bare = await stack.apiGet<Readiness>('/readyz', null);
     expect(bare.body.checks.deadLetters.detail).toBe('reachable');
   });
 
   it('solar-iot dead-letters: the same numbers as the API, as text and --json', async () => {
-    const apiEnv = await stack.serveApi();
-    const cli = async (argv: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await run(argv, {
-        stdout: { write: (s: string) => (stdout += s), isTTY: false },
-        stderr: { write: (s: string) => (stderr += s), isTTY: false },
-        env: { ...stack.env, ...apiEnv },
-      });
-      return { code, stdout, stderr };
-    };
+    const cli = (argv: string[]) => runCli(argv, { ...stack.env, ...stack.apiEnv });
     const asJson = await cli(['--json', 'dead-letters']);
     expect(asJson.code, asJson.stderr).toBe(EXIT.ok);
     expect(JSON.parse(asJson.stdout)).toEqual({ queueUrl: deadLetterQueueUrl, messages: 3, inFlight: 0 });

@@ -3,21 +3,16 @@
  * and `solar-iot plants list --silent`, with readings written by the ingest store.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../../src/api/server.js';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { type IotStatus, plants } from '../../src/db/schema.js';
 import type { PlantListItem, PlantPage } from '../../src/service/plants.js';
 import type { PlantStatus } from '../../src/service/solar-iot.js';
+import { runCli } from '../support/cli.js';
 import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
 
-const TOKEN = 'silent-test-token-0123456789';
 let stack: TestStack;
-let base = '';
-let close: () => Promise<void> = async () => undefined;
 
 const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
 
@@ -27,17 +22,12 @@ async function newPlant(iotStatus: IotStatus): Promise<string> {
   return id;
 }
 
-async function get<T>(path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, { headers: { authorization: `Bearer ${TOKEN}` } });
-  return { status: res.status, body: (await res.json()) as T };
-}
-
 /** Every page of GET /plants with this query. */
 async function listAll(query: string): Promise<PlantListItem[]> {
   const items: PlantListItem[] = [];
   let cursor: string | null = null;
   do {
-    const { status, body }: { status: number; body: PlantPage } = await get<PlantPage>(
+    const { status, body }: { status: number; body: PlantPage } = await stack.apiGet<PlantPage>(
       `/plants?limit=500&${query}${cursor ? `&cursor=${cursor}` : ''}`,
     );
     expect(status).toBe(200);
@@ -54,10 +44,7 @@ let failedQuiet = '';
 
 beforeAll(async () => {
   stack = await TestStack.start({ mode: 'disabled' });
-  const api = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-  close = () => api.app.close();
+  await stack.serveApi();
 
   const { pool } = stack.database;
   recent.plant = await newPlant('active');
@@ -77,14 +64,11 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  await close();
-  await stack?.close();
-});
+afterAll(async () => stack?.close());
 
 describe('silent plants', () => {
   it("GET /plants/{id} tells each device's last reading and the plant's newest", async () => {
-    const { status, body } = await get<PlantStatus>(`/plants/${recent.plant}`);
+    const { status, body } = await stack.apiGet<PlantStatus>(`/plants/${recent.plant}`);
     expect(status).toBe(200);
     expect(body.telemetry).toEqual({
       lastReadingAt: recent.lastAt,
@@ -93,7 +77,7 @@ describe('silent plants', () => {
         { deviceId: 'inverter-02', lastReadingAt: recent.lastAt },
       ],
     });
-    expect((await get<PlantStatus>(`/plants/${neverSent}`)).body.telemetry).toEqual({
+    expect((await stack.apiGet<PlantStatus>(`/plants/${neverSent}`)).body.telemetry).toEqual({
       lastReadingAt: null,
       devices: [],
     });
@@ -117,22 +101,13 @@ describe('silent plants', () => {
   });
 
   it('refuses a threshold that is not a duration with 400', async () => {
-    const { status, body } = await get<{ error: { message: string } }>('/plants?silentFor=soon');
+    const { status, body } = await stack.apiGet<{ error: { message: string } }>('/plants?silentFor=soon');
     expect(status).toBe(400);
     expect(body.error.message).toMatch(/silentFor "soon" is not a duration/);
   });
 
   it('solar-iot plants list --silent 15m: the table and --json', async () => {
-    const cli = async (argv: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await run(argv, {
-        stdout: { write: (s: string) => (stdout += s), isTTY: false },
-        stderr: { write: (s: string) => (stderr += s), isTTY: false },
-        env: { ...stack.env, SOLAR_IOT_API_URL: base, SOLAR_IOT_API_TOKEN: TOKEN },
-      });
-      return { code, stdout, stderr };
-    };
+    const cli = (argv: string[]) => runCli(argv, { ...stack.env, ...stack.apiEnv });
     const asJson = await cli(['--json', 'plants', 'list', '--silent', '15m', '--all']);
     expect(asJson.code).toBe(EXIT.ok);
     const ids = (JSON.parse(asJson.stdout) as PlantPage).items.map((p) => p.id);

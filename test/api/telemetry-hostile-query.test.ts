@@ -4,23 +4,13 @@
  * 500, and a query never reaches another plant's readings.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../../src/api/server.js';
 import { plants } from '../../src/db/schema.js';
 import type { TelemetryView } from '../../src/service/telemetry.js';
 import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
 
-const TOKEN = 'telemetry-hostile-token-0123456789';
 let stack: TestStack;
-let base = '';
-let close: () => Promise<void> = async () => undefined;
-
-async function get<T>(path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, { headers: { authorization: `Bearer ${TOKEN}` } });
-  return { status: res.status, body: (await res.json()) as T };
-}
 
 type ErrorBody = { error: { code: string; message: string } };
 
@@ -35,10 +25,7 @@ let neighbour = '';
 
 beforeAll(async () => {
   stack = await TestStack.start({ mode: 'disabled' });
-  const api = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-  close = () => api.app.close();
+  await stack.serveApi();
   plant = await newPlant();
   neighbour = await newPlant();
   await storeReadings(stack.database.pool, plant, [
@@ -50,15 +37,12 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  await close();
-  await stack?.close();
-});
+afterAll(async () => stack?.close());
 
 describe('GET /plants/{id}/telemetry with hostile parameters', () => {
   it('answers a bucket of 0, negative, in ms, fractional or empty with 400', async () => {
     for (const bucket of ['0s', '0m', '-5m', '1ms', '1.5m', '', '5', 'm', '1e3s', '5M']) {
-      const { status, body } = await get<ErrorBody>(
+      const { status, body } = await stack.apiGet<ErrorBody>(
         `/plants/${plant}/telemetry?bucket=${encodeURIComponent(bucket)}`,
       );
       expect({ bucket, status, code: body.error?.code }).toMatchObject({ bucket, status: 400 });
@@ -66,7 +50,7 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
   });
 
   it('answers a bucket too large for PostgreSQL (999999999d) with 400, not 500', async () => {
-    const { status, body } = await get<ErrorBody>(
+    const { status, body } = await stack.apiGet<ErrorBody>(
       `/plants/${plant}/telemetry?from=2024-02-29&to=2024-03-02&bucket=999999999d`,
     );
     expect({ status, code: body.error?.code }).toMatchObject({ status: 400 });
@@ -74,7 +58,7 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
   });
 
   it('answers one bucket of 1000 days with every reading in it', async () => {
-    const { status, body } = await get<TelemetryView>(
+    const { status, body } = await stack.apiGet<TelemetryView>(
       `/plants/${plant}/telemetry?from=2024-02-29&to=2024-03-02&bucket=1000d`,
     );
     expect(status).toBe(200);
@@ -96,7 +80,7 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
       'from=now&to=2024-03-05',
       'from=1709251200&to=2024-03-05',
     ]) {
-      const { status, body } = await get<ErrorBody>(`/plants/${plant}/telemetry?${q}`);
+      const { status, body } = await stack.apiGet<ErrorBody>(`/plants/${plant}/telemetry?${q}`);
       expect({ q, status, code: body.error?.code }).toMatchObject({ q, status: 400 });
     }
   });
@@ -108,7 +92,9 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
       'from=0001-01-01&to=0001-01-02',
       'from=9999-12-30&to=9999-12-31T23:59:59Z',
     ]) {
-      const { status, body } = await get<TelemetryView & ErrorBody>(`/plants/${plant}/telemetry?${q}`);
+      const { status, body } = await stack.apiGet<TelemetryView & ErrorBody>(
+        `/plants/${plant}/telemetry?${q}`,
+      );
       expect({ q, status }).toMatchObject({ q, status: expect.toBeOneOf([200, 400]) });
       if (status === 200) expect(body.series).toEqual([]);
     }
@@ -117,7 +103,7 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
   it('reads a range given in another time zone as the same instants (month end, leap day)', async () => {
     // 2024-02-29T23:30Z is 2024-03-01T05:00+05:30; the range [05:00+05:30, 05:31+05:30) holds
     // the leap day's last reading and the first of March's.
-    const { status, body } = await get<TelemetryView>(
+    const { status, body } = await stack.apiGet<TelemetryView>(
       `/plants/${plant}/telemetry?from=${encodeURIComponent('2024-03-01T05:00:00+05:30')}&to=${encodeURIComponent('2024-03-01T05:31:00+05:30')}&bucket=1h`,
     );
     expect(status).toBe(200);
@@ -138,7 +124,7 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
       'é'.repeat(128),
     ]) {
       for (const param of ['metric', 'device']) {
-        const { status, body } = await get<TelemetryView & ErrorBody>(
+        const { status, body } = await stack.apiGet<TelemetryView & ErrorBody>(
           `/plants/${plant}/telemetry?from=2024-02-29&to=2024-03-02&${param}=${encodeURIComponent(value)}`,
         );
         expect({ param, value, status }).toMatchObject({
@@ -159,13 +145,13 @@ describe('GET /plants/{id}/telemetry with hostile parameters', () => {
       `${plant}' OR plant_id <> '`,
       `${encodeURIComponent(plant)}%2F..%2F${neighbour}`,
     ]) {
-      const { status, body } = await get<TelemetryView & ErrorBody>(
+      const { status, body } = await stack.apiGet<TelemetryView & ErrorBody>(
         `/plants/${id}/telemetry?from=2024-02-29&to=2024-03-02`,
       );
       expect({ id, status }).toMatchObject({ id, status: expect.toBeOneOf([400, 404]) });
       expect(JSON.stringify(body)).not.toContain('666');
     }
-    const own = await get<TelemetryView>(`/plants/${plant}/telemetry?from=2024-02-29&to=2024-03-02`);
+    const own = await stack.apiGet<TelemetryView>(`/plants/${plant}/telemetry?from=2024-02-29&to=2024-03-02`);
     expect(JSON.stringify(own.body)).not.toContain('666');
   });
 });
@@ -181,7 +167,7 @@ describe('readings at the limits of a double', () => {
       { deviceId: 'meter', timestamp: '2024-03-01T00:00:02Z', metrics: { power_ac: -Number.MAX_VALUE } },
       { deviceId: 'meter', timestamp: '2024-03-01T00:00:03Z', metrics: { power_ac: Number.MAX_VALUE } },
     ]);
-    const { status, body } = await get<TelemetryView>(
+    const { status, body } = await stack.apiGet<TelemetryView>(
       `/plants/${extreme}/telemetry?from=2024-03-01&to=2024-03-02&bucket=1h`,
     );
     expect(status).toBe(200);
@@ -215,19 +201,21 @@ describe('readings at the limits of a double', () => {
 describe('GET /plants?silentFor= with hostile values', () => {
   it('answers 0, negative, fractional, empty or unit-less thresholds with 400', async () => {
     for (const value of ['0m', '-15m', '1.5h', '', '15', '15 m', '15minutes', '1ms']) {
-      const { status } = await get<ErrorBody>(`/plants?silentFor=${encodeURIComponent(value)}`);
+      const { status } = await stack.apiGet<ErrorBody>(`/plants?silentFor=${encodeURIComponent(value)}`);
       expect({ value, status }).toEqual({ value, status: 400 });
     }
   });
 
   it('answers a threshold too large for PostgreSQL (999999999d) with 400, not 500', async () => {
-    const { status, body } = await get<ErrorBody>('/plants?silentFor=999999999d');
+    const { status, body } = await stack.apiGet<ErrorBody>('/plants?silentFor=999999999d');
     expect({ status, code: body.error?.code }).toMatchObject({ status: 400 });
     expect(body.error.message).toMatch(/silentFor/);
   });
 
   it('answers the longest threshold, 36500 days (before any reading), with every active plant', async () => {
-    const { status, body } = await get<{ items: { id: string }[] }>('/plants?silentFor=36500d&limit=100');
+    const { status, body } = await stack.apiGet<{ items: { id: string }[] }>(
+      '/plants?silentFor=36500d&limit=100',
+    );
     expect(status).toBe(200);
     expect(Array.isArray(body.items)).toBe(true);
   });

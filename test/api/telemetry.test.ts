@@ -3,26 +3,16 @@
  * and readings written by the ingest store: exact bucket values, plant isolation, limits.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../../src/api/server.js';
 import { plants } from '../../src/db/schema.js';
 import type { LatestTelemetryView, TelemetryView } from '../../src/service/telemetry.js';
 import { TestStack } from '../support/product-stack.js';
 import { storeReadings } from '../support/telemetry.js';
 
-const TOKEN = 'telemetry-test-token-0123456789';
 let stack: TestStack;
-let base = '';
-let close: () => Promise<void> = async () => undefined;
-
-async function get<T>(path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, { headers: { authorization: `Bearer ${TOKEN}` } });
-  return { status: res.status, body: (await res.json()) as T };
-}
 
 async function refused(path: string): Promise<{ status: number; code: string; message: string }> {
-  const { status, body } = await get<{ error: { code: string; message: string } }>(path);
+  const { status, body } = await stack.apiGet<{ error: { code: string; message: string } }>(path);
   return { status, ...body.error };
 }
 
@@ -39,10 +29,7 @@ let neighbour = '';
 
 beforeAll(async () => {
   stack = await TestStack.start({ mode: 'disabled' });
-  const api = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-  close = () => api.app.close();
+  await stack.serveApi();
 
   plant = await newPlant();
   neighbour = await newPlant();
@@ -68,14 +55,11 @@ beforeAll(async () => {
   ]);
 });
 
-afterAll(async () => {
-  await close();
-  await stack?.close();
-});
+afterAll(async () => stack?.close());
 
 describe('GET /plants/{id}/telemetry', () => {
   it('answers avg, min, max, last and count per device, metric and 5-minute bucket, empty buckets left out', async () => {
-    const { status, body } = await get<TelemetryView>(
+    const { status, body } = await stack.apiGet<TelemetryView>(
       `/plants/${plant}/telemetry?metric=power_ac&from=${at('12:00:00')}&to=${at('12:20:00')}&bucket=5m`,
     );
     expect(status).toBe(200);
@@ -105,7 +89,7 @@ describe('GET /plants/{id}/telemetry', () => {
   });
 
   it('aligns buckets on multiples of their size, counting only readings from `from` on; filters by device', async () => {
-    const { body } = await get<TelemetryView>(
+    const { body } = await stack.apiGet<TelemetryView>(
       `/plants/${plant}/telemetry?device=inverter-01&from=${at('12:01:00')}&to=${at('12:05:00')}&bucket=1h`,
     );
     expect(body.series).toEqual([
@@ -120,7 +104,7 @@ describe('GET /plants/{id}/telemetry', () => {
         points: [{ start: at('12:00:00.000'), avg: 302, min: 302, max: 302, last: 302, count: 1 }],
       },
     ]);
-    const other = await get<TelemetryView>(
+    const other = await stack.apiGet<TelemetryView>(
       `/plants/${neighbour}/telemetry?from=${at('12:00:00')}&to=${at('13:00:00')}&bucket=1h`,
     );
     expect(other.body.series).toEqual([
@@ -133,7 +117,7 @@ describe('GET /plants/{id}/telemetry', () => {
   });
 
   it('defaults to the last 24 hours in 30-minute buckets (at most 60)', async () => {
-    const { status, body } = await get<TelemetryView>(`/plants/${plant}/telemetry`);
+    const { status, body } = await stack.apiGet<TelemetryView>(`/plants/${plant}/telemetry`);
     expect(status).toBe(200);
     expect(body).toMatchObject({ bucket: '30m', bucketSeconds: 1800, series: [] });
     expect(Date.parse(body.to) - Date.parse(body.from)).toBe(24 * 3_600_000);
@@ -184,7 +168,7 @@ describe('GET /plants/{id}/telemetry', () => {
       code: 'too_many_points',
       message: expect.stringMatching(/more than 50000 points/),
     });
-    const one = await get<TelemetryView>(`/plants/${big}/telemetry?${range}&metric=m7`);
+    const one = await stack.apiGet<TelemetryView>(`/plants/${big}/telemetry?${range}&metric=m7`);
     expect(one.status).toBe(200);
     expect(one.body.series).toHaveLength(1);
     expect(one.body.series[0]?.points).toHaveLength(1_000);
@@ -208,7 +192,7 @@ describe('GET /plants/{id}/telemetry', () => {
 
 describe('GET /plants/{id}/telemetry/latest', () => {
   it('answers the latest value of every metric per device, each at its own time', async () => {
-    const { status, body } = await get<LatestTelemetryView>(`/plants/${plant}/telemetry/latest`);
+    const { status, body } = await stack.apiGet<LatestTelemetryView>(`/plants/${plant}/telemetry/latest`);
     expect(status).toBe(200);
     expect(body).toEqual({
       plantId: plant,
@@ -241,7 +225,7 @@ describe('GET /plants/{id}/telemetry/latest', () => {
       { deviceId: 'meter-01', timestamp: '2024-06-20T13:00:00Z', metrics: { irradiance: 6 } },
       { deviceId: 'meter-01', timestamp: '2024-06-21T12:00:00Z', metrics: { power_ac: 7 } },
     ]);
-    const { body } = await get<LatestTelemetryView>(`/plants/${id}/telemetry/latest`);
+    const { body } = await stack.apiGet<LatestTelemetryView>(`/plants/${id}/telemetry/latest`);
     expect(body.devices).toEqual([
       {
         deviceId: 'meter-01',
@@ -257,7 +241,7 @@ describe('GET /plants/{id}/telemetry/latest', () => {
 
   it('answers no devices for a plant that never sent anything, 404 for an unknown plant', async () => {
     const silent = await newPlant();
-    expect(await get(`/plants/${silent}/telemetry/latest`)).toEqual({
+    expect(await stack.apiGet(`/plants/${silent}/telemetry/latest`)).toEqual({
       status: 200,
       body: { plantId: silent, devices: [] },
     });

@@ -9,12 +9,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IoTClient } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../../src/api/server.js';
 import { createCipher } from '../../src/crypto/encryption.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { exportDeviceBundle } from '../../src/secrets/export-credentials.js';
@@ -23,22 +21,17 @@ import { TestCa, TlsBroker } from '../support/mqtt.js';
 import { TestStack } from '../support/product-stack.js';
 import { ShadowService } from '../support/shadow-service.js';
 
-const TOKEN = 'simulator-shadow-token-0123456789';
 let service: ShadowService;
 let stack: TestStack;
 let broker: TlsBroker;
 let iot: IoTClient;
-let base: string;
 let workDir: string;
 const closers: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   service = await ShadowService.start(awsClientConfig());
   stack = await TestStack.start({ mode: 'aws', env: { AWS_ENDPOINT_URL: service.endpoint } });
-  const api = buildServer({ solarIot: stack.solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  closers.push(() => api.app.close());
-  base = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
+  await stack.serveApi();
   const caFile = process.env.MOTO_IOT_CA_FILE;
   if (!caFile) throw new Error('MOTO_IOT_CA_FILE is not set: this test needs the moto of the global setup');
   const serverCa = await TestCa.create();
@@ -59,10 +52,10 @@ afterAll(async () => {
 });
 
 async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
+  const res = await fetch(stack.apiEnv.SOLAR_IOT_API_URL + path, {
     method,
     headers: {
-      authorization: `Bearer ${TOKEN}`,
+      authorization: `Bearer ${stack.apiEnv.SOLAR_IOT_API_TOKEN}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

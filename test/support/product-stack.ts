@@ -197,6 +197,14 @@ export class TestStack {
     return this.apiEnv;
   }
 
+  /** GET `path` of the API serveApi() runs, with its token (null: none), answering JSON. */
+  async apiGet<T>(path: string, token: string | null = this.apiEnv.SOLAR_IOT_API_TOKEN ?? null) {
+    const res = await fetch(`${this.apiEnv.SOLAR_IOT_API_URL}${path}`, {
+      headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  }
+
   async plantRow(plantId: string) {
     const [row] = await this.database.db.select().from(plants).where(eq(plants.id, plantId));
     return row;
