@@ -47,6 +47,15 @@ import {
 /** The oldest Kubernetes release the manifests support (docs/deployment.md) and the newest schemas. */
 const KUBERNETES_VERSIONS = ['1.31.0', '1.37.0'];
 const LONG_RUNNING: Role[] = ['worker', 'api', 'ingest', 'codec'];
+/**
+ * How long a role may take to start before the kubelet gives up on it (its startupProbe's
+ * periodSeconds x failureThreshold). Measured from spawn to answering its liveness check
+ * (docs/deployment.md, Probes): 0.9 to 2.4 s for each role on a 2-core machine at load 6. The
+ * worker connects to Temporal before its /healthz listens, and exits by itself when Temporal does
+ * not answer within the SDK's 10 s connect deadline (11 s measured; restarted with back-off, as
+ * it should be). A minute holds a node several times slower than that.
+ */
+const STARTUP_WINDOW_SECONDS = 60;
 /** The one-shot Jobs, before the roles start, and the compose service of each role. */
 const ONE_SHOT: Role[] = ['migrate', 'setup'];
 const COMPOSE_SERVICE: Record<Role, string> = {
@@ -209,6 +218,19 @@ describe.each(['base', 'example'] as const)('deploy/k8s %s', (which) => {
       const c = container(w);
       expect(c.readinessProbe, role).toBeDefined();
       expect(c.livenessProbe, role).toBeDefined();
+      // Liveness counts only once the startup probe, the same check, passed: a slow first start
+      // is waited for, not killed, and no initialDelaySeconds guesses at it.
+      expect(c.startupProbe, `${role} has no startupProbe`).toBeDefined();
+      const check = ({ httpGet, tcpSocket, exec, grpc }: Record<string, unknown>) => ({
+        httpGet,
+        tcpSocket,
+        exec,
+        grpc,
+      });
+      expect(check(c.startupProbe), role).toEqual(check(c.livenessProbe));
+      expect(c.livenessProbe.initialDelaySeconds, role).toBeUndefined();
+      const { periodSeconds = 10, failureThreshold = 3 } = c.startupProbe;
+      expect(periodSeconds * failureThreshold, role).toBeGreaterThanOrEqual(STARTUP_WINDOW_SECONDS);
       expect(Object.keys(c.resources.requests).sort(), role).toEqual(['cpu', 'memory']);
       expect(c.resources.limits.memory, role).toBeDefined();
       const { values } = environment(objects(), w);
