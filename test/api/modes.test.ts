@@ -3,7 +3,6 @@
  * degradation (IoT off or no AWS credentials: plants recorded `disabled`, one warning, no
  * workflow), and switching IoT on later, after which a backfill provisions those plants.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,9 +20,9 @@ import { mockCommandPublisher } from '../../src/service/commands.js';
 import { ConflictError, ShadowVersionConflictError } from '../../src/service/errors.js';
 import { provisionWorkflowId } from '../../src/workflows/contract.js';
 import { freePort } from '../../tools/stack/processes.js';
+import { type Started, started, tsx } from '../support/child.js';
 import { envFor, memoryLogger, TestStack } from '../support/product-stack.js';
 
-const repoRoot = new URL('../../', import.meta.url).pathname;
 const MODES_API_TOKEN = 'modes-test-api-token-0123456789';
 
 async function awsThingNames(): Promise<string[]> {
@@ -138,9 +137,8 @@ describe('graceful degradation', () => {
   });
 
   describe('without AWS credentials (the API process started by `tsx src/api/main.ts`)', () => {
-    let child: ChildProcess | undefined;
+    let child: Started | undefined;
     let home: string;
-    let stdout = '';
     let base: string;
 
     beforeAll(async () => {
@@ -160,33 +158,12 @@ describe('graceful degradation', () => {
         AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
         AWS_EC2_METADATA_DISABLED: 'true',
       });
-      child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
-        cwd: repoRoot,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stdout?.on('data', (d) => {
-        stdout += String(d);
-      });
-      child.stderr?.on('data', (d) => {
-        stdout += String(d);
-      });
-      for (;;) {
-        if (child.exitCode !== null) throw new Error(`API exited early:\n${stdout}`);
-        const ok = await fetch(`${base}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ok) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      child = started(tsx(['src/api/main.ts']), { env });
+      await child.waitFor(/"msg":"API listening"/);
     });
 
     afterAll(async () => {
-      if (child && child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child?.once('exit', r));
-      }
+      await child?.stop();
       await rm(home, { recursive: true, force: true });
     });
 
@@ -203,7 +180,7 @@ describe('graceful degradation', () => {
       expect(body.plant.iotStatus).toBe('disabled');
       expect(body.operation).toBeNull();
 
-      const warnings = stdout
+      const warnings = (child?.output() ?? '')
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { level: string; msg: string })
@@ -213,9 +190,7 @@ describe('graceful degradation', () => {
     });
 
     it('stops cleanly on SIGTERM', async () => {
-      child?.kill('SIGTERM');
-      const code = await new Promise((r) => child?.once('exit', r));
-      expect(code).toBe(0);
+      expect(await child?.stop()).toBe(0);
     });
   });
 });

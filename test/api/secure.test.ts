@@ -4,7 +4,6 @@
  * internal address in answers to callers without the token. Real listening servers over the real
  * stack (Temporal dev server, moto, PostgreSQL).
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,9 +18,9 @@ import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
 import { createSolarIot, type SolarIot } from '../../src/service/solar-iot.js';
 import { deprovisionWorkflowId, provisionWorkflowId } from '../../src/workflows/contract.js';
 import { freePort } from '../../tools/stack/processes.js';
+import { ran, started, tsx } from '../support/child.js';
 import { envFor, TestStack } from '../support/product-stack.js';
 
-const repoRoot = new URL('../../', import.meta.url).pathname;
 const TOKEN = 'secure-test-token-0123456789';
 const ALLOWED_NAME = 'api.example.test';
 
@@ -176,28 +175,7 @@ describe('item 2: the API is closed by default', () => {
       API_HOST: '0.0.0.0',
     });
     delete env.API_TOKEN;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += String(d);
-    });
-    child.stderr.on('data', (d) => {
-      output += String(d);
-    });
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGTERM');
-        resolve(null);
-      }, 60_000);
-      child.once('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const { code, output } = await ran(tsx(['src/api/main.ts']), { env }, 60_000);
     expect(code, output).toBe(2);
     expect(output).toMatch(/API_TOKEN/);
     expect(output).toMatch(/0\.0\.0\.0/);
@@ -207,38 +185,18 @@ describe('item 2: the API is closed by default', () => {
       PORT: String(await freePort()),
       API_TOKEN: TOKEN,
     });
-    const start = () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
-        cwd: repoRoot,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      for (const stream of [child.stdout, child.stderr])
-        stream.on('data', (d) => {
-          output += String(d);
-        });
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      return { child, exited, output: () => output };
-    };
-    const first = start();
+    const first = started(tsx(['src/api/main.ts']), { env });
     try {
       await stack.until(async () =>
         (await fetch(`http://127.0.0.1:${env.PORT}/healthz`).catch(() => undefined))?.ok ? true : undefined,
       );
-      const second = start();
-      const code = await Promise.race([
-        second.exited,
-        new Promise<'running'>((r) => setTimeout(() => r('running'), 60_000)),
-      ]);
-      if (code === 'running') second.child.kill('SIGTERM');
-      expect(code, second.output()).toBe(2);
-      expect(second.output()).toMatch(/PORT/);
-      expect(second.output()).toMatch(new RegExp(`${env.PORT}.*in use`));
-      expect(second.output()).not.toMatch(/^\s+at /m);
+      const second = await ran(tsx(['src/api/main.ts']), { env }, 60_000);
+      expect(second.code, second.output).toBe(2);
+      expect(second.output).toMatch(/PORT/);
+      expect(second.output).toMatch(new RegExp(`${env.PORT}.*in use`));
+      expect(second.output).not.toMatch(/^\s+at /m);
     } finally {
-      first.child.kill('SIGTERM');
-      await first.exited;
+      await first.stop();
     }
   });
 });

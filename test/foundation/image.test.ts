@@ -27,6 +27,8 @@ import {
 import { ran, type Started, started } from '../support/child.js';
 import { copies, last, readDockerfile, type Stage, words } from '../support/dockerfile.js';
 import { dropDatabaseWhenClosed } from '../support/drop-database.js';
+import { awsClientConfig } from '../support/moto.js';
+import { serversEnv } from '../support/servers-env.js';
 
 const stages = readDockerfile(join(ROOT, 'Dockerfile'));
 const final = stages.at(-1) as Stage;
@@ -93,23 +95,8 @@ async function assembleImage(): Promise<string> {
 }
 
 /** A role's environment: the test run's servers and what compose gives that role. */
-function roleEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
-  const stack = inject('stack');
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: stack.DATABASE_URL,
-    TEMPORAL_ADDRESS: stack.TEMPORAL_ADDRESS,
-    AWS_ENDPOINT_URL: stack.AWS_ENDPOINT_URL,
-    AWS_REGION: stack.AWS_REGION,
-    AWS_ACCESS_KEY_ID: stack.AWS_ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: stack.AWS_SECRET_ACCESS_KEY,
-    AWS_IOT_ROLE_ARN: stack.AWS_IOT_ROLE_ARN,
-    ...extra,
-  };
-}
+const roleEnv = (extra: Record<string, string> = {}) =>
+  serversEnv({ NODE_ENV: 'production', LOG_LEVEL: 'info', ...extra });
 const CODEC_KEYS = `k1:${'ab'.repeat(32)}`;
 /**
  * Every role runs on a read-only filesystem, as deploy/k8s runs it (readOnlyRootFilesystem, no
@@ -330,12 +317,7 @@ describe('each role, started from the assembled image', () => {
   });
 
   it('ingest: runs, healthy by its health check; names AWS_SQS_QUEUE_URL when it is missing', async () => {
-    const stack = inject('stack');
-    const sqs = new SQSClient({
-      endpoint: stack.AWS_ENDPOINT_URL,
-      region: stack.AWS_REGION,
-      credentials: { accessKeyId: stack.AWS_ACCESS_KEY_ID, secretAccessKey: stack.AWS_SECRET_ACCESS_KEY },
-    });
+    const sqs = new SQSClient(awsClientConfig());
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `image-${randomUUID()}` }));
     sqs.destroy();
     const env = roleEnv({

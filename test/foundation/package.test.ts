@@ -17,6 +17,7 @@ import {
   ROOT,
 } from '../support/built-package.js';
 import { ran } from '../support/child.js';
+import { serversEnv } from '../support/servers-env.js';
 
 let pkg: BuiltPackage;
 let project: string;
@@ -27,22 +28,7 @@ beforeAll(async () => {
 }, 600_000);
 
 /** What a service using the library sets: the test run's servers, nothing from this process. */
-function consumerEnv(): Record<string, string | undefined> {
-  const stack = inject('stack');
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DATABASE_URL: stack.DATABASE_URL,
-    TEMPORAL_ADDRESS: stack.TEMPORAL_ADDRESS,
-    AWS_ENDPOINT_URL: stack.AWS_ENDPOINT_URL,
-    AWS_REGION: stack.AWS_REGION,
-    AWS_ACCESS_KEY_ID: stack.AWS_ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: stack.AWS_SECRET_ACCESS_KEY,
-    AWS_IOT_ROLE_ARN: stack.AWS_IOT_ROLE_ARN,
-    ENCRYPTION_KEY: stack.ENCRYPTION_KEY,
-    LOG_LEVEL: 'error',
-  };
-}
+const consumerEnv = () => serversEnv({ ENCRYPTION_KEY: inject('stack').ENCRYPTION_KEY, LOG_LEVEL: 'error' });
 
 /** The last stdout line of a consumer script, which prints its findings as JSON. */
 function findings(output: string): Record<string, unknown> {

@@ -3,13 +3,11 @@
  * worker's environment. SIGTERM arrives while a batch is stuck inside its transaction (the test
  * holds a lock on processed_data); the process must commit it, delete it, and exit 0.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/stack/processes.js';
+import { started, tsx } from '../support/child.js';
 import {
   body,
   createQueue,
@@ -22,8 +20,6 @@ import {
   testPlant,
   waitFor,
 } from '../support/ingest.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let sqs: SQSClient;
 let db: Db;
@@ -38,29 +34,11 @@ afterAll(async () => {
   await db.close();
 });
 
-interface Child {
-  process: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startMain(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
-    cwd: ROOT,
+const startMain = (env: Record<string, string>) =>
+  started(tsx(['src/ingest/main.ts']), {
     // loadConfig refuses the global setup's low-entropy test key; the consumer never uses it.
     env: { ...process.env, ENCRYPTION_KEY: randomBytes(32).toString('hex'), LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { process: child, output: () => out, exited };
-}
 
 describe('src/ingest/main.ts', () => {
   it('refuses a bad setting with one line naming the variable, exit code 2', async () => {
@@ -117,8 +95,8 @@ describe('src/ingest/main.ts', () => {
       expect(scraped).toMatch(/^ingest_messages_received_total [1-9]/m);
       expect(scraped).toMatch(/^ingest_duplicate_messages_total\{layer="message_hash"\} 0$/m);
 
-      child.process.kill('SIGTERM');
-      await waitFor('the stop logged', () => child.output().includes('"msg":"ingest consumer stopping"'));
+      void child.stop();
+      await child.waitFor(/"msg":"ingest consumer stopping"/);
       await locker.query('ROLLBACK');
     } finally {
       locker.release();

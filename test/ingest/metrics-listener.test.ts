@@ -3,16 +3,12 @@
  * (issue 13, item 10): read from the kernel's socket table (/proc/net/tcp, tcp6), not by trying
  * to connect from outside, so the answer does not depend on this machine's network.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/stack/processes.js';
-import { createQueue, newSqs, waitFor } from '../support/ingest.js';
+import { ran, started, tsx } from '../support/child.js';
+import { createQueue, newSqs } from '../support/ingest.js';
 import { listeningAddresses } from '../support/listening.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let sqs: SQSClient;
 let queueUrl: string;
@@ -33,28 +29,12 @@ async function run(env: Record<string, string>, check: (port: number) => void): 
   };
   // As npm start runs it: without ENCRYPTION_KEY (the consumer never touches a private key).
   delete childEnv.ENCRYPTION_KEY;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
-    cwd: ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise((r) => child.once('exit', r));
+  const child = started(tsx(['src/ingest/main.ts']), { env: childEnv });
   try {
-    await waitFor('the metrics endpoint listening', () => {
-      if (child.exitCode !== null) throw new Error(`ingest exited ${child.exitCode}:\n${out}`);
-      return out.includes('metrics endpoint listening');
-    });
+    await child.waitFor(/metrics endpoint listening/);
     check(port);
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await child.stop();
   }
 }
 
@@ -68,23 +48,10 @@ describe('ingest metrics listener', () => {
   });
 
   it('refuses a METRICS_HOST that is not an address, exit code 2', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/ingest/main.ts'], {
-      cwd: ROOT,
+    const { code, stderr } = await ran(tsx(['src/ingest/main.ts']), {
       env: { ...process.env, AWS_SQS_QUEUE_URL: queueUrl, METRICS_HOST: 'http://0.0.0.0/' },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    const exited = new Promise((r) => child.once('exit', r));
-    try {
-      await waitFor('ingest to exit', () => child.exitCode !== null);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-    await exited;
-    expect(child.exitCode).toBe(2);
-    expect(out).toMatch(/^METRICS_HOST: .* Fix: /m);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^METRICS_HOST: .* Fix: /m);
   });
 });

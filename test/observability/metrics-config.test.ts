@@ -3,17 +3,15 @@
  * and a fixed port by default, a wrong value stops the start with one line naming the variable,
  * and a port another process holds does too (the Temporal SDK's exporter included).
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { API_METRICS_PORT } from '../../src/api/settings.js';
 import { loadApiConfig, loadWorkerConfig } from '../../src/app/config.js';
 import { ConfigError } from '../../src/config/index.js';
 import { freePort } from '../../tools/stack/processes.js';
+import { ran, tsx } from '../support/child.js';
 import { envFor } from '../support/product-stack.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const BASE = {
   DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
   ENCRYPTION_KEY: 'k9Qm2vX7pL4tR8wZ1cN6bH3jF5sD0gYa',
@@ -110,17 +108,7 @@ describe('metrics listeners in the configuration', () => {
     await new Promise<void>((r) => taken.listen(port, '127.0.0.1', () => r()));
     try {
       const env = await envFor('aws', 'never-polled-queue', { WORKER_METRICS_TEMPORAL_PORT: String(port) });
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      for (const stream of [child.stdout, child.stderr])
-        stream.on('data', (d) => {
-          output += String(d);
-        });
-      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      const { code, output } = await ran(tsx(['src/worker.ts']), { env });
       expect(code, output).toBe(2);
       expect(output).toMatch(
         new RegExp(`^WORKER_METRICS_TEMPORAL_PORT: ${port} on 127\\.0\\.0\\.1 is already in use`, 'm'),

@@ -4,16 +4,13 @@
  * answer (or the connection is closed by Node's HTTP parser), and the process keeps serving and
  * still decodes a real payload afterwards.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec } from '../../src/codec/payload-codec.js';
+import { type Started, started, tsx } from '../support/child.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const k1 = { id: 'k1', key: randomBytes(32) };
 const TOKEN = randomBytes(32).toString('hex');
 const UI = 'http://localhost:8233';
@@ -47,13 +44,11 @@ function raw(port: number, bytes: string | Buffer): Promise<string> {
 }
 
 describe('codec server process under hostile input', () => {
-  let child: ChildProcess;
+  let child: Started;
   let port = 0;
-  let output = '';
 
   beforeAll(async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/codec/main.ts'], {
-      cwd: ROOT,
+    child = started(tsx(['src/codec/main.ts']), {
       env: {
         PATH: process.env.PATH ?? '',
         CODEC_SERVER_TOKEN: TOKEN,
@@ -61,29 +56,12 @@ describe('codec server process under hostile input', () => {
         CODEC_CORS_ORIGINS: UI,
         TEMPORAL_CODEC_KEYS: `k1:${k1.key.toString('base64')}`,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout?.on('data', (d) => {
-      output += String(d);
-    });
-    child.stderr?.on('data', (d) => {
-      output += String(d);
-    });
-    const deadline = Date.now() + 60_000;
-    while (!/"url":"http:[^"]+:(\d+)"/.test(output) && Date.now() < deadline && child.exitCode === null) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    port = Number(/"url":"http:[^"]+:(\d+)"/.exec(output)?.[1]);
-    expect(port, output).toBeGreaterThan(0);
+    await child.waitFor(/"url":"http:[^"]+:(\d+)"/);
+    port = Number(/"url":"http:[^"]+:(\d+)"/.exec(child.output())?.[1]);
+    expect(port, child.output()).toBeGreaterThan(0);
   });
-  afterAll(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
-
-  const alive = () => child.exitCode === null && child.signalCode === null;
+  afterAll(async () => child?.stop());
 
   it('answers every malformed request with 4xx/5xx and keeps running', async () => {
     const body = JSON.stringify({ payloads: [asJson(defaultPayloadConverter.toPayload('x'))] });
@@ -175,7 +153,7 @@ describe('codec server process under hostile input', () => {
     ];
     for (const [name, request] of hostile) {
       const answer = await raw(port, request);
-      expect(alive(), `${name}: the process exited\n${output}`).toBe(true);
+      expect(child.running(), `${name}: the process exited\n${child.output()}`).toBe(true);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
       // Node's parser may close a connection it cannot parse without an answer; anything it
       // answers must be an error.
@@ -183,7 +161,7 @@ describe('codec server process under hostile input', () => {
     }
     // Some aborts surface after the answer: give them time to crash the process if they can.
     await new Promise((r) => setTimeout(r, 500));
-    expect(alive(), output).toBe(true);
+    expect(child.running(), child.output()).toBe(true);
   });
 
   it('refuses to encode (the token is readable from the Web UI) and caps the payloads per request', async () => {
@@ -227,6 +205,6 @@ describe('codec server process under hostile input', () => {
       data: Buffer.from(p.data, 'base64'),
     }));
     expect(defaultPayloadConverter.fromPayload(decoded as Payload)).toBe('hello');
-    expect(output).not.toContain(TOKEN);
+    expect(child.output()).not.toContain(TOKEN);
   });
 });

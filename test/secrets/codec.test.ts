@@ -1,8 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { Payload } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,8 +19,8 @@ import {
   readCodecServerSettings,
 } from '../../src/codec/settings.js';
 import { ConfigError } from '../../src/config/index.js';
+import { started, tsx } from '../support/child.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const key = (id: string) => ({ id, key: randomBytes(32) });
 const k1 = key('k1');
 const k2 = key('k2');
@@ -454,23 +452,8 @@ describe('codec server', () => {
 });
 
 describe('codec server process', () => {
-  function start(env: Record<string, string>): ChildProcess {
-    return spawn(process.execPath, ['--import', 'tsx', 'src/codec/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  }
-  const output = (child: ChildProcess) => {
-    let text = '';
-    child.stdout?.on('data', (d) => {
-      text += String(d);
-    });
-    child.stderr?.on('data', (d) => {
-      text += String(d);
-    });
-    return () => text;
-  };
+  const start = (env: Record<string, string>) =>
+    started(tsx(['src/codec/main.ts']), { env: { PATH: process.env.PATH ?? '', ...env } });
 
   it('starts as a child process, serves requests and stops on SIGTERM', async () => {
     const child = start({
@@ -478,11 +461,8 @@ describe('codec server process', () => {
       CODEC_SERVER_PORT: '0',
       TEMPORAL_CODEC_KEYS: `k1:${k1.key.toString('base64')}`,
     });
-    const text = output(child);
-    const deadline = Date.now() + 30_000;
-    while (!/"url":"(http:[^"]+)"/.test(text()) && Date.now() < deadline && child.exitCode === null) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const text = child.output;
+    await child.waitFor(/"url":"(http:[^"]+)"/, 30_000);
     const url = /"url":"(http:[^"]+)"/.exec(text())?.[1];
     expect(url, text()).toBeDefined();
     const [encoded] = await new EncryptionCodec([k1]).encode([payload('hello')]);
@@ -504,18 +484,16 @@ describe('codec server process', () => {
       }),
     });
     expect(res.status).toBe(200);
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    expect(code).toBe(0);
+    expect(await child.stop()).toBe(0);
     expect(text()).not.toContain(TOKEN);
     expect(text()).not.toContain(k1.key.toString('base64'));
   });
 
   it('exits 2 with one line naming the variable when the token is missing', async () => {
     const child = start({ TEMPORAL_CODEC_KEYS: `k1:${k1.key.toString('base64')}` });
-    const text = output(child);
-    const [code] = (await once(child, 'exit')) as [number | null];
-    expect(code).toBe(2);
-    expect(text().trim().split('\n')).toEqual([expect.stringMatching(/^CODEC_SERVER_TOKEN: is not set/)]);
+    expect(await child.exited).toBe(2);
+    expect(child.output().trim().split('\n')).toEqual([
+      expect.stringMatching(/^CODEC_SERVER_TOKEN: is not set/),
+    ]);
   });
 });

@@ -20,6 +20,8 @@ export interface Started {
   exited: Promise<number | null>;
   /** Resolves once the output matches `pattern`; rejects when the process ends first. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Not exited yet. */
+  running(): boolean;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
 }
@@ -39,6 +41,7 @@ export function started(argv: string[], options: ChildOptions): Started {
   });
   const text = { output: '', stdout: '', stderr: '' };
   const listeners = new Set<() => void>();
+  const running = () => child.exitCode === null && child.signalCode === null;
   for (const name of ['stdout', 'stderr'] as const)
     child[name].on('data', (d) => {
       text.output += String(d);
@@ -82,8 +85,9 @@ export function started(argv: string[], options: ChildOptions): Started {
         check();
       });
     },
+    running,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (running()) child.kill('SIGTERM');
       return exited;
     },
   };

@@ -10,7 +10,6 @@ import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
-import { inject } from 'vitest';
 import { type Activities, createActivities } from '../../src/activities/index.js';
 import { buildServer } from '../../src/api/server.js';
 import { loadPayloadCodec, loadWorkerPayloadCodec } from '../../src/codec/data-converter.js';
@@ -23,6 +22,7 @@ import { createLogger, type Logger } from '../../src/logging/index.js';
 import { createMockActivities } from '../../src/mock/activities.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../../src/service/solar-iot.js';
 import type { WorkerSet } from '../../src/worker/workers.js';
+import { awsClientConfig } from './moto.js';
 import { installTestRuntime, uniqueTaskQueue } from './temporal.js';
 import { type ActivityOverrides, createTestWorkers } from './worker.js';
 
@@ -30,12 +30,7 @@ export type Mode = 'aws' | 'mock' | 'disabled';
 
 /** The standard queue the telemetry rule targets (moto may have been reset by another file). */
 export async function ensureQueue(): Promise<string> {
-  const stack = inject('stack');
-  const sqs = new SQSClient({
-    endpoint: stack.AWS_ENDPOINT_URL,
-    region: stack.AWS_REGION,
-    credentials: { accessKeyId: stack.AWS_ACCESS_KEY_ID, secretAccessKey: stack.AWS_SECRET_ACCESS_KEY },
-  });
+  const sqs = new SQSClient(awsClientConfig());
   try {
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'solar-plant-data' }));
     return QueueUrl ?? '';
