@@ -206,6 +206,9 @@ export function createApiClient(options: ApiClientOptions) {
 
   const plantPath = (id: string) => `/plants/${encodeURIComponent(id)}`;
 
+  const untilClosed = (plantId: string, runId: string, onProgress?: FollowOptions['onProgress']) =>
+    followOperation(client.getPlantIoTStatus, pollIntervalMs, plantId, runId, onProgress);
+
   const client = {
     /** The API's own check of Temporal, PostgreSQL and AWS (with the token: where and why). */
     checkReadiness(): Promise<Readiness> {
@@ -264,13 +267,7 @@ export function createApiClient(options: ApiClientOptions) {
         };
       }
       if (!follow_.wait || !outcome.runId) return outcome;
-      const { plant } = await followOperation(
-        client.getPlantIoTStatus,
-        pollIntervalMs,
-        plantId,
-        outcome.runId,
-        follow_.onProgress,
-      );
+      const { plant } = await untilClosed(plantId, outcome.runId, follow_.onProgress);
       const { thingName, thingArn, certificateId, certificateArn, policyName, ruleName } = plant;
       const resources = { thingName, thingArn, certificateId, certificateArn, policyName, ruleName };
       // Also at the top level, where the seed's callers read them (as the library answers).
@@ -284,13 +281,7 @@ export function createApiClient(options: ApiClientOptions) {
     ): Promise<Omit<DeprovisionOutcome, 'result'>> {
       const outcome = await request<DeprovisionOutcome>('DELETE', plantPath(plantId));
       if (!follow_.wait || !outcome.runId) return outcome;
-      const { plant } = await followOperation(
-        client.getPlantIoTStatus,
-        pollIntervalMs,
-        plantId,
-        outcome.runId,
-        follow_.onProgress,
-      );
+      const { plant } = await untilClosed(plantId, outcome.runId, follow_.onProgress);
       return { ...outcome, iotStatus: plant.iotStatus as IotStatus };
     },
 
