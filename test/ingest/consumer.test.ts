@@ -64,6 +64,21 @@ async function redeliveredAfterLostDelete(
   return c;
 }
 
+/** A beforeCommit hook that holds the batch inside its transaction: `inBatch` once it is, `release()` to commit. */
+function heldBatch() {
+  let entered!: () => void;
+  let release!: () => void;
+  const inBatch = new Promise<void>((r) => (entered = r));
+  const released = new Promise<void>((r) => (release = r));
+  const hooks = {
+    async beforeCommit() {
+      entered();
+      await released;
+    },
+  };
+  return { inBatch, release, hooks };
+}
+
 describe('ingestion consumer', () => {
   it('ingests a batch, one processed row per metric, and deletes it from the queue', async () => {
     const url = await queue();
@@ -360,18 +375,10 @@ describe('ingestion consumer', () => {
     const url = await queue({ visibilitySeconds: 2 });
     const plant = testPlant();
     await send(t.sqs, url, body(reading(plant, 1)));
-    let entered!: () => void;
-    const inBatch = new Promise<void>((r) => (entered = r));
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
+    const { inBatch, release, hooks } = heldBatch();
     const c = consumer(url, {
       settings: testSettings({ visibilitySeconds: 2 }),
-      hooks: {
-        async beforeCommit() {
-          entered();
-          await released;
-        },
-      },
+      hooks,
     });
     await inBatch;
     // Three visibility timeouts later, another consumer polls the queue for 2 s and gets nothing.
@@ -391,18 +398,10 @@ describe('ingestion consumer', () => {
     const url = await queue();
     const plant = testPlant();
     for (let n = 0; n < 8; n++) await send(t.sqs, url, body(reading(plant, n)));
-    let entered!: () => void;
-    const inBatch = new Promise<void>((r) => (entered = r));
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
+    const { inBatch, release, hooks } = heldBatch();
     const c = consumer(url, {
       settings: testSettings({ lingerMs: 300 }),
-      hooks: {
-        async beforeCommit() {
-          entered();
-          await released;
-        },
-      },
+      hooks,
     });
     await inBatch;
     const stopping = c.consumer.stop();

@@ -4,35 +4,14 @@
  * holds a lock on processed_data); the process must commit it, delete it, and exit 0.
  */
 import { randomBytes } from 'node:crypto';
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/stack/processes.js';
 import { started, tsx } from '../support/child.js';
-import {
-  body,
-  createQueue,
-  Db,
-  deleteQueue,
-  newSqs,
-  queueDepth,
-  reading,
-  send,
-  testPlant,
-  waitFor,
-} from '../support/ingest.js';
+import { body, queueDepth, reading, send, testPlant, waitFor } from '../support/ingest.js';
+import { useIngestHarness } from '../support/use-ingest-harness.js';
 
-let sqs: SQSClient;
-let db: Db;
-
-beforeAll(() => {
-  sqs = newSqs();
-  db = new Db();
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await db.close();
-});
+const t = useIngestHarness();
 
 const startMain = (env: Record<string, string>) =>
   started(tsx(['src/ingest/main.ts']), {
@@ -66,13 +45,13 @@ describe('src/ingest/main.ts', () => {
   });
 
   it('on SIGTERM mid-batch, commits and deletes the batch in flight, then exits 0', async () => {
-    const url = await createQueue(sqs);
+    const url = await t.queue();
     const plant = testPlant();
     const total = 30;
-    for (let n = 0; n < total; n++) await send(sqs, url, body(reading(plant, n)));
+    for (let n = 0; n < total; n++) await send(t.sqs, url, body(reading(plant, n)));
 
     // Hold a lock that every INSERT into processed_data waits for: the batch stops mid-transaction.
-    const locker = await db.pool.connect();
+    const locker = await t.db.pool.connect();
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE processed_data IN SHARE ROW EXCLUSIVE MODE');
     const metricsPort = await freePort();
@@ -87,7 +66,7 @@ describe('src/ingest/main.ts', () => {
       await waitFor(
         'the consumer blocked inside its batch',
         async () =>
-          (await db.count(
+          (await t.db.count(
             `SELECT 1 FROM pg_stat_activity WHERE application_name = 'solar-iot-ingest' AND wait_event_type = 'Lock'`,
           )) === 1,
       );
@@ -104,12 +83,12 @@ describe('src/ingest/main.ts', () => {
     expect(await child.exited).toBe(0);
 
     // Everything committed was deleted; everything left in the queue was not committed.
-    const committed = await db.raw(plant);
+    const committed = await t.db.raw(plant);
     expect(committed).toBeGreaterThan(0);
-    expect(await db.processed(plant)).toBe(committed * 3);
-    const left = await queueDepth(sqs, url);
+    expect(await t.db.processed(plant)).toBe(committed * 3);
+    const left = await queueDepth(t.sqs, url);
     expect(committed + left.total).toBe(total);
-    const stored = await db.pool.query<{ payload: { timestamp: string } }>(
+    const stored = await t.db.pool.query<{ payload: { timestamp: string } }>(
       'SELECT payload FROM raw_mqtt_data WHERE plant_id = $1',
       [plant],
     );
@@ -117,7 +96,7 @@ describe('src/ingest/main.ts', () => {
     let seen = 0;
     // Messages caught by an aborted long poll come back after the child's 5 s visibility timeout.
     for (const deadline = Date.now() + 30_000; seen < left.total && Date.now() < deadline; ) {
-      const res = await sqs.send(
+      const res = await t.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: url,
           MaxNumberOfMessages: 10,
@@ -133,6 +112,5 @@ describe('src/ingest/main.ts', () => {
       }
     }
     expect(seen).toBe(left.total);
-    await deleteQueue(sqs, url);
   });
 });

@@ -2,37 +2,17 @@
  * 10,000 simulated messages (5 % duplicates, 1 % poison) through moto's SQS and the consumer:
  * exact row counts at the end, and nothing left in the queue.
  */
-import type { SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   POISON_KINDS,
   type SimMessage,
   sendToQueue,
   TelemetrySimulator,
 } from '../../src/ingest/simulator.js';
-import {
-  createQueue,
-  Db,
-  deleteQueue,
-  newSqs,
-  queueDepth,
-  startConsumer,
-  testSettings,
-  waitFor,
-} from '../support/ingest.js';
+import { queueDepth, startConsumer, testSettings, waitFor } from '../support/ingest.js';
+import { useIngestHarness } from '../support/use-ingest-harness.js';
 
-let sqs: SQSClient;
-let db: Db;
-
-beforeAll(() => {
-  sqs = newSqs();
-  db = new Db();
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await db.close();
-});
+const t = useIngestHarness();
 
 describe('simulated load', () => {
   it('10,000 messages with 5% duplicates and 1% poison end with the exact rows and an empty queue', async () => {
@@ -56,7 +36,7 @@ describe('simulated load', () => {
     expect(poison).toBeLessThan(140);
     expect(sim.counts.reading + sim.counts.duplicate + poison).toBe(10_000);
 
-    const url = await createQueue(sqs);
+    const url = await t.queue();
     // Consumed while it is being sent, as in production.
     const c = startConsumer(url, {
       settings: testSettings({ pollers: 4, batchMessages: 500, lingerMs: 20 }),
@@ -75,7 +55,7 @@ describe('simulated load', () => {
           300_000,
           20,
         );
-        sent += await sendToQueue(sqs, url, messages.slice(i, i + backlog));
+        sent += await sendToQueue(t.sqs, url, messages.slice(i, i + backlog));
       }
       expect(sent).toBe(10_000);
       await waitFor(
@@ -87,14 +67,14 @@ describe('simulated load', () => {
       // A message delivered twice is deleted twice: the last ones may still be on their way.
       await waitFor(
         'queue empty',
-        async () => c.consumer.inFlight === 0 && (await queueDepth(sqs, url)).total === 0,
+        async () => c.consumer.inFlight === 0 && (await queueDepth(t.sqs, url)).total === 0,
       );
     } finally {
       await c.close();
     }
 
     // Nothing left, and every delivery (a standard queue may deliver a message twice) deleted.
-    expect(await queueDepth(sqs, url)).toEqual({ visible: 0, inFlight: 0, total: 0 });
+    expect(await queueDepth(t.sqs, url)).toEqual({ visible: 0, inFlight: 0, total: 0 });
     const received = await c.metrics.value(c.metrics.received);
     expect(received).toBeGreaterThanOrEqual(10_000);
     // (A delete refused because another delivery of the same message deleted it first is counted
@@ -105,14 +85,14 @@ describe('simulated load', () => {
 
     // Exactly one raw row per reading, one processed row per metric.
     const plantLike = `${prefix}-%`;
-    expect(await db.count('SELECT 1 FROM raw_mqtt_data WHERE plant_id LIKE $1', [plantLike])).toBe(
+    expect(await t.db.count('SELECT 1 FROM raw_mqtt_data WHERE plant_id LIKE $1', [plantLike])).toBe(
       sim.counts.reading,
     );
-    expect(await db.count('SELECT 1 FROM processed_data WHERE plant_id LIKE $1', [plantLike])).toBe(
+    expect(await t.db.count('SELECT 1 FROM processed_data WHERE plant_id LIKE $1', [plantLike])).toBe(
       sim.expectedRows,
     );
     // Every poison message quarantined (by message id: a redelivered one may have a second row).
-    const quarantined = await db.pool.query<{ reason: string; n: string }>(
+    const quarantined = await t.db.pool.query<{ reason: string; n: string }>(
       `SELECT split_part(reason, ':', 1) AS reason, count(DISTINCT message_id)::text AS n
          FROM quarantine WHERE body LIKE $1 GROUP BY 1`,
       [`%"${prefix}-plant-%`],
@@ -130,6 +110,5 @@ describe('simulated load', () => {
     expect(ingested).toBe(sim.counts.reading);
     expect(byHash).toBeGreaterThanOrEqual(sim.counts.duplicate);
     expect(ingested + byHash + byId + (await c.metrics.value(c.metrics.quarantined))).toBe(received);
-    await deleteQueue(sqs, url);
   }, 900_000);
 });

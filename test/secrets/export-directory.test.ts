@@ -6,15 +6,14 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, link, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/db/client.js';
-import { certificates, plants } from '../../src/db/schema.js';
 import { BUNDLE_FILES, ExportError, exportDeviceBundle } from '../../src/secrets/export-credentials.js';
+import { insertActivePlant } from '../support/secrets.js';
 
 const KEY = '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n';
 const passThrough = { encrypt: async (s: string) => s, decrypt: async (s: string) => s };
@@ -30,28 +29,13 @@ afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-async function activePlant(): Promise<string> {
-  const plantId = `plant-${randomBytes(4).toString('hex')}`;
-  const certificateId = randomBytes(32).toString('hex');
-  await database.db.insert(plants).values({
-    id: plantId,
-    name: 'Export directory plant',
-    iotStatus: 'active',
-    thingName: `solar-plant-${plantId}`,
-    certificateId,
-    certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${certificateId}`,
-    policyName: `solar-plant-${plantId}-policy`,
-  });
-  await database.db.insert(certificates).values({
-    requestId: `req-${plantId}`,
-    plantId,
-    certificateId,
-    status: 'active',
-    encryptedPrivateKey: KEY,
-    encryptedCertificatePem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n',
-  });
-  return plantId;
-}
+const activePlant = async () =>
+  (
+    await insertActivePlant(database.db, 'Export directory plant', {
+      encryptedPrivateKey: KEY,
+      encryptedCertificatePem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n',
+    })
+  ).plantId;
 
 const exportTo = async (directory: string) =>
   exportDeviceBundle({

@@ -24,6 +24,7 @@ import { reencryptStoredKeys } from '../../src/secrets/reencrypt-keys.js';
 import { ran, tsx } from '../support/child.js';
 import { dropDatabaseWhenClosed } from '../support/drop-database.js';
 import { policiesAllow, resourceArn } from '../support/iot-policy.js';
+import { insertActivePlant } from '../support/secrets.js';
 
 const OLD_KEY = randomBytes(32).toString('hex');
 const NEW_KEY = randomBytes(32).toString('hex');
@@ -287,27 +288,12 @@ describe('credential hand-over', () => {
   }
 
   async function activePlant(cipher: Cipher, material?: { key: string; certificate: string }) {
-    const plantId = `plant-${randomBytes(4).toString('hex')}`;
-    const certificateId = randomBytes(32).toString('hex');
     const { key, certificate } = material ?? (await keyAndCertificate());
-    await database.db.insert(plants).values({
-      id: plantId,
-      name: 'Hand-over plant',
-      iotStatus: 'active',
-      thingName: `solar-plant-${plantId}`,
-      certificateId,
-      certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${certificateId}`,
-      policyName: `solar-plant-${plantId}-policy`,
-    });
-    await database.db.insert(certificates).values({
-      requestId: `req-${plantId}`,
-      plantId,
-      certificateId,
-      status: 'active',
+    const ids = await insertActivePlant(database.db, 'Hand-over plant', {
       encryptedPrivateKey: await cipher.encrypt(key),
       encryptedCertificatePem: await cipher.encrypt(certificate),
     });
-    return { plantId, certificateId, key, certificate };
+    return { ...ids, key, certificate };
   }
 
   const exportTo = (plantId: string, directory: string, vault: Cipher = newOnly) =>

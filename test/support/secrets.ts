@@ -1,8 +1,9 @@
 /**
- * The test codec, and helpers to look at raw (undecoded) histories, at every table and at logs
- * for secrets.
+ * The test codec, helpers to look at raw (undecoded) histories, at every table and at logs for
+ * secrets, and a plant whose stored key and certificate a test chooses.
  */
 
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
@@ -11,6 +12,8 @@ import type pg from 'pg';
 import { inject } from 'vitest';
 import { deriveCodecKeys } from '../../src/codec/keys.js';
 import { EncryptionCodec } from '../../src/codec/payload-codec.js';
+import type { DbHandle } from '../../src/db/client.js';
+import { certificates, plants } from '../../src/db/schema.js';
 import { createLogger, type Logger } from '../../src/logging/index.js';
 
 /** The codec every process of the test stack would derive from the test ENCRYPTION_KEY. */
@@ -109,4 +112,27 @@ export function secretNeedles(pems: string[]): string[] {
 
 export function findNeedles(haystack: string, needles: string[]): string[] {
   return needles.filter((n) => haystack.includes(n));
+}
+
+/** An active plant and its certificate row holding `stored` (encrypted values), as provisioning leaves them. */
+export async function insertActivePlant(
+  db: DbHandle['db'],
+  name: string,
+  stored: { encryptedPrivateKey: string; encryptedCertificatePem: string },
+): Promise<{ plantId: string; certificateId: string }> {
+  const plantId = `plant-${randomBytes(4).toString('hex')}`;
+  const certificateId = randomBytes(32).toString('hex');
+  await db.insert(plants).values({
+    id: plantId,
+    name,
+    iotStatus: 'active',
+    thingName: `solar-plant-${plantId}`,
+    certificateId,
+    certificateArn: `arn:aws:iot:us-east-1:123456789012:cert/${certificateId}`,
+    policyName: `solar-plant-${plantId}-policy`,
+  });
+  await db
+    .insert(certificates)
+    .values({ requestId: `req-${plantId}`, plantId, certificateId, status: 'active', ...stored });
+  return { plantId, certificateId };
 }
