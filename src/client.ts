@@ -12,6 +12,7 @@
 
 import { type OpenedSolarIot, openSolarIot } from './app/service.js';
 import { isAwsIotEnabled as configEnablesIot, getConfig } from './config/index.js';
+import { loadValidationSettings } from './ingest/settings.js';
 import { createLogger } from './logging/index.js';
 import { readCertificateAgeSettings } from './rotation/settings.js';
 import type { BackfillOptions } from './service/backfill.js';
@@ -63,6 +64,7 @@ export async function getSolarIot(): Promise<SolarIot> {
     const instance = await openSolarIot(config, {
       logger: createLogger({ level: config.logLevel }),
       certificateMaxAgeDays: readCertificateAgeSettings().maxAgeDays,
+      ingestValidation: loadValidationSettings(process.env),
     });
     resolved = instance.solarIot;
     return instance;

@@ -23,6 +23,13 @@ import type { OperationView } from '../service/operations.js';
 import type { DeprovisionOutcome, ProvisionOutcome } from '../service/plant-lifecycle.js';
 import type { ListPlantsOptions, PlantStatus } from '../service/plant-reads.js';
 import type { PlantPage } from '../service/plants.js';
+import type {
+  QuarantineListOptions,
+  QuarantinePage,
+  QuarantineReplay,
+  QuarantineReplaySelection,
+  QuarantineSummary,
+} from '../service/quarantine.js';
 import type { Readiness } from '../service/readiness.js';
 import type { ShadowState } from '../service/shadows.js';
 import type { LatestTelemetryView, TelemetryQueryOptions, TelemetryView } from '../service/telemetry.js';
@@ -324,6 +331,8 @@ export function createApiClient(options: ApiClientOptions) {
     ...backfillCalls(request, pollIntervalMs),
 
     ...reportCalls(request, plantPath),
+
+    ...quarantineCalls(request),
   };
   return client;
 }
@@ -348,6 +357,24 @@ function reportCalls(request: Request, plantPath: (id: string) => string) {
     /** Failed telemetry rule deliveries waiting in the dead-letter queue. */
     getDeadLetters(): Promise<DeadLetterDepth> {
       return request('GET', '/telemetry/dead-letters');
+    },
+  };
+}
+
+/** The ingest consumer's quarantine: counts, pages of messages, replay after a fix. */
+function quarantineCalls(request: Request) {
+  return {
+    getQuarantineSummary(): Promise<QuarantineSummary> {
+      return request('GET', '/telemetry/quarantine');
+    },
+
+    listQuarantinedMessages(query: QuarantineListOptions = {}): Promise<QuarantinePage> {
+      return request('GET', '/telemetry/quarantine/messages', { query: { ...query } });
+    },
+
+    /** `ids`, or `reason` (with `limit`, `cursor`): see the service's replayQuarantined. */
+    replayQuarantined(selection: QuarantineReplaySelection): Promise<QuarantineReplay> {
+      return request('POST', '/telemetry/quarantine/replay', { body: selection });
     },
   };
 }

@@ -22,7 +22,14 @@ export async function runApi(
 ): Promise<void> {
   // No route decrypts a stored private key: the API runs without ENCRYPTION_KEY (npm start gives
   // it only TEMPORAL_CODEC_KEYS for workflow payloads).
-  const { core: config, api: settings, codec, certificates, tracing: traces } = loadApiConfig(env);
+  const {
+    core: config,
+    api: settings,
+    codec,
+    certificates,
+    tracing: traces,
+    ingestValidation,
+  } = loadApiConfig(env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'api' } });
   logger.info(
     { config: summarizeConfig(config), auth: settings.token ? 'API_TOKEN' : 'none' },
@@ -43,6 +50,7 @@ export async function runApi(
     aws: { ...aws, metrics: metrics.aws, tracing: tracing?.aws },
     temporalInterceptors: tracing?.client,
     certificateMaxAgeDays: certificates.maxAgeDays,
+    ingestValidation,
   });
   const { solarIot } = opened;
   const close = async () => {

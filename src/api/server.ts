@@ -18,6 +18,7 @@ import { deviceCsrRoutes } from './routes/device-csr.js';
 import { deviceRoutes } from './routes/devices.js';
 import { operationRoutes } from './routes/operations.js';
 import { plantRoutes } from './routes/plants.js';
+import { quarantineRoutes } from './routes/quarantine.js';
 import { telemetryRoutes } from './routes/telemetry.js';
 import type { ApiSettings } from './settings.js';
 
@@ -109,6 +110,7 @@ export function buildServer(deps: ServerDeps): ApiServer {
   deviceCsrRoutes(app, table, deps.solarIot);
   deviceRoutes(app, table, deps.solarIot);
   telemetryRoutes(app, table, deps.solarIot);
+  quarantineRoutes(app, table, deps.solarIot);
   certificateRoutes(app, table, deps.solarIot);
   operationRoutes(app, table, deps.solarIot, openapi);
   return { app, routes: table.routes, registered, openapi };

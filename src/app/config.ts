@@ -28,7 +28,12 @@ import {
   readAll,
 } from '../config/index.js';
 import { loadPartitionSettings, type PartitionSettings } from '../ingest/partition-maintainer.js';
-import { type IngestSettings, loadIngestSettings } from '../ingest/settings.js';
+import {
+  type IngestSettings,
+  loadIngestSettings,
+  loadValidationSettings,
+  type ValidationSettings,
+} from '../ingest/settings.js';
 import { loadSilentPlantsSettings, type SilentPlantsSettings } from '../ingest/silent-plants.js';
 import { readMetricsHost, readMetricsPort } from '../metrics/serve.js';
 import { type QuotaSettings, readQuotaSettings, readQuotaUtilization } from '../quotas/settings.js';
@@ -155,13 +160,16 @@ export interface ApiConfig extends ClientConfig {
   readonly api: ApiSettings;
   /** OTEL_EXPORTER_OTLP_ENDPOINT: traces on; undefined: off. */
   readonly tracing: TracingSettings | undefined;
+  /** The consumer's INGEST_MAX_BODY_BYTES and INGEST_MAX_FUTURE_SECONDS: quarantine replays validate with them. */
+  readonly ingestValidation: ValidationSettings;
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
-  const [client, api, tracing] = readAll([
+  const [client, api, tracing, ingestValidation] = readAll([
     () => loadClientConfig(env),
     () => readApiSettings(env),
     () => readTracingSettings(env),
+    () => loadValidationSettings(env),
   ] as const);
   // Else the metrics endpoint, bound first, made the API's own listen fail as "already in use".
   if (api.metrics.port !== 0 && api.metrics.port === client.core.port) {
@@ -169,7 +177,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       `API_METRICS_PORT: ${api.metrics.port} is also PORT, the API's port. Fix: give the metrics a port of their own (default ${API_METRICS_PORT}), or 0 for no metrics endpoint`,
     ]);
   }
-  return deepFreeze({ ...client, api, tracing });
+  return deepFreeze({ ...client, api, tracing, ingestValidation });
 }
 
 export interface IngestConfig {
@@ -218,16 +226,6 @@ export function loadIngestConfig(env: Env = process.env): IngestConfig {
     certificates: certificates as CertificateAgeSettings,
     metricsHost: metricsHost as string,
   });
-}
-
-/** The CLI commands that need PostgreSQL only (quarantine). */
-export function loadCliDatabaseConfig(env: Env = process.env): { readonly databaseUrl: string } {
-  return deepFreeze({ databaseUrl: requireDatabaseUrl(loadConfig(env)) });
-}
-
-/** `quarantine replay` validates with the consumer's settings from the same environment. */
-export function loadQuarantineReplayConfig(env: Env = process.env): { readonly ingest: IngestSettings } {
-  return deepFreeze({ ingest: loadIngestSettings(env) });
 }
 
 /** DATABASE_URL of `config`, or the ConfigError that says how to set it. */

@@ -8,6 +8,7 @@ import { createTemporalClient } from '../codec/data-converter.js';
 import type { PayloadCodecSettings } from '../codec/settings.js';
 import { type Config, ConfigError, checkAwsCredentials, type IotMode } from '../config/index.js';
 import { createDb } from '../db/client.js';
+import type { ValidationSettings } from '../ingest/settings.js';
 import { type AwsClientsOptions, createAwsClients } from '../iot/clients.js';
 import type { Logger } from '../logging/index.js';
 import { createSolarIot, type SolarIot, type SolarIotDeps } from '../service/solar-iot.js';
@@ -50,6 +51,8 @@ export interface OpenOptions {
   aws?: AwsClientsOptions;
   /** CERTIFICATE_MAX_AGE_DAYS (readCertificateAgeSettings): the certificate-age report's default. */
   certificateMaxAgeDays?: number;
+  /** INGEST_MAX_BODY_BYTES, INGEST_MAX_FUTURE_SECONDS (loadValidationSettings): quarantine replays. */
+  ingestValidation?: ValidationSettings;
   /** Interceptors of the Temporal client: the trace context into the workflows (src/tracing). */
   temporalInterceptors?: ClientInterceptors | undefined;
 }
@@ -103,6 +106,7 @@ export async function openSolarIot(config: Config, options: OpenOptions = {}): P
   const { temporal, closeTemporal } = await temporalClient(config, decision, options);
   const solarIot = createSolarIot({
     certificateMaxAgeDays: options.certificateMaxAgeDays,
+    ingestValidation: options.ingestValidation,
     ...options.overrides,
     config,
     temporal,

@@ -1,13 +1,11 @@
 /**
  * What every command group receives to register its commands: where it reads its data (the
  * session), where it writes (out), and the exit code of a command that ran but must report a
- * failure. The plant commands talk to the HTTP API through `session.open()` (src/api-client);
- * the admin commands open what they need from `session.env`.
+ * failure. The plant and quarantine commands talk to the HTTP API through `session.open()`
+ * (src/api-client); the admin commands open what they need from `session.env`.
  */
 import { InvalidArgumentError } from 'commander';
 import type { ApiClient } from '../api-client/client.js';
-import type { DbHandle } from '../db/client.js';
-import type { IngestSettings } from '../ingest/settings.js';
 import type { AwsClientsOptions } from '../iot/clients.js';
 import type { CliIo } from './io.js';
 import type { Output } from './output.js';
@@ -19,10 +17,6 @@ export interface CliSession {
   readonly aws: AwsClientsOptions;
   /** The HTTP API's client (SOLAR_IOT_API_URL, SOLAR_IOT_API_TOKEN[_FILE]), made on first use. */
   open(): Promise<ApiClient>;
-  /** PostgreSQL only, for the commands that need nothing else. */
-  database(): Promise<DbHandle['pool']>;
-  /** The consumer's validation settings (quarantine replay validates as it does). */
-  ingestSettings(): IngestSettings;
 }
 
 export interface CliContext {

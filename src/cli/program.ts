@@ -79,11 +79,7 @@ export function buildProgram(
   addCertificateCommands(program, ctx);
   telemetryCommand(program, io, session, out);
   addDeadLetterCommand(program, ctx);
-  addQuarantineCommands(program, {
-    database: () => session.database(),
-    ingestSettings: () => session.ingestSettings(),
-    out,
-  });
+  addQuarantineCommands(program, ctx);
   addKeygenCommand(program, ctx);
   // Admin commands: they open keys, the database, AWS or Temporal themselves.
   addReconcileCommand(program, ctx);
@@ -129,7 +125,5 @@ export async function run(
     const message = error instanceof Error ? error.message : String(error);
     output().error(code, message);
     return exitCodeOf(error);
-  } finally {
-    await session.close();
   }
 }

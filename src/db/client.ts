@@ -6,7 +6,8 @@ import pg from 'pg';
 import * as schema from './schema.js';
 
 export type Schema = typeof schema;
-export type Db = NodePgDatabase<Schema>;
+/** drizzle over the pool, which stays reachable as `$client` for what needs pg itself (COPY, transactions). */
+export type Db = NodePgDatabase<Schema> & { $client: pg.Pool };
 
 export interface DbHandle {
   db: Db;

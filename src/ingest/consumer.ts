@@ -29,7 +29,7 @@ import { parseMessage, QUARANTINE_PREFIX_BYTES } from './message.js';
 import { IngestMetrics } from './metrics.js';
 import { purgeExpiredQuarantine } from './quarantine.js';
 import { backoffMs, DEFAULT_RETRY, type RetryPolicy, StopSignal, sleep } from './retry.js';
-import type { IngestSettings } from './settings.js';
+import { type IngestSettings, parseOptionsOf } from './settings.js';
 import { deleteCommitted, extendVisibility, giveBack, SQS_BATCH, type SqsBatchDeps } from './sqs-batches.js';
 import type { WriteHooks } from './store.js';
 
@@ -222,10 +222,7 @@ export class IngestConsumer {
       }
       if (!m.ReceiptHandle || !m.MessageId) continue; // never happens with SQS; nothing to delete by
       const messageId = m.MessageId;
-      const parsed = parseMessage(m.Body ?? '', messageId, {
-        maxBodyBytes: settings.maxBodyBytes,
-        maxFutureMs: settings.maxFutureSeconds * 1000,
-      });
+      const parsed = parseMessage(m.Body ?? '', messageId, parseOptionsOf(settings));
       this.held.add({
         messageId,
         receiptHandle: m.ReceiptHandle,

@@ -1,6 +1,7 @@
 /**
  * The quarantine table beyond the write path: expiry (the consumer), and listing and replaying
- * quarantined messages after a fix (`solar-iot quarantine list | replay`).
+ * quarantined messages after a fix (src/service/quarantine.ts, for the API and `solar-iot
+ * quarantine list | replay`).
  */
 import type { Pool } from 'pg';
 import { type ParseOptions, parseMessage, type QuarantineReason } from './message.js';
@@ -61,26 +62,54 @@ export interface QuarantinedMessage {
   body: string;
 }
 
-const SELECT_MESSAGES = `
+/**
+ * One page in id order. A row is kept while the page holds fewer than `limit` and the bodies before
+ * it stay under `bodyBudget` (the first always: a page is never empty while rows remain); one row
+ * past the page is read, without its body, to tell whether more follow.
+ */
+const PAGE = `
   SELECT id::text AS id, message_id AS "messageId", ${CODE} AS reason,
          ltrim(substr(reason, length(${CODE}) + 2)) AS detail, received_at AS "receivedAt",
-         body_bytes AS "bodyBytes", body_sha256 AS "bodySha256", body_truncated AS truncated, body
-    FROM quarantine`;
+         body_bytes AS "bodyBytes", body_sha256 AS "bodySha256", body_truncated AS truncated,
+         CASE WHEN kept THEN body END AS body, kept
+    FROM (SELECT q.*,
+                 row_number() OVER w <= $3
+                 AND ($4::bigint IS NULL OR sum(octet_length(q.body)) OVER w - octet_length(q.body) < $4) AS kept
+            FROM quarantine q
+           WHERE ($1::text IS NULL OR split_part(q.reason, ':', 1) = $1)
+             AND ($2::bigint IS NULL OR q.id > $2::bigint)
+             AND ($5::bigint[] IS NULL OR q.id = ANY($5::bigint[]))
+          WINDOW w AS (ORDER BY q.id)
+           ORDER BY q.id
+           LIMIT $3 + 1) page
+   ORDER BY page.id`;
 
-/** Quarantined messages by id, oldest first: those of one reason, or the given ids. */
+export interface QuarantineSelection {
+  /** Only this reason code. */
+  reason?: string | undefined;
+  /** Only these ids. */
+  ids?: readonly string[] | undefined;
+  /** Only ids after this one. */
+  after?: string | undefined;
+  limit: number;
+  /** Body bytes after which the page ends early; none: `limit` alone bounds it. */
+  bodyBudget?: number | undefined;
+}
+
+/** Quarantined messages by id, oldest first, and whether more follow the page. */
 export async function listQuarantined(
   pool: Pool,
-  select: { reason?: string; ids?: readonly string[]; limit: number },
-): Promise<QuarantinedMessage[]> {
-  const { rows } = select.ids
-    ? await pool.query<QuarantinedMessage>(`${SELECT_MESSAGES} WHERE id = ANY($1::bigint[]) ORDER BY id`, [
-        select.ids,
-      ])
-    : await pool.query<QuarantinedMessage>(`${SELECT_MESSAGES} WHERE ${CODE} = $1 ORDER BY id LIMIT $2`, [
-        select.reason ?? '',
-        select.limit,
-      ]);
-  return rows;
+  select: QuarantineSelection,
+): Promise<{ messages: QuarantinedMessage[]; more: boolean }> {
+  const { rows } = await pool.query<QuarantinedMessage & { kept: boolean }>(PAGE, [
+    select.reason ?? null,
+    select.after ?? null,
+    select.limit,
+    select.bodyBudget ?? null,
+    select.ids ?? null,
+  ]);
+  const messages = rows.filter((r) => r.kept).map(({ kept: _, ...m }) => m);
+  return { messages, more: messages.length < rows.length };
 }
 
 export type ReplayOutcome =

@@ -7,7 +7,7 @@
 
 import { z } from 'zod';
 import { ConfigError } from '../config/index.js';
-import { DEFAULT_MAX_FUTURE_SECONDS, QUARANTINE_PREFIX_BYTES } from './message.js';
+import { DEFAULT_MAX_FUTURE_SECONDS, type ParseOptions, QUARANTINE_PREFIX_BYTES } from './message.js';
 
 export interface IngestSettings {
   /** INGEST_POLLERS: concurrent ReceiveMessage long-polls. */
@@ -129,6 +129,26 @@ const SPECS = {
 } satisfies SettingSpecs;
 
 export const INGEST_DEFAULTS: IngestSettings = loadIngestSettings({});
+
+/**
+ * What the consumer validates a message with. The API reads these two from its own environment
+ * (give it the consumer's values) so that a quarantine replay validates as the consumer does.
+ */
+export type ValidationSettings = Pick<IngestSettings, 'maxBodyBytes' | 'maxFutureSeconds'>;
+
+export function loadValidationSettings(env: Record<string, string | undefined>): ValidationSettings {
+  const { INGEST_MAX_BODY_BYTES, INGEST_MAX_FUTURE_SECONDS } = SPECS;
+  const out = parseSettings({ INGEST_MAX_BODY_BYTES, INGEST_MAX_FUTURE_SECONDS }, env);
+  return Object.freeze({
+    maxBodyBytes: out.INGEST_MAX_BODY_BYTES,
+    maxFutureSeconds: out.INGEST_MAX_FUTURE_SECONDS,
+  });
+}
+
+/** parseMessage's options from the settings. */
+export function parseOptionsOf(settings: ValidationSettings): ParseOptions {
+  return { maxBodyBytes: settings.maxBodyBytes, maxFutureMs: settings.maxFutureSeconds * 1000 };
+}
 
 export function loadIngestSettings(env: Record<string, string | undefined>): IngestSettings {
   const out = parseSettings(SPECS, env, (v) => {

@@ -19,6 +19,7 @@ import {
   generateEncryptionKey,
 } from '../crypto/encryption.js';
 import type { Db } from '../db/client.js';
+import { INGEST_DEFAULTS, type ValidationSettings } from '../ingest/settings.js';
 import type { BackfillProgress, BackfillResult } from '../workflows/backfill-contract.js';
 import {
   type BackfillHandleInfo,
@@ -40,6 +41,7 @@ import { chooseBackend, iotDisabledMessage, type ModeDeps } from './mode.js';
 import { plantLifecycle } from './plant-lifecycle.js';
 import { plantReads } from './plant-reads.js';
 import { plantRepository } from './plants.js';
+import { quarantineCalls } from './quarantine.js';
 import { checkReadiness } from './readiness.js';
 import { temporalCalls } from './temporal-calls.js';
 
@@ -57,6 +59,13 @@ export type {
   ProvisionOutcome,
 } from './plant-lifecycle.js';
 export type { ListPlantsOptions, PlantStatus } from './plant-reads.js';
+export type {
+  QuarantineListOptions,
+  QuarantinePage,
+  QuarantineReplay,
+  QuarantineReplaySelection,
+  QuarantineSummary,
+} from './quarantine.js';
 export type { Readiness, ReadinessCheck } from './readiness.js';
 export type { WaitOptions } from './temporal-calls.js';
 
@@ -76,6 +85,11 @@ export interface SolarIotDeps extends ModeDeps {
   readinessTimeoutMs?: number | undefined;
   /** CERTIFICATE_MAX_AGE_DAYS: the age listAgingCertificates uses unless asked another (default 365). */
   certificateMaxAgeDays?: number | undefined;
+  /**
+   * INGEST_MAX_BODY_BYTES and INGEST_MAX_FUTURE_SECONDS (loadValidationSettings): quarantine
+   * replays validate as the consumer does with them (default: the consumer's defaults).
+   */
+  ingestValidation?: ValidationSettings | undefined;
 }
 
 /** The cipher of ENCRYPTION_KEY, created on first use so an instance without a key still starts. */
@@ -118,6 +132,7 @@ export function createSolarIot(deps: SolarIotDeps) {
     ...plantLifecycle(ctx),
     ...plantReads(ctx),
     ...plantDevices(ctx),
+    ...quarantineCalls(db, deps.ingestValidation ?? INGEST_DEFAULTS),
 
     /**
      * Certificate mode device-csr: the CSR the plant's device made with its own key (PEM). Checked

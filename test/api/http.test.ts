@@ -635,6 +635,49 @@ describe('dead letters (values: test/api/dead-letters.test.ts)', () => {
   });
 });
 
+describe('quarantine (values: test/api/quarantine.test.ts)', () => {
+  it('GET /telemetry/quarantine(/messages), POST /telemetry/quarantine/replay: 200, 400, 503 without PostgreSQL', async () => {
+    const summary = await call<{ reasons: unknown[] }>(server.main, 'GET', '/telemetry/quarantine');
+    expect(summary.status).toBe(200);
+    const { rows } = await stack.database.pool.query<{ id: string }>(
+      `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256)
+       VALUES ($1, '{"x": ', 'invalid_json: Unexpected end', 6, 'not-checked') RETURNING id::text`,
+      [`http-${randomUUID()}`],
+    );
+    const id = rows[0]?.id ?? '';
+    const page = await call<{ items: { id: string }[] }>(
+      server.main,
+      'GET',
+      `/telemetry/quarantine/messages?reason=invalid_json&cursor=${BigInt(id) - 1n}&limit=1`,
+    );
+    expect(page.status).toBe(200);
+    expect(page.body.items.map((m) => m.id)).toEqual([id]);
+    const replayed = await call<{ results: { id: string; result: string }[] }>(
+      server.main,
+      'POST',
+      '/telemetry/quarantine/replay',
+      { body: { ids: [id] } },
+    );
+    expect(replayed.status).toBe(200);
+    expect(replayed.body.results).toMatchObject([{ id, result: 'still_invalid' }]);
+    expect(await errorOf(server.main, 'GET', '/telemetry/quarantine/messages?limit=0')).toMatchObject({
+      status: 400,
+    });
+    expect(
+      await errorOf(server.main, 'POST', '/telemetry/quarantine/replay', { body: { ids: ['x'] } }),
+    ).toMatchObject({ status: 400 });
+    for (const [method, path, body] of [
+      ['GET', '/telemetry/quarantine', undefined],
+      ['GET', '/telemetry/quarantine/messages', undefined],
+      ['POST', '/telemetry/quarantine/replay', { reason: 'invalid_json' }],
+    ] as const)
+      expect(await errorOf(server.pgDown, method, path, { body }), path).toMatchObject({
+        status: 503,
+        code: 'dependency_unavailable',
+      });
+  });
+});
+
 describe('certificate mode device-csr', () => {
   it("answers a device-csr plant's CSR with its certificate; 400, 401, 404, 409 and 503 otherwise", async () => {
     const { body } = await call<PlantStatus>(server.main, 'POST', '/plants', {

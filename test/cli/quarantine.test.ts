@@ -1,15 +1,17 @@
 /**
- * `solar-iot quarantine list | replay` against the real PostgreSQL, in-process through `run` with
- * the environment a shell would give it, and once as a real process through `npm run cli`.
+ * `solar-iot quarantine list | replay` through the HTTP API (TestStack.serveApi) over the real
+ * PostgreSQL, in-process through `run` with the environment a shell would give it (a DATABASE_URL
+ * that points nowhere: the CLI needs only the API and its token), and once as a real process
+ * through `npm run cli`. The routes themselves: test/api/quarantine.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
 import { run } from '../../src/cli/program.js';
 import { ruleOutput } from '../../src/ingest/message.js';
-import { envFor } from '../support/product-stack.js';
+import { MAX_QUARANTINE_PAGE, MAX_QUARANTINE_REPLAY } from '../../src/service/quarantine.js';
+import { TestStack } from '../support/product-stack.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 
@@ -19,8 +21,8 @@ interface Ran {
   stderr: string;
 }
 
+let stack: TestStack;
 let env: Record<string, string | undefined>;
-let pool: pg.Pool;
 
 async function cli(argv: string[]): Promise<Ran> {
   let stdout = '';
@@ -38,7 +40,7 @@ async function quarantined(
   reason: string,
   extra: { truncated?: boolean } = {},
 ): Promise<string> {
-  const { rows } = await pool.query<{ id: string }>(
+  const { rows } = await stack.database.pool.query<{ id: string }>(
     `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256, body_truncated)
      VALUES ($1, $2, $3, $4, encode(sha256(convert_to($2, 'UTF8')), 'hex'), $5) RETURNING id::text`,
     [
@@ -55,11 +57,13 @@ async function quarantined(
 const device = (plantId: string, timestamp: string, metrics: Record<string, unknown> = { power_ac: 4200 }) =>
   ruleOutput({ plantId, deviceId: 'inverter-01', timestamp, metrics }, plantId);
 
+const pool = () => stack.database.pool;
+
 beforeAll(async () => {
-  env = await envFor('disabled', 'unused');
-  pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
+  stack = await TestStack.start({ mode: 'disabled', worker: false });
+  env = { ...stack.env, ...(await stack.serveApi()), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/nowhere' };
 });
-afterAll(async () => pool?.end());
+afterAll(async () => stack?.close());
 
 describe('solar-iot quarantine', () => {
   it('lists quarantined messages grouped by reason, and the messages of one reason', async () => {
@@ -123,14 +127,14 @@ describe('solar-iot quarantine', () => {
     });
 
     // Stored through the normal write path, and gone from the quarantine.
-    const raw = await pool.query('SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1', [plant]);
+    const raw = await pool().query('SELECT 1 FROM raw_mqtt_data WHERE plant_id = $1', [plant]);
     expect(raw.rowCount).toBe(1);
-    const processed = await pool.query(
+    const processed = await pool().query(
       `SELECT device_id, tag_id, value FROM processed_data WHERE plant_id = $1`,
       [plant],
     );
     expect(processed.rows).toEqual([{ device_id: 'inverter-01', tag_id: 'power_ac', value: 4200 }]);
-    const left = await pool.query<{ id: string; reason: string }>(
+    const left = await pool().query<{ id: string; reason: string }>(
       'SELECT id::text, reason FROM quarantine WHERE id = ANY($1::bigint[]) ORDER BY id',
       [[nowValid, stillBad, prefixOnly]],
     );
@@ -148,6 +152,55 @@ describe('solar-iot quarantine', () => {
     expect(missing.stderr).toMatch(new RegExp(`${nowValid}`));
     expect((await cli(['quarantine', 'replay'])).code).toBe(EXIT.usage);
     expect((await cli(['quarantine', 'replay', 'abc'])).code).toBe(EXIT.usage);
+  });
+
+  it('follows the API pages up to --limit: lists and replays more than one call answers', async () => {
+    const plant = `cli-q-${randomUUID()}`;
+    // Still invalid whatever the settings (no deviceId): replay leaves them, once each.
+    const { rows } = await pool().query<{ id: string }>(
+      `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256)
+       SELECT $1 || g, format('{"plantId": "%s", "timestamp": "2024-06-21T12:00:00Z", "metrics": {"p": %s}}', $2::text, g),
+              'missing_field: deviceId', 80, 'not-checked'
+         FROM generate_series(1, $3::int) g RETURNING id::text`,
+      [`cli-q-${randomUUID()}-`, plant, MAX_QUARANTINE_PAGE + 10],
+    );
+    const ids = rows.map((r) => r.id);
+
+    const listed = await cli([
+      '--json',
+      'quarantine',
+      'list',
+      '--reason',
+      'missing_field',
+      '--limit',
+      '10000',
+    ]);
+    expect(listed.code).toBe(EXIT.ok);
+    const items = (JSON.parse(listed.stdout).items as { id: string }[]).map((i) => i.id);
+    expect(items).toEqual(expect.arrayContaining(ids));
+    expect(new Set(items).size).toBe(items.length);
+    const three = await cli(['--json', 'quarantine', 'list', '--reason', 'missing_field', '--limit', '3']);
+    expect(JSON.parse(three.stdout).items).toHaveLength(3);
+
+    const two = await cli(['--json', 'quarantine', 'replay', '--reason', 'missing_field', '--limit', '2']);
+    expect(two.code).toBe(EXIT.ok);
+    expect(JSON.parse(two.stdout).results).toHaveLength(2);
+    expect(ids.length).toBeGreaterThan(MAX_QUARANTINE_REPLAY);
+    const all = await cli([
+      '--json',
+      'quarantine',
+      'replay',
+      '--reason',
+      'missing_field',
+      '--limit',
+      '10000',
+    ]);
+    expect(all.code).toBe(EXIT.ok);
+    const results = JSON.parse(all.stdout).results as { id: string; result: string }[];
+    expect(results.map((r) => r.id)).toEqual(expect.arrayContaining(ids));
+    expect(new Set(results.map((r) => r.id)).size).toBe(results.length);
+    for (const r of results.filter((x) => ids.includes(x.id))) expect(r.result).toBe('still_invalid');
+    await pool().query('DELETE FROM quarantine WHERE id = ANY($1::bigint[])', [ids]);
   });
 
   it('runs as a real process through npm run cli', async () => {

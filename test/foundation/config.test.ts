@@ -254,6 +254,17 @@ describe('loadConfig: each invalid variable gets its own line', () => {
     expect(loadConfig({ ...base, ROTATION_MAX_AGE_DAYS: '' }).iot.mode).toBe('aws');
   });
 
+  it("gives the API the consumer's validation settings, for quarantine replays, and names a wrong one", () => {
+    expect(loadApiConfig(base).ingestValidation).toEqual({ maxBodyBytes: 131_072, maxFutureSeconds: 300 });
+    const wide = { ...base, INGEST_MAX_FUTURE_SECONDS: '7200', INGEST_MAX_BODY_BYTES: '262144' };
+    expect(loadApiConfig(wide).ingestValidation).toEqual({ maxBodyBytes: 262_144, maxFutureSeconds: 7200 });
+    // Only what validation reads: the consumer's own knobs (pollers, in-flight bytes) are not the API's.
+    expect(loadApiConfig({ ...base, INGEST_POLLERS: 'many' }).ingestValidation.maxFutureSeconds).toBe(300);
+    expect(() => loadApiConfig({ ...base, INGEST_MAX_FUTURE_SECONDS: 'soon' })).toThrow(
+      /^INGEST_MAX_FUTURE_SECONDS: "soon" is not a whole number\. Fix: /m,
+    );
+  });
+
   it('requires ENCRYPTION_KEY only when real AWS IoT is on', () => {
     const err = configError({});
     expect(err.issues.map((i) => i.variable)).toEqual(['ENCRYPTION_KEY']);

@@ -297,7 +297,7 @@ describe('quarantine replay under attack', () => {
       );
       ids.push(rows[0]?.id as string);
     }
-    const messages = await listQuarantined(pool, { ids, limit: 100 });
+    const { messages } = await listQuarantined(pool, { ids, limit: 100 });
     const [a, b] = await Promise.all([
       replayQuarantined(pool, messages, { maxBodyBytes: 131_072 }),
       replayQuarantined(pool, [...messages].reverse(), { maxBodyBytes: 131_072 }),

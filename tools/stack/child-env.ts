@@ -5,7 +5,9 @@
  *   worker   everything the configuration knows, ENCRYPTION_KEY included: it creates and reads
  *            the stored device private keys, and encrypts workflow payloads
  *   api      Temporal (with TEMPORAL_CODEC_KEYS: it starts workflows with encrypted arguments),
- *            the database, AWS, API_*; no ENCRYPTION_KEY (no route decrypts a stored key)
+ *            the database, AWS, API_*, the consumer's INGEST_MAX_BODY_BYTES and
+ *            INGEST_MAX_FUTURE_SECONDS (quarantine replay); no ENCRYPTION_KEY (no route decrypts a
+ *            stored key)
  *            (both also OTEL_*: traces, when the shell sets OTEL_EXPORTER_OTLP_ENDPOINT)
  *   ingest   SQS and the database, INGEST_* and METRICS_*; no Temporal, no key
  *   codec    TEMPORAL_CODEC_KEYS and its CODEC_* settings; no AWS, no database
@@ -73,6 +75,9 @@ export const CHILD_ENV_ALLOW_LIST: Readonly<Record<AppName, readonly string[]>> 
     'DATABASE_URL',
     'PORT',
     'API_*',
+    // The consumer's validation, which quarantine replays through the API use too.
+    'INGEST_MAX_BODY_BYTES',
+    'INGEST_MAX_FUTURE_SECONDS',
     'SOLAR_IOT_FAULTS',
     'OTEL_*',
   ],
