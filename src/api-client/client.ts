@@ -282,14 +282,17 @@ export function createApiClient(options: ApiClientOptions) {
     },
 
     /** Starts removing the plant's IoT identity, and with `wait` follows it to its end. */
-    async deprovisionPlantIoT(
-      plantId: string,
-      follow_: FollowOptions = {},
-    ): Promise<Omit<DeprovisionOutcome, 'result'>> {
+    async deprovisionPlantIoT(plantId: string, follow_: FollowOptions = {}): Promise<DeprovisionOutcome> {
       const outcome = await request<DeprovisionOutcome>('DELETE', plantPath(plantId));
       if (!follow_.wait || !outcome.runId) return outcome;
-      const { plant } = await untilClosed(plantId, outcome.runId, follow_.onProgress);
-      return { ...outcome, iotStatus: plant.iotStatus as IotStatus };
+      const { plant, operation } = await untilClosed(plantId, outcome.runId, follow_.onProgress);
+      // What the workflow removed, as the library answers it, when the API could read its result.
+      const removed = operation?.removed;
+      return {
+        ...outcome,
+        iotStatus: plant.iotStatus as IotStatus,
+        ...(removed ? { result: { plantId, removed } } : {}),
+      };
     },
 
     getThingShadow(plantId: string, opts: { shadowName?: string | undefined } = {}): Promise<ShadowView> {

@@ -89,6 +89,13 @@ export const OperationSchema = z
     currentStep: z.string().nullable(),
     stepsDone: z.array(z.string()),
     lastError: z.string().nullable(),
+    removed: z
+      .array(z.string())
+      .optional()
+      .meta({
+        description: 'A completed deprovision: the resources it removed (empty: nothing was left)',
+        example: ['certificate 4c1f...', 'thing solar-plant-3f0c7a52'],
+      }),
   })
   .meta({ id: 'Operation' }) satisfies z.ZodType<OperationView>;
 

@@ -133,6 +133,7 @@ export function plantDetails(plant: PlantView, operation: OperationView | null, 
     ['closed', operation.closedAt],
     ['current step', operation.currentStep],
     ['steps done', operation.stepsDone.join(', ')],
+    ...(operation.removed ? [['removed', operation.removed.join(', ')] as [string, string]] : []),
   ]);
   return `${lines}\n${op}`;
 }

@@ -192,7 +192,11 @@ async function deprovisionPlant(ctx: CliContext, id: string, opts: { wait?: bool
   const bar = progressFor(ctx, 'deprovision');
   try {
     const done = await iot.deprovisionPlantIoT(id, { wait: true, onProgress: bar.onProgress });
-    out().result(done, () => `Plant ${id} deprovisioned.`);
+    const removed = done.result?.removed ?? [];
+    out().result(
+      done,
+      () => `Plant ${id} deprovisioned${removed.length ? `: removed ${removed.join(', ')}` : ''}.`,
+    );
   } finally {
     bar.stop();
   }

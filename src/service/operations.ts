@@ -1,6 +1,11 @@
 /** What Temporal knows about a plant's latest provision or deprovision. */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import { deprovisionWorkflowId, provisionWorkflowId, statusQuery } from '../workflows/contract.js';
+import {
+  type DeprovisionResult,
+  deprovisionWorkflowId,
+  provisionWorkflowId,
+  statusQuery,
+} from '../workflows/contract.js';
 import { mapTemporalError } from './errors.js';
 
 export const OPERATION_STATES = [
@@ -26,6 +31,8 @@ export interface OperationView {
   currentStep: string | null;
   stepsDone: string[];
   lastError: string | null;
+  /** A completed deprovision: what it removed (its result); absent when that cannot be read. */
+  removed?: string[];
 }
 
 function stateOf(name: string): OperationState {
@@ -82,6 +89,17 @@ export async function latestOperation(
       stepsDone: [],
       lastError: null,
     };
+    if (view.state === 'completed' && kind === 'deprovision') {
+      // The close event only (no worker needed); decoded with this client's payload keys.
+      try {
+        const result = (await client.connection.withDeadline(Date.now() + rpcTimeoutMs, () =>
+          client.workflow.getHandle(view.workflowId, view.runId, { followRuns: false }).result(),
+        )) as DeprovisionResult | undefined;
+        if (Array.isArray(result?.removed)) view.removed = result.removed;
+      } catch {
+        // A result under a payload key this process no longer holds: the rest is still true.
+      }
+    }
     if (view.state === 'running') {
       try {
         const status = await client.connection.withDeadline(Date.now() + queryTimeoutMs, () =>

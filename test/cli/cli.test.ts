@@ -112,10 +112,25 @@ describe('solar-iot against AWS (moto)', () => {
     expect(table.stdout).toMatch(/ID\s*│\s*NAME\s*│\s*IOT STATUS/);
     expect(table.stdout).toContain(plant.id);
 
-    const removed = await cli(stack, ['--json', 'deprovision', plant.id, '--wait']);
+    const certificateId = (await stack.plantRow(plant.id))?.certificateId;
+    const removed = await cli(stack, ['deprovision', plant.id, '--wait']);
     expect(removed.code).toBe(EXIT.ok);
-    expect(json<{ iotStatus: string }>(removed).iotStatus).toBe('deprovisioned');
+    // What the workflow removed, as before the CLI went through the API.
+    expect(removed.stdout).toContain(`Plant ${plant.id} deprovisioned: removed `);
+    expect(removed.stdout).toContain(`thing ${thingNameFor(plant.id)}`);
+    expect(removed.stdout).toContain(`certificate ${certificateId}`);
     expect((await stack.plantRow(plant.id))?.iotStatus).toBe('deprovisioned');
+    const shownRemoved = json<{ operation: { kind: string; removed?: string[] } }>(
+      await cli(stack, ['--json', 'status', plant.id]),
+    );
+    expect(shownRemoved.operation.kind).toBe('deprovision');
+    expect(shownRemoved.operation.removed).toContain(`thing ${thingNameFor(plant.id)}`);
+    // Again: the library's answer (result) in JSON too; the certificate is gone since the first run.
+    const again = await cli(stack, ['--json', 'deprovision', plant.id, '--wait']);
+    expect(again.code).toBe(EXIT.ok);
+    const second = json<{ iotStatus: string; result?: { plantId: string; removed: string[] } }>(again);
+    expect(second).toMatchObject({ iotStatus: 'deprovisioned', result: { plantId: plant.id } });
+    expect(second.result?.removed).not.toContain(`certificate ${certificateId}`);
   });
 
   it('shows a progress bar on a terminal while waiting', async () => {
