@@ -23,12 +23,12 @@ import {
 import { createSolarIot } from '../../src/service/solar-iot.js';
 import { TestStack } from '../support/product-stack.js';
 
-const TOKEN = 'quarantine-test-token-0123456789';
 let stack: TestStack;
+let TOKEN = '';
 let base = '';
 /** The same database and Temporal, validating with INGEST_MAX_FUTURE_SECONDS=7200. */
 let wideBase = '';
-const closers: (() => Promise<void>)[] = [];
+let closeWide: () => Promise<void> = async () => undefined;
 
 async function call<T>(
   method: string,
@@ -75,28 +75,25 @@ const reading = (plantId: string, timestamp: string, metrics: Record<string, unk
 /** The id just before `id`: a cursor whose page starts at `id`. */
 const cursorBefore = (id: string) => String(BigInt(id) - 1n);
 
-async function serve(solarIot: ReturnType<typeof createSolarIot>): Promise<string> {
-  const api = buildServer({ solarIot, settings: { token: TOKEN } });
-  await api.app.listen({ port: 0, host: '127.0.0.1' });
-  closers.push(() => api.app.close());
-  return `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
-}
-
 beforeAll(async () => {
   stack = await TestStack.start({ mode: 'disabled', worker: false });
-  base = await serve(stack.solarIot);
-  wideBase = await serve(
-    createSolarIot({
-      config: stack.config,
-      temporal: stack.temporal,
-      db: stack.database.db,
-      ingestValidation: { maxBodyBytes: 131_072, maxFutureSeconds: 7_200 },
-    }),
-  );
+  const api = await stack.serveApi();
+  base = api.SOLAR_IOT_API_URL ?? '';
+  TOKEN = api.SOLAR_IOT_API_TOKEN ?? '';
+  const solarIot = createSolarIot({
+    config: stack.config,
+    temporal: stack.temporal,
+    db: stack.database.db,
+    ingestValidation: { maxBodyBytes: 131_072, maxFutureSeconds: 7_200 },
+  });
+  const wide = buildServer({ solarIot, settings: { token: TOKEN } });
+  await wide.app.listen({ port: 0, host: '127.0.0.1' });
+  closeWide = () => wide.app.close();
+  wideBase = `http://127.0.0.1:${(wide.app.server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  for (const close of closers) await close();
+  await closeWide();
   await stack?.close();
 });
 

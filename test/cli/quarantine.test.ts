@@ -4,36 +4,19 @@
  * that points nowhere: the CLI needs only the API and its token), and once as a real process
  * through `npm run cli`. The routes themselves: test/api/quarantine.test.ts.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
-import { run } from '../../src/cli/program.js';
 import { ruleOutput } from '../../src/ingest/message.js';
 import { MAX_QUARANTINE_PAGE, MAX_QUARANTINE_REPLAY } from '../../src/service/quarantine.js';
+import { ran } from '../support/child.js';
+import { runCli } from '../support/cli.js';
 import { TestStack } from '../support/product-stack.js';
-
-const repoRoot = new URL('../../', import.meta.url).pathname;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let stack: TestStack;
 let env: Record<string, string | undefined>;
 
-async function cli(argv: string[]): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s), isTTY: false },
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[]) => runCli(argv, env);
 
 async function quarantined(
   body: string,
@@ -204,25 +187,11 @@ describe('solar-iot quarantine', () => {
   });
 
   it('runs as a real process through npm run cli', async () => {
-    const ran = await new Promise<Ran>((resolve, reject) => {
-      const child = spawn('npm', ['run', '-s', 'cli', '--', '--json', 'quarantine', 'list'], {
-        cwd: repoRoot,
-        env: { ...env, NO_COLOR: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += String(d);
-      });
-      child.stderr.on('data', (d) => {
-        stderr += String(d);
-      });
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    const real = await ran(['npm', 'run', '-s', 'cli', '--', '--json', 'quarantine', 'list'], {
+      env: { ...env, NO_COLOR: '1' },
     });
-    expect(ran.stderr).toBe('');
-    expect(ran.code).toBe(EXIT.ok);
-    expect(Array.isArray(JSON.parse(ran.stdout).reasons)).toBe(true);
+    expect(real.stderr).toBe('');
+    expect(real.code).toBe(EXIT.ok);
+    expect(Array.isArray(JSON.parse(real.stdout).reasons)).toBe(true);
   });
 });
