@@ -10,12 +10,13 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import { keyInUseMessage, otherPlantWithKey } from '../db/certificate-keys.js';
 import type { Db } from '../db/client.js';
 import { certificates } from '../db/schema.js';
 import { awsCall, isAwsError, toActivityFailure } from '../iot/aws-errors.js';
 import { CsrRejectedError, checkDeviceCsr } from '../iot/device-csr.js';
-import { csrFor, generateDeviceKey, publicKeyFingerprintOfKey } from '../iot/device-keys.js';
+import { csrFor, generateDeviceKey, publicKeyFingerprintOfKey, publicKeySha256 } from '../iot/device-keys.js';
 import { thingNameFor } from '../iot/naming.js';
 import type { CertificateRef } from '../workflows/activity-contracts/certificates.js';
 import type { ActivityDeps } from './deps.js';
@@ -106,7 +107,12 @@ export async function createFromCsr(
     const { privateKeyPem } = generateDeviceKey();
     await db
       .insert(certificates)
-      .values({ requestId, plantId, encryptedPrivateKey: await vault.encrypt(privateKeyPem) })
+      .values({
+        requestId,
+        plantId,
+        encryptedPrivateKey: await vault.encrypt(privateKeyPem),
+        publicKeySha256: publicKeySha256(publicKeyFingerprintOfKey(privateKeyPem)),
+      })
       .onConflictDoNothing({ target: certificates.requestId });
     row = await storedRow(db, requestId);
   }
@@ -135,7 +141,8 @@ export async function createFromCsr(
 /**
  * Certificate mode device-csr: the device made its key and sent this CSR. Checked again here (a
  * CSR can reach the workflow past the service's check), then certified by AWS. The request's row
- * records the submission and the certificate, never a key; a retry after a lost answer finds the
+ * records the key's digest (a key of another plant's certificate is refused: CsrKeyInUse), the
+ * submission and the certificate, never a key; a retry after a lost answer finds the
  * certificate by the CSR's public key, as createFromCsr does by the stored key's.
  */
 export async function createFromDeviceCsr(
@@ -156,10 +163,7 @@ export async function createFromDeviceCsr(
     throw error;
   }
   if (!row) {
-    await db
-      .insert(certificates)
-      .values({ requestId, plantId, encryptedPrivateKey: null })
-      .onConflictDoNothing({ target: certificates.requestId });
+    await recordDeviceKey(db, plantId, requestId, publicKeySha256(csr.publicKey));
     row = await storedRow(db, requestId);
   }
   if (!row || row.destroyedAt) {
@@ -173,6 +177,26 @@ export async function createFromDeviceCsr(
     if (lost) return claimIssued(deps, requestId, lost);
   }
   return submitCsr(deps, plantId, requestId, csr.pem);
+}
+
+/** Two-key advisory locks in this space are taken on device keys (the other space is one bigint). */
+const DEVICE_KEY_LOCKS = 0x50_4b_45_59;
+
+/**
+ * The request's row for the device's key, unless another plant's certificate has that key
+ * (CsrKeyInUse, not retried: the provision rolls back). Two plants' provisions sent one key at the
+ * same moment take turns on a lock on the key, so the second sees the first's row.
+ */
+async function recordDeviceKey(db: Db, plantId: string, requestId: string, keySha256: string) {
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${DEVICE_KEY_LOCKS}, hashtext(${keySha256}))`);
+    const holder = await otherPlantWithKey(tx, keySha256, plantId);
+    if (holder) throw ApplicationFailure.nonRetryable(keyInUseMessage(holder, plantId), 'CsrKeyInUse');
+    await tx
+      .insert(certificates)
+      .values({ requestId, plantId, encryptedPrivateKey: null, publicKeySha256: keySha256 })
+      .onConflictDoNothing({ target: certificates.requestId });
+  });
 }
 
 /**
@@ -202,6 +226,7 @@ export async function createWithAwsKeys(
     requestId,
     plantId,
     encryptedPrivateKey: await vault.encrypt(privateKeyPem),
+    publicKeySha256: publicKeySha256(publicKeyFingerprintOfKey(privateKeyPem)),
     certificateId: issued.certificateId,
     certificateArn: issued.certificateArn,
     encryptedCertificatePem: issued.certificatePem ? await vault.encrypt(issued.certificatePem) : null,

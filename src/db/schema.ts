@@ -75,6 +75,12 @@ export const certificates = pgTable(
     /** Output of encryptData(): versioned AES-256-GCM envelope, never the clear key. */
     encryptedPrivateKey: text('encrypted_private_key'),
     status: text('status').$type<CertificateStatus>().notNull().default('key-created'),
+    /**
+     * SHA-256 (hex) of the key's DER SubjectPublicKeyInfo: one key pair is one plant's, so a device
+     * CSR with the key of another plant's certificate is refused (AWS certifies any key again).
+     * Null for rows written before migration 0007.
+     */
+    publicKeySha256: text('public_key_sha256'),
     /** Set just before the CSR goes to AWS: a retry after this point must look for a lost certificate. */
     submittedAt: timestamp('submitted_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -86,6 +92,7 @@ export const certificates = pgTable(
     uniqueIndex('certificates_request_id_idx').on(t.requestId),
     uniqueIndex('certificates_certificate_id_idx').on(t.certificateId),
     index('certificates_plant_id_idx').on(t.plantId),
+    index('certificates_public_key_sha256_idx').on(t.publicKeySha256),
   ],
 );
 

@@ -1,6 +1,7 @@
 // @peculiar/x509 resolves its ASN.1 serialisers through tsyringe, which needs this polyfill first.
 import 'reflect-metadata';
 import {
+  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -47,6 +48,11 @@ export async function csrFor(privateKeyPem: string, subject: string): Promise<st
 /** DER of the public key, to recognise a certificate AWS issued for our key. */
 export function publicKeyFingerprintOfKey(privateKeyPem: string): string {
   return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' }).toString('base64');
+}
+
+/** SHA-256 (hex) of a public key as the fingerprints above give it: what certificates rows keep. */
+export function publicKeySha256(publicKeyFingerprint: string): string {
+  return createHash('sha256').update(Buffer.from(publicKeyFingerprint, 'base64')).digest('hex');
 }
 
 export function publicKeyFingerprintOfCertificate(certificatePem: string): string {

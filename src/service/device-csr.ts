@@ -7,9 +7,10 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { IotMode } from '../config/index.js';
+import { keyInUseMessage, otherPlantWithKey } from '../db/certificate-keys.js';
 import { certificates } from '../db/schema.js';
 import { CsrRejectedError, checkDeviceCsr, MAX_CSR_PEM_LENGTH } from '../iot/device-csr.js';
-import { publicKeyFingerprintOfCertificate } from '../iot/device-keys.js';
+import { publicKeyFingerprintOfCertificate, publicKeySha256 } from '../iot/device-keys.js';
 import { thingNameFor } from '../iot/naming.js';
 import {
   MAX_CSR_TIMEOUT_MS,
@@ -22,7 +23,7 @@ import {
 import { mapAwsUnavailable } from './aws.js';
 import type { ServiceContext } from './context.js';
 import { parseDuration } from './durations.js';
-import { ConflictError, InvalidInputError } from './errors.js';
+import { ConflictError, InvalidInputError, OperationFailedError } from './errors.js';
 import { iotDisabledMessage } from './mode.js';
 import { type PlantView, requirePlant } from './plants.js';
 
@@ -99,7 +100,8 @@ function refusal(error: WorkflowUpdateFailedError): Error {
 /**
  * Checks the CSR, hands it to the plant's provision, waits for that provision to finish and
  * answers with the certificate. 400 for a CSR that is not acceptable (what is wrong with it), 409
- * when no provision of the plant waits for one or it took one already.
+ * when no provision of the plant waits for one or it took one already, or when another plant's
+ * certificate has the CSR's key (csr_key_in_use: the provision keeps waiting for another key).
  */
 export async function submitDeviceCsr(
   ctx: ServiceContext,
@@ -123,6 +125,9 @@ export async function submitDeviceCsr(
     if (error instanceof CsrRejectedError) throw new InvalidInputError(error.message, 'invalid_csr');
     throw error;
   }
+  const keySha256 = publicKeySha256(checked.publicKey);
+  const holder = await otherPlantWithKey(ctx.db, keySha256, plantId);
+  if (holder) throw new ConflictError('csr_key_in_use', keyInUseMessage(holder, plantId));
   const workflowId = provisionWorkflowId(plantId);
   try {
     await ctx.calls.call(() =>
@@ -138,7 +143,19 @@ export async function submitDeviceCsr(
     if (error instanceof WorkflowNotFoundError) return noProvisionWaiting(ctx, plant);
     throw error;
   }
-  const resources = await ctx.calls.follow<PlantIotResources>(workflowId, plantId, {});
+  const resources = await ctx.calls
+    .follow<PlantIotResources>(workflowId, plantId, {})
+    .catch(async (error: unknown) => {
+      // Another plant's provision took the key since the check above: the worker refused it
+      // (CsrKeyInUse) and this provision rolled back.
+      const taken =
+        error instanceof OperationFailedError && (await otherPlantWithKey(ctx.db, keySha256, plantId));
+      if (!taken) throw error;
+      throw new ConflictError(
+        'csr_key_in_use',
+        `${keyInUseMessage(taken, plantId)}. The provision of plant ${plantId} was rolled back: provision it again`,
+      );
+    });
   return deviceCertificate(ctx, plantId, resources);
 }
 

@@ -7,6 +7,8 @@
  * Temporal dev server with a worker, moto, PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCipher } from '../../src/crypto/encryption.js';
+import { csrFor, generateDeviceKey } from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import type { PlantStatus } from '../../src/service/solar-iot.js';
 import { provisionWorkflowId } from '../../src/workflows/contract.js';
@@ -17,14 +19,31 @@ let stack: TestStack;
 let base: string;
 let TOKEN: string;
 
+/** The plant whose certificate step waits until the test releases it (a race for a key). */
+let holdCertificateOf: string | undefined;
+let releaseCertificate: (() => void) | undefined;
+
 beforeAll(async () => {
-  stack = await TestStack.start({ mode: 'aws' });
+  stack = await TestStack.start({
+    mode: 'aws',
+    overrides: {
+      async createCertificateFromDeviceCsr(input) {
+        if (input.plantId === holdCertificateOf) {
+          await new Promise<void>((resolve) => {
+            releaseCertificate = resolve;
+          });
+        }
+        return stack.realActivities().createCertificateFromDeviceCsr(input);
+      },
+    },
+  });
   const apiEnv = await stack.serveApi();
   base = apiEnv.SOLAR_IOT_API_URL ?? '';
   TOKEN = apiEnv.SOLAR_IOT_API_TOKEN ?? '';
 });
 
 afterAll(async () => {
+  releaseCertificate?.();
   await stack?.close();
 });
 
@@ -72,6 +91,9 @@ async function timedOutDevicePlant(name: string): Promise<string> {
   const plantId = created.body.plant.id;
   await untilStatus(plantId, 'failed');
   expect((await stack.plantRow(plantId))?.lastError).toMatch(/No CSR arrived/);
+  // The run records the failure before it closes: a start of the same id meanwhile is refused.
+  const run = stack.temporal.workflow.getHandle(provisionWorkflowId(plantId));
+  await stack.until(async () => (await run.describe()).status.name !== 'RUNNING');
   return plantId;
 }
 
@@ -205,5 +227,85 @@ describe('a device sending its CSR again (its answer was lost)', () => {
     });
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe('csr_already_accepted');
+  });
+});
+
+describe("one device key pair is one plant's", () => {
+  /** A device-csr plant waiting for its CSR. */
+  async function waitingPlant(name: string): Promise<string> {
+    const created = await request<PlantStatus>('POST', '/plants', { name, certificateMode: 'device-csr' });
+    const plantId = created.body.plant.id;
+    await untilStatus(plantId, 'awaiting-csr');
+    return plantId;
+  }
+
+  it("refuses another plant's CSR of a key a plant's certificate has (409), which then keeps waiting; the plant's own resend still works", async () => {
+    const [first, second] = await Promise.all([waitingPlant('Key owner'), waitingPlant('Key borrower')]);
+    // AWS certifies the same key (even the same CSR) as often as asked: the refusal is ours.
+    const { privateKeyPem } = generateDeviceKey();
+    const mine = await csrFor(privateKeyPem, `CN=${thingNameFor(first)}`);
+    const issued = await request<{ certificateId: string }>('POST', `/plants/${first}/csr`, { csr: mine });
+    expect(issued.status).toBe(200);
+    const borrowed = await request<ErrorBody>('POST', `/plants/${second}/csr`, {
+      csr: await csrFor(privateKeyPem, `CN=${thingNameFor(second)}`),
+    });
+    expect(borrowed.status).toBe(409);
+    expect(borrowed.body.error.code).toBe('csr_key_in_use');
+    expect(borrowed.body.error.message).toContain(first);
+    expect(await statusOf(second)).toBe('awaiting-csr');
+    // The owner's resend after a lost answer: its certificate, as before.
+    const resent = await request<{ certificateId: string }>('POST', `/plants/${first}/csr`, { csr: mine });
+    expect(resent.status).toBe(200);
+    expect(resent.body.certificateId).toBe(issued.body.certificateId);
+    // The other plant's device with a key of its own is certified.
+    const own = await deviceCsr(`CN=${thingNameFor(second)}`);
+    expect((await request('POST', `/plants/${second}/csr`, { csr: own.csrPem })).status).toBe(200);
+  });
+
+  it('two plants sent one key at the same moment: one is certified, the other refused (409) in the worker and rolled back', async () => {
+    const [held, first] = await Promise.all([
+      waitingPlant('Key race, held'),
+      waitingPlant('Key race, first'),
+    ]);
+    const { privateKeyPem } = generateDeviceKey();
+    holdCertificateOf = held;
+    // Past the service's check (no plant has the key yet), its certificate step waits.
+    const late = request<ErrorBody>('POST', `/plants/${held}/csr`, {
+      csr: await csrFor(privateKeyPem, `CN=${thingNameFor(held)}`),
+    });
+    await stack.until(async () => releaseCertificate);
+    const won = await request('POST', `/plants/${first}/csr`, {
+      csr: await csrFor(privateKeyPem, `CN=${thingNameFor(first)}`),
+    });
+    expect(won.status).toBe(200);
+    releaseCertificate?.();
+    const refused = await late;
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('csr_key_in_use');
+    expect(refused.body.error.message).toContain(first);
+    expect(refused.body.error.message).toMatch(/rolled back/);
+    expect(await statusOf(held)).toBe('failed');
+  });
+
+  it("refuses a CSR of the key made here for another plant's certificate (one taken from its bundle)", async () => {
+    const created = await request<PlantStatus>('POST', '/plants', { name: 'Server key plant' });
+    const serverPlant = created.body.plant.id;
+    await untilStatus(serverPlant, 'active');
+    const { rows } = await stack.database.pool.query(
+      'select encrypted_private_key from certificates where plant_id = $1 and destroyed_at is null',
+      [serverPlant],
+    );
+    const vault = createCipher({ currentKey: stack.config.encryption.currentKey ?? '' });
+    const bundleKey = await vault.decrypt(
+      (rows[0] as { encrypted_private_key: string }).encrypted_private_key,
+    );
+    const device = await waitingPlant('Bundle key reused');
+    const refused = await request<ErrorBody>('POST', `/plants/${device}/csr`, {
+      csr: await csrFor(bundleKey, `CN=${thingNameFor(device)}`),
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('csr_key_in_use');
+    expect(refused.body.error.message).toContain(serverPlant);
+    await request('DELETE', `/plants/${device}`);
   });
 });

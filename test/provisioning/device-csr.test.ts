@@ -7,9 +7,16 @@
 import { DescribeCertificateCommand, ListThingPrincipalsCommand } from '@aws-sdk/client-iot';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { createFromCsr, createWithAwsKeys } from '../../src/activities/certificate-requests.js';
 import { requestMarker } from '../../src/activities/lost-certificate.js';
 import { CsrRejectedError, checkDeviceCsr, MAX_CSR_PEM_LENGTH } from '../../src/iot/device-csr.js';
-import { publicKeyFingerprintOfCertificate } from '../../src/iot/device-keys.js';
+import {
+  csrFor,
+  generateDeviceKey,
+  publicKeyFingerprintOfCertificate,
+  publicKeyFingerprintOfKey,
+  publicKeySha256,
+} from '../../src/iot/device-keys.js';
 import { thingNameFor } from '../../src/iot/naming.js';
 import { rotateCertificateWorkflowId } from '../../src/rotation/contract.js';
 import {
@@ -238,6 +245,57 @@ describe('provisionPlant with certificateMode device-csr', () => {
     const duePlants = due.map((d) => d.plantId);
     expect(duePlants).toContain(serverKeys);
     expect(duePlants).not.toContain(plantId);
+  });
+
+  it("refuses in the worker a key another plant's certificate has: of two plants sent one key at once past the service, one is certified, the other rolls back", async () => {
+    const plantIds = [newPlantId(), newPlantId()];
+    const { privateKeyPem } = generateDeviceKey();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const realActivities = t.h.realActivities();
+    const outcomes = await t.h.withWorker(
+      {
+        // Both certificate steps start together, once both CSRs are in: a race for the key.
+        async createCertificateFromDeviceCsr(input) {
+          await held;
+          return realActivities.createCertificateFromDeviceCsr(input);
+        },
+      },
+      async (taskQueue) => {
+        const handles = await Promise.all(plantIds.map((id) => startProvision(id, taskQueue)));
+        for (const [i, id] of plantIds.entries()) {
+          const csrPem = await csrFor(privateKeyPem, `CN=${thingNameFor(id)}`);
+          await handles[i]?.executeUpdate(submitCsrUpdate, { args: [{ csrPem }] });
+        }
+        release();
+        return Promise.allSettled(handles.map((h) => h.result()));
+      },
+    );
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const won = outcomes.findIndex((o) => o.status === 'fulfilled');
+    const [winner, loser] = [plantIds[won] as string, plantIds[1 - won] as string];
+    const refused = (outcomes[1 - won] as PromiseRejectedResult).reason as WorkflowFailedError;
+    expect(String(refused.cause?.message)).toMatch(
+      new RegExp(`key is the key of plant ${winner}.*Everything created was rolled back`),
+    );
+    const inventory = await t.h.awsInventory();
+    expect(inventory.things).toContain(thingNameFor(winner));
+    expect(inventory.things).not.toContain(thingNameFor(loser));
+    expect((await t.h.plantRow(loser))?.iotStatus).toBe('failed');
+    expect((await t.h.certificateRows(loser)).filter((r) => r.destroyedAt === null)).toEqual([]);
+  });
+
+  it('keeps the digest of every key made here or by AWS (create-keys), which that check compares', async () => {
+    const deps = { iot: t.h.iot, db: t.h.database.db, vault: t.h.vault };
+    for (const create of [createFromCsr, createWithAwsKeys]) {
+      const plantId = newPlantId();
+      await create(deps, plantId, `digest-${plantId}`);
+      const [row] = await t.h.certificateRows(plantId);
+      const key = await t.h.vault.decrypt(row?.encryptedPrivateKey ?? '');
+      expect(row?.publicKeySha256, create.name).toBe(publicKeySha256(publicKeyFingerprintOfKey(key)));
+    }
   });
 
   it('checks the CSR again in the worker: one sent past the service whose signature fails rolls back', async () => {

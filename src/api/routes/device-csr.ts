@@ -25,7 +25,7 @@ export function deviceCsrRoutes(app: FastifyInstance, table: RouteTable, solarIo
     summary:
       'Send the CSR of a plant provisioned with certificateMode device-csr; answers with its certificate',
     description:
-      'The device (or the installer\'s app) made its own key; only this CSR leaves it. The body is the PEM (Content-Type application/x-pem-file, application/pkcs10 or text/plain) or JSON {"csr": "<PEM>"}. Checked (400 invalid_csr or csr_too_large, saying what is wrong), handed to the plant\'s provision, which must be waiting for one (409 csr_not_expected) and takes one (409 csr_already_accepted); answers once the provision finished, with the certificate AWS IoT issued for the CSR\'s key. No private key is ever sent, seen or stored.',
+      'The device (or the installer\'s app) made its own key; only this CSR leaves it. The body is the PEM (Content-Type application/x-pem-file, application/pkcs10 or text/plain) or JSON {"csr": "<PEM>"}. Checked (400 invalid_csr or csr_too_large, saying what is wrong), handed to the plant\'s provision, which must be waiting for one (409 csr_not_expected) and takes one (409 csr_already_accepted), of a key no certificate of another plant has (409 csr_key_in_use: one key pair, one plant); answers once the provision finished, with the certificate AWS IoT issued for the CSR\'s key. No private key is ever sent, seen or stored.',
     tag: 'plants',
     params: PlantParams,
     body: CsrBody,
