@@ -29,12 +29,26 @@ export interface BatchWriterDeps {
   stop: StopSignal;
 }
 
-type Attempt = BatchOutcome | 'data-error' | 'gave-up';
+/** PostgreSQL refused a value: its message (a `db_rejected` quarantine row's detail). */
+interface DataError {
+  dataError: string;
+}
 
+type Attempt = BatchOutcome | DataError | 'gave-up';
+
+const refused = (a: Attempt): a is DataError => typeof a === 'object' && 'dataError' in a;
+
+/** What a write committed: everything of the batch except `unstorable`. */
+export interface Written {
+  unstorable: Set<Tracked>;
+  /** PostgreSQL's message for the last value it refused, when it refused one. */
+  dataError?: string;
+}
+
+/**
+ * Safe to use from several writers at once (INGEST_WRITERS): it keeps no state between writes.
+ */
 export class BatchWriter {
-  /** PostgreSQL's message for the last value it refused (the quarantine row's detail). */
-  lastDataError = '';
-
   constructor(private readonly deps: BatchWriterDeps) {}
 
   /**
@@ -42,7 +56,7 @@ export class BatchWriter {
    * batch is committed except `unstorable`: messages refused by the tables AND by the quarantine,
    * which must not be deleted (nothing holds them but SQS).
    */
-  async write(batch: Tracked[]): Promise<'gave-up' | { unstorable: Set<Tracked> }> {
+  async write(batch: Tracked[]): Promise<'gave-up' | Written> {
     const readings: Reading[] = [];
     const rejections: Rejection[] = [];
     for (const t of batch) {
@@ -51,7 +65,7 @@ export class BatchWriter {
     }
     const result = await this.attempt(readings, rejections);
     if (result === 'gave-up') return 'gave-up';
-    if (result !== 'data-error') {
+    if (!refused(result)) {
       this.deps.metrics.recordOutcome(result);
       return { unstorable: new Set<Tracked>() };
     }
@@ -63,32 +77,35 @@ export class BatchWriter {
   }
 
   /** PostgreSQL refused a value: each message on its own; those it refuses into the quarantine. */
-  private async writeOneByOne(batch: Tracked[]): Promise<'gave-up' | { unstorable: Set<Tracked> }> {
-    const unstorable = new Set<Tracked>();
+  private async writeOneByOne(batch: Tracked[]): Promise<'gave-up' | Written> {
+    const written: Written = { unstorable: new Set<Tracked>() };
     const total = emptyOutcome();
     for (const t of batch) {
       const one = await this.writeOne(t);
       if (one === 'gave-up') return 'gave-up';
-      if (one !== 'data-error') addOutcome(total, one);
-      else unstorable.add(t);
+      if (!refused(one)) addOutcome(total, one);
+      else {
+        written.unstorable.add(t);
+        written.dataError = one.dataError;
+      }
     }
     this.deps.metrics.recordOutcome(total);
-    return { unstorable };
+    return written;
   }
 
   private async writeOne({ parsed }: Tracked): Promise<Attempt> {
     if (parsed.ok) {
       const r = parsed.reading;
       const one = await this.attempt([r], []);
-      if (one !== 'data-error') return one;
+      if (!refused(one)) return one;
       return this.attempt(
         [],
-        [{ messageId: r.messageId, reason: 'db_rejected', detail: this.lastDataError, body: r.body }],
+        [{ messageId: r.messageId, reason: 'db_rejected', detail: one.dataError, body: r.body }],
       );
     }
     const q = parsed.rejection;
     const one = await this.attempt([], [q]);
-    if (one !== 'data-error') return one;
+    if (!refused(one)) return one;
     return this.attempt(
       [],
       [
@@ -104,7 +121,7 @@ export class BatchWriter {
     );
   }
 
-  /** One write with transient-error retries; `data-error` when PostgreSQL refuses the values. */
+  /** One write with transient-error retries; a DataError when PostgreSQL refuses the values. */
   private async attempt(readings: Reading[], rejections: Rejection[]): Promise<Attempt> {
     const { pool, hooks, metrics, log, stop } = this.deps;
     let failures = 0;
@@ -119,10 +136,7 @@ export class BatchWriter {
       } catch (err) {
         const kind = classifyDbError(err);
         metrics.dbErrors.inc({ kind });
-        if (kind === 'data') {
-          this.lastDataError = err instanceof Error ? err.message : String(err);
-          return 'data-error';
-        }
+        if (kind === 'data') return { dataError: err instanceof Error ? err.message : String(err) };
         failures++;
         let delay = backoffMs(this.deps.retry, failures);
         if (stop.stopping) {

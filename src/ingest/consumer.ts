@@ -2,10 +2,15 @@
  * The ingestion consumer: SQS (standard or FIFO) → PostgreSQL, at least once from SQS, exactly
  * once in the tables.
  *
- *   pollers (N long-polls, 10 messages each) ──► pending ──► writer (one transaction per batch of
- *   up to INGEST_BATCH_MESSAGES, or whatever arrived within INGEST_LINGER_MS) ──► DeleteMessageBatch
+ *   pollers (N long-polls, 10 messages each) ──► pending ──► writers (INGEST_WRITERS at once; one
+ *   transaction per batch of up to INGEST_BATCH_MESSAGES, or whatever arrived within
+ *   INGEST_LINGER_MS) ──► DeleteMessageBatch
  *
  * - A message is deleted only after the transaction holding it committed.
+ * - Writers: while one batch waits on PostgreSQL (its COPY, its COMMIT's flush to disk), the next
+ *   is prepared and sent (bench:ingest measures it). The batches' writes take their row locks in
+ *   one order (store.ts), and the last-reading upsert keeps the greatest: their order does not
+ *   matter.
  * - Database unreachable: the writer retries the same batch with exponential backoff and deletes
  *   nothing; the pollers stop at INGEST_MAX_IN_FLIGHT; visibility keeps being extended, so the
  *   messages stay with this consumer and are written once the database is back.
@@ -115,11 +120,17 @@ export class IngestConsumer {
     };
     purge();
     this.purger = setInterval(purge, QUARANTINE_PURGE_EVERY_MS);
-    this.running = Promise.all([pollersDone, this.writeLoop()]).then(async () => {
+    const writers = Array.from({ length: settings.writers }, () => this.writeLoop());
+    this.running = Promise.all([pollersDone, ...writers]).then(async () => {
       await Promise.all(this.deletions);
     });
     this.log.info(
-      { queueUrl: this.options.queueUrl, pollers: settings.pollers, batchMessages: settings.batchMessages },
+      {
+        queueUrl: this.options.queueUrl,
+        pollers: settings.pollers,
+        writers: settings.writers,
+        batchMessages: settings.batchMessages,
+      },
       'ingest consumer started',
     );
   }
@@ -238,38 +249,35 @@ export class IngestConsumer {
   }
 
   private async writeLoop(): Promise<void> {
-    const { batchMessages } = this.options.settings;
-    const { pending } = this.held;
-    while (await this.batchReady()) {
-      const batch = pending.splice(0, batchMessages);
+    for (let batch = await this.nextBatch(); batch; batch = await this.nextBatch()) {
       const written = await this.writer.write(batch);
       if (written === 'gave-up') {
         this.uncommitted += batch.length; // stop() gives them back
         continue;
       }
-      if (written.unstorable.size > 0) this.leaveInSqs(written.unstorable);
+      if (written.unstorable.size > 0) this.leaveInSqs(written.unstorable, written.dataError);
       this.startDelete(batch.filter((t) => !written.unstorable.has(t)));
     }
   }
 
   /**
-   * Waits for a full batch, for the oldest pending message to have lingered, or for the end;
-   * false once stopping with nothing left to write.
+   * The next batch: a full one, what is pending once the oldest message has lingered, or the rest
+   * when stopping; undefined once stopping with nothing left to write. Taken off `pending` in the
+   * tick its readiness is seen, so another writer never takes the same messages or a scrap.
    */
-  private async batchReady(): Promise<boolean> {
+  private async nextBatch(): Promise<Tracked[] | undefined> {
     const { batchMessages, lingerMs } = this.options.settings;
     const { pending } = this.held;
     for (;;) {
       const draining = this.stopping && this.pollersDone;
-      if (pending.length >= batchMessages || (draining && pending.length > 0)) return true;
-      if (draining) return false;
       const first = pending[0];
       if (!first) {
+        if (draining) return undefined;
         await this.signal();
         continue;
       }
       const left = first.queuedAt + lingerMs - Date.now();
-      if (left <= 0) return true;
+      if (pending.length >= batchMessages || draining || left <= 0) return pending.splice(0, batchMessages);
       await Promise.race([this.signal(), sleep(left)]);
     }
   }
@@ -280,10 +288,10 @@ export class IngestConsumer {
    * perhaps storable; a redrive policy on the queue moves them to its dead-letter queue after
    * maxReceiveCount deliveries.
    */
-  private leaveInSqs(unstorable: Set<Tracked>): void {
+  private leaveInSqs(unstorable: Set<Tracked>, error: string | undefined): void {
     this.metrics.unstorable.inc(unstorable.size);
     this.log.error(
-      { messageIds: [...unstorable].map((t) => t.messageId), error: this.writer.lastDataError },
+      { messageIds: [...unstorable].map((t) => t.messageId), error },
       'messages refused even by the quarantine; left in SQS, they come back when their visibility expires',
     );
     for (const t of unstorable) this.held.untrack(t);

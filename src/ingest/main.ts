@@ -56,11 +56,12 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
   } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = openAwsClients(config, awsOptions);
-  // Its own small pool (not src/db/client's): one writer uses one connection at a time; the
-  // application name lets an operator find the consumer in pg_stat_activity.
+  // Its own small pool (not src/db/client's): a connection per writer (INGEST_WRITERS), two for
+  // the quarantine expiry and the gauges; the application name lets an operator find the
+  // consumer in pg_stat_activity.
   const pool = new pg.Pool({
     connectionString: databaseUrl,
-    max: 4,
+    max: settings.writers + 2,
     connectionTimeoutMillis: 10_000,
     application_name: 'solar-iot-ingest',
   });

@@ -24,6 +24,8 @@ export interface IngestSettings {
   readonly batchMessages: number;
   /** INGEST_LINGER_MS: how long a partial batch waits for more messages before it is written. */
   readonly lingerMs: number;
+  /** INGEST_WRITERS: batches written at once, each in its own transaction and connection. */
+  readonly writers: number;
   /** INGEST_MAX_IN_FLIGHT: received but not yet deleted messages before the pollers pause. */
   readonly maxInFlight: number;
   /**
@@ -109,6 +111,10 @@ const SPECS = {
     fix: 'use a number of messages per transaction from 1 to 5000',
   },
   INGEST_LINGER_MS: { schema: int(0, 10_000, 50), fix: 'use a delay from 0 to 10000 milliseconds' },
+  INGEST_WRITERS: {
+    schema: int(1, 16, 2),
+    fix: 'use a number of batches written at once from 1 to 16 (each holds a database connection)',
+  },
   INGEST_MAX_IN_FLIGHT: {
     schema: int(10, 100_000, 2_000),
     fix: 'use a number of unacknowledged messages from 10 to 100000',
@@ -168,6 +174,7 @@ export function loadIngestSettings(env: Record<string, string | undefined>): Ing
     maxFutureSeconds: out.INGEST_MAX_FUTURE_SECONDS,
     batchMessages: out.INGEST_BATCH_MESSAGES,
     lingerMs: out.INGEST_LINGER_MS,
+    writers: out.INGEST_WRITERS,
     maxInFlight: out.INGEST_MAX_IN_FLIGHT,
     maxInFlightBytes: out.INGEST_MAX_IN_FLIGHT_BYTES,
     quarantineRetentionDays: out.INGEST_QUARANTINE_RETENTION_DAYS,

@@ -245,9 +245,10 @@ export async function writeBatch(
   }
   if (unique.length === 0 && poison.length === 0) return outcome;
 
-  // A fixed order makes concurrent writers (several consumer processes) take row locks in the
-  // same order, which keeps them from deadlocking on each other's duplicates.
+  // A fixed order makes concurrent writers (several consumer processes, several writers of one)
+  // take row locks in the same order, which keeps them from deadlocking on each other's duplicates.
   unique.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+  poison.sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
   const client = await pool.connect();
   let broken = false;
   // The connection can die while we hold it between statements; pg then emits 'error' on the
