@@ -2,8 +2,10 @@
  * `npm run bench:ingest`: the ingestion write path against the seed's pattern and COPY, in one run
  * on the same PostgreSQL, then end to end through moto's SQS with the real consumer process.
  *
- *   (a) write path   writeBatch(), INGEST_BATCH_MESSAGES (500) messages per transaction
- *   (a10)            the same at 10 messages per transaction (one ReceiveMessage's worth)
+ *   (a) write path   writeBatch(), INGEST_BATCH_MESSAGES (500) messages per transaction, as the
+ *                    consumer runs it: INGEST_WRITERS (2) batches at once, taken in order
+ *   (a1)             the same with one writer (INGEST_WRITERS=1): one batch after the other
+ *   (a10)            (a) at 10 messages per transaction (one ReceiveMessage's worth)
  *   (b) seed         one INSERT per row, each its own transaction (as the seed's Lambda did)
  *   (c) COPY         COPY of the same rows, one transaction: the ceiling (the goal's reference)
  *   (c500)           the same COPY, one transaction per 500 messages (the write path's commits)
@@ -86,10 +88,25 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** (a): the consumer's write path, `size` messages per transaction. */
-async function writePath(pool: pg.Pool, rs: readonly Reading[], size: number): Promise<number> {
+/**
+ * (a): the consumer's write path, `size` messages per transaction, `writers` batches at once, each
+ * writer taking the next batch when its own is committed (as the consumer's writers do).
+ */
+async function writePath(
+  pool: pg.Pool,
+  rs: readonly Reading[],
+  size: number,
+  writers = INGEST_DEFAULTS.writers,
+): Promise<number> {
   return timed(async () => {
-    for (let i = 0; i < rs.length; i += size) await writeBatch(pool, rs.slice(i, i + size), []);
+    let next = 0;
+    const writer = async () => {
+      for (let i = next; i < rs.length; i = next) {
+        next += size;
+        await writeBatch(pool, rs.slice(i, i + size), []);
+      }
+    };
+    await Promise.all(Array.from({ length: writers }, writer));
   });
 }
 
@@ -307,7 +324,7 @@ async function main(): Promise<void> {
       databaseUrl = server.url;
     }
     await migrateDatabase(databaseUrl);
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: Math.max(2, INGEST_DEFAULTS.writers) });
     // The partitions of the data's day and month (readings of 2024-06-21), as the consumer makes them.
     const maintainer = await pool.connect();
     try {
@@ -344,6 +361,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       log(`round ${round} of ${ROUNDS}`);
       await measure('a', all, () => writePath(pool, all, INGEST_DEFAULTS.batchMessages));
+      await measure('a1', all, () => writePath(pool, all, INGEST_DEFAULTS.batchMessages, 1));
       await measure('c', all, () => copyCeiling(pool, all));
       await measure('c500', all, () => copyCeiling(pool, all, INGEST_DEFAULTS.batchMessages));
       await measure('a10', all, () => writePath(pool, all, 10));
@@ -379,8 +397,9 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|---:|---:|',
       ...(
         [
-          ['(a) write path, 500 msgs/transaction', 'a'],
-          ['(a10) write path, 10 msgs/transaction', 'a10'],
+          [`(a) write path, 500 msgs/transaction, ${INGEST_DEFAULTS.writers} writers`, 'a'],
+          ['(a1) write path, 500 msgs/transaction, 1 writer', 'a1'],
+          [`(a10) write path, 10 msgs/transaction, ${INGEST_DEFAULTS.writers} writers`, 'a10'],
           ['(b) seed: one INSERT per row, autocommit', 'b'],
           ['(c) COPY, one transaction (ceiling)', 'c'],
           ['(c500) COPY, 500 msgs/transaction', 'c500'],
@@ -390,7 +409,7 @@ async function main(): Promise<void> {
         return `| ${label} | ${fmt(r?.rows ?? 0)} | ${(r?.seconds ?? 0).toFixed(2)} | ${fmt(rate(k))} | ${(rate(k) / rate('b')).toFixed(1)}x | ${((100 * rate(k)) / rate('c')).toFixed(0)}% |`;
       }),
       '',
-      `Ratio (a)/(b) = ${(rate('a') / rate('b')).toFixed(1)} (target >= 10); (a)/(c) = ${(rate('a') / rate('c')).toFixed(2)} (target >= 0.8); (a)/(c500) = ${(rate('a') / rate('c500')).toFixed(2)}.`,
+      `Ratio (a)/(b) = ${(rate('a') / rate('b')).toFixed(1)} (target >= 10); (a)/(c) = ${(rate('a') / rate('c')).toFixed(2)} (target >= 0.8); (a)/(c500) = ${(rate('a') / rate('c500')).toFixed(2)}; one writer (a1)/(c) = ${(rate('a1') / rate('c')).toFixed(2)}.`,
       `Per round, back to back: (a)/(c) ${(results.a?.runs ?? []).map((t, i) => ((results.c?.runs[i] ?? 0) / t).toFixed(2)).join(', ')}; (a)/(c500) ${(results.a?.runs ?? []).map((t, i) => ((results.c500?.runs[i] ?? 0) / t).toFixed(2)).join(', ')}.`,
       'Rows = raw_mqtt_data + processed_data rows, the same in every path; (a) also asks layer 2 which messages are new and upserts device_last_reading (one row per device and batch, not counted); (b), (c) and (c500) check nothing.',
       ...e2e.map(
