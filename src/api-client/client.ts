@@ -13,6 +13,7 @@ import type { DeadLetterDepth } from '../service/dead-letters.js';
 import type { CertificateChoice, DeviceCertificate } from '../service/device-csr.js';
 import type { CommandOutcome, ShadowView } from '../service/devices.js';
 import {
+  AnswerTimeoutError,
   ConflictError,
   InvalidInputError,
   NotFoundError,
@@ -67,6 +68,7 @@ function errorFor(status: number, code: string, message: string): SolarIotError 
   if (status === 400) return new InvalidInputError(message, code);
   if (status === 404) return new NotFoundError(code, message);
   if (status === 409) return new ConflictError(code, message);
+  if (status === 504) return new AnswerTimeoutError(code, message);
   return new SolarIotError(code, status === 503 ? 'unavailable' : 'failed', message);
 }
 

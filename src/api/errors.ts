@@ -11,6 +11,7 @@ const STATUS_OF_KIND: Record<ErrorKind, number> = {
   conflict: 409,
   unavailable: 503,
   failed: 500,
+  timeout: 504,
 };
 
 export interface ErrorPayload {

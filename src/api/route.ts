@@ -88,6 +88,7 @@ const DESCRIPTIONS: Record<number, string> = {
   409: 'Conflicts with the current state',
   500: 'Unexpected error',
   503: 'A dependency (Temporal, PostgreSQL, AWS) is unavailable or not configured',
+  504: 'No answer within the deadline; the error says whether the work goes on and what to do',
 };
 
 export function statusDescription(status: number): string {

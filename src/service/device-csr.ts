@@ -23,7 +23,13 @@ import {
 import { mapAwsUnavailable } from './aws.js';
 import type { ServiceContext } from './context.js';
 import { parseDuration } from './durations.js';
-import { ConflictError, InvalidInputError, OperationFailedError } from './errors.js';
+import {
+  AnswerTimeoutError,
+  ConflictError,
+  InvalidInputError,
+  mapTemporalError,
+  OperationFailedError,
+} from './errors.js';
 import { iotDisabledMessage } from './mode.js';
 import { type PlantView, requirePlant } from './plants.js';
 
@@ -98,15 +104,28 @@ function refusal(error: WorkflowUpdateFailedError): Error {
 }
 
 /**
+ * How long submitDeviceCsr waits for the provision to take the CSR and finish (POST
+ * /plants/{id}/csr): far above the few seconds a provision needs after the CSR, below the API
+ * client's 30 s and the 60 s at which common proxies give up.
+ */
+export const CSR_ANSWER_TIMEOUT_MS = 20_000;
+
+/** Whose CSR the provision took, as far as this request knows. */
+type Taken = 'not-yet' | 'this-request' | 'before';
+
+/**
  * Checks the CSR, hands it to the plant's provision, waits for that provision to finish and
  * answers with the certificate. 400 for a CSR that is not acceptable (what is wrong with it), 409
  * when no provision of the plant waits for one or it took one already, or when another plant's
- * certificate has the CSR's key (csr_key_in_use: the provision keeps waiting for another key).
+ * certificate has the CSR's key (csr_key_in_use: the provision keeps waiting for another key);
+ * 504 after `timeoutMs` (AnswerTimeoutError: the provision did not take it, or has not
+ * finished), never later.
  */
 export async function submitDeviceCsr(
   ctx: ServiceContext,
   plantId: string,
   csrText: string,
+  timeoutMs = CSR_ANSWER_TIMEOUT_MS,
 ): Promise<DeviceCertificate> {
   const plant = await requirePlant(ctx.plants, plantId);
   if (ctx.backend.mode === 'disabled')
@@ -117,10 +136,9 @@ export async function submitDeviceCsr(
       'csr_too_large',
     );
   }
-  const thingName = thingNameFor(plantId);
   let checked: { pem: string; publicKey: string };
   try {
-    checked = await checkDeviceCsr(csrText, thingName);
+    checked = await checkDeviceCsr(csrText, thingNameFor(plantId));
   } catch (error) {
     if (error instanceof CsrRejectedError) throw new InvalidInputError(error.message, 'invalid_csr');
     throw error;
@@ -128,14 +146,84 @@ export async function submitDeviceCsr(
   const keySha256 = publicKeySha256(checked.publicKey);
   const holder = await otherPlantWithKey(ctx.db, keySha256, plantId);
   if (holder) throw new ConflictError('csr_key_in_use', keyInUseMessage(holder, plantId));
-  const workflowId = provisionWorkflowId(plantId);
+  const progress: { taken: Taken } = { taken: 'not-yet' };
+  return withinDeadline(
+    ctx,
+    timeoutMs,
+    () => handOver(ctx, plant, { ...checked, keySha256 }, progress),
+    () => notAnswered(plantId, timeoutMs, progress.taken),
+  );
+}
+
+/**
+ * `run`'s result, or `timedOut()`'s error once `timeoutMs` passed: the Temporal calls `run` is
+ * making then (the update, the result's long poll) are cancelled, and whatever else it awaits
+ * no longer holds the answer.
+ */
+async function withinDeadline<T>(
+  ctx: ServiceContext,
+  timeoutMs: number,
+  run: () => Promise<T>,
+  timedOut: () => Error,
+): Promise<T> {
+  const cancel = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(timedOut());
+      cancel.abort();
+    }, timeoutMs);
+  });
   try {
-    await ctx.calls.call(() =>
-      ctx.temporal.workflow
-        .getHandle(workflowId)
-        .executeUpdate(submitCsrUpdate, { args: [{ csrPem: checked.pem }] }),
+    return await Promise.race([ctx.temporal.connection.withAbortSignal(cancel.signal, run), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function notAnswered(plantId: string, timeoutMs: number, taken: Taken): AnswerTimeoutError {
+  const within = `within ${Math.round(timeoutMs / 100) / 10} s`;
+  const again = `Send the same CSR again in a minute: once the certificate is issued, that answers with it (GET /plants/${plantId} shows the provision's step)`;
+  if (taken === 'not-yet') {
+    return new AnswerTimeoutError(
+      'csr_not_answered',
+      `The provision of plant ${plantId} did not take the CSR ${within}: no worker is running it (or Temporal is slow to answer); it may still take it once a worker runs. ${again}`,
     );
+  }
+  return new AnswerTimeoutError(
+    'certificate_pending',
+    `The provision of plant ${plantId} took the CSR${taken === 'before' ? ' (sent before)' : ''} but has not issued the certificate ${within} (a worker stopped, or AWS is slow); it goes on. ${again}`,
+  );
+}
+
+/**
+ * The update, then the provision's end. Temporal first answers a bounded describe, so Temporal
+ * down is the 503 it is; the update then has only the request's deadline (its own would call a
+ * stopped worker "Temporal unreachable").
+ */
+async function handOver(
+  ctx: ServiceContext,
+  plant: PlantView,
+  checked: { pem: string; publicKey: string; keySha256: string },
+  progress: { taken: Taken },
+): Promise<DeviceCertificate> {
+  const plantId = plant.id;
+  const workflowId = provisionWorkflowId(plantId);
+  const handle = ctx.temporal.workflow.getHandle(workflowId);
+  await ctx.calls
+    .call(() => handle.describe())
+    .catch((error: unknown) => {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    });
+  try {
+    await handle
+      .executeUpdate(submitCsrUpdate, { args: [{ csrPem: checked.pem }] })
+      .catch((error: unknown) => {
+        throw mapTemporalError(error);
+      });
+    progress.taken = 'this-request';
   } catch (error) {
+    if (isAlreadyAccepted(error)) progress.taken = 'before';
     const again = error instanceof WorkflowNotFoundError || isAlreadyAccepted(error);
     const same = again ? await certificateOfKey(ctx, plantId, checked.publicKey) : null;
     if (same) return same;
@@ -149,7 +237,8 @@ export async function submitDeviceCsr(
       // Another plant's provision took the key since the check above: the worker refused it
       // (CsrKeyInUse) and this provision rolled back.
       const taken =
-        error instanceof OperationFailedError && (await otherPlantWithKey(ctx.db, keySha256, plantId));
+        error instanceof OperationFailedError &&
+        (await otherPlantWithKey(ctx.db, checked.keySha256, plantId));
       if (!taken) throw error;
       throw new ConflictError(
         'csr_key_in_use',

@@ -3,7 +3,7 @@
  * `kind` that the HTTP API turns into a status and the CLI into an exit code, and a message that
  * says what failed, for which input, and what to do.
  */
-export type ErrorKind = 'invalid' | 'not_found' | 'conflict' | 'unavailable' | 'failed';
+export type ErrorKind = 'invalid' | 'not_found' | 'conflict' | 'unavailable' | 'failed' | 'timeout';
 
 export class SolarIotError extends Error {
   override readonly name: string = 'SolarIotError';
@@ -81,6 +81,14 @@ export class DependencyUnavailableError extends SolarIotError {
       message,
       options,
     );
+  }
+}
+
+/** What a request waits for did not come within its deadline; the work may still go on (the message says). */
+export class AnswerTimeoutError extends SolarIotError {
+  override readonly name = 'AnswerTimeoutError';
+  constructor(code: string, message: string) {
+    super(code, 'timeout', message);
   }
 }
 

@@ -81,6 +81,8 @@ export interface SolarIotDeps extends ModeDeps {
   rpcTimeoutMs?: number | undefined;
   /** How long a status query may wait for a worker (default 3 s). */
   queryTimeoutMs?: number | undefined;
+  /** How long submitDeviceCsr waits for the provision to take the CSR and finish (default 20 s). */
+  csrAnswerTimeoutMs?: number | undefined;
   /** How long each readiness probe may take (default 3 s). */
   readinessTimeoutMs?: number | undefined;
   /** CERTIFICATE_MAX_AGE_DAYS: the age listAgingCertificates uses unless asked another (default 365). */
@@ -140,7 +142,7 @@ export function createSolarIot(deps: SolarIotDeps) {
      * none yet); answers once the provision finished, with the certificate of the device's key.
      */
     submitDeviceCsr(plantId: string, csrPem: string): Promise<DeviceCertificate> {
-      return submitDeviceCsr(ctx, plantId, csrPem);
+      return submitDeviceCsr(ctx, plantId, csrPem, deps.csrAnswerTimeoutMs);
     },
 
     /** Starts (or attaches to) the backfill of every plant without IoT resources. */

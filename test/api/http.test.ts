@@ -22,6 +22,7 @@ import { thingNameFor } from '../../src/iot/naming.js';
 import type { PlantPage } from '../../src/service/plants.js';
 import { createSolarIot, type PlantStatus, type SolarIot } from '../../src/service/solar-iot.js';
 import type { BackfillProgress } from '../../src/workflows/backfill-contract.js';
+import { provisionWorkflowId } from '../../src/workflows/contract.js';
 import { freePort } from '../../tools/stack/processes.js';
 import { deviceCsr } from '../support/device-csr.js';
 import { TestStack } from '../support/product-stack.js';
@@ -42,7 +43,8 @@ const validators = new Map<string, ValidateFunction>();
 interface Server {
   base: string;
 }
-const server: Record<'main' | 'temporalDown' | 'pgDown' | 'awsDown' | 'disabled', Server> = {} as never;
+const server: Record<'main' | 'temporalDown' | 'pgDown' | 'awsDown' | 'disabled' | 'noWorker', Server> =
+  {} as never;
 
 async function serve(solarIot: SolarIot): Promise<Server> {
   const api = buildServer({ solarIot, settings: { token: TOKEN } });
@@ -190,6 +192,18 @@ beforeAll(async () => {
       config: loadConfig({ ...stack.env, USE_AWS_IOT: 'false' }),
       temporal: stack.temporal,
       db: stack.database.db,
+    }),
+  );
+
+  // Provisions on a task queue no worker polls: a CSR is never taken (504 after 1 s).
+  server.noWorker = await serve(
+    createSolarIot({
+      config,
+      temporal: stack.temporal,
+      db: stack.database.db,
+      aws: stack.aws,
+      taskQueue: `${stack.taskQueue}-no-worker`,
+      csrAnswerTimeoutMs: 1_000,
     }),
   );
 });
@@ -715,6 +729,23 @@ describe('certificate mode device-csr', () => {
     expect(
       await errorOf(server.main, 'POST', '/plants/no-such-plant/csr', { body: { csr: csrPem } }),
     ).toMatchObject({ status: 404, code: 'plant_not_found' });
+  });
+
+  it('answers 504 csr_not_answered when no worker takes the CSR within the deadline (values: device-csr-deadline.test.ts)', async () => {
+    const { body } = await call<PlantStatus>(server.noWorker, 'POST', '/plants', {
+      body: { name: 'HTTP device plant without a worker', certificateMode: 'device-csr' },
+    });
+    const id = body.plant.id;
+    try {
+      const { csrPem } = await deviceCsr(`CN=${thingNameFor(id)}`);
+      expect(
+        await errorOf(server.noWorker, 'POST', `/plants/${id}/csr`, { body: { csr: csrPem } }),
+      ).toMatchObject({ status: 504, code: 'csr_not_answered' });
+    } finally {
+      await stack.temporal.workflow
+        .getHandle(provisionWorkflowId(id))
+        .terminate('test: no worker polls its queue');
+    }
   });
 });
 
