@@ -246,7 +246,8 @@ export async function writeBatch(
   if (unique.length === 0 && poison.length === 0) return outcome;
 
   // A fixed order makes concurrent writers (several consumer processes, several writers of one)
-  // take row locks in the same order, which keeps them from deadlocking on each other's duplicates.
+  // take row locks in the same order, which keeps them from deadlocking on each other's duplicates
+  // (raw_mqtt_data, whose rows have two unique keys, also needs one row per hash: insertRaw).
   unique.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
   poison.sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0));
   const client = await pool.connect();
@@ -345,27 +346,36 @@ async function writeRows(
   }
 }
 
-/** Layer 2 by INSERT ... ON CONFLICT DO NOTHING (the fallback): what it took, and what it refused. */
+/**
+ * Layer 2 by INSERT ... ON CONFLICT DO NOTHING (the fallback): what it took, and what it refused.
+ * Only the first message of each hash is offered, as in the fast path; the others are refused
+ * without a try. A row takes two unique keys, its message id and then its hash, so a transaction
+ * that inserted one message of a reading and then tried another could hold the reading's hash
+ * while waiting on that other message's id, which a second writer holds while it waits on the
+ * hash: a deadlock that no order of the rows prevents. One row per hash, and a message id always
+ * comes with the same hash (the same body), so two writers meet on one key first and one waits.
+ */
 async function insertRaw(
   client: PoolClient,
   unique: readonly Reading[],
   outcome: BatchOutcome,
 ): Promise<{ fresh: Reading[]; refused: Reading[] }> {
+  const offered = unique.filter((r, i) => r.hash !== unique[i - 1]?.hash); // sorted by hash
   const raw = await client.query<{ message_id: string }>({
     name: 'ingest_insert_raw',
     text: INSERT_RAW,
     values: [
-      unique.map((r) => r.messageId),
-      unique.map((r) => r.hash),
-      unique.map((r) => r.plantId),
-      unique.map((r) => r.deviceId),
-      unique.map((r) => r.timestamp),
-      unique.map((r) => r.body),
+      offered.map((r) => r.messageId),
+      offered.map((r) => r.hash),
+      offered.map((r) => r.plantId),
+      offered.map((r) => r.deviceId),
+      offered.map((r) => r.timestamp),
+      offered.map((r) => r.body),
     ],
   });
   outcome.rawInserted = raw.rowCount ?? raw.rows.length;
   const inserted = new Set(raw.rows.map((row) => row.message_id));
-  const fresh = unique.filter((r) => inserted.has(r.messageId));
+  const fresh = offered.filter((r) => inserted.has(r.messageId));
   const refused = unique.filter((r) => !inserted.has(r.messageId));
   if (refused.length > 0) {
     const existing = await client.query<{ message_id: string }>({

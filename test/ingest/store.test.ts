@@ -2,13 +2,14 @@
  * The write path (writeBatch) against the real schema: what each deduplication layer keeps when
  * plants share device names, as installers name them (`inverter-01` in every plant).
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage, type Reading } from '../../src/ingest/message.js';
 import { IngestMetrics } from '../../src/ingest/metrics.js';
 import { INGEST_DEFAULTS } from '../../src/ingest/settings.js';
 import { TelemetrySimulator } from '../../src/ingest/simulator.js';
 import { classifyDbError, writeBatch } from '../../src/ingest/store.js';
-import { body, Db, type DeviceReading, testPlant, waitFor } from '../support/ingest.js';
+import { body, Db, type DeviceReading, databaseUrl, testPlant, waitFor } from '../support/ingest.js';
 
 let db: Db;
 
@@ -318,5 +319,75 @@ describe('writeBatch through COPY (the fast path)', () => {
     const again = await writeBatch(db.pool, messages, []);
     expect(again).toMatchObject({ rawInserted: 50, rowsInserted: 50, fallbacks: 0 });
     expect(await db.processed(plantId)).toBe(50);
+  });
+});
+
+describe('writeBatch beside another writer', () => {
+  it('the fallback inserts one raw row per reading, so it cannot deadlock with a COPY of the same message', async () => {
+    // One reading sent under three message ids (a device's QoS 1 resends); SQS also hands `m` to a
+    // second writer. Writer B falls back (its COPY meets a kept reading whose raw row retention
+    // dropped) and its INSERT ... ON CONFLICT met `first`, `second` and `m` in turn; writer A's COPY
+    // of `m` took m's message id and waited on B's `first` (the hash) while B waited on A's `m`
+    // (the message id): "deadlock detected", one batch aborted.
+    const plantId = testPlant();
+    const at = '2024-06-21T15:00:00.000Z';
+    const of = (id: string, deviceId = 'inverter-01') =>
+      parsed(body({ plantId, deviceId, timestamp: at, metrics: { power_ac: 1 } }), `${plantId}-${id}`);
+    const [first, second, m, kept] = [of('a'), of('b'), of('c'), of('kept', 'inverter-02')];
+    await db.pool.query(
+      `INSERT INTO processed_data (plant_id, device_id, "timestamp", tag_id, value) VALUES ($1, 'inverter-02', $2, 'power_ac', 1)`,
+      [plantId, at],
+    );
+    const pools = ['writer-a', 'writer-b'].map(
+      (name) => new pg.Pool({ connectionString: databaseUrl(), max: 1, application_name: name }),
+    );
+    const [poolA, poolB] = pools as [pg.Pool, pg.Pool];
+    const waitingOnLock = async (name: string) =>
+      (await db.count(
+        `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+        [name],
+      )) > 0;
+    const settle = <T>(p: Promise<T>) =>
+      p.then(
+        (ok) => ({ ok }),
+        (err: unknown) => ({ error: String(err) }),
+      );
+    // Holds `second`'s message id uncommitted: B's INSERT stops there, between `first` and `m`.
+    const blocker = await db.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO raw_mqtt_data (message_id, message_hash, plant_id, device_id, "timestamp", payload)
+         VALUES ($1, 'another-hash', $2, 'inverter-01', $3, '{}')`,
+        [second.messageId, plantId, at],
+      );
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let bAtCommit = false;
+      const b = settle(
+        writeBatch(poolB, [first, second, m, kept], [], {
+          async beforeCommit() {
+            bAtCommit = true;
+            await held;
+          },
+        }),
+      );
+      await waitFor(
+        'writer B waiting on the blocker or at its COMMIT',
+        async () => bAtCommit || waitingOnLock('writer-b'),
+      );
+      const a = settle(writeBatch(poolA, [m], []));
+      await waitFor("writer A's COPY waiting on B", () => waitingOnLock('writer-a'));
+      await blocker.query('ROLLBACK');
+      release();
+      expect(await b).toEqual({ ok: expect.objectContaining({ rawInserted: 2, fallbacks: 1 }) });
+      expect(await a).toEqual({ ok: expect.objectContaining({ rawInserted: 0, fallbacks: 1 }) });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      for (const pool of pools) await pool.end();
+    }
+    expect(await db.raw(plantId)).toBe(2);
+    expect(await db.processed(plantId)).toBe(2);
   });
 });
