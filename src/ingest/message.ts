@@ -173,6 +173,39 @@ function unstorable(value: unknown, depth: number): string | undefined {
   return undefined;
 }
 
+/**
+ * jsonb keeps a number as PostgreSQL's numeric: at most 16383 digits after the point (as written,
+ * trailing zeros and exponent counted: 1e-16384 has 16384) and its first digit fewer than 131072
+ * places before it (NUMERIC_DSCALE_MAX, NUMERIC_WEIGHT_MAX of 32767 base-10000 digits), an
+ * exponent within ±INT_MAX/2. JavaScript reads such numbers as 0 or Infinity, so the parsed value
+ * cannot tell; their text can. Only bodies with an exponent of 4 digits or a run of 1000 digits
+ * are parsed again for it (the lookbehind keeps that scan linear).
+ */
+const NUMERIC_SUSPECT = /[0-9][eE][+-]?0*[1-9][0-9]{3}|(?<![0-9])[0-9]{1000}/;
+const NUMBER_TEXT = /^-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
+
+function numericHolds(text: string): boolean {
+  const [, int = '', frac = '', e = '0'] = NUMBER_TEXT.exec(text) ?? [];
+  const exp = Number(e); // ±Infinity for an absurd exponent: the comparisons still hold
+  if (!(Math.abs(exp) <= 1_073_741_823) || frac.length - exp > 16_383) return false;
+  const whole = int.replace(/^0+/, '');
+  const first = frac.search(/[1-9]/);
+  if (whole === '' && first < 0) return true; // zero
+  return (whole === '' ? -(first + 1) : whole.length - 1) + exp < 131_072;
+}
+
+/** The first number of the body PostgreSQL's jsonb cannot store, as written. */
+function unstorableNumber(body: string): string | undefined {
+  if (!NUMERIC_SUSPECT.test(body)) return undefined;
+  let found: string | undefined;
+  JSON.parse(body, (_key, value, context?: { source?: string }) => {
+    if (found === undefined && typeof value === 'number' && context?.source && !numericHolds(context.source))
+      found = context.source;
+    return value;
+  });
+  return found;
+}
+
 function issueText(error: z.ZodError): string {
   return error.issues[0]?.message ?? 'is invalid';
 }
@@ -211,6 +244,12 @@ export function parseMessage(body: string, messageId: string, options: ParseOpti
   }
   const problem = unstorable(parsed, 0);
   if (problem) return reject('invalid_json', `the body ${problem}`);
+  const number = unstorableNumber(body);
+  if (number !== undefined)
+    return reject(
+      'invalid_json',
+      `the number ${number.slice(0, 40)} is beyond what PostgreSQL stores in jsonb`,
+    );
   const msg = parsed as Record<string, unknown>;
 
   // Plant: the topic's, when the rule added one.

@@ -4,7 +4,8 @@
  * reason, none blocks the queue, and a device cannot write under another plant.
  */
 import { describe, expect, it } from 'vitest';
-import { ruleOutput } from '../../src/ingest/message.js';
+import { parseMessage, ruleOutput } from '../../src/ingest/message.js';
+import { INGEST_DEFAULTS } from '../../src/ingest/settings.js';
 import { send, type TestConsumer, testPlant, testSettings, waitFor } from '../support/ingest.js';
 import { useIngestHarness } from '../support/use-ingest-harness.js';
 
@@ -110,5 +111,72 @@ describe('hostile readings through the consumer', () => {
     expect(await t.db.raw(other)).toBe(0);
     const rows = await t.db.quarantine(marker);
     expect(rows.map((r) => r.reason.split(':')[0]).sort()).toEqual(quarantined.map(([r]) => r).sort());
+  });
+
+  it('quarantines at validation a number jsonb cannot hold: its batch is not split into one transaction per message', async () => {
+    // JavaScript reads 1e-16384 as 0 and 1e200000 as Infinity (outside the metrics nothing checked
+    // it); PostgreSQL's numeric refuses both (22003), which failed the whole batch and wrote its
+    // messages one at a time: one such message per batch, from one device, and every batch of the
+    // queue is written as hundreds of transactions.
+    const url = await queue();
+    const plant = testPlant();
+    const marker = `numbers-${plant}`;
+    const at = (n: number) => new Date(Date.UTC(2024, 2, 1, 0, 0, n)).toISOString();
+    const device = (n: number, tail: string) =>
+      ruleOutput(
+        { plantId: plant, deviceId: 'inverter-01', timestamp: at(n), metrics: { p: n }, marker },
+        plant,
+      ).replace(/}$/, tail);
+    for (let n = 0; n < 5; n++) await send(t.sqs, url, device(n, '}'));
+    for (const [n, tail] of [
+      [10, ',"note":1e200000}'],
+      [11, ',"metrics":{"p":1e-16384}}'],
+      [12, ',"x":[0.5e-16383]}'],
+    ] as const)
+      await send(t.sqs, url, device(n, tail));
+    const c = consumer(url);
+    await waitFor('queue emptied', emptied(url));
+    expect(await t.db.raw(plant)).toBe(5);
+    const rows = await t.db.quarantine(marker);
+    expect(rows.map((r) => r.reason.split(':')[0])).toEqual(['invalid_json', 'invalid_json', 'invalid_json']);
+    expect(await c.metrics.value(c.metrics.dbErrors, { kind: 'data' })).toBe(0);
+  });
+
+  it('accepts exactly the numbers PostgreSQL stores in jsonb', async () => {
+    const texts = [
+      '1e131071',
+      '1e131072',
+      '-9.99e131071',
+      '1234e131068',
+      '1234e131069',
+      '1e-16383',
+      '1e-16384',
+      '1.5e-16382',
+      '1.5e-16383',
+      '0e-16383',
+      '0e-16384',
+      '0e999999',
+      '0e1073741822',
+      '0e1073741823',
+      '0e1073741824',
+      '1e99999999999999999999',
+      '1e-99999999999999999999',
+      `0.${'0'.repeat(16383)}`,
+      `0.${'0'.repeat(16384)}`,
+      `${'9'.repeat(2000)}e129072`,
+      `${'9'.repeat(2000)}e129071`,
+      '1.7976931348623157e308',
+      '5e-324',
+      '-0',
+    ];
+    for (const text of texts) {
+      const b = `{"plantId":"p1","deviceId":"d","timestamp":"2024-03-01T00:00:00Z","metrics":{"p":1},"n":${text}}`;
+      const stores = await t.db.pool.query('SELECT $1::jsonb', [b]).then(
+        () => true,
+        (err: { code?: string }) => (err.code === '22003' ? false : Promise.reject(err)),
+      );
+      const accepts = parseMessage(b, 'm', { maxBodyBytes: INGEST_DEFAULTS.maxBodyBytes }).ok;
+      expect({ text: text.slice(0, 30), accepts }).toEqual({ text: text.slice(0, 30), accepts: stores });
+    }
   });
 });
