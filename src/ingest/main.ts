@@ -15,7 +15,6 @@
  */
 
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { openAwsClients } from '../app/clients.js';
 import { type IngestConfig, loadIngestConfig } from '../app/config.js';
 import { ConfigError } from '../config/index.js';
@@ -26,6 +25,7 @@ import { IngestConsumer } from './consumer.js';
 import { startDeadLetterMonitor } from './dead-letters.js';
 import { IngestMetrics, serveMetrics } from './metrics.js';
 import { startPartitionMaintainer } from './partition-maintainer.js';
+import { openIngestPool } from './pool.js';
 import { startSilentPlantsMonitor } from './silent-plants.js';
 
 function configuration(): IngestConfig {
@@ -56,16 +56,10 @@ export async function runIngest(awsOptions: AwsClientsOptions = {}): Promise<voi
   } = configuration();
   const logger = createLogger({ level: config.logLevel, base: { service: 'ingest' } });
   const aws = openAwsClients(config, awsOptions);
-  // Its own small pool (not src/db/client's): a connection per writer (INGEST_WRITERS), two for
-  // the quarantine expiry and the gauges; the application name lets an operator find the
-  // consumer in pg_stat_activity.
-  const pool = new pg.Pool({
-    connectionString: databaseUrl,
-    max: settings.writers + 2,
-    connectionTimeoutMillis: 10_000,
-    application_name: 'solar-iot-ingest',
-  });
-  pool.on('error', (err) => logger.warn({ err: serializeError(err) }, 'idle database connection lost'));
+  // Its own small pool (not src/db/client's), every wait on the database bounded (./pool.ts).
+  const pool = openIngestPool(databaseUrl, settings, (err) =>
+    logger.warn({ err: serializeError(err) }, 'idle database connection lost'),
+  );
   const metrics = new IngestMetrics({ defaultMetrics: true });
   const endpoint =
     settings.metricsPort > 0 ? await serveMetrics(metrics, settings.metricsPort, metricsHost) : undefined;

@@ -37,6 +37,11 @@ export interface IngestSettings {
   readonly quarantineRetentionDays: number;
   /** INGEST_SHUTDOWN_TIMEOUT_SECONDS: how long a stop may keep retrying an unreachable database. */
   readonly shutdownTimeoutSeconds: number;
+  /**
+   * INGEST_STATEMENT_TIMEOUT_SECONDS: PostgreSQL cancels a statement of the consumer after this
+   * long (a lock wait after half); the consumer gives up on a silent server a little later (pool.ts).
+   */
+  readonly statementTimeoutSeconds: number;
   /** METRICS_PORT: Prometheus endpoint (`/metrics`); 0 disables it. */
   readonly metricsPort: number;
 }
@@ -131,6 +136,10 @@ const SPECS = {
     schema: int(1, 3_600, 25),
     fix: 'use a number of seconds from 1 to 3600',
   },
+  INGEST_STATEMENT_TIMEOUT_SECONDS: {
+    schema: int(1, 600, 15),
+    fix: 'use a number of seconds from 1 to 600, well above a batch write (milliseconds when healthy)',
+  },
   METRICS_PORT: { schema: int(0, 65_535, 9_464), fix: 'use a TCP port from 1 to 65535, or 0 to disable' },
 } satisfies SettingSpecs;
 
@@ -179,6 +188,7 @@ export function loadIngestSettings(env: Record<string, string | undefined>): Ing
     maxInFlightBytes: out.INGEST_MAX_IN_FLIGHT_BYTES,
     quarantineRetentionDays: out.INGEST_QUARANTINE_RETENTION_DAYS,
     shutdownTimeoutSeconds: out.INGEST_SHUTDOWN_TIMEOUT_SECONDS,
+    statementTimeoutSeconds: out.INGEST_STATEMENT_TIMEOUT_SECONDS,
     metricsPort: out.METRICS_PORT,
   });
 }

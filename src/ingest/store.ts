@@ -278,9 +278,14 @@ export async function writeBatch(
     }
   } catch (err) {
     broken = classifyDbError(err) === 'transient';
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
+    // After the client-side timeout (pool.ts) the connection still waits for the unanswered
+    // statement: a ROLLBACK would only queue behind it. Destroying the connection ends the
+    // transaction instead (on the server at the latest at its idle_in_transaction timeout).
+    if (isQueryTimeout(err)) broken = true;
+    else
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
     throw err;
   } finally {
     client.off('error', onError);
@@ -449,6 +454,10 @@ function hasRepeatedHash(sorted: readonly Reading[]): boolean {
   for (let i = 1; i < sorted.length; i++) if (sorted[i]?.hash === sorted[i - 1]?.hash) return true;
   return false;
 }
+
+/** pg's error when a statement got no answer within the pool's query_timeout. */
+const isQueryTimeout = (err: unknown): boolean =>
+  err instanceof Error && err.message === 'Query read timeout';
 
 export type DbErrorKind = 'data' | 'transient';
 

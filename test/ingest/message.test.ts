@@ -10,6 +10,7 @@ import {
   readingHash,
   sha256Hex,
 } from '../../src/ingest/message.js';
+import { ingestPoolConfig } from '../../src/ingest/pool.js';
 import { loadIngestSettings } from '../../src/ingest/settings.js';
 import { storableText } from '../../src/ingest/store.js';
 
@@ -201,6 +202,22 @@ describe('loadIngestSettings', () => {
     for (const bad of ['-5', '5m', '86401'])
       expect(() => loadIngestSettings({ INGEST_MAX_FUTURE_SECONDS: bad })).toThrow(
         /^INGEST_MAX_FUTURE_SECONDS: .*Fix: /,
+      );
+  });
+
+  it('validates INGEST_STATEMENT_TIMEOUT_SECONDS (1 to 600), the bounds of the pool', () => {
+    const defaults = ingestPoolConfig('postgres://x/y', loadIngestSettings({}));
+    // The server cancels first (a clean error, the connection usable); the client only for silence.
+    expect(defaults).toMatchObject({ statement_timeout: 15_000, lock_timeout: 7_500, query_timeout: 20_000 });
+    expect(defaults).toMatchObject({ keepAlive: true, idle_in_transaction_session_timeout: 15_000 });
+    const settings = loadIngestSettings({ INGEST_STATEMENT_TIMEOUT_SECONDS: '1' });
+    expect(ingestPoolConfig('postgres://x/y', settings)).toMatchObject({
+      statement_timeout: 1_000,
+      query_timeout: 2_000,
+    });
+    for (const bad of ['0', '601', '15s'])
+      expect(() => loadIngestSettings({ INGEST_STATEMENT_TIMEOUT_SECONDS: bad })).toThrow(
+        /^INGEST_STATEMENT_TIMEOUT_SECONDS: .*Fix: /,
       );
   });
 

@@ -225,11 +225,14 @@ export async function waitFor(
 
 /**
  * A TCP relay in front of PostgreSQL. `close()` refuses new connections and cuts the open ones
- * (the database is "down" for whoever connects through it); `open()` brings it back.
+ * (the database is "down" for whoever connects through it); `silence()` keeps every connection
+ * open but forwards nothing either way, and accepts new ones that never answer (a network
+ * blackhole: no RST, no FIN); `open()` brings it back, delivering what was held during a silence.
  */
 export class TcpGate {
   private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private silent = false;
   port = 0;
 
   constructor(
@@ -247,19 +250,23 @@ export class TcpGate {
   }
 
   async open(): Promise<void> {
+    if (this.silent) {
+      this.silent = false;
+      for (const pair of this.pairs) this.forward(pair);
+    }
     if (this.server) return;
     const server = createServer((client) => {
       const upstream = connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      for (const s of pair) {
+        s.on('close', () => this.pairs.delete(pair));
         s.on('error', () => {
           client.destroy();
           upstream.destroy();
         });
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      if (!this.silent) this.forward(pair);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -269,11 +276,28 @@ export class TcpGate {
     this.server = server;
   }
 
+  /** Stops forwarding without closing anything: bytes stay unread in the sockets until open(). */
+  silence(): void {
+    this.silent = true;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+    this.silent = false;
+    for (const pair of this.pairs) for (const s of pair) s.destroy();
+    this.pairs.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private forward([client, upstream]: [Socket, Socket]): void {
+    client.pipe(upstream);
+    upstream.pipe(client);
   }
 }
