@@ -42,17 +42,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function request<T>(method: string, path: string, body?: string): Promise<{ status: number; body: T }> {
-  const response = await fetch(base + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/x-pem-file' }),
-    },
-    ...(body === undefined ? {} : { body }),
-  });
-  return { status: response.status, body: (await response.json()) as T };
-}
+const request = <T>(method: string, path: string, body?: string) =>
+  stack.api<T>(method, path, { body, contentType: 'application/x-pem-file' });
 
 type ErrorBody = { error: { code: string; message: string } };
 

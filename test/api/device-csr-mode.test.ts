@@ -16,8 +16,6 @@ import { deviceCsr } from '../support/device-csr.js';
 import { TestStack } from '../support/product-stack.js';
 
 let stack: TestStack;
-let base: string;
-let TOKEN: string;
 
 /** The plant whose certificate step waits until the test releases it (a race for a key). */
 let holdCertificateOf: string | undefined;
@@ -37,9 +35,7 @@ beforeAll(async () => {
       },
     },
   });
-  const apiEnv = await stack.serveApi();
-  base = apiEnv.SOLAR_IOT_API_URL ?? '';
-  TOKEN = apiEnv.SOLAR_IOT_API_TOKEN ?? '';
+  await stack.serveApi();
 });
 
 afterAll(async () => {
@@ -47,21 +43,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function request<T = Record<string, unknown>>(
-  method: string,
-  path: string,
-  json?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(json === undefined ? {} : { body: JSON.stringify(json) }),
-  });
-  return { status: res.status, body: (await res.json()) as T };
-}
+const request = <T = Record<string, unknown>>(method: string, path: string, json?: unknown) =>
+  stack.api<T>(method, path, { json });
 
 type ErrorBody = { error: { code: string; message: string } };
 

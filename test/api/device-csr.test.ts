@@ -21,15 +21,11 @@ import { TestStack } from '../support/product-stack.js';
 let stack: TestStack;
 /** The API as `npm start` serves it; the CLI reaches it through the same variables. */
 let apiEnv: Record<string, string>;
-let base: string;
-let TOKEN: string;
 let workDir: string;
 
 beforeAll(async () => {
   stack = await TestStack.start({ mode: 'aws' });
   apiEnv = await stack.serveApi();
-  base = apiEnv.SOLAR_IOT_API_URL ?? '';
-  TOKEN = apiEnv.SOLAR_IOT_API_TOKEN ?? '';
   workDir = await mkdtemp(join(tmpdir(), 'solar-iot-device-csr-'));
 });
 
@@ -43,24 +39,19 @@ interface Answer<T> {
   body: T;
 }
 
-async function request<T = Record<string, unknown>>(
+function request<T = Record<string, unknown>>(
   method: string,
   path: string,
   options: { json?: unknown; pem?: string; contentType?: string; token?: string | null } = {},
 ): Promise<Answer<T>> {
-  const token = options.token === undefined ? TOKEN : options.token;
-  const body = options.pem ?? (options.json === undefined ? undefined : JSON.stringify(options.json));
   const contentType =
-    options.contentType ?? (options.pem !== undefined ? 'application/x-pem-file' : 'application/json');
-  const res = await fetch(base + path, {
-    method,
-    headers: {
-      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-      ...(body === undefined ? {} : { 'content-type': contentType }),
-    },
-    ...(body === undefined ? {} : { body }),
+    options.contentType ?? (options.pem !== undefined ? 'application/x-pem-file' : undefined);
+  return stack.api<T>(method, path, {
+    json: options.json,
+    body: options.pem,
+    contentType,
+    token: options.token,
   });
-  return { status: res.status, body: (await res.json()) as T };
 }
 
 type ErrorAnswer = Answer<{ error: { code: string; message: string } }>;

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OpenApiDocument } from '../../src/api/openapi.js';
 import { buildServer } from '../../src/api/server.js';
 import { createApiClient } from '../../src/api-client/client.js';
-import { ruleOutput } from '../../src/ingest/message.js';
 import {
   MAX_QUARANTINE_PAGE,
   MAX_QUARANTINE_REPLAY,
@@ -22,6 +21,7 @@ import {
 } from '../../src/service/quarantine.js';
 import { createSolarIot } from '../../src/service/solar-iot.js';
 import { TestStack } from '../support/product-stack.js';
+import { quarantined, deviceMessage as reading } from '../support/quarantine.js';
 
 let stack: TestStack;
 let TOKEN = '';
@@ -30,47 +30,19 @@ let base = '';
 let wideBase = '';
 let closeWide: () => Promise<void> = async () => undefined;
 
-async function call<T>(
+const call = <T>(
   method: string,
   path: string,
   options: { body?: unknown; raw?: string; token?: string | null; at?: string } = {},
-): Promise<{ status: number; body: T }> {
-  const token = options.token === undefined ? TOKEN : options.token;
-  const hasBody = options.body !== undefined || options.raw !== undefined;
-  const res = await fetch((options.at ?? base) + path, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(hasBody ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(hasBody ? { body: options.raw ?? JSON.stringify(options.body) } : {}),
+) =>
+  stack.api<T>(method, path, {
+    json: options.body,
+    body: options.raw,
+    token: options.token,
+    base: options.at,
   });
-  return { status: res.status, body: (await res.json()) as T };
-}
 
 type ErrorAnswer = { error: { code: string; message: string } };
-
-async function quarantined(
-  body: string,
-  reason: string,
-  extra: { truncated?: boolean } = {},
-): Promise<string> {
-  const { rows } = await stack.database.pool.query<{ id: string }>(
-    `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256, body_truncated)
-     VALUES ($1, $2, $3, $4, encode(sha256(convert_to($2, 'UTF8')), 'hex'), $5) RETURNING id::text`,
-    [
-      `api-q-${randomUUID()}`,
-      body,
-      reason,
-      Buffer.byteLength(body) * (extra.truncated ? 10 : 1),
-      Boolean(extra.truncated),
-    ],
-  );
-  return rows[0]?.id ?? '';
-}
-
-const reading = (plantId: string, timestamp: string, metrics: Record<string, unknown> = { power_ac: 4200 }) =>
-  ruleOutput({ plantId, deviceId: 'inverter-01', timestamp, metrics }, plantId);
 
 /** The id just before `id`: a cursor whose page starts at `id`. */
 const cursorBefore = (id: string) => String(BigInt(id) - 1n);
@@ -121,8 +93,18 @@ describe('quarantine API', () => {
     const plant = `api-q-${randomUUID()}`;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++)
-      ids.push(await quarantined(`{"plant": "${plant}", "n": ${i}`, 'invalid_json: Unexpected end'));
-    const other = await quarantined(reading(plant, 'yesterday'), 'bad_timestamp: "yesterday" is not ISO');
+      ids.push(
+        await quarantined(
+          stack.database.pool,
+          `{"plant": "${plant}", "n": ${i}`,
+          'invalid_json: Unexpected end',
+        ),
+      );
+    const other = await quarantined(
+      stack.database.pool,
+      reading(plant, 'yesterday'),
+      'bad_timestamp: "yesterday" is not ISO',
+    );
 
     const summary = await call<QuarantineSummary>('GET', '/telemetry/quarantine');
     expect(summary.status).toBe(200);
@@ -171,7 +153,8 @@ describe('quarantine API', () => {
     // Bodies as large as INGEST_MAX_BODY_BYTES allows (1 MiB), under a reason few rows have.
     const big = (i: number) => `{"pad": "${String(i).repeat(1_048_000)}"`;
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push(await quarantined(big(i), 'db_rejected: value too long'));
+    for (let i = 0; i < 6; i++)
+      ids.push(await quarantined(stack.database.pool, big(i), 'db_rejected: value too long'));
     const res = await fetch(
       `${base}/telemetry/quarantine/messages?reason=db_rejected&limit=${MAX_QUARANTINE_PAGE}&cursor=${cursorBefore(ids[0] ?? '')}`,
       { headers: { authorization: `Bearer ${TOKEN}` } },
@@ -244,14 +227,17 @@ describe('quarantine API', () => {
     const plant = `api-q-${randomUUID()}`;
     // Quarantined as future when it came; its time has come (2024): today's validation stores it.
     const fixed = await quarantined(
+      stack.database.pool,
       reading(plant, '2024-06-21T12:00:00Z'),
       'future_timestamp: timestamp "2024-06-21T12:00:00Z" is 10 min ahead',
     );
     const stillBad = await quarantined(
+      stack.database.pool,
       reading(plant, '2024-06-21T12:01:00Z', { power_ac: 'N/A' }),
       'invalid_json: an older detail',
     );
     const prefixOnly = await quarantined(
+      stack.database.pool,
       reading(plant, '2024-06-21T12:02:00Z').slice(0, 40),
       'oversized_body: 900000 bytes',
       {
@@ -297,7 +283,11 @@ describe('quarantine API', () => {
   it("validates as the consumer is configured: INGEST_MAX_FUTURE_SECONDS of the API's environment", async () => {
     const plant = `api-q-${randomUUID()}`;
     const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
-    const id = await quarantined(reading(plant, inAnHour), `future_timestamp: ${inAnHour} is 60 min ahead`);
+    const id = await quarantined(
+      stack.database.pool,
+      reading(plant, inAnHour),
+      `future_timestamp: ${inAnHour} is 60 min ahead`,
+    );
     const strict = await call<QuarantineReplay>('POST', '/telemetry/quarantine/replay', {
       body: { ids: [id] },
     });
@@ -322,6 +312,7 @@ describe('quarantine API', () => {
     for (let i = 0; i < 5; i++)
       ids.push(
         await quarantined(
+          stack.database.pool,
           JSON.stringify({ plantId: plant, timestamp: '2024-06-21T12:00:00Z', metrics: { p: i } }),
           'missing_field: deviceId',
         ),
@@ -346,7 +337,11 @@ describe('quarantine API', () => {
 
   it('is in the library (src/api-client) with the same answers', async () => {
     const plant = `api-q-${randomUUID()}`;
-    const id = await quarantined(reading(plant, '2024-06-21T13:00:00Z'), 'future_timestamp: was ahead');
+    const id = await quarantined(
+      stack.database.pool,
+      reading(plant, '2024-06-21T13:00:00Z'),
+      'future_timestamp: was ahead',
+    );
     const client = createApiClient({ url: base, token: TOKEN });
     expect((await client.getQuarantineSummary()).reasons.map((r) => r.reason)).toContain('future_timestamp');
     const page = await client.listQuarantinedMessages({

@@ -87,6 +87,16 @@ export interface StackOptions {
   solarIot?: Partial<Omit<SolarIotDeps, 'config' | 'temporal' | 'db' | 'aws'>>;
 }
 
+export interface ApiRequest {
+  json?: unknown;
+  body?: string;
+  contentType?: string;
+  /** Default: serveApi()'s token; null: none. */
+  token?: string | null;
+  /** Another server's URL (default: serveApi()'s). */
+  base?: string;
+}
+
 export class TestStack {
   private worker: WorkerSet | undefined;
   private running: Promise<void> | undefined;
@@ -192,12 +202,27 @@ export class TestStack {
     return this.apiEnv;
   }
 
-  /** GET `path` of the API serveApi() runs, with its token (null: none), answering JSON. */
-  async apiGet<T>(path: string, token: string | null = this.apiEnv.SOLAR_IOT_API_TOKEN ?? null) {
-    const res = await fetch(`${this.apiEnv.SOLAR_IOT_API_URL}${path}`, {
-      headers: token === null ? {} : { authorization: `Bearer ${token}` },
+  /**
+   * A request to the API serveApi() runs (or to `base`), with its token (null: none), answering its
+   * status and JSON body. `json` is sent as JSON; `body` as it is, with `contentType`.
+   */
+  async api<T = Record<string, unknown>>(method: string, path: string, options: ApiRequest = {}) {
+    const token = options.token === undefined ? (this.apiEnv.SOLAR_IOT_API_TOKEN ?? null) : options.token;
+    const body = options.body ?? (options.json === undefined ? undefined : JSON.stringify(options.json));
+    const res = await fetch(`${options.base ?? this.apiEnv.SOLAR_IOT_API_URL}${path}`, {
+      method,
+      headers: {
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...(body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body }),
     });
     return { status: res.status, body: (await res.json()) as T };
+  }
+
+  /** GET `path` of the API serveApi() runs, with its token (null: none), answering JSON. */
+  apiGet<T>(path: string, token: string | null = this.apiEnv.SOLAR_IOT_API_TOKEN ?? null) {
+    return this.api<T>('GET', path, { token });
   }
 
   async plantRow(plantId: string) {
