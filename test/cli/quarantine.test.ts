@@ -7,38 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/io.js';
-import { ruleOutput } from '../../src/ingest/message.js';
 import { MAX_QUARANTINE_PAGE, MAX_QUARANTINE_REPLAY } from '../../src/service/quarantine.js';
 import { ran } from '../support/child.js';
 import { runCli } from '../support/cli.js';
 import { TestStack } from '../support/product-stack.js';
+import { deviceMessage as device, quarantined } from '../support/quarantine.js';
 
 let stack: TestStack;
 let env: Record<string, string | undefined>;
 
 const cli = (argv: string[]) => runCli(argv, env);
-
-async function quarantined(
-  body: string,
-  reason: string,
-  extra: { truncated?: boolean } = {},
-): Promise<string> {
-  const { rows } = await stack.database.pool.query<{ id: string }>(
-    `INSERT INTO quarantine (message_id, body, reason, body_bytes, body_sha256, body_truncated)
-     VALUES ($1, $2, $3, $4, encode(sha256(convert_to($2, 'UTF8')), 'hex'), $5) RETURNING id::text`,
-    [
-      `cli-q-${randomUUID()}`,
-      body,
-      reason,
-      Buffer.byteLength(body) * (extra.truncated ? 10 : 1),
-      Boolean(extra.truncated),
-    ],
-  );
-  return rows[0]?.id ?? '';
-}
-
-const device = (plantId: string, timestamp: string, metrics: Record<string, unknown> = { power_ac: 4200 }) =>
-  ruleOutput({ plantId, deviceId: 'inverter-01', timestamp, metrics }, plantId);
 
 const pool = () => stack.database.pool;
 
@@ -51,9 +29,18 @@ afterAll(async () => stack?.close());
 describe('solar-iot quarantine', () => {
   it('lists quarantined messages grouped by reason, and the messages of one reason', async () => {
     const plant = `cli-q-${randomUUID()}`;
-    const a = await quarantined(`{"plant": "${plant}", `, 'invalid_json: Unexpected end of JSON input');
-    const b = await quarantined(`{"plant": "${plant}", "x": `, 'invalid_json: Unexpected end of JSON input');
+    const a = await quarantined(
+      stack.database.pool,
+      `{"plant": "${plant}", `,
+      'invalid_json: Unexpected end of JSON input',
+    );
+    const b = await quarantined(
+      stack.database.pool,
+      `{"plant": "${plant}", "x": `,
+      'invalid_json: Unexpected end of JSON input',
+    );
     const c = await quarantined(
+      stack.database.pool,
       device(plant, 'yesterday'),
       'bad_timestamp: timestamp "yesterday" is not ISO',
     );
@@ -85,14 +72,17 @@ describe('solar-iot quarantine', () => {
     const plant = `cli-q-${randomUUID()}`;
     // Quarantined as future when it came, its time has come (2024); replay stores it.
     const nowValid = await quarantined(
+      stack.database.pool,
       device(plant, '2024-06-21T12:00:00Z'),
       'future_timestamp: timestamp "2024-06-21T12:00:00Z" is 10 min ahead',
     );
     const stillBad = await quarantined(
+      stack.database.pool,
       device(plant, '2024-06-21T12:01:00Z', { power_ac: 'N/A' }),
       'invalid_json: an older detail',
     );
     const prefixOnly = await quarantined(
+      stack.database.pool,
       device(plant, '2024-06-21T12:02:00Z').slice(0, 40),
       'oversized_body: 900000 bytes, limit 131072',
       {
