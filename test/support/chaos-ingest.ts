@@ -74,9 +74,7 @@ export class IngestProcess {
 
   /** SIGKILL to the whole process group: what it received and did not delete goes back to SQS. */
   async kill(): Promise<void> {
-    const pid = this.proc.pid;
-    if (pid !== undefined && this.proc.running) process.kill(-pid, 'SIGKILL');
-    await this.proc.exited;
+    await this.proc.kill();
   }
 
   async stop(): Promise<void> {

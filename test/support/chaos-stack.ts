@@ -94,9 +94,7 @@ export class WorkerProcess {
 
   /** SIGKILL to the whole process group (tsx and the node it runs): no drain, no goodbye. */
   async kill(): Promise<void> {
-    const pid = this.proc.pid;
-    if (pid !== undefined && this.proc.running) process.kill(-pid, 'SIGKILL');
-    await this.proc.exited;
+    await this.proc.kill();
   }
 
   /** SIGTERM: the worker drains (shutdownGraceTime) and exits. */

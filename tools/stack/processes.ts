@@ -110,6 +110,12 @@ export class ManagedProcess {
     }
   }
 
+  /** SIGKILL to the whole group (the process and what it started): no drain, no goodbye. */
+  async kill(): Promise<Exit> {
+    if (this.running) this.signalGroup('SIGKILL');
+    return this.exited;
+  }
+
   /** Stops the process (first signal to the leader only, so e.g. a worker can drain), then the group. */
   async stop(): Promise<Exit> {
     const pid = this.child.pid;
